@@ -1,0 +1,120 @@
+"""A checkpoint folder (config.json + weights + bpe.model) -> a CLIP network with checked weights."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig
+from .errors import CheckpointError
+from .model import CLIP
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "bpe.model"
+# Preference order: safetensors loads without unpickling; the published checkpoints ship the .bin.
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+MAX_LISTED_KEYS = 5
+
+
+def find_weights(folder: Path) -> Path | None:
+    for name in WEIGHTS_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def missing_files(folder: Path) -> list[str]:
+    """Names of the checkpoint files that `folder` lacks (empty when it is complete)."""
+    missing = [name for name in (CONFIG_FILE, TOKENIZER_FILE) if not (folder / name).is_file()]
+    if find_weights(folder) is None:
+        missing.append(" or ".join(reversed(WEIGHTS_FILES)))
+    return missing
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a weights file without executing code from it (weights_only / safetensors)."""
+    fix = "the file is damaged or incomplete: delete it and download the checkpoint again."
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path} could not be read ({type(exc).__name__}: {exc}); {fix}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a training checkpoint that wraps the weights
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors; {fix}")
+    return state
+
+
+def check_state_dict(network: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Raise CheckpointError unless `state` has exactly the network's keys and shapes."""
+    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [
+        f"{name} {tuple(state[name].shape)} != expected {expected[name]}"
+        for name in sorted(set(expected) & set(state))
+        if tuple(state[name].shape) != expected[name]
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
+        if items:
+            shown = ", ".join(items[:MAX_LISTED_KEYS])
+            more = f" and {len(items) - MAX_LISTED_KEYS} more" if len(items) > MAX_LISTED_KEYS else ""
+            problems.append(f"{len(items)} {label}: {shown}{more}")
+    if problems:
+        raise CheckpointError(
+            f"{source} does not match its config.json ({'; '.join(problems)}). The weights and config.json "
+            "must come from the same ruCLIP checkpoint; re-download the folder."
+        )
+
+
+def load_network(folder: Path, config: ModelConfig) -> tuple[CLIP, Path]:
+    """Build the network for `config` and load the folder's weights into it, strictly."""
+    weights = find_weights(folder)
+    if weights is None:
+        raise CheckpointError(f"{folder} has no {' or '.join(WEIGHTS_FILES)}.")
+    state = read_state_dict(weights)
+    with torch.device("meta"):
+        network = CLIP(config)  # no memory and no random init for weights about to be replaced
+    check_state_dict(network, state, weights)
+    network.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+    log.debug("loaded %d tensors from %s", len(state), weights)
+    return network.eval().requires_grad_(False), weights
+
+
+def file_fingerprint(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 of a weights file: recorded by an index so that it refuses another model's queries."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(folder: Path, network: CLIP, bpe_model: Path) -> Path:
+    """Write `network` as a published-format checkpoint folder: config.json, pytorch_model.bin, bpe.model.
+
+    Used by the tests' random-weight checkpoints, the benchmarks and the demo model's training.
+    """
+    import json
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_FILE).write_text(json.dumps(network.config.to_dict(), indent=2), encoding="utf-8")
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    torch.save(state, folder / WEIGHTS_FILES[-1])
+    if Path(bpe_model).resolve() != (folder / TOKENIZER_FILE).resolve():
+        shutil.copyfile(bpe_model, folder / TOKENIZER_FILE)
+    return folder

@@ -1,0 +1,204 @@
+"""The public model object: tokenize, preprocess and encode texts and images into unit vectors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, file_fingerprint, load_network
+from .config import ModelConfig
+from .errors import RuClipError
+from .hub import published_name, requested_model, resolve_model
+from .model import CLIP
+from .preprocess import load_image, preprocess_image
+from .runtime import keep_freed_memory_for_reuse
+from .tokenizer import Tokenizer
+
+log = logging.getLogger(__name__)
+
+ImageInput = Image.Image | str | os.PathLike[str]
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DEFAULT_TEXT_BATCH = 256
+DEFAULT_IMAGE_BATCH = 32
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU; anything else must be usable here."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError as exc:
+        raise RuClipError(f"Unknown device {device!r} ({exc}); use auto, cpu or cuda.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise RuClipError("Device 'cuda' was requested but no CUDA GPU is visible; use --device cpu or auto.")
+    return chosen
+
+
+def pick_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' -> fp16 autocast on CUDA, exact fp32 elsewhere."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision not in PRECISIONS:
+        raise RuClipError(f"Unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}.")
+    return PRECISIONS[precision]
+
+
+class RuClip:
+    """A loaded ruCLIP checkpoint. Thread-safe for encoding (no mutable state after load)."""
+
+    def __init__(
+        self,
+        network: CLIP,
+        tokenizer: Tokenizer,
+        *,
+        name: str,
+        folder: Path,
+        weights_path: Path,
+        device: torch.device,
+        precision: torch.dtype = torch.float32,
+    ):
+        self.network = network.to(device)
+        self.tokenizer = tokenizer
+        self.name = name
+        self.folder = folder
+        self.weights_path = weights_path
+        self.device = device
+        self.precision = precision
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.network.config
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the weights file (computed on first use: ~1 s for a 600 MB checkpoint)."""
+        return file_fingerprint(self.weights_path)
+
+    def __repr__(self) -> str:
+        return f"RuClip(name={self.name!r}, device={self.device}, precision={self.precision}, dim={self.embed_dim})"
+
+    # ---- inputs ---------------------------------------------------------------------------------
+
+    def tokenize(self, texts: Sequence[str] | str) -> torch.Tensor:
+        """Texts -> LongTensor (N, context_length), the reference's token ids."""
+        return self.tokenizer.encode(texts)
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """PIL image -> FloatTensor (3, R, R), the reference's pixels (no EXIF rotation: see load_image)."""
+        return preprocess_image(image, self.config.image_resolution, self.config.mean, self.config.std)
+
+    def load_and_preprocess(self, image: ImageInput) -> torch.Tensor:
+        """A PIL image, or a path opened upright with load_image -> FloatTensor (3, R, R)."""
+        if not isinstance(image, Image.Image):
+            image = load_image(image)
+        return self.preprocess(image)
+
+    # ---- encoders -------------------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.precision == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.precision)
+
+    def _unit_rows(self, features: torch.Tensor) -> npt.NDArray[np.float32]:
+        return F.normalize(features.float(), dim=-1).cpu().numpy()
+
+    @torch.inference_mode()
+    def encode_token_ids(self, input_ids: torch.Tensor) -> npt.NDArray[np.float32]:
+        """(N, context_length) ids -> (N, embed_dim) float32 unit rows, in one forward pass."""
+        with self._autocast():
+            features = self.network.encode_text(input_ids.to(self.device))
+        return self._unit_rows(features)
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor) -> npt.NDArray[np.float32]:
+        """(N, 3, R, R) preprocessed pixels -> (N, embed_dim) float32 unit rows, in one forward pass."""
+        pixels = pixels.to(self.device, non_blocking=True)
+        with self._autocast():
+            features = self.network.encode_image(pixels)
+        return self._unit_rows(features)
+
+    def encode_texts(
+        self, texts: Sequence[str] | str, batch_size: int = DEFAULT_TEXT_BATCH
+    ) -> npt.NDArray[np.float32]:
+        """Texts -> np.float32 (N, embed_dim), rows L2-normalised."""
+        ids = self.tokenize(texts)
+        out = np.empty((len(ids), self.embed_dim), dtype=np.float32)
+        # Batch texts of similar length together, so each batch's context cut is as short as possible.
+        order = torch.argsort((ids != 0).sum(dim=1), stable=True)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows.numpy()] = self.encode_token_ids(ids[rows])
+        return out
+
+    def encode_images(
+        self, images: Sequence[ImageInput] | ImageInput, batch_size: int = DEFAULT_IMAGE_BATCH
+    ) -> npt.NDArray[np.float32]:
+        """PIL images or image paths -> np.float32 (N, embed_dim), rows L2-normalised.
+
+        Paths are opened upright (EXIF orientation applied); a file that cannot be decoded raises
+        ImageLoadError naming it. For whole folders use the indexer, which isolates bad files.
+        """
+        if isinstance(images, (Image.Image, str, os.PathLike)):
+            images = [images]
+        out = np.empty((len(images), self.embed_dim), dtype=np.float32)
+        for start, batch in _chunks(images, batch_size):
+            pixels = torch.stack([self.load_and_preprocess(item) for item in batch])  # (B, 3, R, R)
+            out[start : start + len(batch)] = self.encode_pixels(pixels)
+        return out
+
+
+def _chunks(items: Sequence[ImageInput], size: int) -> Iterator[tuple[int, Sequence[ImageInput]]]:
+    if size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {size}")
+    for start in range(0, len(items), size):
+        yield start, items[start : start + size]
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    *,
+    download: bool = True,
+) -> RuClip:
+    """Load a ruCLIP model by published name (e.g. 'ruclip-vit-base-patch32-384') or folder path.
+
+    None means $RUCLIP_MODEL, else the default model. `device`: auto | cpu | cuda[:N].
+    `precision`: auto (fp16 autocast on CUDA, fp32 on CPU) | fp32 | fp16 | bf16.
+    """
+    requested = requested_model(name_or_path)
+    folder = resolve_model(requested, download=download)
+    config = ModelConfig.from_file(folder / CONFIG_FILE)
+    tokenizer = Tokenizer(folder / TOKENIZER_FILE, config.context_length, config.vocab_size)
+    network, weights_path = load_network(folder, config)
+    chosen = pick_device(device)
+    if chosen.type == "cpu":
+        keep_freed_memory_for_reuse()
+    name = published_name(requested) or str(Path(requested).expanduser().resolve())
+    model = RuClip(
+        network,
+        tokenizer,
+        name=name,
+        folder=folder,
+        weights_path=weights_path,
+        device=chosen,
+        precision=pick_precision(precision, chosen),
+    )
+    log.info("loaded %r", model)
+    return model

@@ -1,0 +1,75 @@
+"""Image -> model pixels, exactly as ruclip 0.0.2 (torchvision RandomResizedCrop(scale=1, ratio=1),
+ToTensor, Normalize), plus the loading of an image file for the encoder and the indexer."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import ImageLoadError
+
+# Modes whose samples do not fit in 8 bits. The reference's convert("RGB") clips them at 255,
+# which turns a 16-bit scan into a white square; load_image() rescales them to 8 bits instead.
+HIGH_BIT_DEPTH_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def center_square(image: Image.Image) -> Image.Image:
+    """Crop the largest centred square, with the reference's floor offsets."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def preprocess_image(
+    image: Image.Image, resolution: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """PIL image of any mode -> FloatTensor (3, R, R) with the reference's exact values."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    square = center_square(image).resize((resolution, resolution), Image.Resampling.BILINEAR)
+    pixels = np.asarray(square, dtype=np.float32) / np.float32(255.0)  # (R, R, 3), ToTensor's scale
+    pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()  # (3, R, R)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """Rescale a 16/32-bit or float grayscale image to 8-bit 'L' by its nominal range."""
+    data = np.asarray(image)
+    if image.mode == "F":
+        # Float images are conventionally 0..1; anything else is scaled by its own range.
+        lo, hi = (0.0, 1.0) if data.size and data.min() >= 0 and data.max() <= 1 else (data.min(), data.max())
+    else:
+        lo, hi = 0.0, (65535.0 if data.size and data.max() > 255 else 255.0)
+    scaled = (data.astype(np.float64) - lo) * (255.0 / max(hi - lo, 1e-12))
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file, upright (EXIF orientation applied), in 8-bit modes.
+
+    Raises ImageLoadError naming the file for anything Pillow cannot decode, including images
+    whose size trips Pillow's decompression-bomb warning.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file.") from None
+    except PermissionError:
+        raise ImageLoadError(f"{path}: permission denied; check the file's read permission.") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageLoadError(f"{path}: image too large to decode safely ({exc}).") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageLoadError(f"{path}: not a readable image ({exc}).") from None
+    if upright.mode in HIGH_BIT_DEPTH_MODES:
+        upright = to_8bit(upright)
+    return upright
