@@ -1,0 +1,41 @@
+"""Shared fixtures: the golden reference outputs (copied from shared/golden) and model folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import search
+from search.testing import reference_model_module
+
+GOLDEN = Path(__file__).parent / "data" / "golden" / "tiny"
+TINY_MODEL = GOLDEN / "model"
+TINY_BPE = TINY_MODEL / "bpe.model"
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict:
+    manifest = json.loads((GOLDEN / "manifest.json").read_text(encoding="utf-8"))
+    arrays = dict(np.load(GOLDEN / "reference.npz"))
+    return {
+        "texts": manifest["texts"],
+        "images": [GOLDEN / "images" / name for name in manifest["images"]],
+        **arrays,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> search.RuClip:
+    return search.load_model(TINY_MODEL, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def reference() -> ModuleType:
+    module = reference_model_module()
+    if module is None:
+        pytest.fail("the reference ruclip 0.0.2 is not installed: pip install --no-deps ruclip==0.0.2")
+    return module

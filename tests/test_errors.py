@@ -1,0 +1,227 @@
+"""Bad input gives one clear, typed error that names the problem and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import search
+from search.checkpoint import check_state_dict, read_state_dict
+
+from .conftest import TINY_MODEL
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def model_copy(tmp_path) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(TINY_MODEL, folder)
+    return folder
+
+
+@pytest.mark.parametrize("filename", ["config.json", "pytorch_model.bin", "bpe.model"])
+def test_folder_missing_a_file(model_copy, filename):
+    (model_copy / filename).unlink()
+    with pytest.raises(search.ModelNotFoundError, match=filename.replace(".", r"\.")):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_safetensors_weights_load_instead_of_bin(model_copy, golden):
+    from safetensors.torch import save_file
+
+    state = read_state_dict(model_copy / "pytorch_model.bin")
+    save_file(state, model_copy / "model.safetensors")
+    (model_copy / "pytorch_model.bin").unlink()
+    model = search.load_model(model_copy, device="cpu")
+    assert abs(model.encode_texts(golden["texts"][:2]) - golden["text_embeddings"][:2]).max() <= 1e-5
+
+
+def test_config_missing_a_key(model_copy):
+    config = json.loads((model_copy / "config.json").read_text())
+    del config["vision_patch_size"]
+    (model_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(search.CheckpointError, match="vision_patch_size"):
+        search.load_model(model_copy, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), ('{"embed_dim": "32"}', "missing"), ("[1, 2]", "JSON object")],
+)
+def test_config_not_a_config(model_copy, content, message):
+    (model_copy / "config.json").write_text(content)
+    with pytest.raises(search.CheckpointError, match=message):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_config_with_wrong_value_type(model_copy):
+    config = json.loads((model_copy / "config.json").read_text())
+    config["vision_layers"] = "2"
+    (model_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(search.CheckpointError, match="vision_layers must be a positive integer"):
+        search.load_model(model_copy, device="cpu")
+
+
+def _rewrite_state(folder: Path, change) -> None:
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    change(state)
+    torch.save(state, folder / "pytorch_model.bin")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.pop("visual.ln_post.bias"), r"1 missing: visual\.ln_post\.bias"),
+        (lambda s: s.update({"visual.extra.weight": torch.zeros(3)}), r"1 unexpected: visual\.extra\.weight"),
+        (
+            lambda s: s.update({"text_projection": torch.zeros(64, 16)}),
+            r"wrong shape: text_projection \(64, 16\) != expected \(64, 32\)",
+        ),
+    ],
+    ids=["missing", "extra", "misshaped"],
+)
+def test_state_dict_problems_are_named(model_copy, change, message):
+    _rewrite_state(model_copy, change)
+    with pytest.raises(search.CheckpointError, match=message):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_config_and_weights_from_different_checkpoints(model_copy):
+    config = json.loads((model_copy / "config.json").read_text())
+    config["vision_layers"] = 3  # the weights have 2
+    (model_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(search.CheckpointError, match=r"missing: visual\.transformer\.resblocks\.2\."):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_truncated_weights_file(model_copy):
+    data = (model_copy / "pytorch_model.bin").read_bytes()
+    (model_copy / "pytorch_model.bin").write_bytes(data[: len(data) // 2])
+    with pytest.raises(search.CheckpointError, match="could not be read"):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_check_state_dict_lists_many_keys_briefly():
+    network = torch.nn.Linear(2, 2)
+    with pytest.raises(search.CheckpointError, match="2 missing: bias, weight"):
+        check_state_dict(network, {}, Path("x.bin"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [os.urandom(2000), b"", b"garbage text that is not a model\n", b"2 1\n97 4\n98 5\n4 5 6\n"],
+    ids=["random-bytes", "empty", "text", "no-special-ids-line"],
+)
+def test_corrupt_bpe_model(model_copy, content):
+    # youtokentome itself "loads" all of these (with a made-up vocabulary): the check must catch them.
+    (model_copy / "bpe.model").write_bytes(content)
+    with pytest.raises(search.CheckpointError, match=r"bpe\.model"):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_bpe_with_other_special_ids(model_copy):
+    lines = (model_copy / "bpe.model").read_text().splitlines()
+    lines[-1] = "0 1 2 3"  # unk=0, pad=1: not ruCLIP's
+    (model_copy / "bpe.model").write_text("\n".join(lines) + "\n")
+    with pytest.raises(search.CheckpointError, match="special token ids"):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_bpe_larger_than_the_embedding(model_copy):
+    config = json.loads((model_copy / "config.json").read_text())
+    config["vocab_size"] = 100
+    (model_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(search.CheckpointError, match="vocab_size=100"):
+        search.load_model(model_copy, device="cpu")
+
+
+def test_unknown_model_name():
+    with pytest.raises(search.ModelNotFoundError, match="ruclip-vit-base-patch32-384") as info:
+        search.load_model("ruclip-vit-huge", device="cpu")
+    assert "Unknown model 'ruclip-vit-huge'" in str(info.value)
+
+
+def test_missing_folder_path(tmp_path):
+    with pytest.raises(search.ModelNotFoundError, match="does not exist"):
+        search.load_model(tmp_path / "nowhere", device="cpu")
+
+
+def test_cuda_requested_without_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")  # the error case only exists without one
+    with pytest.raises(search.RuClipError, match="no CUDA GPU"):
+        search.load_model(TINY_MODEL, device="cuda")
+
+
+def test_unknown_precision():
+    with pytest.raises(search.RuClipError, match="Unknown precision"):
+        search.load_model(TINY_MODEL, device="cpu", precision="fp8")
+
+
+def _run_python(code: str, env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "RUCLIP_"))}
+    env.update({"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO_ROOT), **env_extra})
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+
+
+LOAD_AND_REPORT = """
+import search
+try:
+    model = search.load_model({name!r}, device="cpu")
+    print("LOADED", model.folder, model.name)
+except search.ModelNotFoundError as exc:
+    print("ERROR", exc)
+"""
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}],
+    ids=["HF_HUB_OFFLINE", "connection-refused"],
+)
+def test_offline_download_says_how_to_get_the_weights(env, tmp_path):
+    result = _run_python(LOAD_AND_REPORT.format(name="ruclip-vit-base-patch16-224"), env, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert out.startswith("ERROR Model 'ruclip-vit-base-patch16-224' is not available"), out
+    assert "https://huggingface.co/ai-forever/ruclip-vit-base-patch16-224" in out
+    assert "--model /path/to/folder" in out and "RUCLIP_MODEL" in out
+
+
+def _fake_hub_cache(hf_home: Path, name: str) -> Path:
+    """Lay out the tiny checkpoint the way huggingface_hub caches a downloaded repo."""
+    repo = hf_home / "hub" / f"models--ai-forever--{name}"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = repo / "snapshots" / revision
+    shutil.copytree(TINY_MODEL, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def test_published_name_resolves_from_the_hub_cache_offline(tmp_path):
+    snapshot = _fake_hub_cache(tmp_path / "hf", "ruclip-vit-base-patch32-384")
+    for name in ["ruclip-vit-base-patch32-384", "ai-forever/ruclip-vit-base-patch32-384"]:
+        result = _run_python(LOAD_AND_REPORT.format(name=name), {"HF_HUB_OFFLINE": "1"}, tmp_path)
+        assert result.stdout.split() == ["LOADED", str(snapshot), "ruclip-vit-base-patch32-384"], (
+            result.stdout + result.stderr
+        )
+
+
+def test_model_from_environment_variable(tmp_path):
+    snapshot = _fake_hub_cache(tmp_path / "hf", "ruclip-vit-base-patch32-384")
+    # No name given: RUCLIP_MODEL wins over the default; unset, the default name is looked up.
+    folder_run = _run_python(LOAD_AND_REPORT.format(name=None), {"RUCLIP_MODEL": str(TINY_MODEL)}, tmp_path)
+    assert folder_run.stdout.split()[:2] == ["LOADED", str(TINY_MODEL)], folder_run.stdout + folder_run.stderr
+    default_run = _run_python(LOAD_AND_REPORT.format(name=None), {"HF_HUB_OFFLINE": "1"}, tmp_path)
+    assert default_run.stdout.split()[:2] == ["LOADED", str(snapshot)], default_run.stdout + default_run.stderr

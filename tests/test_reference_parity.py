@@ -1,0 +1,69 @@
+"""The project against the reference code itself (ruclip 0.0.2 model.py) on random full-size weights
+of the published configs, written in the published format: nothing is downloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import search
+from search.testing import make_random_checkpoint
+
+from .conftest import TINY_BPE, TINY_MODEL
+
+TOLERANCE = 1e-5
+FULL_CONFIGS = ["ruclip-vit-base-patch32-384", "ruclip-vit-large-patch14-336"]
+TEXTS = [
+    "рыжий кот спит на подоконнике",
+    "дети на пляже",
+    "Закат над морем, 2023",
+    "",
+    "очень длинный запрос " * 12,
+]
+
+
+def reference_embeddings(reference, folder, input_ids, pixels):
+    network = reference.CLIP.from_pretrained(str(folder)).eval()  # strict load_state_dict
+    with torch.no_grad():
+        text = network.encode_text(input_ids)
+        image = network.encode_image(pixels)
+    del network
+    unit = lambda x: (x / x.norm(dim=-1, keepdim=True)).numpy()  # noqa: E731
+    return unit(text), unit(image)
+
+
+@pytest.mark.parametrize("name", FULL_CONFIGS)
+def test_full_size_random_weights_match_reference(name, reference, golden, tmp_path):
+    config = search.PUBLISHED_CONFIGS[name]
+    folder = make_random_checkpoint(tmp_path / name, config, TINY_BPE, seed=7)
+    ours = search.load_model(folder, device="cpu")
+    images = [Image.open(path) for path in golden["images"][:3]]
+    pixels = torch.stack([ours.preprocess(image) for image in images])
+    input_ids = ours.tokenize(TEXTS)
+
+    ref_text, ref_image = reference_embeddings(reference, folder, input_ids, pixels)
+    our_text = ours.encode_texts(TEXTS)
+    our_image = ours.encode_images(images)
+
+    assert our_text.shape == (len(TEXTS), config.embed_dim)
+    text_diff = np.abs(our_text - ref_text).max()
+    image_diff = np.abs(our_image - ref_image).max()
+    assert text_diff <= TOLERANCE, f"text max |Δ| = {text_diff}"
+    assert image_diff <= TOLERANCE, f"image max |Δ| = {image_diff}"
+    # The random weights must make distinct inputs distinct, or the comparison above proves little.
+    assert np.abs(our_image[0] - our_image[1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_tiny_random_weights_match_reference(seed, reference, golden, tmp_path):
+    config = search.ModelConfig.from_file(TINY_MODEL / "config.json")
+    folder = make_random_checkpoint(tmp_path / "m", config, TINY_BPE, seed)
+    ours = search.load_model(folder, device="cpu")
+    ids = ours.tokenize(golden["texts"])
+    pixels = torch.from_numpy(golden["pixel_values"])
+    ref_text, ref_image = reference_embeddings(reference, folder, ids, pixels)
+    assert np.abs(ours.encode_texts(golden["texts"]) - ref_text).max() <= TOLERANCE
+    assert np.abs(ours.encode_pixels(pixels) - ref_image).max() <= TOLERANCE
+
