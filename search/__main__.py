@@ -1,0 +1,81 @@
+"""`python -m search`: list the ruCLIP models and fetch one ahead of time.
+
+    python -m search models                                  # published names, which are cached
+    python -m search download ruclip-vit-large-patch14-336   # into the Hugging Face cache ($HF_HOME)
+    python -m search check /path/to/folder                   # load a folder and report what it is
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import PUBLISHED_CONFIGS
+from .errors import RuClipError
+from .hub import DEFAULT_MODEL, MODEL_ENV_VAR, requested_model, resolve_model
+
+
+def _models(_: argparse.Namespace) -> int:
+    print(f"{'model':32} {'px':>4}  status")
+    for name, config in PUBLISHED_CONFIGS.items():
+        try:
+            status = f"cached: {resolve_model(name, download=False)}"
+        except RuClipError:
+            status = "not downloaded"
+        marker = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name + marker:32} {config.image_resolution:>4}  {status}")
+    print(f"\nThe default is {requested_model(None)} (set {MODEL_ENV_VAR} or --model to change it).")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    folder = resolve_model(args.model, download=True)
+    print(f"{requested_model(args.model)} is ready in {folder}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .encoder import load_model  # imports torch: only for this command
+
+    model = load_model(args.model, device=args.device, download=False)
+    config = model.config
+    print(f"{model.name}: ViT {config.vision_layers}×{config.vision_width} patch {config.vision_patch_size} "
+          f"at {config.image_resolution}px, text {config.transformer_layers}×{config.transformer_width}, "
+          f"embed_dim {config.embed_dim}, on {model.device}")
+    vectors = model.encode_texts(["рыжий кот спит на подоконнике"])
+    print(f"encoded a test query into a unit vector of {vectors.shape[1]} numbers: the checkpoint works.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("models", help="list the published ruCLIP models and which are cached").set_defaults(
+        run=_models
+    )
+    download = commands.add_parser("download", help="download a published model into the local cache")
+    download.add_argument("model", nargs="?", help=f"published name (default: ${MODEL_ENV_VAR} or {DEFAULT_MODEL})")
+    download.set_defaults(run=_download)
+    check = commands.add_parser("check", help="load a model (name or folder, no download) and encode a test query")
+    check.add_argument("model", nargs="?", help="published name or folder path")
+    check.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except RuClipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
