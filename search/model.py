@@ -111,11 +111,6 @@ class Transformer(nn.Module):
         self.causal = causal
         self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads) for _ in range(layers))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, W) -> (B, T, W)
-        for block in self.resblocks:
-            x = block(x, self.causal)
-        return x
-
     def forward_at(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Only the output at `position` (B,) of each row: (B, T, W) -> (B, W). Both towers read one
         token (class / eos) from the last layer, so its other outputs are skipped: exact, and ~7%
