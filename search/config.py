@@ -81,10 +81,10 @@ class ModelConfig:
         return config
 
     def _check_shapes(self, source: str) -> None:
-        if self.vision_width % VISION_HEAD_WIDTH:
+        if self.vision_heads < 1 or self.vision_width % self.vision_heads:
             raise CheckpointError(
-                f"{source}: vision_width {self.vision_width} is not a multiple of {VISION_HEAD_WIDTH} "
-                "(ruCLIP uses vision_width // 64 attention heads)."
+                f"{source}: vision_width {self.vision_width} cannot be split into vision_width // "
+                f"{VISION_HEAD_WIDTH} = {self.vision_heads} equal attention heads, as ruCLIP does."
             )
         if self.transformer_width % self.transformer_heads:
             raise CheckpointError(

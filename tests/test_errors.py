@@ -225,3 +225,11 @@ def test_model_from_environment_variable(tmp_path):
     assert folder_run.stdout.split()[:2] == ["LOADED", str(TINY_MODEL)], folder_run.stdout + folder_run.stderr
     default_run = _run_python(LOAD_AND_REPORT.format(name=None), {"HF_HUB_OFFLINE": "1"}, tmp_path)
     assert default_run.stdout.split()[:2] == ["LOADED", str(snapshot)], default_run.stdout + default_run.stderr
+
+
+def test_vision_width_too_narrow_for_one_head(model_copy):
+    config = json.loads((model_copy / "config.json").read_text())
+    config["vision_width"] = 32  # 32 // 64 = 0 heads
+    (model_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(search.CheckpointError, match="vision_width 32 cannot be split"):
+        search.load_model(model_copy, device="cpu")

@@ -74,3 +74,25 @@ def test_tiny_random_weights_match_reference(seed, reference, golden, tmp_path):
     assert np.abs(ours.encode_texts(golden["texts"]) - ref_text).max() <= TOLERANCE
     assert np.abs(ours.encode_pixels(pixels) - ref_image).max() <= TOLERANCE
 
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        # one 96-wide head; 70 px is not a multiple of the 16 px patch (the conv drops the rest)
+        dict(vision_width=96, image_resolution=70, vision_patch_size=16, transformer_width=48, transformer_heads=3),
+        # two 80-wide heads, a short text context, embed_dim wider than both towers
+        dict(vision_width=160, image_resolution=32, vision_patch_size=8, context_length=12, embed_dim=200),
+    ],
+    ids=["odd-width", "short-context"],
+)
+def test_other_configurations_match_reference(shape, reference, golden, tmp_path):
+    base = search.ModelConfig.from_file(TINY_MODEL / "config.json").to_dict()
+    config = search.ModelConfig.from_dict({**base, **shape})
+    folder = make_random_checkpoint(tmp_path / "m", config, TINY_BPE, seed=3)
+    ours = search.load_model(folder, device="cpu")
+    images = [Image.open(path) for path in golden["images"]]
+    pixels = torch.stack([ours.preprocess(image) for image in images])
+    ref_text, ref_image = reference_embeddings(reference, folder, ours.tokenize(golden["texts"]), pixels)
+    assert np.abs(ours.encode_texts(golden["texts"]) - ref_text).max() <= TOLERANCE
+    assert np.abs(ours.encode_images(images) - ref_image).max() <= TOLERANCE
