@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 ImageInput = Image.Image | str | os.PathLike[str]
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.qint8}
 # Texts are sorted by length and encoded in batches this size, each cut to its own longest text:
-# on benchmarks/encode.py, 256 short queries went from 4.9x to 5.4x the reference's speed.
+# on benchmarks/encode.py, 256 short queries ran at 4.9x the reference in one batch and 5.4-6.3x in
+# batches of 64 (separate runs on a noisy 2-core machine, so the gain is approximate).
 DEFAULT_TEXT_BATCH = 64
 DEFAULT_IMAGE_BATCH = 32
 
