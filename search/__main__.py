@@ -12,7 +12,7 @@ import sys
 
 from .config import PUBLISHED_CONFIGS
 from .errors import RuClipError
-from .hub import DEFAULT_MODEL, MODEL_ENV_VAR, requested_model, resolve_model
+from .hub import DEFAULT_MODEL, DEMO_MODEL, MODEL_ENV_VAR, requested_model, resolve_model
 
 
 def _models(_: argparse.Namespace) -> int:
@@ -24,6 +24,11 @@ def _models(_: argparse.Namespace) -> int:
             status = "not downloaded"
         marker = " (default)" if name == DEFAULT_MODEL else ""
         print(f"{name + marker:32} {config.image_resolution:>4}  {status}")
+    try:
+        demo_status = f"offline demo (colours and shapes only): {resolve_model(DEMO_MODEL, download=False)}"
+    except RuClipError as exc:
+        demo_status = str(exc)
+    print(f"{DEMO_MODEL:32} {'64':>4}  {demo_status}")
     print(f"\nThe default is {requested_model(None)} (set {MODEL_ENV_VAR} or --model to change it).")
     return 0
 

@@ -21,3 +21,7 @@ class CheckpointError(RuClipError):
 
 class ImageLoadError(RuClipError):
     """An image file could not be opened or decoded."""
+
+
+class IndexStoreError(RuClipError):
+    """An index folder is missing, damaged, busy, or was built by another model."""

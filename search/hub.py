@@ -18,6 +18,10 @@ HUB_ORGANISATION = "ai-forever"
 # The checkpoints moved from the sberbank-ai organisation; accept both spellings of a repo id.
 LEGACY_ORGANISATIONS = ("sberbank-ai",)
 DOWNLOADED_FILES = (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES[-1])
+# The small offline model the project trains itself (python -m training demo-model); it knows
+# colours and shapes only. It lives in the repository's data/ folder, not on the hub.
+DEMO_MODEL = "demo"
+DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "data" / "models" / DEMO_MODEL
 
 
 def requested_model(name_or_path: str | os.PathLike[str] | None) -> str:
@@ -47,6 +51,13 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
     """
     name = requested_model(name_or_path)
     folder = Path(name).expanduser()
+    if name == DEMO_MODEL and not folder.is_dir():
+        if not DEMO_MODEL_DIR.is_dir() or missing_files(DEMO_MODEL_DIR):
+            raise ModelNotFoundError(
+                f"The demo model is not in {DEMO_MODEL_DIR}. It ships with the repository; "
+                "re-create it with: python -m training demo-model"
+            )
+        return DEMO_MODEL_DIR
     if folder.is_dir():
         missing = missing_files(folder)
         if missing:
@@ -61,7 +72,8 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
         if _looks_like_path(name) or folder.exists():
             raise ModelNotFoundError(f"Model folder {folder} does not exist (or is not a folder).")
         raise ModelNotFoundError(
-            f"Unknown model {name!r}. Use one of: {', '.join(PUBLISHED_CONFIGS)}, "
+            f"Unknown model {name!r}. Use one of: {', '.join(PUBLISHED_CONFIGS)}, {DEMO_MODEL!r} (offline, "
+            "colours and shapes only), "
             f"or the path of a folder with {CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}."
         )
     return _hub_folder(bare, download=download)

@@ -3,14 +3,19 @@ ToTensor, Normalize), plus the loading of an image file for the encoder and the 
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+import numpy.typing as npt
 from PIL import Image, ImageOps
 
 from .errors import ImageLoadError
+
+if TYPE_CHECKING:
+    import torch
 
 # Modes whose samples do not fit in 8 bits. The reference's convert("RGB") clips them at 255,
 # which turns a 16-bit scan into a white square; load_image() rescales them to 8 bits instead.
@@ -25,16 +30,34 @@ def center_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
+def square_pixels(image: Image.Image, resolution: int) -> npt.NDArray[np.uint8]:
+    """PIL image of any mode -> uint8 (R, R, 3): RGB, centre square, PIL bilinear resize.
+
+    The first half of preprocess_image, without torch: decoding workers send these 8-bit
+    squares to the encoder (4× smaller than floats), which normalises them with normalize_pixels.
+    """
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    square = center_square(image).resize((resolution, resolution), Image.Resampling.BILINEAR)
+    return np.asarray(square, dtype=np.uint8)
+
+
+def normalize_pixels(
+    squares: npt.NDArray[np.uint8], mean: tuple[float, ...], std: tuple[float, ...]
+) -> npt.NDArray[np.float32]:
+    """uint8 (..., R, R, 3) -> float32 (..., 3, R, R): ToTensor's /255, then Normalize."""
+    pixels = squares.astype(np.float32) / np.float32(255.0)
+    pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(np.moveaxis(pixels, -1, -3))
+
+
 def preprocess_image(
     image: Image.Image, resolution: int, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> torch.Tensor:
     """PIL image of any mode -> FloatTensor (3, R, R) with the reference's exact values."""
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    square = center_square(image).resize((resolution, resolution), Image.Resampling.BILINEAR)
-    pixels = np.asarray(square, dtype=np.float32) / np.float32(255.0)  # (R, R, 3), ToTensor's scale
-    pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()  # (3, R, R)
+    import torch  # here, so that decoding workers importing this module do not load torch
+
+    return torch.from_numpy(normalize_pixels(square_pixels(image, resolution), mean, std))
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
@@ -49,9 +72,10 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
-def load_image(path: str | Path) -> Image.Image:
+def load_image(path: str | Path, *, draft_short_side: int | None = None) -> Image.Image:
     """Open and fully decode an image file, upright (EXIF orientation applied), in 8-bit modes.
 
+    `draft_short_side` lets a large JPEG decode at reduced scale (the indexer's fast path; not exact).
     Raises ImageLoadError naming the file for anything Pillow cannot decode, including images
     whose size trips Pillow's decompression-bomb warning.
     """
@@ -60,6 +84,10 @@ def load_image(path: str | Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if draft_short_side and image.format == "JPEG" and min(image.size) > draft_short_side:
+                    # DCT scaling: decode at 1/2..1/8 size, keeping the short side ≥ draft_short_side.
+                    scale = draft_short_side / min(image.size)
+                    image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
     except FileNotFoundError:

@@ -1,0 +1,192 @@
+"""python -m indexer: build a searchable index of a photo folder, inspect it, search it.
+
+  python -m indexer build ~/Pictures                    # index (or update) with the default model
+  python -m indexer build data/demo/photos --model demo # the offline demo: colours and shapes
+  python -m indexer search "рыжий кот на диване"        # best matches, with scores
+  python -m indexer stats                               # counts, failures by reason, model
+  python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
+
+Re-running build only encodes new and changed files, follows renames without re-encoding, and
+removes deleted files (unless most of the folder vanished at once: then it refuses and says why).
+An interrupted build resumes where it stopped. Every command takes --index (default data/index).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from search.errors import RuClipError
+
+from .build import DEFAULT_INDEX_DIR, BuildOptions, build_index
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer",
+        description="Semantic photo search for Russian: index a folder with ruCLIP, then search it by description.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", type=Path, default=DEFAULT_INDEX_DIR, help="index folder (default %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser(
+        "build",
+        parents=[common],
+        help="index a photo folder, or bring its index up to date",
+        description="Scan PHOTOS, encode new and changed images, follow renames, drop deleted files.",
+    )
+    build.add_argument("photos", type=Path, metavar="PHOTOS", help="the folder of photos (searched recursively)")
+    build.add_argument(
+        "--model",
+        help="ruCLIP name, model folder, or 'demo' (default: the model the index was built with, else "
+        "$RUCLIP_MODEL, else ruclip-vit-base-patch32-384)",
+    )
+    build.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="default %(default)s: the GPU when there is one",
+    )
+    build.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16", "int8"],
+        help="auto = fp16 on a GPU, fp32 on a CPU; int8 quantises the image tower on a CPU (faster, not exact)",
+    )
+    build.add_argument(
+        "--batch-size", type=_positive_int, default=32, help="images per encoder batch (default %(default)s)"
+    )
+    build.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=max(1, os.cpu_count() or 1),
+        help="decoding processes (default: one per CPU core, %(default)s here)",
+    )
+    build.add_argument(
+        "--exact-decode", action="store_true", help="decode JPEGs at full size (slower; bit-exact with the reference)"
+    )
+    build.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=60.0,
+        help="seconds one file may take to decode (default %(default)s)",
+    )
+    build.add_argument(
+        "--allow-mass-deletion",
+        action="store_true",
+        help="remove index entries even when most of the folder vanished at once (normally refused)",
+    )
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    commands.add_parser("stats", parents=[common], help="what the index holds: counts, failures by reason, model")
+    commands.add_parser(
+        "verify", parents=[common], help="check that FAISS and SQLite agree; exit 1 with a report if not"
+    )
+
+    search = commands.add_parser("search", parents=[common], help="find photos by a Russian description")
+    search.add_argument("query", help='what to look for, e.g. "кот на подоконнике"')
+    search.add_argument("-k", type=_positive_int, default=10, help="how many results (default %(default)s)")
+    search.add_argument("--json", action="store_true", help="print JSON lines (path, score, id) instead of a table")
+    search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    options = BuildOptions(
+        index_dir=args.index,
+        model=args.model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        fast_jpeg=not args.exact_decode,
+        timeout_s=args.timeout,
+        allow_mass_deletion=args.allow_mass_deletion,
+        progress=not args.quiet,
+    )
+    summary = build_index(args.photos, options)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from .stats import index_stats
+
+    print("\n".join(index_stats(args.index)))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import verify_index
+
+    report = verify_index(args.index)
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.ok:
+        print(f"ok: {report.rows_indexed} indexed rows, {report.vectors} vectors, one per row, equal to SQLite's")
+        return 0
+    print(f"BROKEN: {report.rows_indexed} indexed rows, {report.vectors} vectors")
+    for problem in report.problems:
+        print(f"  {problem}")
+    return 1
+
+
+def _search(args: argparse.Namespace) -> int:
+    from search.index import open_index
+
+    index = open_index(args.index, device=args.device)
+    hits = index.search(args.query, k=args.k)
+    if args.json:
+        for hit in hits:
+            print(json.dumps({"path": hit.path, "score": round(hit.score, 4), "id": hit.id}, ensure_ascii=False))
+    elif not hits:
+        print("the index is empty")
+    else:
+        for hit in hits:
+            print(f"{hit.score:6.3f}  {hit.path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    run = {"build": _build, "stats": _stats, "verify": _verify, "search": _search}[args.command]
+    try:
+        return run(args)
+    except RuClipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: everything up to the last batch is saved; run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Scan result + SQLite rows -> what a build must do: new, changed, renamed, vanished, unchanged.
+
+Comparing (path, size, mtime) opens no image; only a new file whose size matches a vanished
+photo's is hashed, to recognise a rename or move and keep its vector.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from search.store import INDEXED, ImageRow
+
+from .decode import content_hash
+from .scan import FoundFile
+
+# A sweep that would delete more than this share of a root's photos (and at least the count) is
+# refused: an unmounted disk or a network outage looks exactly like a mass deletion.
+MASS_DELETION_SHARE = 0.5
+MASS_DELETION_MIN_FILES = 20
+
+
+@dataclass(frozen=True)
+class KnownRow:
+    id: int
+    path: bytes
+    size: int
+    mtime_ns: int
+    state: str
+    content_hash: str | None
+
+
+@dataclass
+class Plan:
+    unchanged: int = 0
+    new: list[FoundFile] = field(default_factory=list)
+    changed: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file, row id)
+    renamed: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file at its new path, row id)
+    vanished: list[int] = field(default_factory=list)  # row ids
+    deletion_refused: str | None = None  # why the vanished rows are kept, when they are
+
+    @property
+    def to_decode(self) -> list[FoundFile]:
+        return [*self.new, *(found for found, _ in self.changed)]
+
+
+def known_rows(session: Session, root_id: int) -> dict[bytes, KnownRow]:
+    rows = session.execute(
+        select(
+            ImageRow.id, ImageRow.path, ImageRow.size, ImageRow.mtime_ns, ImageRow.state, ImageRow.content_hash
+        ).where(ImageRow.root_id == root_id)
+    ).all()
+    return {row.path: KnownRow(*row) for row in rows}
+
+
+def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mass_deletion: bool = False) -> Plan:
+    plan = Plan()
+    seen: set[bytes] = set()
+    for item in found:
+        key = os.fsencode(item.path)
+        seen.add(key)
+        row = known.get(key)
+        if row is None:
+            plan.new.append(item)
+        elif row.size == item.size and row.mtime_ns == item.mtime_ns:
+            plan.unchanged += 1
+        else:
+            plan.changed.append((item, row.id))
+    vanished = [row for path, row in known.items() if path not in seen]
+
+    # Renames: a new file with the size and content of a vanished indexed photo is that photo.
+    by_size: dict[int, list[KnownRow]] = defaultdict(list)
+    for row in vanished:
+        if row.state == INDEXED and row.content_hash:
+            by_size[row.size].append(row)
+    if by_size:
+        still_new = []
+        for item in plan.new:
+            candidates = by_size.get(item.size)
+            match = None
+            if candidates:
+                try:
+                    digest = content_hash(item.path)
+                except OSError:
+                    digest = None
+                match = next((row for row in candidates if row.content_hash == digest), None)
+            if match is None:
+                still_new.append(item)
+            else:
+                candidates.remove(match)
+                plan.renamed.append((item, match.id))
+        plan.new = still_new
+        reused = {row_id for _, row_id in plan.renamed}
+        vanished = [row for row in vanished if row.id not in reused]
+
+    plan.vanished = [row.id for row in vanished]
+    if plan.vanished and not allow_mass_deletion:
+        if not found:
+            plan.deletion_refused = (
+                f"the folder has no images now but the index knows {len(known)}: an unmounted disk "
+                "or an outage looks like this, so nothing was removed"
+            )
+        elif len(plan.vanished) >= MASS_DELETION_MIN_FILES and len(plan.vanished) > MASS_DELETION_SHARE * len(known):
+            plan.deletion_refused = (
+                f"{len(plan.vanished)} of {len(known)} indexed files vanished at once, so nothing was removed"
+            )
+    return plan

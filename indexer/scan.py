@@ -1,0 +1,74 @@
+"""Folder -> the image files in it, with size and mtime: the first stage of a build.
+
+Recursive; image suffixes in any letter case; hidden folders and the index's own folder skipped;
+symlinked folders followed once (a loop cannot trap the walk); unreadable folders reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Formats Pillow decodes out of the box. HEIC/HEIF/AVIF join when their plugin is installed (see
+# decode.register_optional_formats), because a suffix we cannot decode would only add failures.
+BASE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+PLUGIN_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: str  # absolute, as the file system spells it (may hold undecodable bytes as surrogates)
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanResult:
+    root: Path
+    files: list[FoundFile] = field(default_factory=list)
+    unreadable_folders: list[str] = field(default_factory=list)
+
+
+def scan_folder(root: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) -> ScanResult:
+    """Every file under `root` whose suffix (lower-cased) is in `suffixes`, skipping `skip` folders."""
+    root = Path(os.path.abspath(root))
+    wanted = frozenset(s.lower() for s in suffixes)
+    skipped = {os.path.realpath(p) for p in skip}
+    result = ScanResult(root)
+    seen_folders: set[tuple[int, int]] = set()  # (device, inode): each real folder once
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+        except OSError as exc:
+            result.unreadable_folders.append(f"{folder}: {exc.strerror}")
+            continue
+        if (info.st_dev, info.st_ino) in seen_folders or os.path.realpath(folder) in skipped:
+            continue
+        seen_folders.add((info.st_dev, info.st_ino))
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            result.unreadable_folders.append(f"{folder}: {exc.strerror}")
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files and folders (.thumbnails, .git, .Trash-1000, our own .partial files)
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    subfolders.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in wanted and entry.is_file(follow_symlinks=True):
+                    stat = entry.stat(follow_symlinks=True)
+                    result.files.append(FoundFile(entry.path, stat.st_size, stat.st_mtime_ns))
+            except OSError as exc:  # a dangling symlink, a file removed mid-scan
+                log.debug("skipping %s: %s", entry.path, exc)
+        stack.extend(sorted(subfolders, reverse=True))  # depth-first, in name order
+    result.files.sort(key=lambda f: f.path)
+    return result

@@ -1,0 +1,179 @@
+"""The offline demo: a small ruCLIP trained on coloured shapes, and a photo collection to search.
+
+`python -m training demo-model` reproduces data/models/demo (seeded; minutes on 2 CPU cores);
+`python -m training demo-photos` writes the demo collection data/demo/photos.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from search.checkpoint import save_checkpoint
+from search.config import ModelConfig
+from search.encoder import load_model
+from search.hub import DEMO_MODEL_DIR
+from search.model import CLIP
+from search.tokenizer import Tokenizer
+
+from .bpe import train_bpe
+from .captions import tokenizer_corpus
+from .contrastive import TrainingSchedule, init_for_training, train
+from .evaluate import ShapeQueryReport, evaluate_shape_queries
+from .world import DEFAULT_BACKGROUNDS, generate_pool, labelled_pictures
+from .world import batches as world_batches
+
+log = logging.getLogger(__name__)
+
+DEMO_PHOTOS_DIR = DEMO_MODEL_DIR.parent.parent / "demo" / "photos"
+RECIPE_FILE = "training.json"  # written next to the checkpoint: how it was made and how well it does
+
+
+@dataclass(frozen=True)
+class DemoRecipe:
+    """Everything that decides the demo model. Same recipe, same machine → the same weights."""
+
+    seed: int = 0
+    steps: int = 900
+    batch_size: int = 128
+    pool_size: int = 16_000
+    curriculum_steps: int = 300
+    learning_rate: float = 1e-3
+    bpe_vocab_size: int = 512  # an upper bound: the captions' vocabulary runs out of merges near 400
+    embed_dim: int = 128
+    image_resolution: int = 64
+    vision_patch_size: int = 8
+    vision_width: int = 128
+    vision_layers: int = 3
+    transformer_width: int = 128
+    transformer_heads: int = 2
+    transformer_layers: int = 3
+    context_length: int = 32
+    eval_pictures_per_pair: int = 6
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        return ModelConfig(
+            embed_dim=self.embed_dim,
+            image_resolution=self.image_resolution,
+            vision_layers=self.vision_layers,
+            vision_width=self.vision_width,
+            vision_patch_size=self.vision_patch_size,
+            context_length=self.context_length,
+            vocab_size=vocab_size,
+            transformer_width=self.transformer_width,
+            transformer_heads=self.transformer_heads,
+            transformer_layers=self.transformer_layers,
+        )
+
+
+def evaluate_demo_model(folder: Path, seed: int, per_pair: int, size: tuple[int, int] = (160, 120)) -> ShapeQueryReport:
+    """precision@5 of the 32 colour+shape queries on pictures never used in training."""
+    model = load_model(folder, device="cpu")
+    pictures = labelled_pictures("eval", seed, 32 * per_pair, size)
+    return evaluate_shape_queries(model, pictures, k=5)
+
+
+def train_demo_model(
+    output: Path = DEMO_MODEL_DIR,
+    recipe: DemoRecipe = DemoRecipe(),
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    backgrounds: Path | None = DEFAULT_BACKGROUNDS,
+) -> ShapeQueryReport:
+    """Train the demo model by `recipe` and write it to `output` in the published format.
+
+    The folder is replaced only when training has finished, so an interrupted run leaves the
+    previous model in place.
+    """
+    started = time.monotonic()
+    torch.manual_seed(recipe.seed)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}-") as scratch:
+        staging = Path(scratch) / "model"
+        bpe_path = Path(scratch) / "bpe.model"
+        vocab_size = train_bpe(tokenizer_corpus(random.Random(f"bpe:{recipe.seed}")), bpe_path, recipe.bpe_vocab_size)
+        config = recipe.model_config(vocab_size)
+        tokenizer = Tokenizer(bpe_path, config.context_length, vocab_size)
+        network = init_for_training(CLIP(config), recipe.seed)
+
+        log.info("drawing %d training pictures", recipe.pool_size)
+        pool = generate_pool(
+            recipe.pool_size, recipe.seed, config.image_resolution, workers=workers, backgrounds=backgrounds
+        )
+        schedule = TrainingSchedule(steps=recipe.steps, learning_rate=recipe.learning_rate)
+        losses = train(
+            network,
+            world_batches(pool, tokenizer, config, recipe.batch_size, recipe.seed, recipe.curriculum_steps),
+            schedule,
+            progress=progress,
+        )
+
+        save_checkpoint(staging, network, bpe_path)
+        report = evaluate_demo_model(staging, recipe.seed, recipe.eval_pictures_per_pair)
+        record = {
+            "recipe": asdict(recipe),
+            "command": "python -m training demo-model",
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "minutes": round((time.monotonic() - started) / 60, 2),
+            "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+            "precision_at_5_mean": round(report.mean, 4),
+            "precision_at_5": {query: round(value, 4) for query, value in report.per_query.items()},
+        }
+        (staging / RECIPE_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _replace_folder(staging, output)
+    return report
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Swap `new` into `target`'s place; the old folder is removed only after the new one is there."""
+    old = target.with_name(f".{target.name}-old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+# ---- the demo collection --------------------------------------------------------------------------
+
+EXIF_IFD = 0x8769
+EXIF_DATE_TAKEN = 0x9003  # DateTimeOriginal, in the Exif sub-IFD
+EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
+DEMO_ALBUMS = ("2023 лето", "2024 зима", "2025 весна")
+
+
+def write_demo_photos(
+    folder: Path = DEMO_PHOTOS_DIR, *, seed: int = 0, per_pair: int = 2, size: tuple[int, int] = (320, 240)
+) -> list[Path]:
+    """A small photo collection: every colour+shape pair `per_pair` times, as JPEGs in three albums,
+    with EXIF dates and a camera so that folder and date filters have something to filter."""
+    pictures = labelled_pictures("demo", seed, 32 * per_pair, size)
+    folder = Path(folder)
+    written = []
+    for index, picture in enumerate(pictures):
+        album = DEMO_ALBUMS[index % len(DEMO_ALBUMS)]
+        year = int(album[:4])
+        taken = datetime(year, 1 + 3 * DEMO_ALBUMS.index(album), 1, 10) + timedelta(days=index, minutes=7 * index)
+        exif = Image.Exif()
+        exif[EXIF_MAKE], exif[EXIF_MODEL] = "Demo", "Shapes Camera"
+        exif.get_ifd(EXIF_IFD)[EXIF_DATE_TAKEN] = taken.strftime("%Y:%m:%d %H:%M:%S")
+        path = folder / album / f"IMG_{index + 1:04d}.jpg"  # names say nothing: search must look at pixels
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture.image.save(path, quality=90, exif=exif)
+        written.append(path)
+    return written
