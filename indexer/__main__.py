@@ -22,7 +22,7 @@ from pathlib import Path
 
 from search.errors import RuClipError
 
-from .build import DEFAULT_INDEX_DIR, BuildOptions, build_index
+from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_INDEX_DIR, BuildOptions, build_index
 
 
 def _positive_int(text: str) -> int:
@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove index entries even when most of the folder vanished at once (normally refused)",
     )
+    build.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=COMMIT_EVERY_N_IMAGES,
+        help="images between vector-index checkpoints (default %(default)s; SQLite commits every batch anyway)",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
     commands.add_parser("stats", parents=[common], help="what the index holds: counts, failures by reason, model")
@@ -129,6 +135,7 @@ def _build(args: argparse.Namespace) -> int:
         fast_jpeg=not args.exact_decode,
         timeout_s=args.timeout,
         allow_mass_deletion=args.allow_mass_deletion,
+        checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
     )
     summary = build_index(args.photos, options)

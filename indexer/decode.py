@@ -102,21 +102,12 @@ def _exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
     return taken, camera or None
 
 
-def _open_fast(path: str, resolution: int) -> Image.Image:
-    """load_image, but large JPEGs decode at 1/2-1/8 scale (DCT scaling) while keeping the short
-    side ≥ 2× the model's resolution, so the bilinear resize after it sees nearly the same pixels."""
-    with Image.open(path) as probe:
-        is_jpeg = probe.format == "JPEG"
-        short_side = min(probe.size)
-    if not is_jpeg or short_side < 4 * resolution:
-        return load_image(path)
-    return load_image(path, draft_short_side=2 * resolution)
-
-
 def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | Failed:
     """Decode one file into the model's 8-bit square; every expected problem becomes a Failed."""
     try:
-        image = _open_fast(path, resolution) if fast_jpeg else load_image(path)
+        # Fast path: a large JPEG decodes at 1/2-1/8 scale (DCT scaling) with its short side kept
+        # ≥ 2× the model's resolution, so the bilinear resize after it sees nearly the same pixels.
+        image = load_image(path, draft_short_side=2 * resolution if fast_jpeg else None)
         with image:
             taken_at, camera = _exif_facts(image)
             width, height = image.size
@@ -136,8 +127,10 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
         return Failed(path, reason, message)
     except MemoryError:
         return Failed(path, "out of memory", f"{path}: decoding needed more memory than a worker may use.")
-    except OSError as exc:  # reading the bytes for the hash, or Pillow's probe
+    except OSError as exc:  # reading the bytes for the hash
         return Failed(path, "not a readable image", f"{path}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on one file must not stop the worker
+        return Failed(path, "decoder error", f"{path}: {type(exc).__name__}: {exc}")
 
 
 def _limit_memory(limit_bytes: int) -> None:
