@@ -10,24 +10,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing as mp
-import queue
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.connection import Connection, wait
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from search.errors import ImageLoadError
+from search.errors import ImageLoadError, IndexStoreError
 from search.preprocess import load_image, square_pixels
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_MEMORY_LIMIT_BYTES = 3 << 30  # address space per worker: a 89-Mpx 16-bit TIFF still fits
+DEFAULT_MEMORY_LIMIT_BYTES = 3 << 30  # address space a worker may add: a 178-Mpx 16-bit TIFF still fits
 EXIF_IFD, EXIF_DATE_TAKEN, EXIF_DATE = 0x8769, 0x9003, 0x0132
 EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
 HASH_CHUNK_BYTES = 1 << 20
@@ -133,27 +134,40 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
         return Failed(path, "decoder error", f"{path}: {type(exc).__name__}: {exc}")
 
 
-def _limit_memory(limit_bytes: int) -> None:
+def _limit_memory(extra_bytes: int) -> None:
+    """Cap the worker's address space at what it uses now plus `extra_bytes`: a file asking for
+    more gets a MemoryError (recorded as its failure) instead of swapping the machine to death.
+    Relative to the current size, because thread pools of numerical libraries reserve address
+    space in proportion to the core count."""
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+        page = os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/statm") as statm:
+            current = int(statm.read().split()[0]) * page
+        limit = current + extra_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):  # not on this platform: the timeout still guards
         pass
 
 
-def _worker(tasks: mp.Queue, results: mp.Queue, resolution: int, fast_jpeg: bool, memory_limit: int) -> None:
+def _worker(connection: Connection, resolution: int, fast_jpeg: bool, memory_limit: int) -> None:
     _limit_memory(memory_limit)
     register_optional_formats()
-    while (task := tasks.get()) is not None:
-        number, path = task
-        results.put((number, decode_one(path, resolution, fast_jpeg)))
+    connection.send(None)  # ready: the parent starts a file's clock only now, not during start-up
+    try:
+        while (task := connection.recv()) is not None:
+            number, path = task
+            connection.send((number, decode_one(path, resolution, fast_jpeg)))
+    except (EOFError, KeyboardInterrupt):  # the parent went away or the user pressed Ctrl-C
+        pass
 
 
 @dataclass
 class _Slot:
     process: mp.process.BaseProcess
-    tasks: mp.Queue
+    connection: Connection  # one pipe per worker: killing one can never corrupt another's channel
+    ready: bool = False
     number: int | None = None  # the task it holds
     path: str = ""
     started: float = 0.0
@@ -178,82 +192,86 @@ class DecodePool:
         self.memory_limit_bytes = memory_limit_bytes
         # spawn: a forked copy of a parent holding torch's threads can deadlock; workers stay small.
         self._context = mp.get_context("spawn")
-        self._results: mp.Queue = self._context.Queue()
         self._slots: list[_Slot] = []
+        self._deaths_before_ready = 0
 
     def _start_slot(self) -> _Slot:
-        tasks = self._context.Queue()
+        parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=_worker,
-            args=(tasks, self._results, self.resolution, self.fast_jpeg, self.memory_limit_bytes),
+            args=(child_end, self.resolution, self.fast_jpeg, self.memory_limit_bytes),
             daemon=True,
         )
         process.start()
-        return _Slot(process, tasks)
+        child_end.close()
+        return _Slot(process, parent_end)
 
     def _replace(self, index: int) -> None:
         slot = self._slots[index]
         if slot.process.is_alive():
             slot.process.kill()
         slot.process.join(5)
+        slot.connection.close()
         self._slots[index] = self._start_slot()
+
+    def _failure_of(self, slot: _Slot, now: float) -> Failed | None:
+        """A failure if the slot's worker died or overran its time on the file it holds."""
+        if not slot.process.is_alive():
+            code = slot.process.exitcode
+            return Failed(slot.path, "crashed the decoder", f"{slot.path}: the decoder died (exit code {code}) on it.")
+        if now - slot.started > self.timeout_s:
+            return Failed(slot.path, "timed out", f"{slot.path}: decoding took over {self.timeout_s:g} s.")
+        return None
 
     def imap(self, paths: Iterable[str]) -> Iterator[Decoded | Failed]:
         """Decode `paths`, yielding one result per path in completion order."""
         pending = deque(paths)
         if not self._slots:
             self._slots = [self._start_slot() for _ in range(min(self.workers, max(1, len(pending))))]
-        busy = 0
         number = 0
-        while pending or busy:
+        while pending or any(slot.number is not None for slot in self._slots):
             for slot in self._slots:
-                if slot.number is None and pending:
+                if slot.ready and slot.number is None and pending:
                     slot.number, slot.path, slot.started = number, pending.popleft(), time.monotonic()
-                    slot.tasks.put((number, slot.path))
+                    slot.connection.send((number, slot.path))
                     number += 1
-                    busy += 1
-            try:
-                done_number, result = self._results.get(timeout=0.2)
-            except queue.Empty:
-                done_number, result = None, None
-            if result is not None:
-                for slot in self._slots:
-                    if slot.number == done_number:
-                        slot.number = None
-                        busy -= 1
-                        yield result
-                        break
+            for connection in wait([slot.connection for slot in self._slots], timeout=0.1):
+                slot = next(s for s in self._slots if s.connection is connection)
+                try:
+                    message = connection.recv()
+                except (EOFError, OSError):
+                    continue  # the worker died: found by the liveness check below
+                if message is None:
+                    slot.ready = True
+                elif message[0] == slot.number:
+                    slot.number = None
+                    yield message[1]
             now = time.monotonic()
             for index, slot in enumerate(self._slots):
-                if slot.number is None:
-                    continue
-                if not slot.process.is_alive():
-                    code = slot.process.exitcode
-                    failure = Failed(
-                        slot.path,
-                        "crashed the decoder",
-                        f"{slot.path}: the decoder process died (exit code {code}) on this file.",
-                    )
-                elif now - slot.started > self.timeout_s:
-                    failure = Failed(slot.path, "timed out", f"{slot.path}: decoding took over {self.timeout_s:.0f} s.")
-                else:
-                    continue
-                self._replace(index)
-                busy -= 1
-                yield failure
+                if slot.number is not None and (failure := self._failure_of(slot, now)) is not None:
+                    self._replace(index)
+                    yield failure
+                elif slot.number is None and not slot.process.is_alive():
+                    self._deaths_before_ready += not slot.ready
+                    if self._deaths_before_ready > 3 * self.workers:
+                        raise IndexStoreError(
+                            f"Decoding processes exit as soon as they start (exit code {slot.process.exitcode}); "
+                            "try --workers 1, or check that Pillow imports in this Python."
+                        )
+                    self._replace(index)  # died between files or at start-up: a fresh one
 
     def close(self) -> None:
         for slot in self._slots:
-            if slot.process.is_alive():
-                try:
-                    slot.tasks.put(None)
-                except (OSError, ValueError):
-                    pass
+            try:
+                slot.connection.send(None)
+            except (OSError, ValueError):
+                pass
         for slot in self._slots:
             slot.process.join(2)
             if slot.process.is_alive():
                 slot.process.kill()
                 slot.process.join(2)
+            slot.connection.close()
         self._slots = []
 
     def __enter__(self) -> DecodePool:

@@ -143,11 +143,12 @@ def _shape_only(rng: random.Random, shape: Shape) -> str:
 
 
 def random_caption(
-    rng: random.Random, colour: Colour, shape: Shape, *, p_colour_only: float = 0.2, p_shape_only: float = 0.2
+    rng: random.Random, colour: Colour, shape: Shape, *, p_colour_only: float = 0.15, p_shape_only: float = 0.3
 ) -> Caption:
     """A caption of an image of `colour` `shape`: both attributes, or one of them as a user might type.
 
-    Users often type «е» for «ё» («желтый»), so a third of the captions drop the dots.
+    Users often type «е» for «ё» («желтый»), so a third of the captions drop the dots. Shape-only
+    captions outnumber colour-only ones: colour is learnt in a few steps, shape is the hard part.
     """
     draw = rng.random()
     if draw < p_colour_only:

@@ -44,10 +44,11 @@ class DemoRecipe:
     """Everything that decides the demo model. Same recipe, same machine → the same weights."""
 
     seed: int = 0
-    steps: int = 900
+    steps: int = 1000
     batch_size: int = 128
     pool_size: int = 16_000
-    curriculum_steps: int = 300
+    easy_steps: int = 300  # plain and gradient backgrounds only: shapes are learnt there first
+    ramp_steps: int = 300  # then noise and photo backgrounds phase in, up to half of each batch
     learning_rate: float = 1e-3
     bpe_vocab_size: int = 512  # an upper bound: the captions' vocabulary runs out of merges near 400
     embed_dim: int = 128
@@ -115,7 +116,7 @@ def train_demo_model(
         schedule = TrainingSchedule(steps=recipe.steps, learning_rate=recipe.learning_rate)
         losses = train(
             network,
-            world_batches(pool, tokenizer, config, recipe.batch_size, recipe.seed, recipe.curriculum_steps),
+            world_batches(pool, tokenizer, config, recipe.batch_size, recipe.seed, recipe.easy_steps, recipe.ramp_steps),
             schedule,
             progress=progress,
         )

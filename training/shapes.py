@@ -69,13 +69,19 @@ def _background(
         pixels = start + t[..., None] * (end - start)
         return Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
     if kind == "noise":
-        # Smooth colour noise: a coarse random grid upscaled bicubically, plus fine grain.
+        # Smooth colour noise around a base colour (like foliage, sand, a blurred crowd): a coarse
+        # random grid upscaled bicubically, at 15-45% of full contrast, plus fine grain.
         cells = rng.randint(2, 8)
         seed = rng.getrandbits(32)
-        coarse = np.random.default_rng(seed).integers(0, 256, (cells, cells, 3), dtype=np.uint8)
-        image = Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BICUBIC)
-        grain = np.random.default_rng(seed + 1).normal(0, rng.uniform(0, 12), (height, width, 3))
-        return Image.fromarray((np.asarray(image, np.float32) + grain).clip(0, 255).astype(np.uint8), "RGB")
+        noise_rng = np.random.default_rng(seed)
+        coarse = noise_rng.uniform(-1, 1, (cells, cells, 3)).astype(np.float32)
+        smooth = np.stack(
+            [np.asarray(Image.fromarray(coarse[..., c], "F").resize(size, Image.Resampling.BICUBIC)) for c in range(3)],
+            axis=-1,
+        )
+        base = np.array(_random_rgb(rng), np.float32)
+        pixels = base + smooth * 255 * rng.uniform(0.15, 0.45) + noise_rng.normal(0, rng.uniform(0, 10), smooth.shape)
+        return Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
     photo = rng.choice(photos)
     side = rng.uniform(0.25, 1.0) * min(photo.size)
     crop_w, crop_h = side, side * height / width

@@ -120,13 +120,15 @@ def batches(
     config: ModelConfig,
     batch_size: int,
     seed: int,
-    curriculum_steps: int = 0,
+    easy_steps: int = 0,
+    ramp_steps: int = 0,
 ) -> Iterator[Batch]:
     """Endless random batches from the pool, each picture with a fresh caption and a random mirror.
 
     A ViT trained from scratch sits at chance on shapes for hundreds of steps when most
     backgrounds are busy (measured: 0.28 shape accuracy after 200 steps, against 0.67 after 120 on
-    plain backgrounds). So busy backgrounds are phased in over the first `curriculum_steps`.
+    plain backgrounds). So the first `easy_steps` batches have easy backgrounds only, and busy ones
+    are phased in over the next `ramp_steps` up to half of each batch.
     """
     rng = random.Random(f"batches:{seed}")
     mean = torch.tensor(config.mean).view(1, 3, 1, 1)
@@ -134,7 +136,7 @@ def batches(
     easy, busy = np.flatnonzero(~pool.busy), np.flatnonzero(pool.busy)
     step = 0
     while True:
-        busy_share = 0.5 * min(1.0, step / curriculum_steps) if curriculum_steps else 0.5
+        busy_share = 0.5 * min(1.0, max(0, step - easy_steps) / max(1, ramp_steps))
         picks = [
             int(busy[rng.randrange(len(busy))])
             if len(busy) and rng.random() < busy_share

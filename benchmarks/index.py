@@ -1,0 +1,135 @@
+"""Folder of real-size JPEGs -> index: `python -m indexer build` against the reference's loop.
+
+    python benchmarks/index.py                       # 64 JPEGs of 4000×3000, ViT-B/32-384, CPU
+    python benchmarks/index.py --count 512 --device cuda
+
+The reference loop is what a ruclip 0.0.2 user writes: one process, PIL open + convert, the
+reference transform (centre crop, bilinear resize, normalise; ours is value-identical, see the golden
+tests), the reference model's encode_image in batches of 32, no overlap. Ours is the real CLI,
+start-up and model load included. Both use the same random checkpoint in the published format.
+The photos are real pictures (scikit-image samples) upscaled to 12 MP with film grain, saved at q=90.
+The fast JPEG path (DCT-scaled decoding) is compared with exact decoding: cosine of the embeddings
+and the RMS difference of the model's input pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+import search  # noqa: E402
+from search.config import PUBLISHED_CONFIGS  # noqa: E402
+from search.preprocess import load_image, preprocess_image, square_pixels  # noqa: E402
+from search.testing import make_random_checkpoint, reference_model_module  # noqa: E402
+
+BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
+SOURCES = [REPO_ROOT / "data" / "demo" / "backgrounds" / n for n in ("astronaut.jpg", "chelsea.jpg", "rocket.jpg", "camera.jpg")]
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
+    rng = np.random.default_rng(0)
+    sources = [Image.open(p).convert("RGB") for p in SOURCES]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        base = sources[i % len(sources)].rotate(float(rng.uniform(-8, 8)), expand=False)
+        big = np.asarray(base.resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
+        grain = rng.normal(0, 6, big.shape).astype(np.float32)  # sensor noise: real JPEG entropy
+        path = folder / f"IMG_{i:04d}.jpg"
+        Image.fromarray(np.clip(big + grain, 0, 255).astype(np.uint8)).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def reference_loop(model_dir: Path, paths: list[Path], device: str, batch: int = 32) -> float:
+    network = reference_model_module().CLIP.from_pretrained(str(model_dir)).eval().to(device)
+    config = search.ModelConfig.from_file(model_dir / "config.json")
+    started = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(paths), batch):
+            pixels = torch.stack(
+                [
+                    preprocess_image(Image.open(p).convert("RGB"), config.image_resolution, config.mean, config.std)
+                    for p in paths[start : start + batch]
+                ]
+            )
+            features = network.encode_image(pixels.to(device))
+            (features / features.norm(dim=-1, keepdim=True)).cpu()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def ours(model_dir: Path, photos: Path, index: Path, device: str, workers: int) -> float:
+    command = [sys.executable, "-m", "indexer", "build", str(photos), "--index", str(index), "--model", str(model_dir)]
+    command += ["--device", device, "--quiet", "--workers", str(workers)]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0 or not re.search(r"failed 0\b", result.stdout):
+        raise SystemExit(f"indexer failed:\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def fast_path_error(model_dir: Path, paths: list[Path]) -> tuple[float, float, float]:
+    """(min cosine, mean cosine, RMS pixel difference in 0..255) of draft vs exact decoding."""
+    model = search.load_model(model_dir, device="cpu")
+    resolution = model.config.image_resolution
+    exact = np.stack([square_pixels(load_image(p), resolution) for p in paths])
+    fast = np.stack([square_pixels(load_image(p, draft_short_side=2 * resolution), resolution) for p in paths])
+    cosines = np.sum(model.encode_squares(exact) * model.encode_squares(fast), axis=1)
+    rms = float(np.sqrt(np.mean((exact.astype(np.float32) - fast.astype(np.float32)) ** 2)))
+    return float(cosines.min()), float(cosines.mean()), rms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=64)
+    parser.add_argument("--size", default="4000x3000")
+    parser.add_argument("--config", default="ruclip-vit-base-patch32-384", choices=list(PUBLISHED_CONFIGS))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        model_dir = make_random_checkpoint(work / "model", PUBLISHED_CONFIGS[args.config], BPE)
+        print(f"writing {args.count} JPEGs of {size[0]}×{size[1]} …", file=sys.stderr)
+        paths = make_photos(work / "photos", args.count, size)
+        megabytes = sum(p.stat().st_size for p in paths) / 1e6
+        ours_s = ours(model_dir, work / "photos", work / "index", args.device, args.workers)
+        reference_s = None if args.skip_reference else reference_loop(model_dir, paths, args.device)
+        cos_min, cos_mean, rms = fast_path_error(model_dir, paths[: min(16, len(paths))])
+
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"device {args.device}")
+    print(f"{args.count} JPEGs {size[0]}×{size[1]} ({megabytes:.0f} MB), {args.config}, random weights\n")
+    print("| pipeline | seconds | images/s | speed-up |")
+    print("| --- | --- | --- | --- |")
+    if reference_s is not None:
+        print(f"| reference loop (1 process, batch 32) | {reference_s:.1f} | {args.count / reference_s:.2f} | 1.00× |")
+    speedup = f"{reference_s / ours_s:.2f}×" if reference_s else "–"
+    print(f"| python -m indexer build ({args.workers} workers, start-up included) | {ours_s:.1f} | "
+          f"{args.count / ours_s:.2f} | {speedup} |")
+    print(f"\nfast JPEG path vs exact decoding (16 photos): cosine min {cos_min:.5f}, mean {cos_mean:.5f}; "
+          f"RMS pixel difference {rms:.2f} / 255")
+
+
+if __name__ == "__main__":
+    main()
