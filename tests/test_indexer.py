@@ -90,6 +90,20 @@ def test_bad_files_fail_alone_and_good_ones_are_indexed(tmp_path):
         handle.write((PHOTOS / "rocket.jpg").read_bytes())
     good.append(Path(os.fsdecode(non_utf8)))
 
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    heic = photos / "iphone.HEIC"
+    Image.open(PHOTOS / "astronaut.png").convert("RGB").save(heic)
+    good.append(heic)
+    dated = photos / "dated.jpg"
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS 5D"
+    exif.get_ifd(0x8769)[0x9003] = "2023:07:14 18:30:05"
+    Image.open(PHOTOS / "rocket.jpg").save(dated, exif=exif)
+    good.append(dated)
+    (photos / "2024" / "loop").symlink_to(photos, target_is_directory=True)  # a symlink loop
+
     (photos / "empty.jpg").write_bytes(b"")
     (photos / "truncated.jpg").write_bytes((PHOTOS / "rocket.jpg").read_bytes()[:3000])
     (photos / "notes.jpg").write_text("это не картинка", encoding="utf-8")
@@ -124,6 +138,10 @@ def test_bad_files_fail_alone_and_good_ones_are_indexed(tmp_path):
     to_sideways = np.linalg.norm(vector(rotated) - sideways)
     assert to_upright < 0.2 * to_sideways, (to_upright, to_sideways)
     assert table[str(rotated)][4:] == (upright.width, upright.height)
+
+    with sqlite3.connect(index / DATABASE_FILE) as db:
+        taken, camera = db.execute("SELECT taken_at, camera FROM images WHERE path = ?", (bytes(dated),)).fetchone()
+    assert taken.startswith("2023-07-14 18:30:05") and camera == "Canon EOS 5D"
 
     verified = indexer("verify", "--index", index)
     assert verified.returncode == 0, verified.stdout
