@@ -37,7 +37,7 @@ from search.preprocess import load_image, preprocess_image, square_pixels  # noq
 from search.testing import make_random_checkpoint, reference_model_module  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
-SOURCES = [REPO_ROOT / "data" / "demo" / "backgrounds" / n for n in ("astronaut.jpg", "chelsea.jpg", "rocket.jpg", "camera.jpg")]
+SOURCES = sorted((REPO_ROOT / "data" / "demo" / "backgrounds").glob("*.jpg"))
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
@@ -117,8 +117,8 @@ def main() -> None:
         reference_s = None if args.skip_reference else reference_loop(model_dir, paths, args.device)
         cos_min, cos_mean, rms = fast_path_error(model_dir, paths[: min(16, len(paths))])
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"device {args.device}")
+    machine = platform.processor() or platform.machine()
+    print(f"\nmachine: {machine}, {os.cpu_count()} cores, torch {torch.__version__}, device {args.device}")
     print(f"{args.count} JPEGs {size[0]}×{size[1]} ({megabytes:.0f} MB), {args.config}, random weights\n")
     print("| pipeline | seconds | images/s | speed-up |")
     print("| --- | --- | --- | --- |")

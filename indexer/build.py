@@ -24,10 +24,23 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
+from search.checkpoint import file_fingerprint, find_weights
 from search.encoder import RuClip, load_model
-from search.errors import IndexStoreError
-from search.store import FAILED, INDEXED, ImageRow, Removed, get_meta, next_seq, open_database, root_row, set_meta
-from search.vectors import catch_up, load_vectors, remove_stale_files, save_vectors
+from search.errors import IndexStoreError, ModelNotFoundError
+from search.hub import requested_model, resolve_model
+from search.store import (
+    FAILED,
+    INDEXED,
+    ImageRow,
+    Removed,
+    current_seq,
+    get_meta,
+    next_seq,
+    open_database,
+    root_row,
+    set_meta,
+)
+from search.vectors import FAISS_FILE_KEY, FAISS_SEQ_KEY, catch_up, load_vectors, remove_stale_files, save_vectors
 
 from .decode import Decoded, DecodePool, Failed, register_optional_formats
 from .plan import Plan, known_rows, make_plan
@@ -104,25 +117,47 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _check_model(factory: sessionmaker[Session], requested: str | None, device: str, precision: str) -> RuClip:
-    """Load the model this index uses; refuse one that differs from what built the index."""
-    with factory() as session:
-        recorded_name = get_meta(session, "model_name")
-        recorded_fingerprint = get_meta(session, "model_fingerprint")
-    model = load_model(requested or recorded_name, device=device, precision=precision)
-    if recorded_fingerprint and model.fingerprint != recorded_fingerprint:
-        raise IndexStoreError(
-            f"This index was built with model {recorded_name!r}; {requested!r} has other weights. "
-            f"Build with --model {recorded_name} (or leave --model out), or use a new --index folder."
+class ModelForIndex:
+    """The model an index uses, checked against what built it before anything is written, and
+    loaded only when there is something to encode (an unchanged re-run never pays for it)."""
+
+    def __init__(self, factory: sessionmaker[Session], requested: str | None, device: str, precision: str):
+        with factory() as session:
+            recorded_name = get_meta(session, "model_name")
+            recorded_fingerprint = get_meta(session, "model_fingerprint")
+            weights_stat = get_meta(session, "model_weights_stat")
+        self.name = requested or recorded_name or requested_model(None)
+        folder = resolve_model(self.name)
+        weights = find_weights(folder)
+        if weights is None:
+            raise ModelNotFoundError(f"Model folder {folder} holds no weights file.")
+        stat = weights.stat()
+        # Hashing 600 MB takes a second or two; skip it while the file is the one hashed last time.
+        stat_key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        self.fingerprint = (
+            recorded_fingerprint if weights_stat == stat_key and recorded_fingerprint else file_fingerprint(weights)
         )
-    if not recorded_fingerprint:
-        with factory.begin() as session:
-            set_meta(session, "model_name", requested or model.name)
-            set_meta(session, "model_folder", str(model.folder))
-            set_meta(session, "model_fingerprint", model.fingerprint)
-            set_meta(session, "embed_dim", str(model.embed_dim))
-            set_meta(session, "index_type", "flat-ip")
-    return model
+        if recorded_fingerprint and self.fingerprint != recorded_fingerprint:
+            raise IndexStoreError(
+                f"This index was built with model {recorded_name!r}; {self.name!r} has other weights. "
+                f"Build with --model {recorded_name} (or leave --model out), or use a new --index folder."
+            )
+        self._factory, self._device, self._precision = factory, device, precision
+        self._stat_key, self._first_build = stat_key, recorded_fingerprint is None
+        self._model: RuClip | None = None
+
+    @property
+    def model(self) -> RuClip:
+        if self._model is None:
+            self._model = load_model(self.name, device=self._device, precision=self._precision)
+            with self._factory.begin() as session:
+                set_meta(session, "model_weights_stat", self._stat_key)
+                if self._first_build:
+                    set_meta(session, "model_name", self.name)
+                    set_meta(session, "model_fingerprint", self.fingerprint)
+                    set_meta(session, "embed_dim", str(self._model.embed_dim))
+                    set_meta(session, "index_type", "flat-ip")
+        return self._model
 
 
 def _apply_renames_and_deletions(session: Session, plan: Plan, summary: BuildSummary) -> None:
@@ -211,8 +246,7 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
     summary = BuildSummary(root)
     with build_lock(index_dir):
         factory = open_database(index_dir, create=True)
-        model = _check_model(factory, options.model, options.device, options.precision)
-        dim = model.embed_dim
+        chosen = ModelForIndex(factory, options.model, options.device, options.precision)
         suffixes = BASE_SUFFIXES | register_optional_formats()
         scan = scan_folder(root, suffixes, skip=[index_dir])
         summary.scanned, summary.unreadable_folders = len(scan.files), scan.unreadable_folders
@@ -224,9 +258,16 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
         summary.unchanged, summary.new, summary.changed = plan.unchanged, len(plan.new), len(plan.changed)
         summary.deletion_refused = plan.deletion_refused
 
-        with factory() as session:
-            vectors = load_vectors(index_dir, session, dim)
         work = plan.to_decode
+        if work:
+            chosen.model  # noqa: B018 - loads it now (and records it on a first build), not mid-progress-bar
+        with factory() as session:
+            dim = int(get_meta(session, "embed_dim") or 0)
+            if not dim:  # a first build of an empty folder: nothing to store yet
+                summary.seconds = time.monotonic() - started
+                return summary
+            vectors = load_vectors(index_dir, session, dim)
+            recorded_seq = int(get_meta(session, FAISS_SEQ_KEY) or -1)
         files = {f.path: f for f in work}
         since_checkpoint = 0
 
@@ -246,7 +287,7 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
         def flush() -> None:
             nonlocal since_checkpoint
             decoded = [r for r in pending if isinstance(r, Decoded)]
-            embeddings = model.encode_squares(np.stack([r.pixels for r in decoded])) if decoded else None
+            embeddings = chosen.model.encode_squares(np.stack([r.pixels for r in decoded])) if decoded else None
             with factory.begin() as session:
                 _write_results(session, root_id, pending, embeddings, files)
             summary.indexed += len(decoded)
@@ -260,9 +301,9 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
                 checkpoint()
 
         if work:
-            with DecodePool(
-                model.config.image_resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s
-            ) as pool:
+            resolution = chosen.model.config.image_resolution
+            pool = DecodePool(resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s)
+            with pool:
                 for result in _decoded_in_background(pool, [f.path for f in work], depth=4 * options.batch_size):
                     pending.append(result)
                     if len(pending) >= options.batch_size:
@@ -270,7 +311,10 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
                 if pending:
                     flush()
         bar.close()
-        checkpoint()
+        with factory() as session:
+            changed_since_file = current_seq(session) != recorded_seq or get_meta(session, FAISS_FILE_KEY) is None
+        if changed_since_file or since_checkpoint:
+            checkpoint()
         summary.total_indexed = vectors.ntotal
     summary.seconds = time.monotonic() - started
     return summary

@@ -18,7 +18,7 @@ from PIL import Image
 from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, file_fingerprint, load_network
 from .config import ModelConfig
 from .errors import RuClipError
-from .hub import published_name, requested_model, resolve_model
+from .hub import DEMO_MODEL, DEMO_MODEL_DIR, published_name, requested_model, resolve_model
 from .model import CLIP
 from .preprocess import load_image, normalize_pixels, preprocess_image
 from .runtime import keep_freed_memory_for_reuse
@@ -171,9 +171,7 @@ class RuClip:
         pixels = ((raw.float() / 255.0 - mean) / std).permute(0, 3, 1, 2).contiguous()  # (N, 3, R, R)
         return self.encode_pixels(pixels)
 
-    def encode_texts(
-        self, texts: Sequence[str] | str, batch_size: int = DEFAULT_TEXT_BATCH
-    ) -> npt.NDArray[np.float32]:
+    def encode_texts(self, texts: Sequence[str] | str, batch_size: int = DEFAULT_TEXT_BATCH) -> npt.NDArray[np.float32]:
         """Texts -> np.float32 (N, embed_dim), rows L2-normalised."""
         ids = self.tokenize(texts)
         out = np.empty((len(ids), self.embed_dim), dtype=np.float32)
@@ -232,7 +230,11 @@ def load_model(
         network = quantize_image_tower(network)
     if chosen.type == "cpu":
         keep_freed_memory_for_reuse()
-    name = published_name(requested) or str(Path(requested).expanduser().resolve())
+    name = published_name(requested) or (
+        DEMO_MODEL
+        if requested == DEMO_MODEL and folder == DEMO_MODEL_DIR
+        else str(Path(requested).expanduser().resolve())
+    )
     model = RuClip(
         network,
         tokenizer,

@@ -3,6 +3,7 @@ and a seeded command that reproduces its model."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import subprocess
@@ -44,7 +45,7 @@ def test_captions_name_exactly_the_colour_and_shape_they_claim():
                 for other in COLOURS:
                     mentioned = bool(words & _colour_forms(other))
                     assert mentioned == (caption.colour == other.name), caption
-                stems = {s.name: s.name[:4].replace("ё", "е") for s in SHAPES}  # круг, квад, треу, звез
+                stems = {s.name: s.name[:3] for s in SHAPES}  # кру(г|жок), ква, тре, зве(зда|здочка)
                 for other in SHAPES:
                     mentioned = any(word.startswith(stems[other.name]) for word in words)
                     assert mentioned == (caption.shape == other.name), caption
@@ -70,29 +71,29 @@ def test_contrastive_loss_rewards_matching_pairs():
     matched = contrastive_loss(features, features, scale, positives)
     shuffled = contrastive_loss(features, features.roll(1, dims=0), scale, positives)
     assert matched < shuffled
-    # A caption that fits two images ("красный" for two red pictures) is right for both of them.
+    # A caption that fits two images («красный» for two red pictures) is right for both: the loss
+    # must not push the second picture away from it, as CLIP's one-positive targets would.
     positives[0, 1] = positives[1, 0] = True
-    twins = features.clone()
-    twins[1] = twins[0]
-    assert contrastive_loss(twins, twins, scale, positives) < contrastive_loss(
-        twins, twins, scale, torch.eye(6, dtype=torch.bool)
-    )
+    images = features.clone().requires_grad_(True)
+    contrastive_loss(images, features, scale, positives).backward()
+    toward_shared_caption = -(images.grad[1] @ features[0])  # descent direction · caption 0
+    images.grad = None
+    contrastive_loss(images, features, scale, torch.eye(6, dtype=torch.bool)).backward()
+    assert toward_shared_caption > -(images.grad[1] @ features[0])
 
 
-def test_training_lowers_the_loss(tmp_path):
+def test_training_lowers_the_loss_below_chance(tmp_path):
     recipe = DemoRecipe(vision_width=64, vision_layers=1, transformer_width=64, transformer_layers=1, embed_dim=32)
     vocab = train_bpe(tokenizer_corpus(random.Random(0), lines=2000), tmp_path / "bpe.model", 256)
     config = recipe.model_config(vocab)
     tokenizer = Tokenizer(tmp_path / "bpe.model", config.context_length, vocab)
     pool = generate_pool(256, seed=0, resolution=config.image_resolution, workers=1)
     network = init_for_training(CLIP(config), seed=0)
-    losses = train(
-        network,
-        batches(pool, tokenizer, config, 64, seed=0),
-        TrainingSchedule(steps=60, warmup_steps=5),
-        progress=False,
-    )
-    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+    schedule = TrainingSchedule(steps=120, warmup_steps=5, learning_rate=2e-3)
+    losses = train(network, batches(pool, tokenizer, config, 64, seed=0), schedule, progress=False)
+    # A model that matches nothing scores ln(64) = 4.16 on a batch of 64 (uniform logits).
+    assert sum(losses[-10:]) / 10 < math.log(64) - 0.2
+    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 0.4
 
 
 def _train_command(out: Path) -> subprocess.CompletedProcess:

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from search.errors import RuClipError
 
-from .demo import DEMO_MODEL_DIR, DEMO_PHOTOS_DIR, DemoRecipe, evaluate_demo_model, train_demo_model, write_demo_photos
+from .demo import (
+    DEMO_MODEL_DIR,
+    DEMO_PHOTOS_DIR,
+    DEMO_VOCABULARY,
+    DemoRecipe,
+    evaluate_demo_model,
+    learn_demo_vocabulary,
+    train_demo_model,
+    write_demo_photos,
+)
 
 
 def _positive_int(text: str) -> int:
@@ -60,7 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--workers", type=_positive_int, default=2, help="processes drawing pictures (default %(default)s)"
     )
+    model.add_argument(
+        "--vocabulary",
+        type=Path,
+        default=DEMO_VOCABULARY,
+        help=f"youtokentome bpe.model to train with (default {DEMO_VOCABULARY}; make one with demo-vocabulary)",
+    )
     model.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    vocabulary = commands.add_parser(
+        "demo-vocabulary",
+        help="learn a new BPE vocabulary from the demo's captions",
+        description="youtokentome breaks ties between equally frequent pairs differently from run to run, "
+        "so a new vocabulary gives a model that is as good but not bit-identical to the shipped one.",
+    )
+    vocabulary.add_argument("--out", type=Path, default=DEMO_VOCABULARY, help="default %(default)s")
+    vocabulary.add_argument("--seed", type=int, default=0, help="seed of the caption corpus (default %(default)s)")
 
     photos = commands.add_parser("demo-photos", help="write the demo photo collection")
     photos.add_argument(
@@ -90,8 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             known = {f.name for f in fields(DemoRecipe)}
             overrides = {k: v for k, v in vars(args).items() if k in known}
             recipe = replace(DemoRecipe(), **overrides)
-            report = train_demo_model(args.out, recipe, workers=args.workers, progress=not args.quiet)
+            report = train_demo_model(
+                args.out, recipe, workers=args.workers, progress=not args.quiet, vocabulary=args.vocabulary
+            )
             print(f"wrote {args.out}: {report.summary()}")
+        elif args.command == "demo-vocabulary":
+            size = learn_demo_vocabulary(args.out, seed=args.seed)
+            print(f"wrote {args.out}: {size} tokens")
         elif args.command == "demo-photos":
             written = write_demo_photos(args.out, seed=args.seed, per_pair=args.per_pair)
             print(f"wrote {len(written)} photos under {args.out}")

@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from search.checkpoint import save_checkpoint
+from search.checkpoint import file_fingerprint, save_checkpoint
 from search.config import ModelConfig
 from search.encoder import load_model
 from search.hub import DEMO_MODEL_DIR
 from search.model import CLIP
-from search.tokenizer import Tokenizer
+from search.tokenizer import Tokenizer, check_bpe_file
 
 from .bpe import train_bpe
 from .captions import tokenizer_corpus
@@ -36,6 +36,10 @@ from .world import batches as world_batches
 log = logging.getLogger(__name__)
 
 DEMO_PHOTOS_DIR = DEMO_MODEL_DIR.parent.parent / "demo" / "photos"
+# The demo's vocabulary, learnt once with learn_demo_vocabulary(). youtokentome breaks ties between
+# equally frequent pairs differently from one process to the next (measured: 2 of 3 runs gave the
+# same file), so the recipe starts from this file to reproduce the weights bit for bit.
+DEMO_VOCABULARY = DEMO_MODEL_DIR.parent.parent / "demo" / "bpe.model"
 RECIPE_FILE = "training.json"  # written next to the checkpoint: how it was made and how well it does
 
 
@@ -50,7 +54,6 @@ class DemoRecipe:
     easy_steps: int = 300  # plain and gradient backgrounds only: shapes are learnt there first
     ramp_steps: int = 300  # then noise and photo backgrounds phase in, up to half of each batch
     learning_rate: float = 1e-3
-    bpe_vocab_size: int = 512  # an upper bound: the captions' vocabulary runs out of merges near 400
     embed_dim: int = 128
     image_resolution: int = 64
     vision_patch_size: int = 8
@@ -91,6 +94,7 @@ def train_demo_model(
     workers: int = 2,
     progress: bool = True,
     backgrounds: Path | None = DEFAULT_BACKGROUNDS,
+    vocabulary: Path = DEMO_VOCABULARY,
 ) -> ShapeQueryReport:
     """Train the demo model by `recipe` and write it to `output` in the published format.
 
@@ -103,8 +107,8 @@ def train_demo_model(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}-") as scratch:
         staging = Path(scratch) / "model"
-        bpe_path = Path(scratch) / "bpe.model"
-        vocab_size = train_bpe(tokenizer_corpus(random.Random(f"bpe:{recipe.seed}")), bpe_path, recipe.bpe_vocab_size)
+        bpe_path = Path(vocabulary)
+        vocab_size = check_bpe_file(bpe_path)
         config = recipe.model_config(vocab_size)
         tokenizer = Tokenizer(bpe_path, config.context_length, vocab_size)
         network = init_for_training(CLIP(config), recipe.seed)
@@ -116,7 +120,9 @@ def train_demo_model(
         schedule = TrainingSchedule(steps=recipe.steps, learning_rate=recipe.learning_rate)
         losses = train(
             network,
-            world_batches(pool, tokenizer, config, recipe.batch_size, recipe.seed, recipe.easy_steps, recipe.ramp_steps),
+            world_batches(
+                pool, tokenizer, config, recipe.batch_size, recipe.seed, recipe.easy_steps, recipe.ramp_steps
+            ),
             schedule,
             progress=progress,
         )
@@ -126,6 +132,7 @@ def train_demo_model(
         record = {
             "recipe": asdict(recipe),
             "command": "python -m training demo-model",
+            "vocabulary_sha256": file_fingerprint(bpe_path),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "minutes": round((time.monotonic() - started) / 60, 2),
@@ -136,6 +143,12 @@ def train_demo_model(
         (staging / RECIPE_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         _replace_folder(staging, output)
     return report
+
+
+def learn_demo_vocabulary(output: Path = DEMO_VOCABULARY, seed: int = 0, vocab_size: int = 512) -> int:
+    """Learn a BPE vocabulary from the demo's captions (vocab_size is an upper bound: the captions
+    run out of merges near 400 tokens); returns the size reached."""
+    return train_bpe(tokenizer_corpus(random.Random(f"bpe:{seed}")), output, vocab_size)
 
 
 def _replace_folder(new: Path, target: Path) -> None:
