@@ -32,6 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
+from indexer.decode import DRAFT_FACTOR  # noqa: E402
 from search.config import PUBLISHED_CONFIGS  # noqa: E402
 from search.preprocess import load_image, preprocess_image, square_pixels  # noqa: E402
 from search.testing import make_random_checkpoint, reference_model_module  # noqa: E402
@@ -74,9 +75,9 @@ def reference_loop(model_dir: Path, paths: list[Path], device: str, batch: int =
     return time.perf_counter() - started
 
 
-def ours(model_dir: Path, photos: Path, index: Path, device: str, workers: int) -> float:
+def ours(model_dir: Path, photos: Path, index: Path, device: str, workers: int, precision: str = "auto") -> float:
     command = [sys.executable, "-m", "indexer", "build", str(photos), "--index", str(index), "--model", str(model_dir)]
-    command += ["--device", device, "--quiet", "--workers", str(workers)]
+    command += ["--device", device, "--quiet", "--workers", str(workers), "--precision", precision]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -90,7 +91,9 @@ def fast_path_error(model_dir: Path, paths: list[Path]) -> tuple[float, float, f
     model = search.load_model(model_dir, device="cpu")
     resolution = model.config.image_resolution
     exact = np.stack([square_pixels(load_image(p), resolution) for p in paths])
-    fast = np.stack([square_pixels(load_image(p, draft_short_side=2 * resolution), resolution) for p in paths])
+    fast = np.stack(
+        [square_pixels(load_image(p, draft_short_side=DRAFT_FACTOR * resolution), resolution) for p in paths]
+    )
     cosines = np.sum(model.encode_squares(exact) * model.encode_squares(fast), axis=1)
     rms = float(np.sqrt(np.mean((exact.astype(np.float32) - fast.astype(np.float32)) ** 2)))
     return float(cosines.min()), float(cosines.mean()), rms
@@ -114,6 +117,9 @@ def main() -> None:
         paths = make_photos(work / "photos", args.count, size)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         ours_s = ours(model_dir, work / "photos", work / "index", args.device, args.workers)
+        int8_s = None
+        if args.device == "cpu":
+            int8_s = ours(model_dir, work / "photos", work / "index-int8", args.device, args.workers, "int8")
         reference_s = None if args.skip_reference else reference_loop(model_dir, paths, args.device)
         cos_min, cos_mean, rms = fast_path_error(model_dir, paths[: min(16, len(paths))])
 
@@ -125,10 +131,18 @@ def main() -> None:
     if reference_s is not None:
         print(f"| reference loop (1 process, batch 32) | {reference_s:.1f} | {args.count / reference_s:.2f} | 1.00× |")
     speedup = f"{reference_s / ours_s:.2f}×" if reference_s else "–"
-    print(f"| python -m indexer build ({args.workers} workers, start-up included) | {ours_s:.1f} | "
-          f"{args.count / ours_s:.2f} | {speedup} |")
-    print(f"\nfast JPEG path vs exact decoding (16 photos): cosine min {cos_min:.5f}, mean {cos_mean:.5f}; "
-          f"RMS pixel difference {rms:.2f} / 255")
+    print(
+        f"| python -m indexer build ({args.workers} workers, start-up included) | {ours_s:.1f} | "
+        f"{args.count / ours_s:.2f} | {speedup} |"
+    )
+    if int8_s is not None:
+        speedup = f"{reference_s / int8_s:.2f}×" if reference_s else "–"
+        label = "python -m indexer build --precision int8 (not exact)"
+        print(f"| {label} | {int8_s:.1f} | {args.count / int8_s:.2f} | {speedup} |")
+    print(
+        f"\nfast JPEG path vs exact decoding (16 photos): cosine min {cos_min:.5f}, mean {cos_mean:.5f}; "
+        f"RMS pixel difference {rms:.2f} / 255"
+    )
 
 
 if __name__ == "__main__":
