@@ -115,7 +115,7 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
         image = load_image(path, draft_short_side=DRAFT_FACTOR * resolution if fast_jpeg else None)
         with image:
             taken_at, camera = _exif_facts(image)
-            width, height = image.size
+            width, height = image.info.get("full_size", image.size)  # not the JPEG draft's size
             pixels = square_pixels(image, resolution)
         return Decoded(path, pixels, width, height, taken_at, camera, content_hash(path))
     except ImageLoadError as exc:

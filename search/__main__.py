@@ -1,8 +1,8 @@
 """`python -m search`: list the ruCLIP models and fetch one ahead of time.
 
-    python -m search models                                  # published names, which are cached
-    python -m search download ruclip-vit-large-patch14-336   # into the Hugging Face cache ($HF_HOME)
-    python -m search check /path/to/folder                   # load a folder and report what it is
+python -m search models                                  # published names, which are cached
+python -m search download ruclip-vit-large-patch14-336   # into the Hugging Face cache ($HF_HOME)
+python -m search check /path/to/folder                   # load a folder and report what it is
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ def _check(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, device=args.device, download=False)
     config = model.config
-    print(f"{model.name}: ViT {config.vision_layers}×{config.vision_width} patch {config.vision_patch_size} "
-          f"at {config.image_resolution}px, text {config.transformer_layers}×{config.transformer_width}, "
-          f"embed_dim {config.embed_dim}, on {model.device}")
+    print(
+        f"{model.name}: ViT {config.vision_layers}×{config.vision_width} patch {config.vision_patch_size} "
+        f"at {config.image_resolution}px, text {config.transformer_layers}×{config.transformer_width}, "
+        f"embed_dim {config.embed_dim}, on {model.device}"
+    )
     vectors = model.encode_texts(["рыжий кот спит на подоконнике"])
     print(f"encoded a test query into a unit vector of {vectors.shape[1]} numbers: the checkpoint works.")
     return 0

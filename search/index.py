@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .encoder import RuClip, load_model
 from .errors import IndexStoreError
+from .query import QueryError, parse_query
 from .store import INDEXED, ImageRow, count_indexed, current_seq, get_meta, open_database
 from .vectors import FAISS_FILE_KEY, catch_up, load_vectors
+
+PathLike = str | os.PathLike[str]
+ImageQuery = Image.Image | str | os.PathLike[str] | int  # a picture, a file, or an indexed image's id
+QUERY_CACHE_SIZE = 256  # term embeddings kept: the UI re-runs the same query on every interaction
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class PhotoIndex:
                 "or rebuild the index with this model into another folder."
             )
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._term_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         with self._factory() as session:
             self._vectors = load_vectors(self.folder, session, self.dim)
 
@@ -73,30 +83,131 @@ class PhotoIndex:
         with self._factory() as session:
             return count_indexed(session)
 
-    def _query_vector(
-        self, text: str | None, image: Image.Image | str | os.PathLike[str] | None
+    def _text_vector(self, text: str) -> npt.NDArray[np.float32]:
+        """The weighted sum of a query's terms (see query.py), each embedding cached."""
+        total = np.zeros(self.dim, dtype=np.float32)
+        for term in parse_query(text):
+            total += term.weight * self._term_vector(term.text)
+        return total
+
+    def _term_vector(self, text: str) -> npt.NDArray[np.float32]:
+        with self._cache_lock:
+            cached = self._term_cache.get(text)
+            if cached is not None:
+                self._term_cache.move_to_end(text)
+                return cached
+        vector = self.model.encode_texts([text])[0]
+        vector.setflags(write=False)  # shared by every caller from now on
+        with self._cache_lock:
+            self._term_cache[text] = vector
+            while len(self._term_cache) > QUERY_CACHE_SIZE:
+                self._term_cache.popitem(last=False)
+        return vector
+
+    def _image_vector(self, image: ImageQuery) -> npt.NDArray[np.float32]:
+        if isinstance(image, int):  # an indexed image by id: its stored vector, nothing to decode
+            with self._factory() as session:
+                row = session.get(ImageRow, image)
+            if row is None or row.state != INDEXED or row.vector is None:
+                raise IndexStoreError(f"No indexed image with id {image} in {self.folder}.")
+            return row.vector_array().copy()
+        return self.model.encode_images([image])[0]
+
+    def query_vector(
+        self, text: str | None = None, image: ImageQuery | None = None, image_weight: float = 1.0
     ) -> npt.NDArray[np.float32]:
-        parts = []
+        """The unit vector a search looks for: text terms and the example image, weighted and summed."""
+        total = np.zeros(self.dim, dtype=np.float32)
         if text is not None and text.strip():
-            parts.append(self.model.encode_texts([text])[0])
+            total += self._text_vector(text)
         if image is not None:
-            parts.append(self.model.encode_images([image])[0])
-        if not parts:
-            raise ValueError("search needs a text, an image, or both")
-        query = np.sum(parts, axis=0)
-        return (query / max(float(np.linalg.norm(query)), 1e-12)).astype(np.float32)
+            total += image_weight * self._image_vector(image)
+        norm = float(np.linalg.norm(total))
+        if norm < 1e-6:
+            raise QueryError("search needs a text, an example image, or both (and weights that do not cancel out)")
+        return (total / norm).astype(np.float32)
+
+    def _allowed_ids(self, folder: PathLike | None, date_from: date | None, date_to: date | None) -> np.ndarray | None:
+        """Ids that pass the filters (None when there are no filters)."""
+        if folder is None and date_from is None and date_to is None:
+            return None
+        statement = select(ImageRow.id).where(ImageRow.state == INDEXED)
+        if folder is not None:
+            prefix = os.fsencode(os.path.join(os.path.abspath(folder), ""))
+            statement = statement.where(func.substr(ImageRow.path, 1, len(prefix)) == prefix)
+        if date_from is not None:
+            statement = statement.where(ImageRow.taken_at >= _start_of(date_from))
+        if date_to is not None:  # inclusive: the whole last day
+            statement = statement.where(ImageRow.taken_at < _start_of(date_to) + timedelta(days=1))
+        with self._factory() as session:
+            return np.array(session.scalars(statement).all(), dtype=np.int64)
 
     def search(
-        self, text: str | None = None, *, image: Image.Image | str | os.PathLike[str] | None = None, k: int = 20
+        self,
+        text: str | None = None,
+        *,
+        image: ImageQuery | None = None,
+        k: int = 20,
+        folder: PathLike | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        min_score: float | None = None,
+        image_weight: float = 1.0,
+        exclude: Iterable[int] = (),
     ) -> list[Hit]:
-        """The k images closest to the text, the example image, or both (their unit vectors summed)."""
-        query = self._query_vector(text, image)
+        """The k best images for a text query (see query.py for + / - / weights), an example image
+        (PIL image, path, or an indexed image's id), or both, best first.
+
+        Filters apply inside the search, so k hits come back whenever k images pass them: `folder`
+        (the images under it), `date_from` / `date_to` (EXIF date taken, inclusive; images without
+        one are left out when a date filter is set). `min_score` drops weaker hits: an empty list
+        then means "no confident matches". A score is the cosine similarity of the query and the
+        image (ruCLIP's scale: related pairs typically score 0.2-0.35, unrelated ones below 0.15).
+        """
+        query = self.query_vector(text, image, image_weight)
+        allowed = self._allowed_ids(folder, date_from, date_to)
+        excluded = np.fromiter(exclude, dtype=np.int64)
         with self._lock:
             self._refresh()
-            if self._vectors.ntotal == 0 or k <= 0:
+            index = self._vectors.index
+            if allowed is not None and len(excluded):
+                allowed = np.setdiff1d(allowed, excluded)
+            candidates = index.ntotal if allowed is None else len(allowed)
+            if k <= 0 or candidates == 0:
                 return []
-            scores, ids = self._vectors.index.search(query[None, :], min(k, self._vectors.ntotal))
+            want = min(k + len(excluded), candidates)
+            if allowed is None and not len(excluded):
+                scores, ids = index.search(query[None, :], want)
+            else:
+                # Each selector stays bound to a local: faiss holds raw pointers to them.
+                inner = faiss.IDSelectorBatch(allowed if allowed is not None else excluded)
+                selector = inner if allowed is not None else faiss.IDSelectorNot(inner)
+                params = faiss.SearchParameters(sel=selector)
+                scores, ids = index.search(query[None, :], want, params=params)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        if min_score is not None:
+            found = [(i, s) for i, s in found if s >= min_score]
+        return self._hits(found[:k])
+
+    def similar(self, id_or_path: int | PathLike, k: int = 20, **filters) -> list[Hit]:
+        """Images like an indexed one (by id or path), itself left out."""
+        row_id = id_or_path if isinstance(id_or_path, int) else self.id_of(id_or_path)
+        return self.search(image=row_id, k=k, exclude=[row_id], **filters)
+
+    def id_of(self, path: PathLike) -> int:
+        key = os.fsencode(os.path.abspath(path))
+        with self._factory() as session:
+            row_id = session.scalar(select(ImageRow.id).where(ImageRow.path == key, ImageRow.state == INDEXED))
+        if row_id is None:
+            raise IndexStoreError(f"{path} is not an indexed image of {self.folder}.")
+        return row_id
+
+    def hit(self, row_id: int) -> Hit | None:
+        """One indexed image as a Hit (score 1.0), or None."""
+        hits = self._hits([(row_id, 1.0)])
+        return hits[0] if hits else None
+
+    def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
         with self._factory() as session:
             rows = {
                 row.id: row
@@ -109,6 +220,10 @@ class PhotoIndex:
             for i, score in found
             if i in rows
         ]
+
+
+def _start_of(day: date) -> datetime:
+    return day if isinstance(day, datetime) else datetime(day.year, day.month, day.day)
 
 
 def open_index(folder: str | os.PathLike[str], model: RuClip | str | None = None, device: str = "auto") -> PhotoIndex:

@@ -75,7 +75,8 @@ def to_8bit(image: Image.Image) -> Image.Image:
 def load_image(path: str | Path, *, draft_short_side: int | None = None) -> Image.Image:
     """Open and fully decode an image file, upright (EXIF orientation applied), in 8-bit modes.
 
-    `draft_short_side` lets a large JPEG decode at reduced scale (the indexer's fast path; not exact).
+    `draft_short_side` lets a large JPEG decode at reduced scale (the indexer's fast path; not exact);
+    the full upright size is then in `image.info["full_size"]` (always set, drafted or not).
     Raises ImageLoadError naming the file for anything Pillow cannot decode, including images
     whose size trips Pillow's decompression-bomb warning.
     """
@@ -84,11 +85,13 @@ def load_image(path: str | Path, *, draft_short_side: int | None = None) -> Imag
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                full_size = image.size
                 if draft_short_side and image.format == "JPEG" and min(image.size) > draft_short_side:
                     # DCT scaling: decode at 1/2..1/8 size, keeping the short side ≥ draft_short_side.
                     scale = draft_short_side / min(image.size)
                     image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
                 image.load()
+                drafted_size = image.size
                 upright = ImageOps.exif_transpose(image)
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: no such file.") from None
@@ -100,4 +103,6 @@ def load_image(path: str | Path, *, draft_short_side: int | None = None) -> Imag
         raise ImageLoadError(f"{path}: not a readable image ({exc}).") from None
     if upright.mode in HIGH_BIT_DEPTH_MODES:
         upright = to_8bit(upright)
+    turned = upright.size != drafted_size  # EXIF orientation swapped width and height
+    upright.info["full_size"] = full_size[::-1] if turned else full_size
     return upright

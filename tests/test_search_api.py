@@ -1,0 +1,144 @@
+"""search.open_index: query language, example images, filters inside the search, safety."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import search
+from indexer.build import BuildOptions, build_index
+from search.query import QueryError, Term, parse_query
+from training.captions import COLOURS, SHAPES
+from training.demo import DEMO_ALBUMS, write_demo_photos
+
+from .conftest import TINY_MODEL
+
+PER_PAIR = 3  # 96 photos: 3 of each colour+shape pair, spread over three dated albums
+
+
+def label(path: str) -> tuple[str, str]:
+    """The picture's colour and shape, from the generator's cycle (index i: colour i % 8, shape i // 8 % 4)."""
+    index = int(Path(path).stem.split("_")[1]) - 1
+    return COLOURS[index % len(COLOURS)].name, SHAPES[(index // len(COLOURS)) % len(SHAPES)].name
+
+
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("search")
+    photos, index_dir = root / "photos", root / "index"
+    write_demo_photos(photos, seed=5, per_pair=PER_PAIR)
+    build_index(photos, BuildOptions(index_dir=index_dir, model="demo", device="cpu", workers=1, progress=False))
+    return photos, index_dir
+
+
+@pytest.fixture(scope="module")
+def index(demo_index) -> search.PhotoIndex:
+    return search.open_index(demo_index[1], device="cpu")
+
+
+def test_query_language():
+    assert parse_query("кот + снег − собака") == [Term("кот", 1.0), Term("снег", 1.0), Term("собака", -1.0)]
+    assert parse_query("2:кот - 0,5:собака") == [Term("кот", 2.0), Term("собака", -0.5)]
+    assert parse_query("что-то чёрно-белое") == [Term("что-то чёрно-белое", 1.0)]
+    with pytest.raises(QueryError):
+        parse_query("кот + ")
+    with pytest.raises(QueryError):
+        parse_query("0:кот")
+
+
+def test_every_image_is_its_own_top_hit(index, demo_index):
+    assert len(index) == 32 * PER_PAIR
+    photos, _ = demo_index
+    for path in sorted(photos.rglob("*.jpg")):
+        hits = index.search(image=path, k=1)
+        assert hits[0].path == str(path) and hits[0].score > 0.999
+
+
+def test_hits_carry_metadata_best_first(index):
+    hits = index.search("синий квадрат", k=5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(label(h.path) == ("синий", "квадрат") for h in hits[:3])
+    assert all(h.width == 320 and h.height == 240 and h.taken_at is not None for h in hits)
+
+
+def test_subtracting_a_colour_keeps_the_shape_and_drops_the_colour(index):
+    hits = index.search("круг - красный", k=10)
+    labels = [label(h.path) for h in hits]
+    assert sum(shape == "круг" for _, shape in labels) >= 8, labels
+    assert not any(colour == "красный" for colour, _ in labels), labels
+    plain = [label(h.path) for h in index.search("круг", k=24)]
+    assert any(colour == "красный" for colour, _ in plain), "without the minus, red circles are among circles"
+
+
+def test_an_example_image_and_a_colour_combine(index, demo_index):
+    photos, _ = demo_index
+    blue_star = next(p for p in sorted(photos.rglob("*.jpg")) if label(str(p)) == ("синий", "звезда"))
+    hits = index.search("жёлтый", image=blue_star, k=3, exclude=[index.id_of(blue_star)])
+    assert all(label(h.path) == ("жёлтый", "звезда") for h in hits), [label(h.path) for h in hits]
+
+
+def test_similar_leaves_the_example_out(index, demo_index):
+    photos, _ = demo_index
+    example = sorted(photos.rglob("*.jpg"))[0]
+    hits = index.similar(example, k=2)
+    assert str(example) not in [h.path for h in hits]
+    assert label(hits[0].path) == label(str(example))
+
+
+def test_filters_return_k_hits_whenever_k_match(index, demo_index):
+    photos, _ = demo_index
+    album = photos / DEMO_ALBUMS[0]
+    in_album = len(list(album.glob("*.jpg")))
+    # Red circles are rare in any one album; the filter must still fill k from that album.
+    hits = index.search("красный круг", k=12, folder=album)
+    assert len(hits) == 12 and all(Path(h.path).parent == album for h in hits)
+    assert len(index.search("красный круг", k=500, folder=album)) == in_album
+    year = int(DEMO_ALBUMS[1][:4])
+    dated = index.search("звезда", k=10, date_from=date(year, 1, 1), date_to=date(year, 12, 31))
+    assert len(dated) == 10 and all(h.taken_at.year == year for h in dated)
+    assert index.search("звезда", k=5, date_from=date(1990, 1, 1), date_to=date(1990, 12, 31)) == []
+
+
+def test_min_score_says_when_nothing_matches(index):
+    best = index.search("зелёный треугольник", k=1)[0].score
+    assert index.search("зелёный треугольник", k=5, min_score=best + 0.01) == []
+    assert len(index.search("зелёный треугольник", k=5, min_score=best - 0.5)) == 5
+
+
+def test_another_model_is_refused(demo_index):
+    with pytest.raises(search.IndexStoreError, match="other weights"):
+        search.open_index(demo_index[1], model=str(TINY_MODEL), device="cpu")
+
+
+def test_a_reader_sees_a_concurrent_build_and_then_its_new_images(tmp_path, demo_index):
+    photos, index_dir = demo_index
+    mine, my_index = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(photos / DEMO_ALBUMS[0], mine / DEMO_ALBUMS[0])
+    options = BuildOptions(index_dir=my_index, model="demo", device="cpu", workers=1, progress=False, batch_size=4)
+    build_index(mine, options)
+    reader = search.open_index(my_index, device="cpu")
+    before = len(reader)
+    for album in DEMO_ALBUMS[1:]:
+        shutil.copytree(photos / album, mine / album)
+    errors: list[BaseException] = []
+    builder = threading.Thread(target=lambda: build_index(mine, options), daemon=True)
+    builder.start()
+    while builder.is_alive():  # every search during the build sees a consistent index
+        try:
+            hits = reader.search("звезда", k=5)
+            assert len({h.id for h in hits}) == len(hits) and all(Path(h.path).exists() for h in hits)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            break
+    builder.join()
+    assert not errors, errors
+    assert len(reader) == 32 * PER_PAIR > before
+    newcomer = sorted((mine / DEMO_ALBUMS[2]).glob("*.jpg"))[0]
+    assert reader.search(image=newcomer, k=1)[0].path == str(newcomer)
+    vectors = np.stack([reader.query_vector("звезда"), reader.query_vector("звезда")])
+    assert np.allclose(vectors[0], vectors[1])
