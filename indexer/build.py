@@ -40,7 +40,16 @@ from search.store import (
     root_row,
     set_meta,
 )
-from search.vectors import FAISS_FILE_KEY, FAISS_SEQ_KEY, catch_up, load_vectors, remove_stale_files, save_vectors
+from search.vectors import (
+    FAISS_FILE_KEY,
+    FAISS_SEQ_KEY,
+    catch_up,
+    kind_of,
+    load_vectors,
+    remove_stale_files,
+    reshape_if_needed,
+    save_vectors,
+)
 
 from .decode import Decoded, DecodePool, Failed, register_optional_formats
 from .plan import Plan, known_rows, make_plan
@@ -156,7 +165,6 @@ class ModelForIndex:
                     set_meta(session, "model_name", self.name)
                     set_meta(session, "model_fingerprint", self.fingerprint)
                     set_meta(session, "embed_dim", str(self._model.embed_dim))
-                    set_meta(session, "index_type", "flat-ip")
         return self._model
 
 
@@ -274,8 +282,9 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
         def checkpoint() -> None:
             nonlocal vectors, since_checkpoint
             with factory.begin() as session:
-                vectors = catch_up(session, vectors, dim)
+                vectors = reshape_if_needed(session, catch_up(session, vectors, dim), dim)
                 name = save_vectors(index_dir, session, vectors)
+                set_meta(session, "index_type", kind_of(vectors.index))
             remove_stale_files(index_dir, keep=name)
             since_checkpoint = 0
 

@@ -27,7 +27,7 @@ from .encoder import RuClip, load_model
 from .errors import IndexStoreError
 from .query import QueryError, parse_query
 from .store import INDEXED, ImageRow, count_indexed, current_seq, get_meta, open_database
-from .vectors import FAISS_FILE_KEY, catch_up, load_vectors
+from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, load_vectors
 
 PathLike = str | os.PathLike[str]
 ImageQuery = Image.Image | str | os.PathLike[str] | int  # a picture, a file, or an indexed image's id
@@ -176,18 +176,43 @@ class PhotoIndex:
             if k <= 0 or candidates == 0:
                 return []
             want = min(k + len(excluded), candidates)
-            if allowed is None and not len(excluded):
-                scores, ids = index.search(query[None, :], want)
-            else:
-                # Each selector stays bound to a local: faiss holds raw pointers to them.
-                inner = faiss.IDSelectorBatch(allowed if allowed is not None else excluded)
-                selector = inner if allowed is not None else faiss.IDSelectorNot(inner)
-                params = faiss.SearchParameters(sel=selector)
-                scores, ids = index.search(query[None, :], want, params=params)
+            scores, ids = self._search_vectors(index, query, want, allowed, excluded)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         if min_score is not None:
             found = [(i, s) for i, s in found if s >= min_score]
         return self._hits(found[:k])
+
+    def _search_vectors(
+        self,
+        index: faiss.Index,
+        query: npt.NDArray[np.float32],
+        want: int,
+        allowed: np.ndarray | None,
+        excluded: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS search restricted to `allowed` / without `excluded`. An IVF index looks into
+        nprobe of its lists; when the filter's matches sit in lists it skipped, fewer than `want`
+        come back, so nprobe grows 4× at a time, up to every list (then all matches are reachable)."""
+        selector = None
+        if allowed is not None or len(excluded):
+            # Each selector stays bound to a local: faiss holds raw pointers to them.
+            inner = faiss.IDSelectorBatch(allowed if allowed is not None else excluded)
+            selector = inner if allowed is not None else faiss.IDSelectorNot(inner)
+        ivf = faiss.try_extract_index_ivf(index)
+        if ivf is None:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
+            return index.search(query[None, :], want, params=params)
+        nprobe = min(ivf.nprobe or DEFAULT_NPROBE, ivf.nlist)
+        while True:
+            params = (
+                faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+                if selector
+                else faiss.SearchParametersIVF(nprobe=nprobe)
+            )
+            scores, ids = index.search(query[None, :], want, params=params)
+            if int((ids[0] >= 0).sum()) >= want or nprobe >= ivf.nlist:
+                return scores, ids
+            nprobe = min(ivf.nlist, nprobe * 4)
 
     def similar(self, id_or_path: int | PathLike, k: int = 20, **filters) -> list[Hit]:
         """Images like an indexed one (by id or path), itself left out."""

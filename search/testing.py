@@ -64,3 +64,63 @@ def reference_model_module() -> ModuleType | None:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def clustered_unit_vectors(count: int, dim: int, clusters: int = 1000, spread: float = 0.6, seed: int = 0):
+    """Synthetic embeddings shaped like photo collections: unit vectors around `clusters` centres
+    (bursts of similar shots), for benchmarks and approximate-vs-exact tests."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = np.empty((count, dim), dtype=np.float32)
+    for start in range(0, count, 100_000):  # in chunks: 1 M × 512 floats of noise at once is 2 GB more
+        stop = min(count, start + 100_000)
+        noise = rng.standard_normal((stop - start, dim)).astype(np.float32) * (spread / dim**0.5)
+        vectors[start:stop] = centres[rng.integers(0, clusters, stop - start)] + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def write_synthetic_index(folder: Path, vectors, *, model_name: str, fingerprint: str, folders: int = 4) -> None:
+    """An index folder with one metadata row per vector (paths spread over `folders` album folders,
+    dates over 2020-2024), as `python -m indexer build` would leave it, without any image files."""
+    from datetime import datetime, timedelta
+
+    import numpy as np
+    from sqlalchemy import insert
+
+    from .store import INDEXED, ImageRow, open_database, root_row, set_meta
+    from .vectors import build_from_sqlite, index_kind_for, save_vectors
+
+    factory = open_database(folder, create=True)
+    dim = int(vectors.shape[1])
+    with factory.begin() as session:
+        root = root_row(session, Path("/photos")).id
+        set_meta(session, "model_name", model_name)
+        set_meta(session, "model_fingerprint", fingerprint)
+        set_meta(session, "embed_dim", str(dim))
+        set_meta(session, "seq", "1")
+        start = datetime(2020, 1, 1)
+        for chunk in range(0, len(vectors), 50_000):
+            rows = [
+                {
+                    "root_id": root,
+                    "path": f"/photos/album_{i % folders}/IMG_{i:07d}.jpg".encode(),
+                    "size": 1,
+                    "mtime_ns": 1,
+                    "state": INDEXED,
+                    "width": 4000,
+                    "height": 3000,
+                    "taken_at": start + timedelta(hours=int(i * 43_800 // max(len(vectors), 1))),
+                    "vector": np.ascontiguousarray(vectors[i]).tobytes(),
+                    "seq": 1,
+                }
+                for i in range(chunk, min(len(vectors), chunk + 50_000))
+            ]
+            session.execute(insert(ImageRow), rows)
+    with factory.begin() as session:
+        built = build_from_sqlite(session, dim, index_kind_for(len(vectors)))
+        save_vectors(folder, session, built)
+        set_meta(session, "index_type", index_kind_for(built.ntotal))

@@ -9,6 +9,7 @@ the replay is idempotent. A missing or unreadable file is rebuilt from SQLite.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ FAISS_FILE_KEY = "faiss_file"
 FAISS_SEQ_KEY = "faiss_seq"
 REPLAY_CHUNK_ROWS = 50_000
 
+# Index type by collection size. Up to EXACT_SEARCH_LIMIT images an exact inner-product scan is
+# fast enough (100 k × 512 floats = 200 MB read per query, ~10-20 ms on 2 cores) and has perfect
+# recall. Above it: IVF with 8-bit scalar quantisation, 512 B per 512-d vector (+ ~30 B of id and
+# id map), so 1 M images fit in ~0.55 GB, and a query scans nprobe/nlist of them. HNSW was not
+# chosen: its graph costs another ~260 B per image at M=32 and builds for many minutes on 2 cores.
+EXACT_SEARCH_LIMIT = 100_000
+IVF_MIN_LISTS, IVF_MAX_LISTS = 256, 16_384
+IVF_TRAIN_POINTS_PER_LIST = 32  # k-means sample; faiss suggests ≥ 39, and recall is measured anyway
+DEFAULT_NPROBE = 32
+
 
 @dataclass
 class VectorIndex:
@@ -41,6 +52,88 @@ class VectorIndex:
 def empty_index(dim: int) -> faiss.Index:
     # IDMap2 (not IDMap) so that verify can read a vector back by id and compare it with SQLite.
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def ivf_lists_for(count: int) -> int:
+    """IVF list count for `count` vectors: a power of two near 2·√count (2048 at 1 M)."""
+    target = 2 * math.sqrt(max(count, 1))
+    return int(min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(math.log2(target)))))
+
+
+def index_kind_for(count: int) -> str:
+    return "flat-ip" if count <= EXACT_SEARCH_LIMIT else f"ivf{ivf_lists_for(count)}-sq8"
+
+
+def kind_of(index: faiss.Index) -> str:
+    ivf = faiss.try_extract_index_ivf(index)
+    return "flat-ip" if ivf is None else f"ivf{ivf.nlist}-sq8"
+
+
+def is_exact(index: faiss.Index) -> bool:
+    return faiss.try_extract_index_ivf(index) is None
+
+
+def all_ids(index: faiss.Index) -> np.ndarray:
+    """Every id the index holds (with repeats, if it holds any: verify looks for them)."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return faiss.vector_to_array(index.id_map) if index.ntotal else np.array([], dtype=np.int64)
+    lists = ivf.invlists
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(ivf.nlist) if lists.list_size(i)
+    ]
+    return np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+
+
+def _indexed_vectors(session: Session) -> tuple[np.ndarray, np.ndarray]:
+    ids, blobs = [], []
+    for row_id, blob in session.execute(
+        select(ImageRow.id, ImageRow.vector).where(ImageRow.state == INDEXED).order_by(ImageRow.id)
+    ):
+        ids.append(row_id)
+        blobs.append(blob)
+    vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if ids else None
+    return np.array(ids, dtype=np.int64), vectors
+
+
+def build_from_sqlite(session: Session, dim: int, kind: str, seed: int = 0) -> VectorIndex:
+    """A fresh index of `kind` holding every indexed row's vector (trained on a sample for IVF)."""
+    seq = current_seq(session)
+    ids, vectors = _indexed_vectors(session)
+    if kind == "flat-ip":
+        index = empty_index(dim)
+    else:
+        lists = int(kind[3:].split("-")[0])
+        index = faiss.index_factory(dim, f"IVF{lists},SQ8", faiss.METRIC_INNER_PRODUCT)
+        sample = vectors
+        if vectors is not None and len(vectors) > lists * IVF_TRAIN_POINTS_PER_LIST:
+            pick = np.random.default_rng(seed).choice(len(vectors), lists * IVF_TRAIN_POINTS_PER_LIST, replace=False)
+            sample = vectors[np.sort(pick)]
+        if sample is None or len(sample) < lists:
+            raise ValueError(f"{kind} needs at least {lists} vectors to train")
+        index.train(sample)
+        # A hash table from our row ids to list positions: upserts (remove + add) and verify's reads.
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        faiss.extract_index_ivf(index).nprobe = DEFAULT_NPROBE
+    if vectors is not None:
+        index.add_with_ids(vectors, ids)
+    return VectorIndex(index, seq)
+
+
+def reshape_if_needed(session: Session, vectors: VectorIndex, dim: int) -> VectorIndex:
+    """Rebuild with another index type when the collection crossed a size threshold (or grew 4×
+    past what an IVF was trained for); otherwise return `vectors` unchanged."""
+    wanted, current = index_kind_for(vectors.ntotal), kind_of(vectors.index)
+    if wanted == current:
+        return vectors
+    if wanted.startswith("ivf") and current.startswith("ivf"):
+        lists_now, lists_wanted = (int(k[3:].split("-")[0]) for k in (current, wanted))
+        if lists_now * 4 > lists_wanted and lists_wanted * 4 > lists_now:
+            return vectors
+    if current.startswith("ivf") and wanted == "flat-ip" and vectors.ntotal > EXACT_SEARCH_LIMIT // 2:
+        return vectors  # hysteresis: do not flip back and forth around the threshold
+    log.info("rebuilding the vector index as %s for %d images (was %s)", wanted, vectors.ntotal, current)
+    return build_from_sqlite(session, dim, wanted)
 
 
 def _apply_rows(index: faiss.Index, rows: list[tuple[int, bytes | None, str]], dim: int) -> None:

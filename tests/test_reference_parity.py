@@ -75,7 +75,6 @@ def test_tiny_random_weights_match_reference(seed, reference, golden, tmp_path):
     assert np.abs(ours.encode_pixels(pixels) - ref_image).max() <= TOLERANCE
 
 
-
 @pytest.mark.parametrize(
     "shape",
     [

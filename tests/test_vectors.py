@@ -1,0 +1,69 @@
+"""The vector index: exact up to EXACT_SEARCH_LIMIT, IVF-SQ8 above, checked against exact search."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+import search
+import search.vectors as vectors_module
+from indexer.verify import verify_index
+from search.checkpoint import file_fingerprint, find_weights
+from search.store import open_database
+from search.testing import clustered_unit_vectors, write_synthetic_index
+from search.vectors import build_from_sqlite, index_kind_for, is_exact, kind_of
+
+from .conftest import TINY_MODEL
+
+DIM = 32  # the tiny golden model's embed_dim, so that open_index can use it
+
+
+def recall_at_10(approximate: faiss.Index, vectors: np.ndarray, queries: np.ndarray) -> float:
+    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    exact.add_with_ids(vectors, np.arange(1, len(vectors) + 1))  # row ids, as the index holds them
+    _, truth = exact.search(queries, 10)
+    _, found = approximate.search(queries, 10)
+    return float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)]))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    vectors = clustered_unit_vectors(40_000, DIM, clusters=400, seed=1)
+    folder = tmp_path_factory.mktemp("synthetic")
+    fingerprint = file_fingerprint(find_weights(TINY_MODEL))
+    original = vectors_module.EXACT_SEARCH_LIMIT
+    vectors_module.EXACT_SEARCH_LIMIT = 10_000  # so that 40 k images take the approximate path
+    try:
+        write_synthetic_index(folder, vectors, model_name=str(TINY_MODEL), fingerprint=fingerprint)
+    finally:
+        vectors_module.EXACT_SEARCH_LIMIT = original
+    return folder, vectors
+
+
+def test_index_kind_follows_collection_size():
+    assert index_kind_for(10) == "flat-ip"
+    assert index_kind_for(vectors_module.EXACT_SEARCH_LIMIT) == "flat-ip"
+    assert index_kind_for(1_000_000) == "ivf2048-sq8"
+
+
+def test_approximate_index_recall_against_exact(synthetic):
+    folder, vectors = synthetic
+    factory = open_database(folder, create=False)
+    with factory() as session:
+        built = build_from_sqlite(session, DIM, "ivf256-sq8")
+    assert not is_exact(built.index) and kind_of(built.index) == "ivf256-sq8"
+    queries = clustered_unit_vectors(200, DIM, clusters=400, seed=1)  # same centres, fresh points
+    assert recall_at_10(built.index, vectors, queries) >= 0.95
+
+
+def test_an_approximate_index_is_verified_searched_and_filtered(synthetic):
+    folder, vectors = synthetic
+    report = verify_index(folder)
+    assert report.ok, report.problems[:5]
+    index = search.open_index(folder, device="cpu")
+    assert kind_of(index._vectors.index).startswith("ivf")
+    assert index.search(image=1, k=1)[0].id == 1  # self-retrieval by stored vector
+    # A folder filter whose matches are spread over many lists still fills k.
+    hits = index.search(image=1, k=50, folder="/photos/album_3")
+    assert len(hits) == 50 and all(h.path.startswith("/photos/album_3/") for h in hits)
