@@ -27,6 +27,7 @@ _EXPORTS = {
     "RuClipError": "errors",
     "IndexStoreError": "errors",
     "Hit": "index",
+    "IndexStats": "index",
     "PhotoIndex": "index",
     "open_index": "index",
     "load_image": "preprocess",
@@ -38,6 +39,7 @@ __all__ = [
     "DEMO_MODEL",
     "Hit",
     "ImageLoadError",
+    "IndexStats",
     "IndexStoreError",
     "ModelConfig",
     "ModelNotFoundError",
@@ -70,5 +72,5 @@ if TYPE_CHECKING:
     from .encoder import RuClip, load_model
     from .errors import CheckpointError, ImageLoadError, IndexStoreError, ModelNotFoundError, RuClipError
     from .hub import DEFAULT_MODEL, DEMO_MODEL, resolve_model
-    from .index import Hit, PhotoIndex, open_index
+    from .index import Hit, IndexStats, PhotoIndex, open_index
     from .preprocess import load_image

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from .encoder import RuClip, load_model
 from .errors import IndexStoreError
 from .query import QueryError, parse_query
-from .store import INDEXED, ImageRow, count_indexed, current_seq, get_meta, open_database
+from .store import FAILED, INDEXED, ImageRow, Root, count_indexed, current_seq, get_meta, open_database
 from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, load_vectors
 
 PathLike = str | os.PathLike[str]
@@ -43,6 +43,17 @@ class Hit:
     height: int | None = None
     taken_at: datetime | None = None
     camera: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    images: int  # searchable
+    failed: int
+    failures: dict[str, int]  # reason -> count
+    model: str
+    index_type: str  # "flat-ip" or "ivf<lists>-sq8"
+    roots: list[str]  # the photo folders it was built from
+    last_change: int  # grows with every committed change: a cheap "is there news?" check
 
 
 class PhotoIndex:
@@ -82,6 +93,23 @@ class PhotoIndex:
     def __len__(self) -> int:
         with self._factory() as session:
             return count_indexed(session)
+
+    def stats(self) -> IndexStats:
+        """What the index holds: counts, failures by reason, model, index type, photo folders."""
+        with self._factory() as session:
+            states = dict(session.execute(select(ImageRow.state, func.count()).group_by(ImageRow.state)).all())
+            reasons = session.execute(
+                select(ImageRow.reason, func.count()).where(ImageRow.state == FAILED).group_by(ImageRow.reason)
+            ).all()
+            return IndexStats(
+                images=states.get(INDEXED, 0),
+                failed=states.get(FAILED, 0),
+                failures={str(reason): count for reason, count in reasons},
+                model=str(get_meta(session, "model_name")),
+                index_type=str(get_meta(session, "index_type")),
+                roots=list(session.scalars(select(Root.path))),
+                last_change=int(get_meta(session, "seq") or 0),
+            )
 
     def _text_vector(self, text: str) -> npt.NDArray[np.float32]:
         """The weighted sum of a query's terms (see query.py), each embedding cached."""

@@ -51,6 +51,13 @@ def test_query_language():
         parse_query("0:кот")
 
 
+def test_stats(index, demo_index):
+    stats = index.stats()
+    assert stats.images == len(index) == 32 * PER_PAIR and stats.failed == 0 and stats.failures == {}
+    assert stats.model == "demo" and stats.index_type == "flat-ip"
+    assert stats.roots == [str(demo_index[0])]
+
+
 def test_every_image_is_its_own_top_hit(index, demo_index):
     assert len(index) == 32 * PER_PAIR
     photos, _ = demo_index
