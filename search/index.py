@@ -27,11 +27,15 @@ from .encoder import RuClip, load_model
 from .errors import IndexStoreError
 from .query import QueryError, parse_query
 from .store import FAILED, INDEXED, ImageRow, Root, count_indexed, current_seq, get_meta, open_database
-from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, load_vectors
+from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, kind_of, load_vectors
 
 PathLike = str | os.PathLike[str]
 ImageQuery = Image.Image | str | os.PathLike[str] | int  # a picture, a file, or an indexed image's id
 QUERY_CACHE_SIZE = 256  # term embeddings kept: the UI re-runs the same query on every interaction
+# Prompt ensembling (CLIP's trick: a term is embedded inside several captions and averaged). Off by
+# default: on the demo model it changes precision@5 of the 32 colour+shape queries by 0.00
+# (0.944 -> 0.944 with these four); it is a knob for real ruCLIP models, unmeasured offline.
+RUSSIAN_PROMPTS = ("{}", "фото, на котором изображено {}", "на картинке {}", "изображение: {}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,15 @@ class IndexStats:
 class PhotoIndex:
     """A searchable index folder. Thread-safe: Streamlit serves sessions from threads."""
 
-    def __init__(self, folder: str | os.PathLike[str], model: RuClip | str | None = None, device: str = "auto"):
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        model: RuClip | str | None = None,
+        device: str = "auto",
+        prompts: tuple[str, ...] | None = None,
+    ):
         self.folder = Path(folder)
+        self.prompts = prompts  # templates with one "{}" each; None: terms are embedded as typed
         self._factory = open_database(self.folder, create=False)
         with self._factory() as session:
             recorded = get_meta(session, "model_name")
@@ -85,9 +96,12 @@ class PhotoIndex:
     def _refresh(self) -> None:
         """Pick up rows a concurrent build committed since the last query."""
         with self._factory() as session:
-            if current_seq(session) != self._vectors.seq:
-                if get_meta(session, FAISS_FILE_KEY) is None:
-                    return
+            if current_seq(session) == self._vectors.seq or get_meta(session, FAISS_FILE_KEY) is None:
+                return
+            if get_meta(session, "index_type") not in (None, kind_of(self._vectors.index)):
+                # The build switched index type (the collection crossed a size threshold): take its file.
+                self._vectors = load_vectors(self.folder, session, self.dim)
+            else:
                 self._vectors = catch_up(session, self._vectors, self.dim)
 
     def __len__(self) -> int:
@@ -124,7 +138,11 @@ class PhotoIndex:
             if cached is not None:
                 self._term_cache.move_to_end(text)
                 return cached
-        vector = self.model.encode_texts([text])[0]
+        if self.prompts:
+            mean = self.model.encode_texts([template.format(text) for template in self.prompts]).mean(axis=0)
+            vector = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        else:
+            vector = self.model.encode_texts([text])[0]
         vector.setflags(write=False)  # shared by every caller from now on
         with self._cache_lock:
             self._term_cache[text] = vector
@@ -279,6 +297,12 @@ def _start_of(day: date) -> datetime:
     return day if isinstance(day, datetime) else datetime(day.year, day.month, day.day)
 
 
-def open_index(folder: str | os.PathLike[str], model: RuClip | str | None = None, device: str = "auto") -> PhotoIndex:
-    """Open an index folder built by `python -m indexer build`."""
-    return PhotoIndex(folder, model=model, device=device)
+def open_index(
+    folder: str | os.PathLike[str],
+    model: RuClip | str | None = None,
+    device: str = "auto",
+    prompts: tuple[str, ...] | None = None,
+) -> PhotoIndex:
+    """Open an index folder built by `python -m indexer build`. `model` defaults to the one the index
+    recorded; `prompts` (e.g. RUSSIAN_PROMPTS) turns on prompt ensembling for text terms."""
+    return PhotoIndex(folder, model=model, device=device, prompts=prompts)

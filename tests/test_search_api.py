@@ -111,6 +111,18 @@ def test_filters_return_k_hits_whenever_k_match(index, demo_index):
     assert index.search("звезда", k=5, date_from=date(1990, 1, 1), date_to=date(1990, 12, 31)) == []
 
 
+def test_prompt_ensembling_averages_the_templates(demo_index, index):
+    from search.index import RUSSIAN_PROMPTS
+
+    ensembled = search.open_index(demo_index[1], model=index.model, prompts=RUSSIAN_PROMPTS)
+    captions = index.model.encode_texts([t.format("жёлтая звезда") for t in RUSSIAN_PROMPTS])
+    expected = captions.mean(axis=0) / np.linalg.norm(captions.mean(axis=0))
+    assert np.allclose(ensembled.query_vector("жёлтая звезда"), expected, atol=1e-6)
+    assert not np.allclose(ensembled.query_vector("жёлтая звезда"), index.query_vector("жёлтая звезда"), atol=1e-3)
+    hits = ensembled.search("жёлтая звезда", k=3)
+    assert all(label(h.path) == ("жёлтый", "звезда") for h in hits)
+
+
 def test_min_score_says_when_nothing_matches(index):
     best = index.search("зелёный треугольник", k=1)[0].score
     assert index.search("зелёный треугольник", k=5, min_score=best + 0.01) == []
