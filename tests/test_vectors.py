@@ -5,14 +5,24 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 import search
 import search.vectors as vectors_module
 from indexer.verify import verify_index
 from search.checkpoint import file_fingerprint, find_weights
-from search.store import open_database
+from search.store import ImageRow, next_seq, open_database, set_meta
 from search.testing import clustered_unit_vectors, write_synthetic_index
-from search.vectors import build_from_sqlite, index_kind_for, is_exact, kind_of
+from search.vectors import (
+    build_from_sqlite,
+    catch_up,
+    index_kind_for,
+    is_exact,
+    kind_of,
+    load_vectors,
+    reshape_if_needed,
+    save_vectors,
+)
 
 from .conftest import TINY_MODEL
 
@@ -67,3 +77,24 @@ def test_an_approximate_index_is_verified_searched_and_filtered(synthetic):
     # A folder filter whose matches are spread over many lists still fills k.
     hits = index.search(image=1, k=50, folder="/photos/album_3")
     assert len(hits) == 50 and all(h.path.startswith("/photos/album_3/") for h in hits)
+
+
+def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monkeypatch):
+    vectors = clustered_unit_vectors(12_000, DIM, clusters=100, seed=2)
+    fingerprint = file_fingerprint(find_weights(TINY_MODEL))
+    write_synthetic_index(tmp_path, vectors, model_name=str(TINY_MODEL), fingerprint=fingerprint)
+    reader = search.open_index(tmp_path, device="cpu")
+    assert kind_of(reader._vectors.index) == "flat-ip"
+
+    # The collection "grows past" the exact limit: a build's checkpoint after a change reshapes it.
+    monkeypatch.setattr(vectors_module, "EXACT_SEARCH_LIMIT", 10_000)
+    factory = open_database(tmp_path, create=False)
+    with factory.begin() as session:
+        session.execute(update(ImageRow).where(ImageRow.id == 5).values(seq=next_seq(session)))
+        current = catch_up(session, load_vectors(tmp_path, session, DIM), DIM)
+        reshaped = reshape_if_needed(session, current, DIM)
+        save_vectors(tmp_path, session, reshaped)
+        set_meta(session, "index_type", kind_of(reshaped.index))
+    assert kind_of(reshaped.index).startswith("ivf")
+    assert reader.search(image=5, k=1)[0].id == 5
+    assert kind_of(reader._vectors.index) == kind_of(reshaped.index)
