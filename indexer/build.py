@@ -181,7 +181,7 @@ def _apply_renames_and_deletions(session: Session, plan: Plan, summary: BuildSum
         for start in range(0, len(plan.vanished), 500):
             chunk = plan.vanished[start : start + 500]
             session.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
-            session.add_all(Removed(id=row_id, seq=seq) for row_id in chunk)
+            session.add_all(Removed(id=row_id, seq=seq) for row_id in chunk)  # ids are never reused
         summary.deleted = len(plan.vanished)
 
 

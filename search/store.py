@@ -52,6 +52,9 @@ class Root(Base):
 
 class ImageRow(Base):
     __tablename__ = "images"
+    # AUTOINCREMENT: a deleted photo's id is never handed to another one, so an id held by the UI,
+    # a FAISS file or the `removed` table always means the same photo.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(primary_key=True)
     root_id: Mapped[int] = mapped_column(ForeignKey("roots.id"), index=True)
     # Paths are stored as the file system's bytes: a Linux name need not be valid UTF-8.
