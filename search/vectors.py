@@ -121,14 +121,15 @@ def build_from_sqlite(session: Session, dim: int, kind: str, seed: int = 0) -> V
 
 
 def reshape_if_needed(session: Session, vectors: VectorIndex, dim: int) -> VectorIndex:
-    """Rebuild with another index type when the collection crossed a size threshold (or grew 4×
-    past what an IVF was trained for); otherwise return `vectors` unchanged."""
+    """Rebuild with another index type when the collection crossed a size threshold, or grew enough
+    that an IVF should have twice (or half) its lists (2-4× the images, as lists ≈ 2·√n and are
+    powers of two); otherwise return `vectors` unchanged."""
     wanted, current = index_kind_for(vectors.ntotal), kind_of(vectors.index)
     if wanted == current:
         return vectors
     if wanted.startswith("ivf") and current.startswith("ivf"):
         lists_now, lists_wanted = (int(k[3:].split("-")[0]) for k in (current, wanted))
-        if lists_now * 4 > lists_wanted and lists_wanted * 4 > lists_now:
+        if lists_now * 2 > lists_wanted and lists_wanted * 2 > lists_now:
             return vectors
     if current.startswith("ivf") and wanted == "flat-ip" and vectors.ntotal > EXACT_SEARCH_LIMIT // 2:
         return vectors  # hysteresis: do not flip back and forth around the threshold
