@@ -20,29 +20,10 @@ import os
 import sys
 from pathlib import Path
 
+from search.cli import positive_int, positive_seconds
 from search.errors import RuClipError
 
 from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_INDEX_DIR, BuildOptions, build_index
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,11 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         help="auto = fp16 on a GPU, fp32 on a CPU; int8 quantises the image tower on a CPU (faster, not exact)",
     )
     build.add_argument(
-        "--batch-size", type=_positive_int, default=32, help="images per encoder batch (default %(default)s)"
+        "--batch-size", type=positive_int, default=32, help="images per encoder batch (default %(default)s)"
     )
     build.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=max(1, os.cpu_count() or 1),
         help="decoding processes (default: one per CPU core, %(default)s here)",
     )
@@ -94,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_seconds,
         default=60.0,
         help="seconds one file may take to decode (default %(default)s)",
     )
@@ -105,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--checkpoint-every",
-        type=_positive_int,
+        type=positive_int,
         default=COMMIT_EVERY_N_IMAGES,
         help="images between vector-index checkpoints (default %(default)s; SQLite commits every batch anyway)",
     )
@@ -118,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", parents=[common], help="find photos by a Russian description")
     search.add_argument("query", help='what to look for, e.g. "кот на подоконнике"')
-    search.add_argument("-k", type=_positive_int, default=10, help="how many results (default %(default)s)")
+    search.add_argument("-k", type=positive_int, default=10, help="how many results (default %(default)s)")
     search.add_argument("--json", action="store_true", help="print JSON lines (path, score, id) instead of a table")
     search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     return parser

@@ -273,11 +273,6 @@ class PhotoIndex:
             raise IndexStoreError(f"{path} is not an indexed image of {self.folder}.")
         return row_id
 
-    def hit(self, row_id: int) -> Hit | None:
-        """One indexed image as a Hit (score 1.0), or None."""
-        hits = self._hits([(row_id, 1.0)])
-        return hits[0] if hits else None
-
     def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
         with self._factory() as session:
             rows = {

@@ -9,8 +9,6 @@ FAISS file (a cache, see vectors.py) can catch up with rows changed after it was
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -162,9 +160,3 @@ def root_row(session: Session, root: Path) -> Root:
 
 def count_indexed(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.state == INDEXED)) or 0
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory.begin() as session:
-        yield session

@@ -12,6 +12,7 @@ import pytest
 import search
 from search.testing import reference_model_module
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "data" / "golden" / "tiny"
 TINY_MODEL = GOLDEN / "model"
 TINY_BPE = TINY_MODEL / "bpe.model"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ import search
 from search.hub import DEMO_MODEL_DIR
 from training.captions import COLOURS, SHAPES, all_queries
 from training.evaluate import precision_at_k
-from training.world import labelled_picture, load_backgrounds
+from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
+
+from .conftest import REPO_ROOT
 
 # Pictures no training run ever drew ("test" is not a purpose the trainer uses), saved as JPEG
 # files at sizes and aspects the model never trained on, and read back through the file path.
@@ -28,7 +29,7 @@ def demo_model() -> search.RuClip:
 @pytest.fixture(scope="module")
 def fresh_photos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fresh")
-    photos = load_backgrounds(DEMO_MODEL_DIR.parent.parent / "demo" / "backgrounds")
+    photos = load_backgrounds(DEFAULT_BACKGROUNDS)
     paths, labels = [], []
     for index in range(len(COLOURS) * len(SHAPES) * PER_PAIR):
         size = (300, 200) if index % 3 == 0 else (180, 240) if index % 3 == 1 else (256, 256)
@@ -106,11 +107,10 @@ def test_end_to_end_through_the_cli_and_the_python_api(tmp_path, fresh_photos):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
         label_of[str(target)] = label
-    repo = Path(__file__).resolve().parent.parent
 
     def cli(*argv: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "indexer", *argv, "--index", str(index_dir)]
-        return subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+        return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
     built = cli("build", str(photos), "--model", "demo", "--device", "cpu", "--quiet")
     assert built.returncode == 0, built.stderr

@@ -15,9 +15,7 @@ import torch
 import search
 from search.checkpoint import check_state_dict, read_state_dict
 
-from .conftest import TINY_MODEL
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .conftest import REPO_ROOT, TINY_MODEL
 
 
 @pytest.fixture()

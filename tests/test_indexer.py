@@ -20,9 +20,8 @@ from PIL import Image
 import search
 from search.store import DATABASE_FILE
 
-from .conftest import GOLDEN, TINY_MODEL
+from .conftest import GOLDEN, REPO_ROOT, TINY_MODEL
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = GOLDEN / "images"  # astronaut, chelsea, camera, horse (PNG), rocket (JPEG), cell
 
 

@@ -23,7 +23,7 @@ from training.contrastive import TrainingSchedule, contrastive_loss, init_for_tr
 from training.demo import DemoRecipe
 from training.world import batches, generate_pool
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .conftest import REPO_ROOT
 
 
 def _words(text: str) -> set[str]:

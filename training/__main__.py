@@ -13,6 +13,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
+from search.cli import positive_int
 from search.errors import RuClipError
 
 from .demo import (
@@ -25,13 +26,6 @@ from .demo import (
     train_demo_model,
     write_demo_photos,
 )
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,19 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default %(default)s)")
     model.add_argument(
-        "--steps", type=_positive_int, default=defaults.steps, help="optimiser steps (default %(default)s)"
+        "--steps", type=positive_int, default=defaults.steps, help="optimiser steps (default %(default)s)"
     )
     model.add_argument(
-        "--batch-size", type=_positive_int, default=defaults.batch_size, help="pictures per step (default %(default)s)"
+        "--batch-size", type=positive_int, default=defaults.batch_size, help="pictures per step (default %(default)s)"
     )
     model.add_argument(
         "--pool-size",
-        type=_positive_int,
+        type=positive_int,
         default=defaults.pool_size,
         help="training pictures drawn (default %(default)s)",
     )
     model.add_argument(
-        "--workers", type=_positive_int, default=2, help="processes drawing pictures (default %(default)s)"
+        "--workers", type=positive_int, default=2, help="processes drawing pictures (default %(default)s)"
     )
     model.add_argument(
         "--vocabulary",
@@ -92,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     photos.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     photos.add_argument(
-        "--per-pair", type=_positive_int, default=2, help="pictures of each colour+shape pair (default %(default)s)"
+        "--per-pair", type=positive_int, default=2, help="pictures of each colour+shape pair (default %(default)s)"
     )
 
     evaluate = commands.add_parser("evaluate", help="precision@5 of the 32 colour+shape queries on fresh pictures")
@@ -101,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--seed", type=int, default=1, help="which fresh pictures (default %(default)s)")
     evaluate.add_argument(
-        "--per-pair", type=_positive_int, default=6, help="pictures of each pair (default %(default)s)"
+        "--per-pair", type=positive_int, default=6, help="pictures of each pair (default %(default)s)"
     )
     return parser
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .captions import COLOURS, SHAPES, Colour, Shape
+from .captions import Colour, Shape
 
 SUPERSAMPLING = 2  # draw at 2× and downscale: anti-aliased edges like a real picture
 MIN_CONTRAST = 90.0  # Euclidean RGB distance between the shape and the background under it
@@ -155,7 +155,3 @@ def draw_picture(
     if rng.random() < 0.5:
         picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.0) * min(size) / 64))
     return picture
-
-
-def random_labels(rng: random.Random) -> tuple[Colour, Shape]:
-    return rng.choice(COLOURS), rng.choice(SHAPES)
