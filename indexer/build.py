@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from search.hub import requested_model, resolve_model
 from search.store import (
     FAILED,
     INDEXED,
+    LAST_BUILD_KEY,
     ImageRow,
     Removed,
     current_seq,
@@ -324,6 +326,8 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
             changed_since_file = current_seq(session) != recorded_seq or get_meta(session, FAISS_FILE_KEY) is None
         if changed_since_file or since_checkpoint:
             checkpoint()
+        with factory.begin() as session:
+            set_meta(session, LAST_BUILD_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
         summary.total_indexed = vectors.ntotal
     summary.seconds = time.monotonic() - started
     return summary

@@ -26,11 +26,22 @@ from sqlalchemy import func, select
 from .encoder import RuClip, load_model
 from .errors import IndexStoreError
 from .query import QueryError, parse_query
-from .store import FAILED, INDEXED, ImageRow, Root, count_indexed, current_seq, get_meta, open_database
+from .store import (
+    FAILED,
+    INDEXED,
+    LAST_BUILD_KEY,
+    ImageRow,
+    Root,
+    count_indexed,
+    current_seq,
+    get_meta,
+    open_database,
+)
 from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, kind_of, load_vectors
 
 PathLike = str | os.PathLike[str]
-ImageQuery = Image.Image | str | os.PathLike[str] | int  # a picture, a file, or an indexed image's id
+# A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
+ImageQuery = Image.Image | str | os.PathLike[str] | int | npt.NDArray[np.float32]
 QUERY_CACHE_SIZE = 256  # term embeddings kept: the UI re-runs the same query on every interaction
 # Prompt ensembling (CLIP's trick: a term is embedded inside several captions and averaged). Off by
 # default: on the demo model it changes precision@5 of the 32 colour+shape queries by 0.00
@@ -58,6 +69,24 @@ class IndexStats:
     index_type: str  # "flat-ip" or "ivf<lists>-sq8"
     roots: list[str]  # the photo folders it was built from
     last_change: int  # grows with every committed change: a cheap "is there news?" check
+    taken_from: datetime | None = None  # the EXIF dates the photos span (None: no dates)
+    taken_to: datetime | None = None
+    last_build: datetime | None = None  # when the last build finished (UTC); None while the first runs
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file the index could not take, and why (the reason groups failures; detail is the message)."""
+
+    path: str
+    reason: str
+    detail: str
+
+
+def recorded_model(folder: str | os.PathLike[str]) -> str | None:
+    """The model name an index was built with (None before its first build recorded one)."""
+    with open_database(Path(folder), create=False)() as session:
+        return get_meta(session, "model_name")
 
 
 class PhotoIndex:
@@ -115,6 +144,10 @@ class PhotoIndex:
             reasons = session.execute(
                 select(ImageRow.reason, func.count()).where(ImageRow.state == FAILED).group_by(ImageRow.reason)
             ).all()
+            taken_from, taken_to = session.execute(
+                select(func.min(ImageRow.taken_at), func.max(ImageRow.taken_at)).where(ImageRow.state == INDEXED)
+            ).one()
+            last_build = get_meta(session, LAST_BUILD_KEY)
             return IndexStats(
                 images=states.get(INDEXED, 0),
                 failed=states.get(FAILED, 0),
@@ -123,7 +156,18 @@ class PhotoIndex:
                 index_type=str(get_meta(session, "index_type")),
                 roots=list(session.scalars(select(Root.path))),
                 last_change=int(get_meta(session, "seq") or 0),
+                taken_from=taken_from,
+                taken_to=taken_to,
+                last_build=datetime.fromisoformat(last_build) if last_build else None,
             )
+
+    def failures(self, limit: int = 200) -> list[Failure]:
+        """Files that could not be indexed, with the reason; the most recent first."""
+        with self._factory() as session:
+            rows = session.scalars(
+                select(ImageRow).where(ImageRow.state == FAILED).order_by(ImageRow.seq.desc()).limit(limit)
+            )
+            return [Failure(row.file_path, str(row.reason), str(row.detail or row.reason)) for row in rows]
 
     def _text_vector(self, text: str) -> npt.NDArray[np.float32]:
         """The weighted sum of a query's terms (see query.py), each embedding cached."""
@@ -157,6 +201,10 @@ class PhotoIndex:
             if row is None or row.state != INDEXED or row.vector is None:
                 raise IndexStoreError(f"No indexed image with id {image} in {self.folder}.")
             return row.vector_array().copy()
+        if isinstance(image, np.ndarray):  # an embedding the caller kept, e.g. of an uploaded photo
+            if image.shape != (self.dim,):
+                raise QueryError(f"an image embedding for this index has shape ({self.dim},), not {image.shape}")
+            return image.astype(np.float32) / max(float(np.linalg.norm(image)), 1e-12)
         return self.model.encode_images([image])[0]
 
     def query_vector(
@@ -202,7 +250,7 @@ class PhotoIndex:
         exclude: Iterable[int] = (),
     ) -> list[Hit]:
         """The k best images for a text query (see query.py for + / - / weights), an example image
-        (PIL image, path, or an indexed image's id), or both, best first.
+        (PIL image, path, an indexed image's id, or its embedding), or both, best first.
 
         Filters apply inside the search, so k hits come back whenever k images pass them: `folder`
         (the images under it), `date_from` / `date_to` (EXIF date taken, inclusive; images without

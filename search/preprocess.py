@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -72,15 +72,21 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
-def load_image(path: str | Path, *, draft_short_side: int | None = None) -> Image.Image:
+def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = None) -> Image.Image:
     """Open and fully decode an image file, upright (EXIF orientation applied), in 8-bit modes.
+
+    `path` may also be an open binary file (an upload); messages then name it by its `name`.
 
     `draft_short_side` lets a large JPEG decode at reduced scale (the indexer's fast path; not exact);
     the full upright size is then in `image.info["full_size"]` (always set, drafted or not).
     Raises ImageLoadError naming the file for anything Pillow cannot decode, including images
     whose size trips Pillow's decompression-bomb warning.
     """
-    path = Path(path)
+    if isinstance(path, str | Path):
+        path = Path(path)
+        label = str(path)
+    else:
+        label = str(getattr(path, "name", "the uploaded image"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -94,13 +100,13 @@ def load_image(path: str | Path, *, draft_short_side: int | None = None) -> Imag
                 drafted_size = image.size
                 upright = ImageOps.exif_transpose(image)
     except FileNotFoundError:
-        raise ImageLoadError(f"{path}: no such file.") from None
+        raise ImageLoadError(f"{label}: no such file.") from None
     except PermissionError:
-        raise ImageLoadError(f"{path}: permission denied; check the file's read permission.") from None
+        raise ImageLoadError(f"{label}: permission denied; check the file's read permission.") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageLoadError(f"{path}: image too large to decode safely ({exc}).") from None
+        raise ImageLoadError(f"{label}: image too large to decode safely ({exc}).") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageLoadError(f"{path}: not a readable image ({exc}).") from None
+        raise ImageLoadError(f"{label}: not a readable image ({exc}).") from None
     if upright.mode in HIGH_BIT_DEPTH_MODES:
         upright = to_8bit(upright)
     turned = upright.size != drafted_size  # EXIF orientation swapped width and height

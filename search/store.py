@@ -34,6 +34,7 @@ DATABASE_FILE = "index.sqlite"
 SCHEMA_VERSION = 1
 
 INDEXED, FAILED = "indexed", "failed"
+LAST_BUILD_KEY = "last_build_finished"  # meta: ISO time (UTC) at which the last build ended
 
 
 class Base(DeclarativeBase):

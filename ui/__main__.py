@@ -1,0 +1,50 @@
+"""python -m ui [--index DIR] [--port N] [--host ADDRESS]: start the search page in the browser."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .settings import parser
+
+APP = Path(__file__).with_name("app.py")
+
+
+def main(argv: list[str] | None = None) -> int:
+    described = parser()
+    described.add_argument("--port", type=int, default=8501, help="port to serve on (default %(default)s)")
+    described.add_argument(
+        "--host",
+        default="localhost",
+        help="address to listen on (default %(default)s: this computer only; 0.0.0.0 opens it to the network)",
+    )
+    args = described.parse_args(argv)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.host,
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--server.maxUploadSize",
+        "64",
+        "--",
+        "--index",
+        str(args.index.resolve()),
+        "--device",
+        args.device,
+    ]
+    os.execv(sys.executable, command)  # Streamlit takes over this process: Ctrl-C stops it as usual
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

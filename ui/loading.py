@@ -1,0 +1,77 @@
+"""The model and the index, opened once per process and shared by every browser session.
+
+Streamlit runs each session in its own thread; the objects cached here are shared by all of them,
+so nothing here is mutated after it is made (PhotoIndex is thread-safe and picks up new builds by
+itself). What the index folder is in right now (no index, first build running, ready) is told
+apart here so that the page can say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from search.encoder import RuClip, load_model
+from search.errors import ModelNotFoundError
+from search.hub import published_name, resolve_model
+from search.index import PhotoIndex, recorded_model
+from search.store import DATABASE_FILE
+
+
+@dataclass(frozen=True)
+class NoIndex:
+    folder: Path
+
+
+@dataclass(frozen=True)
+class FirstBuildRunning:
+    folder: Path
+
+
+IndexState = NoIndex | FirstBuildRunning | PhotoIndex
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _model(name: str, device: str) -> RuClip:
+    return load_model(name, device=device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _index(folder: str, database_identity: tuple[int, int], model_name: str, device: str) -> PhotoIndex:
+    # database_identity is only part of the key: a folder deleted and built again holds a new
+    # database file (another inode), which an index opened on the old one would never see.
+    return PhotoIndex(folder, model=_model(model_name, device))
+
+
+def _needs_download(name: str) -> bool:
+    if published_name(name) is None or os.path.isdir(name):
+        return False  # the demo model or a local folder
+    try:
+        resolve_model(name, download=False)
+        return False
+    except ModelNotFoundError:
+        return True
+
+
+def open_state(folder: Path, device: str) -> IndexState:
+    """What is in `folder`: no index, a first build still running, or an opened index.
+
+    Raises RuClipError (model missing, another model's index, damaged files) with a message for the user.
+    """
+    database = folder / DATABASE_FILE
+    try:
+        stat = database.stat()
+    except FileNotFoundError:
+        return NoIndex(folder)
+    model_name = recorded_model(folder)
+    if model_name is None:
+        return FirstBuildRunning(folder)
+    if _needs_download(model_name):
+        message = f"Скачиваю модель {model_name} с Hugging Face: это нужно один раз, дальше она берётся из кэша…"
+    else:
+        message = f"Загружаю модель {model_name}…"
+    with st.spinner(message):
+        return _index(str(folder.resolve()), (stat.st_dev, stat.st_ino), model_name, device)

@@ -1,0 +1,194 @@
+"""Each part of the page, drawn from plain data: states, sidebar, query controls, grid, large view.
+
+Widgets carry ids only (keys such as "similar-17"); paths never come back from the browser.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import streamlit as st
+
+from search.index import Failure, Hit, IndexStats
+
+COLUMNS = 4
+RESULT_COUNTS = [12, 24, 48, 96]
+DEFAULT_RESULTS = 24
+# Cosine similarity below which a hit is not called a match. ruCLIP scores related text/photo
+# pairs about 0.2-0.35 and unrelated ones below 0.15 (search/index.py); the demo model's unknown
+# words («самолёт») top out at 0.17 on its photos.
+DEFAULT_MIN_SCORE = 0.20
+EXAMPLES = ["дети на пляже", "рыжий кот спит на подоконнике", "закат над морем", "собака + снег − люди"]
+DEMO_EXAMPLES = ["красная звезда", "синий круг", "жёлтый", "звезда − красный"]
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    k: int
+    min_score: float
+    folder: str | None
+    date_from: date | None
+    date_to: date | None
+
+
+def day(moment: datetime | date | None) -> str:
+    return moment.strftime("%d.%m.%Y") if moment else "—"
+
+
+def no_index(folder: Path) -> None:
+    st.info(f"В папке `{folder}` ещё нет индекса. Постройте его одной командой, потом обновите страницу.")
+    st.markdown("Ваши фотографии:")
+    st.code(f'python -m indexer build "/путь/к/фото" --index "{folder}"', language="bash")
+    st.markdown("Или демо-коллекция с маленькой моделью, без интернета:")
+    st.code(f'python -m indexer build data/demo/photos --model demo --index "{folder}"', language="bash")
+
+
+def first_build_running(folder: Path) -> None:
+    st.info(
+        f"Индекс в `{folder}` ещё строится (первая сборка не дошла до первой порции фото). "
+        "Поиск появится, как только она запишет первые фото; обновите страницу через минуту."
+    )
+    st.button("Обновить", key="refresh")
+
+
+def sidebar_summary(stats: IndexStats, failures: list[Failure]) -> None:
+    st.sidebar.header("Индекс")
+    built = stats.last_build.astimezone().strftime("%d.%m.%Y %H:%M") if stats.last_build else "идёт первая"
+    st.sidebar.markdown(
+        f"**{stats.images}** фото · модель `{stats.model}`  \n"
+        f"Последняя сборка: {built}  \n"
+        f"Снято: {day(stats.taken_from)} — {day(stats.taken_to)}  \n"
+        f"Тип индекса: `{stats.index_type}`"
+    )
+    for root in stats.roots:
+        st.sidebar.caption(f"Папка с фото: {root}")
+    if stats.failed:
+        with st.sidebar.expander(f"Не прочитаны: {stats.failed}"):
+            for reason, count in sorted(stats.failures.items(), key=lambda item: -item[1]):
+                st.markdown(f"**{count}** × {reason}")
+            for failure in failures:
+                st.caption(f"`{os.path.basename(failure.path)}`: {failure.detail}", help=failure.path)
+            if stats.failed > len(failures):
+                st.caption(f"и ещё {stats.failed - len(failures)}: python -m indexer stats")
+
+
+def filters(stats: IndexStats, folders: list[str]) -> Filters:
+    st.sidebar.header("Фильтры")
+    k = st.sidebar.select_slider("Сколько показать", options=RESULT_COUNTS, value=DEFAULT_RESULTS, key="k")
+    min_score = st.sidebar.slider(
+        "Порог сходства",
+        min_value=0.0,
+        max_value=0.6,
+        value=DEFAULT_MIN_SCORE,
+        step=0.01,
+        key="min_score",
+        help="Фото со сходством ниже порога не показываются. Сходство: косинус между запросом и фото; "
+        "у ruCLIP подходящие пары обычно 0.2–0.35, посторонние ниже 0.15.",
+    )
+    everything = "Все папки"
+    chosen = st.sidebar.selectbox(
+        "Папка", [everything, *folders], key="folder", format_func=lambda f: f if f == everything else _short(f, stats)
+    )
+    date_from = date_to = None
+    if stats.taken_from and stats.taken_to and st.sidebar.checkbox("По дате съёмки", key="by_date"):
+        span = st.sidebar.date_input(
+            "Снято между",
+            value=(stats.taken_from.date(), stats.taken_to.date()),
+            min_value=stats.taken_from.date(),
+            max_value=stats.taken_to.date(),
+            format="DD.MM.YYYY",
+            key="dates",
+            help="Фото без даты съёмки (EXIF) при этом фильтре не показываются.",
+        )
+        if isinstance(span, tuple) and span:
+            date_from, date_to = span[0], span[-1]  # one day picked so far: that day alone
+    return Filters(k, min_score, None if chosen == everything else chosen, date_from, date_to)
+
+
+def _short(folder: str, stats: IndexStats) -> str:
+    """A folder as the user knows it: relative to its photo folder."""
+    for root in stats.roots:
+        if folder == root:
+            return os.path.basename(root) or root
+        if folder.startswith(os.path.join(root, "")):
+            return os.path.join(os.path.basename(root), os.path.relpath(folder, root))
+    return folder
+
+
+def query_box(demo: bool) -> str:
+    examples = DEMO_EXAMPLES if demo else EXAMPLES
+    return st.text_input(
+        "Что ищем?",
+        key="query",
+        placeholder="например: " + ", ".join(examples[:3]),
+        help="Опишите фото по-русски. «+» добавляет слово, «−» отталкивает от него: «кот + снег − собака»; "
+        "«2:кот» удваивает вес слова.",
+    )
+
+
+def welcome(demo: bool, use_example: Callable[[str], None]) -> None:
+    st.markdown("Опишите фото словами, загрузите похожую картинку или нажмите «Похожие» у любого результата.")
+    examples = DEMO_EXAMPLES if demo else EXAMPLES
+    for column, example in zip(st.columns(len(examples)), examples, strict=True):
+        column.button(example, key=f"example-{example}", on_click=use_example, args=(example,))
+
+
+def example_banner(label: str, picture: bytes | None, clear: Callable[[], None]) -> float:
+    """Shows the example picture the search is looking like; returns its weight against the text."""
+    left, right = st.columns([1, 5])
+    if picture:
+        left.image(picture, width="stretch")
+    right.markdown(f"Ищу похожие на **{label}**. Добавьте слова в запрос, чтобы уточнить: «зимой», «− люди».")
+    weight = right.slider("Вес фото против слов", min_value=0.0, max_value=3.0, value=1.0, step=0.1, key="image_weight")
+    right.button("✕ Убрать пример", key="clear-example", on_click=clear)
+    return weight
+
+
+def no_confident_matches(best: float, threshold: float) -> None:
+    st.warning(
+        f"Уверенных совпадений нет: лучшее сходство {best:.2f}, порог {threshold:.2f}. "
+        "Попробуйте другие слова или понизьте «Порог сходства» слева."
+    )
+
+
+def results_grid(
+    hits: list[Hit],
+    pictures: list[bytes | str],
+    open_hit: Callable[[int], None],
+    similar_to: Callable[[int], None],
+) -> None:
+    """Thumbnails with score, file name and date; a picture that could not be read shows why."""
+    st.caption(f"Найдено: {len(hits)}")
+    for start in range(0, len(hits), COLUMNS):
+        row = st.columns(COLUMNS)
+        cards = zip(hits[start : start + COLUMNS], pictures[start : start + COLUMNS], strict=True)
+        for column, (hit, picture) in zip(row, cards, strict=False):  # the last row may be short
+            with column:
+                if isinstance(picture, bytes):
+                    st.image(picture, width="stretch")
+                else:
+                    st.warning(picture)
+                st.markdown(f"**{hit.score:.2f}** · `{os.path.basename(hit.path)}` · {day(hit.taken_at)}")
+                left, right = st.columns(2)
+                left.button("Открыть", key=f"open-{hit.id}", on_click=open_hit, args=(hit.id,), width="stretch")
+                right.button("Похожие", key=f"similar-{hit.id}", on_click=similar_to, args=(hit.id,), width="stretch")
+
+
+def details(hit: Hit, picture: bytes | str) -> None:
+    """The large view's body: the picture and what the index knows of it."""
+    if isinstance(picture, bytes):
+        st.image(picture, width="stretch")
+    else:
+        st.warning(picture)
+    size = f"{hit.width} × {hit.height}" if hit.width and hit.height else "—"
+    st.markdown(
+        f"**{os.path.basename(hit.path)}** · сходство {hit.score:.3f}  \n"
+        f"Снято: {hit.taken_at.strftime('%d.%m.%Y %H:%M') if hit.taken_at else '—'} · "
+        f"{size} · {hit.camera or 'камера неизвестна'}"
+    )
+    st.code(hit.path, language=None)
