@@ -11,9 +11,13 @@ import hashlib
 import logging
 import multiprocessing as mp
 import os
+import sys
+import threading
 import time
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
@@ -177,6 +181,27 @@ class _Slot:
     started: float = 0.0
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a spawned worker without it re-importing the parent's __main__.
+
+    spawn runs the parent's main script again in every child unless it is import-guarded; a
+    Streamlit page or a notebook calling build_index is not, and would run again in each worker.
+    The worker needs nothing from it (its target lives in this module), so the child is shown
+    an empty __main__ while start() records what to prepare.
+    """
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
 class DecodePool:
     """Worker processes decoding files one at a time each, with crash and hang isolation."""
 
@@ -206,7 +231,8 @@ class DecodePool:
             args=(child_end, self.resolution, self.fast_jpeg, self.memory_limit_bytes),
             daemon=True,
         )
-        process.start()
+        with _main_module_hidden():
+            process.start()
         child_end.close()
         return _Slot(process, parent_end)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -40,3 +41,39 @@ def reference() -> ModuleType:
     if module is None:
         pytest.fail("the reference ruclip 0.0.2 is not installed: pip install --no-deps ruclip==0.0.2")
     return module
+
+
+@dataclass(frozen=True)
+class LabelledCollection:
+    """Demo-style photos (three albums, EXIF dates) whose colour and shape the tests know, indexed."""
+
+    photos: Path
+    index: Path
+    label_of: dict[str, tuple[str, str]]  # file name (unique across albums) -> (colour, shape)
+    broken: Path  # a file that is not an image: the index lists it as failed
+
+    def names_labelled(self, colour: str | None = None, shape: str | None = None) -> set[str]:
+        return {
+            name for name, (c, s) in self.label_of.items() if colour in (None, c) and shape in (None, s)
+        }
+
+
+def make_labelled_collection(folder: Path, seed: int = 7) -> LabelledCollection:
+    from indexer.build import BuildOptions, build_index
+    from training.demo import write_demo_photos
+    from training.world import labelled_pictures
+
+    photos, index = folder / "photos", folder / "index"
+    paths = write_demo_photos(photos, seed=seed, per_pair=2)
+    # write_demo_photos draws labelled_pictures("demo", seed, ...) in this order: the same labels.
+    pictures = labelled_pictures("demo", seed, len(paths), (320, 240))
+    label_of = {p.name: (pic.colour.name, pic.shape.name) for p, pic in zip(paths, pictures, strict=True)}
+    broken = photos / "2024 зима" / "сломанный снимок.jpg"
+    broken.write_bytes(b"this is not a JPEG")
+    build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=2, progress=False))
+    return LabelledCollection(photos, index, label_of, broken)
+
+
+@pytest.fixture(scope="session")
+def labelled_collection(tmp_path_factory) -> LabelledCollection:
+    return make_labelled_collection(tmp_path_factory.mktemp("labelled"))

@@ -19,8 +19,8 @@ COLUMNS = 4
 RESULT_COUNTS = [12, 24, 48, 96]
 DEFAULT_RESULTS = 24
 # Cosine similarity below which a hit is not called a match. ruCLIP scores related text/photo
-# pairs about 0.2-0.35 and unrelated ones below 0.15 (search/index.py); the demo model's unknown
-# words («самолёт») top out at 0.17 on its photos.
+# pairs about 0.2-0.35 and unrelated ones below 0.15 (search/index.py). The demo model is less
+# calibrated: words it never learned («самолёт») reach 0.17-0.26 on its photos, known ones 0.5-0.6.
 DEFAULT_MIN_SCORE = 0.20
 EXAMPLES = ["дети на пляже", "рыжий кот спит на подоконнике", "закат над морем", "собака + снег − люди"]
 DEMO_EXAMPLES = ["красная звезда", "синий круг", "жёлтый", "звезда − красный"]

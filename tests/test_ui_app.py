@@ -1,0 +1,236 @@
+"""The Streamlit page, driven by streamlit.testing.v1.AppTest over a real index built with the demo
+model: every flow the user has (states, text, examples, Похожие, upload, combined, filters, large
+view) is checked on what the page shows, with the photos' colours and shapes known to the test."""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from indexer.build import BuildOptions, build_index
+from search.store import open_database
+from search.testing import write_synthetic_index
+from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
+
+from .conftest import REPO_ROOT, LabelledCollection, make_labelled_collection
+
+APP = REPO_ROOT / "ui" / "app.py"
+CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")
+
+
+def page(monkeypatch, index: Path) -> AppTest:
+    monkeypatch.setattr(sys, "argv", [str(APP), "--index", str(index), "--device", "cpu"])
+    return AppTest.from_file(str(APP), default_timeout=120).run()
+
+
+def cards(at: AppTest) -> list[tuple[float, str, str]]:
+    """(score, file name, date) of each result card, in page order."""
+    found = [CARD.match(m.value) for m in at.markdown]
+    return [(float(m[1]), m[2], m[3]) for m in found if m]
+
+
+def search(at: AppTest, text: str) -> AppTest:
+    return at.text_input(key="query").input(text).run()
+
+
+def button_of(at: AppTest, prefix: str, name: str, collection: LabelledCollection) -> str:
+    """The key of a card's button ("open-17") for the card showing `name`."""
+    ids = [int(b.key.split("-")[1]) for b in at.button if b.key and b.key.startswith(prefix)]
+    order = [n for _, n, _ in cards(at)]
+    return f"{prefix}{ids[order.index(name)]}"
+
+
+def no_failure(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_no_index_shows_the_command_that_builds_one(monkeypatch, tmp_path):
+    index = tmp_path / "index"
+    at = page(monkeypatch, index)
+    no_failure(at)
+    assert str(index) in at.info[0].value
+    commands = [c.value for c in at.code]
+    demo_command = next(c for c in commands if "--model demo" in c)
+    # The command the page shows is the one that works: run it, and the page becomes a search page.
+    argv = shlex.split(demo_command)
+    assert argv[0] == "python"  # the user's (virtual environment's) Python; here, the one running the tests
+    built = subprocess.run([sys.executable, *argv[1:]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    at.run()
+    no_failure(at)
+    assert not at.info
+    assert at.text_input(key="query").value == ""
+    assert any(b.key == "example-красная звезда" for b in at.button)
+
+
+def test_a_first_build_still_running_says_so(monkeypatch, tmp_path):
+    open_database(tmp_path, create=True)  # the database exists, no batch is committed yet
+    at = page(monkeypatch, tmp_path)
+    no_failure(at)
+    assert "ещё строится" in at.info[0].value
+
+
+def test_an_index_whose_model_is_gone_is_a_clear_error(monkeypatch, tmp_path):
+    vectors = np.eye(4, 8, dtype=np.float32)
+    write_synthetic_index(tmp_path, vectors, model_name=str(tmp_path / "moved-model"), fingerprint="0" * 64)
+    at = page(monkeypatch, tmp_path)
+    assert not at.exception
+    assert "moved-model does not exist" in at.error[0].value
+
+
+def test_empty_query_offers_examples_and_an_example_searches(monkeypatch, labelled_collection):
+    at = page(monkeypatch, labelled_collection.index)
+    no_failure(at)
+    assert not cards(at)
+    at.button(key="example-красная звезда").click().run()
+    no_failure(at)
+    assert at.text_input(key="query").value == "красная звезда"
+    assert {name for _, name, _ in cards(at)[:2]} == labelled_collection.names_labelled("красный", "звезда")
+
+
+@pytest.mark.parametrize(
+    ("query", "colour", "shape"),
+    [("синий круг", "синий", "круг"), ("жёлтая звезда", "жёлтый", "звезда"), ("зелёный квадрат", "зелёный", "квадрат")],
+)
+def test_a_text_query_shows_the_right_photos_first(monkeypatch, labelled_collection, query, colour, shape):
+    at = search(page(monkeypatch, labelled_collection.index), query)
+    no_failure(at)
+    shown = cards(at)
+    # Two photos of each colour and shape exist; the demo model (precision@5 0.94) puts both in the first three.
+    assert labelled_collection.names_labelled(colour, shape) <= {name for _, name, _ in shown[:3]}
+    scores = [score for score, _, _ in shown]
+    assert scores == sorted(scores, reverse=True)
+    assert len(at.image) == len(shown)  # each card has its thumbnail
+
+
+def test_weak_matches_are_called_so_and_the_threshold_decides(monkeypatch, labelled_collection):
+    at = search(page(monkeypatch, labelled_collection.index), "самолёт")  # a word the demo model never saw
+    at.slider(key="min_score").set_value(0.6).run()
+    no_failure(at)
+    assert not cards(at)
+    assert "Уверенных совпадений нет" in at.warning[0].value
+    at.slider(key="min_score").set_value(0.0).run()
+    assert cards(at) and not at.warning
+
+
+def test_similar_shows_photos_like_the_chosen_one_without_it(monkeypatch, labelled_collection):
+    at = search(page(monkeypatch, labelled_collection.index), "красная звезда")
+    first = cards(at)[0][1]
+    at.button(key=button_of(at, "similar-", first, labelled_collection)).click().run()
+    no_failure(at)
+    assert any(first in m.value and "Ищу похожие" in m.value for m in at.markdown)
+    names = [name for _, name, _ in cards(at)]
+    assert first not in names
+    label = labelled_collection.label_of[first]
+    assert labelled_collection.label_of[names[0]] == label  # the other red star
+    assert all(labelled_collection.label_of[n][0] == label[0] for n in names[:3])  # then red things
+
+    # Words refine the example: the same picture + «синий» brings blue photos first.
+    at.text_input(key="query").input("синий").run()
+    combined = [name for _, name, _ in cards(at)]
+    assert all(labelled_collection.label_of[n][0] == "синий" for n in combined[:2])
+    assert first not in combined
+
+    at.button(key="clear-example").click().run()
+    assert not any("Ищу похожие" in m.value for m in at.markdown)
+
+
+def test_the_large_view_shows_the_photo_its_path_and_leads_to_similar(monkeypatch, labelled_collection):
+    at = search(page(monkeypatch, labelled_collection.index), "синий круг")
+    name = cards(at)[0][1]
+    at.button(key=button_of(at, "open-", name, labelled_collection)).click().run()
+    no_failure(at)
+    path = next(p for p in labelled_collection.photos.rglob(name))
+    assert any(c.value == str(path) for c in at.code)
+    assert any(f"**{name}** · сходство" in m.value and "320 × 240" in m.value for m in at.markdown)
+    at.button(key="dialog-similar").click().run()
+    no_failure(at)
+    assert any(name in m.value and "Ищу похожие" in m.value for m in at.markdown)
+    assert name not in [n for _, n, _ in cards(at)]
+
+
+def _jpeg_of_fresh_picture(colour: str, shape: str) -> bytes:
+    """A picture of `colour` `shape` that is not in the collection (drawn for another purpose)."""
+    photos = load_backgrounds(DEFAULT_BACKGROUNDS)
+    for index in range(500):
+        picture = labelled_picture("upload", 3, index, (400, 300), photos)
+        if (picture.colour.name, picture.shape.name) == (colour, shape):
+            buffer = io.BytesIO()
+            picture.image.save(buffer, "JPEG", quality=90)
+            return buffer.getvalue()
+    raise AssertionError(f"no {colour} {shape} drawn")
+
+
+def test_an_uploaded_photo_finds_its_kind_and_words_refine_it(monkeypatch, labelled_collection):
+    at = page(monkeypatch, labelled_collection.index)
+    upload = _jpeg_of_fresh_picture("жёлтый", "круг")
+    at.file_uploader[0].set_value(("мой круг.jpg", upload, "image/jpeg")).run()
+    no_failure(at)
+    assert any("мой круг.jpg" in m.value and "Ищу похожие" in m.value for m in at.markdown)
+    names = [name for _, name, _ in cards(at)]
+    assert all(labelled_collection.label_of[n][0] == "жёлтый" for n in names[:3])
+    assert labelled_collection.label_of[names[0]] == ("жёлтый", "круг")
+    at.text_input(key="query").input("звезда").run()
+    refined = [name for _, name, _ in cards(at)]
+    assert labelled_collection.label_of[refined[0]][1] == "звезда"
+
+
+def test_an_unreadable_upload_is_named_in_a_clear_error(monkeypatch, labelled_collection):
+    at = page(monkeypatch, labelled_collection.index)
+    at.file_uploader[0].set_value(("отпуск.jpg", b"not really a jpeg", "image/jpeg")).run()
+    assert not at.exception
+    assert "отпуск.jpg" in at.error[0].value and "not a readable image" in at.error[0].value
+
+
+def test_folder_and_date_filters_keep_k_results_inside_them(monkeypatch, labelled_collection):
+    at = search(page(monkeypatch, labelled_collection.index), "звезда")  # every photo scores > 0 here
+    at.slider(key="min_score").set_value(0.0)
+    at.select_slider(key="k").set_value(12)
+    album = labelled_collection.photos / "2024 зима"
+    at.selectbox(key="folder").set_value(str(album)).run()
+    no_failure(at)
+    in_album = {p.name for p in album.glob("IMG_*.jpg")}
+    names = [name for _, name, _ in cards(at)]
+    assert len(names) == 12 and set(names) <= in_album  # 21 photos there: k of them come back
+
+    at.selectbox(key="folder").set_value("Все папки")
+    at.checkbox(key="by_date").check().run()
+    at.date_input(key="dates").set_value((date(2025, 1, 1), date(2025, 9, 1))).run()  # up to the newest photo
+    no_failure(at)
+    shown = cards(at)
+    assert len(shown) == 12
+    assert all(taken.endswith(".2025") for _, _, taken in shown)
+
+
+def test_the_sidebar_tells_what_the_index_holds_and_what_failed(monkeypatch, labelled_collection):
+    at = page(monkeypatch, labelled_collection.index)
+    summary = at.sidebar.markdown[0].value
+    assert "**64** фото" in summary and "`demo`" in summary and "01.01.2023" in summary
+    failed = at.sidebar.expander[0]
+    assert failed.label == "Не прочитаны: 1"
+    assert any(labelled_collection.broken.name in c.value for c in failed.caption)
+
+
+def test_a_new_build_shows_up_without_restarting_the_page(monkeypatch, tmp_path):
+    collection = make_labelled_collection(tmp_path, seed=11)
+    at = search(page(monkeypatch, collection.index), "белая звезда")
+    assert "**64** фото" in at.sidebar.markdown[0].value
+    before = {name for _, name, _ in cards(at)}
+    added = collection.photos / "2025 весна" / "новая белая звезда.jpg"
+    added.write_bytes(_jpeg_of_fresh_picture("белый", "звезда"))
+    build_index(collection.photos, BuildOptions(index_dir=collection.index, device="cpu", workers=1, progress=False))
+    at.run()
+    no_failure(at)
+    assert "**65** фото" in at.sidebar.markdown[0].value
+    names = [name for _, name, _ in cards(at)]
+    assert added.name not in before and added.name in names[:3]
