@@ -49,3 +49,29 @@ def test_a_file_that_needs_too_much_memory_fails_alone(files):
         results = {r.path: r for r in pool.imap(paths)}
     assert results[str(files["big"])].reason == "out of memory"
     assert all(isinstance(results[str(p)], Decoded) for p in files["small"])
+
+
+def test_workers_do_not_run_the_callers_unguarded_script_again(tmp_path, files):
+    """A Streamlit page or a notebook has no `if __name__ == "__main__"`: spawn would run it once
+    more in every worker. The pool starts its workers without the caller's main module."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO_ROOT
+
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "page.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        f"open({str(runs)!r}, 'a').write('run\\n')\n"
+        "from indexer.decode import DecodePool\n"
+        "with DecodePool(32, 2) as pool:\n"
+        f"    results = list(pool.imap([{str(files['small'][0])!r}] * 4))\n"
+        "print(sorted({type(r).__name__ for r in results}))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['Decoded']"
+    assert runs.read_text().count("run") == 1
