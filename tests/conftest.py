@@ -77,3 +77,19 @@ def make_labelled_collection(folder: Path, seed: int = 7) -> LabelledCollection:
 @pytest.fixture(scope="session")
 def labelled_collection(tmp_path_factory) -> LabelledCollection:
     return make_labelled_collection(tmp_path_factory.mktemp("labelled"))
+
+
+def fresh_picture_jpeg(colour: str, shape: str) -> bytes:
+    """JPEG bytes of a `colour` `shape` picture that no collection or training run holds."""
+    import io
+
+    from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
+
+    photos = load_backgrounds(DEFAULT_BACKGROUNDS)
+    for index in range(500):
+        picture = labelled_picture("upload", 3, index, (400, 300), photos)
+        if (picture.colour.name, picture.shape.name) == (colour, shape):
+            buffer = io.BytesIO()
+            picture.image.save(buffer, "JPEG", quality=90)
+            return buffer.getvalue()
+    raise AssertionError(f"no {colour} {shape} drawn")

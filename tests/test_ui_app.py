@@ -4,7 +4,6 @@ view) is checked on what the page shows, with the photos' colours and shapes kno
 
 from __future__ import annotations
 
-import io
 import re
 import shlex
 import subprocess
@@ -19,9 +18,8 @@ from streamlit.testing.v1 import AppTest
 from indexer.build import BuildOptions, build_index
 from search.store import open_database
 from search.testing import write_synthetic_index
-from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
 
-from .conftest import REPO_ROOT, LabelledCollection, make_labelled_collection
+from .conftest import REPO_ROOT, LabelledCollection, fresh_picture_jpeg, make_labelled_collection
 
 APP = REPO_ROOT / "ui" / "app.py"
 CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")
@@ -151,7 +149,7 @@ def test_the_large_view_shows_the_photo_its_path_and_leads_to_similar(monkeypatc
     at.button(key=button_of(at, "open-", name, labelled_collection)).click().run()
     no_failure(at)
     path = next(p for p in labelled_collection.photos.rglob(name))
-    assert any(c.value == str(path) for c in at.code)
+    assert any(t.value == str(path) for t in at.text)
     assert any(f"**{name}** · сходство" in m.value and "320 × 240" in m.value for m in at.markdown)
     at.button(key="dialog-similar").click().run()
     no_failure(at)
@@ -159,21 +157,9 @@ def test_the_large_view_shows_the_photo_its_path_and_leads_to_similar(monkeypatc
     assert name not in [n for _, n, _ in cards(at)]
 
 
-def _jpeg_of_fresh_picture(colour: str, shape: str) -> bytes:
-    """A picture of `colour` `shape` that is not in the collection (drawn for another purpose)."""
-    photos = load_backgrounds(DEFAULT_BACKGROUNDS)
-    for index in range(500):
-        picture = labelled_picture("upload", 3, index, (400, 300), photos)
-        if (picture.colour.name, picture.shape.name) == (colour, shape):
-            buffer = io.BytesIO()
-            picture.image.save(buffer, "JPEG", quality=90)
-            return buffer.getvalue()
-    raise AssertionError(f"no {colour} {shape} drawn")
-
-
 def test_an_uploaded_photo_finds_its_kind_and_words_refine_it(monkeypatch, labelled_collection):
     at = page(monkeypatch, labelled_collection.index)
-    upload = _jpeg_of_fresh_picture("жёлтый", "круг")
+    upload = fresh_picture_jpeg("жёлтый", "круг")
     at.file_uploader[0].set_value(("мой круг.jpg", upload, "image/jpeg")).run()
     no_failure(at)
     assert any("мой круг.jpg" in m.value and "Ищу похожие" in m.value for m in at.markdown)
@@ -227,7 +213,7 @@ def test_a_new_build_shows_up_without_restarting_the_page(monkeypatch, tmp_path)
     assert "**64** фото" in at.sidebar.markdown[0].value
     before = {name for _, name, _ in cards(at)}
     added = collection.photos / "2025 весна" / "новая белая звезда.jpg"
-    added.write_bytes(_jpeg_of_fresh_picture("белый", "звезда"))
+    added.write_bytes(fresh_picture_jpeg("белый", "звезда"))
     build_index(collection.photos, BuildOptions(index_dir=collection.index, device="cpu", workers=1, progress=False))
     at.run()
     no_failure(at)

@@ -90,7 +90,7 @@ def uploaded_example(index: PhotoIndex, upload) -> tuple[np.ndarray, bytes]:
 @st.dialog("Фото", width="large", on_dismiss=close_hit)
 def large_view(index: PhotoIndex, hit: Hit, roots: list[str]) -> None:
     views.details(hit, picture_or_reason(lambda: preview(hit.path, roots)))
-    if st.button("Похожие", key="dialog-similar"):
+    if st.button("Похожие на это фото", key="dialog-similar"):
         st.session_state.hits[hit.id] = hit
         similar_to(hit.id)
         st.rerun()

@@ -180,15 +180,16 @@ def results_grid(
 
 
 def details(hit: Hit, picture: bytes | str) -> None:
-    """The large view's body: the picture and what the index knows of it."""
+    """The large view's body: the picture (at most its own size) and what the index knows of it."""
+    shown, about = st.columns([3, 2])
     if isinstance(picture, bytes):
-        st.image(picture, width="stretch")
+        shown.image(picture, width="content")
     else:
-        st.warning(picture)
+        shown.warning(picture)
     size = f"{hit.width} × {hit.height}" if hit.width and hit.height else "—"
-    st.markdown(
+    about.markdown(
         f"**{os.path.basename(hit.path)}** · сходство {hit.score:.3f}  \n"
-        f"Снято: {hit.taken_at.strftime('%d.%m.%Y %H:%M') if hit.taken_at else '—'} · "
+        f"Снято: {hit.taken_at.strftime('%d.%m.%Y %H:%M') if hit.taken_at else '—'}  \n"
         f"{size} · {hit.camera or 'камера неизвестна'}"
     )
-    st.code(hit.path, language=None)
+    about.text(hit.path)  # plain text: a path is shown as it is, never read as markdown
