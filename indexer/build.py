@@ -29,6 +29,7 @@ from search.checkpoint import file_fingerprint, find_weights
 from search.encoder import RuClip, load_model
 from search.errors import IndexStoreError, ModelNotFoundError
 from search.hub import requested_model, resolve_model
+from search.preprocess import register_optional_formats
 from search.store import (
     FAILED,
     INDEXED,
@@ -53,7 +54,7 @@ from search.vectors import (
     save_vectors,
 )
 
-from .decode import Decoded, DecodePool, Failed, register_optional_formats
+from .decode import Decoded, DecodePool, Failed
 from .plan import Plan, known_rows, make_plan
 from .scan import BASE_SUFFIXES, FoundFile, scan_folder
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from search.errors import ImageLoadError, IndexStoreError
-from search.preprocess import load_image, square_pixels
+from search.preprocess import load_image, register_optional_formats, square_pixels
 
 log = logging.getLogger(__name__)
 
@@ -58,31 +58,6 @@ class Failed:
     path: str
     reason: str  # short, groupable: "not an image", "too large", "timed out", ...
     detail: str
-
-
-def register_optional_formats() -> frozenset[str]:
-    """Enable HEIC/HEIF/AVIF when their Pillow plugins are installed; returns the suffixes gained."""
-    gained: set[str] = set()
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-        gained |= {".heic", ".heif"}
-        if hasattr(pillow_heif, "register_avif_opener"):
-            pillow_heif.register_avif_opener()
-            gained.add(".avif")
-    except Exception:  # noqa: BLE001 - absent or broken plugin: those formats stay off
-        pass
-    if ".avif" not in gained:
-        try:
-            import pillow_avif  # noqa: F401 - registers itself on import
-
-            gained.add(".avif")
-        except Exception:  # noqa: BLE001
-            pass
-    if hasattr(Image, "registered_extensions") and ".avif" in Image.registered_extensions():
-        gained.add(".avif")  # Pillow ≥ 11.3 decodes AVIF itself when built with libavif
-    return frozenset(gained)
 
 
 def content_hash(path: str) -> str:

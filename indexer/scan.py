@@ -15,7 +15,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # Formats Pillow decodes out of the box. HEIC/HEIF/AVIF join when their plugin is installed (see
-# decode.register_optional_formats), because a suffix we cannot decode would only add failures.
+# search.preprocess.register_optional_formats), because a suffix we cannot decode would only add failures.
 BASE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 PLUGIN_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
 

@@ -72,6 +72,31 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
+def register_optional_formats() -> frozenset[str]:
+    """Enable HEIC/HEIF/AVIF when their Pillow plugins are installed; returns the suffixes gained."""
+    gained: set[str] = set()
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        gained |= {".heic", ".heif"}
+        if hasattr(pillow_heif, "register_avif_opener"):
+            pillow_heif.register_avif_opener()
+            gained.add(".avif")
+    except Exception:  # noqa: BLE001 - absent or broken plugin: those formats stay off
+        pass
+    if ".avif" not in gained:
+        try:
+            import pillow_avif  # noqa: F401 - registers itself on import
+
+            gained.add(".avif")
+        except Exception:  # noqa: BLE001
+            pass
+    if hasattr(Image, "registered_extensions") and ".avif" in Image.registered_extensions():
+        gained.add(".avif")  # Pillow ≥ 11.3 decodes AVIF itself when built with libavif
+    return frozenset(gained)
+
+
 def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = None) -> Image.Image:
     """Open and fully decode an image file, upright (EXIF orientation applied), in 8-bit modes.
 

@@ -124,3 +124,12 @@ def test_a_model_missing_from_the_hub_cache_is_announced_as_a_download(tmp_path,
     for name in DOWNLOADED_FILES:
         (snapshot / name).write_bytes(b"cached")
     assert not _needs_download(DEFAULT_MODEL)
+
+
+def test_iphone_heic_photos_get_thumbnails(tmp_path, photos):
+    pytest.importorskip("pillow_heif")  # a dependency; ui.thumbnails registers its opener
+    path = photos / "IMG_1234.HEIC"
+    Image.new("RGB", (800, 600), (20, 200, 30)).save(path, format="HEIF")
+    image = _decoded(thumbnail(tmp_path / "index", 3, str(path), [str(photos)]))
+    assert image.format == "JPEG" and image.size == (THUMBNAIL_PX, THUMBNAIL_PX * 3 // 4)
+    assert image.getpixel((10, 10))[1] > 150

@@ -55,7 +55,10 @@ def close_hit() -> None:
 
 
 def similar_to(image_id: int) -> None:
-    st.session_state.similar = st.session_state.hits[image_id]
+    hit = st.session_state.hits.get(image_id)
+    if hit is None:  # the results changed under the click (a build replaced the photo): nothing to do
+        return
+    st.session_state.similar = hit
     st.session_state.opened = None
     st.session_state.upload_round += 1  # a new uploader key: the uploaded example is dropped
 

@@ -14,12 +14,16 @@ from pathlib import Path
 from PIL import Image
 
 from search.errors import ImageLoadError
-from search.preprocess import load_image
+from search.preprocess import load_image, register_optional_formats
 
 THUMBNAIL_DIR = "thumbnails"  # inside the index folder
 THUMBNAIL_PX = 384  # long side: sharp in a 4-column grid on a 1440-px wide page
 PREVIEW_PX = 1600  # long side of the large view
 JPEG_QUALITY = 85
+
+# HEIC/HEIF/AVIF decoders (pillow-heif), once per process: iPhone photos get thumbnails, and such
+# uploads decode, in the page's process as in the indexer's workers.
+register_optional_formats()
 
 
 def inside_roots(path: str | os.PathLike[str], roots: list[str]) -> bool:
