@@ -119,6 +119,7 @@ class PhotoIndex:
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._term_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
         with self._factory() as session:
             self._vectors = load_vectors(self.folder, session, self.dim)
 
@@ -138,8 +139,16 @@ class PhotoIndex:
             return count_indexed(session)
 
     def stats(self) -> IndexStats:
-        """What the index holds: counts, failures by reason, model, index type, photo folders."""
+        """What the index holds: counts, failures by reason, model, index type, photo folders.
+
+        Counted again only when a build has changed something since the last call: the UI asks on
+        every interaction, and counting a million rows takes a good part of a second.
+        """
         with self._factory() as session:
+            key = (int(get_meta(session, "seq") or 0), get_meta(session, LAST_BUILD_KEY))
+            cached = self._stats
+            if cached is not None and cached[0] == key:
+                return cached[1]
             states = dict(session.execute(select(ImageRow.state, func.count()).group_by(ImageRow.state)).all())
             reasons = session.execute(
                 select(ImageRow.reason, func.count()).where(ImageRow.state == FAILED).group_by(ImageRow.reason)
@@ -147,19 +156,20 @@ class PhotoIndex:
             taken_from, taken_to = session.execute(
                 select(func.min(ImageRow.taken_at), func.max(ImageRow.taken_at)).where(ImageRow.state == INDEXED)
             ).one()
-            last_build = get_meta(session, LAST_BUILD_KEY)
-            return IndexStats(
+            stats = IndexStats(
                 images=states.get(INDEXED, 0),
                 failed=states.get(FAILED, 0),
                 failures={str(reason): count for reason, count in reasons},
                 model=str(get_meta(session, "model_name")),
                 index_type=str(get_meta(session, "index_type")),
                 roots=list(session.scalars(select(Root.path))),
-                last_change=int(get_meta(session, "seq") or 0),
+                last_change=key[0],
                 taken_from=taken_from,
                 taken_to=taken_to,
-                last_build=datetime.fromisoformat(last_build) if last_build else None,
+                last_build=datetime.fromisoformat(key[1]) if key[1] else None,
             )
+        self._stats = (key, stats)  # one assignment: a reader in another thread sees the old pair or the new
+        return stats
 
     def failures(self, limit: int = 200) -> list[Failure]:
         """Files that could not be indexed, with the reason; the most recent first."""
