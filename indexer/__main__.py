@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=positive_int, default=10, help="how many results (default %(default)s)")
     search.add_argument("--json", action="store_true", help="print JSON lines (path, score, id) instead of a table")
     search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    search.add_argument(
+        "--text-precision",
+        default="fp32",
+        choices=["fp32", "int8"],
+        help="int8: encode the query ~2.4x faster on a CPU, not exactly (cosine to fp32 >= 0.998)",
+    )
     return parser
 
 
@@ -149,7 +155,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from search.index import open_index
 
-    index = open_index(args.index, device=args.device)
+    index = open_index(args.index, device=args.device, text_precision=args.text_precision)
     hits = index.search(args.query, k=args.k)
     if args.json:
         for hit in hits:

@@ -59,22 +59,39 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype:
     return PRECISIONS[precision]
 
 
+def _quantized_linears(module: torch.nn.Module, *, per_channel: bool) -> torch.nn.Module:
+    """The module with its Linear layers in int8 (weights) and dynamic int8 activations."""
+    import warnings
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:
+        raise RuClipError(f"Precision int8 needs torch.ao.quantization ({exc}); use fp32.") from None
+    spec = {torch.nn.Linear: per_channel_dynamic_qconfig} if per_channel else {torch.nn.Linear}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation notice points to torchao; it still works here
+        return quantize_dynamic(module, spec, dtype=torch.qint8)
+
+
 def quantize_image_tower(network: CLIP) -> CLIP:
     """int8 weights with dynamic activation scales for the ViT's MLP and attention output layers.
 
     Opt-in CPU speed-up for indexing on machines without native bf16: those layers are ~75% of the
     ViT's multiply-adds. Not exact: image cosine to fp32 ≥ 0.999 is checked in the tests and the
-    benchmark. The text tower stays fp32 (queries are cheap, and int8 text measured only 0.9987).
+    benchmark.
     """
-    import warnings
+    network.visual = _quantized_linears(network.visual, per_channel=False)
+    return network
 
-    try:
-        from torch.ao.quantization import quantize_dynamic
-    except ImportError as exc:
-        raise RuClipError(f"Precision int8 needs torch.ao.quantization ({exc}); use fp32.") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its deprecation notice points to torchao; it still works here
-        network.visual = quantize_dynamic(network.visual, {torch.nn.Linear}, dtype=torch.qint8)
+
+def quantize_text_tower(network: CLIP) -> CLIP:
+    """int8 weights (one scale per output channel) for the text transformer's Linear layers.
+
+    Encoding one short query on a CPU is bound by reading the text tower's weights (150 MB in fp32
+    for ViT-B/32-384: 49 ms on 2 cores, 4x fewer bytes: 20 ms). Not exact: text cosine to fp32
+    ≥ 0.998 (tests, BENCHMARKS.md), so it is a query-time option, never used to build an index.
+    """
+    network.transformer = _quantized_linears(network.transformer, per_channel=True)
     return network
 
 
@@ -91,6 +108,7 @@ class RuClip:
         weights_path: Path,
         device: torch.device,
         precision: torch.dtype = torch.float32,
+        text_precision: str = "fp32",
     ):
         self.network = network.to(device)
         self.tokenizer = tokenizer
@@ -99,6 +117,7 @@ class RuClip:
         self.weights_path = weights_path
         self.device = device
         self.precision = precision
+        self.text_precision = text_precision  # "int8": the text transformer is quantized (queries only)
 
     @property
     def config(self) -> ModelConfig:
@@ -114,7 +133,10 @@ class RuClip:
         return file_fingerprint(self.weights_path)
 
     def __repr__(self) -> str:
-        return f"RuClip(name={self.name!r}, device={self.device}, precision={self.precision}, dim={self.embed_dim})"
+        return (
+            f"RuClip(name={self.name!r}, device={self.device}, precision={self.precision}, "
+            f"text_precision={self.text_precision}, dim={self.embed_dim})"
+        )
 
     # ---- inputs ---------------------------------------------------------------------------------
 
@@ -211,6 +233,7 @@ def load_model(
     device: str | torch.device = "auto",
     precision: str = "auto",
     *,
+    text_precision: str = "fp32",
     download: bool = True,
 ) -> RuClip:
     """Load a ruCLIP model by published name (e.g. 'ruclip-vit-base-patch32-384') or folder path.
@@ -218,7 +241,11 @@ def load_model(
     None means $RUCLIP_MODEL, else the default model. `device`: auto | cpu | cuda[:N].
     `precision`: auto (fp16 autocast on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (autocast) |
     int8 (CPU only: int8 image tower, ~1.3x faster images, cosine to fp32 >= 0.999; texts stay exact).
+    `text_precision`: fp32 (exact) | int8 (CPU only: int8 text transformer, ~2.4x faster short
+    queries with ViT-B/32-384, cosine to fp32 >= 0.998; for searching, not for building indexes).
     """
+    if text_precision not in ("fp32", "int8"):
+        raise RuClipError(f"Unknown text precision {text_precision!r}; use fp32 or int8.")
     requested = requested_model(name_or_path)
     folder = resolve_model(requested, download=download)
     config = ModelConfig.from_file(folder / CONFIG_FILE)
@@ -228,6 +255,12 @@ def load_model(
     chosen_precision = pick_precision(precision, chosen)
     if chosen_precision == torch.qint8:
         network = quantize_image_tower(network)
+    if text_precision == "int8":
+        if chosen.type != "cpu" or chosen_precision not in (torch.float32, torch.qint8):
+            raise RuClipError(
+                "Text precision int8 is a CPU mode with precision fp32 or int8; on a GPU, use fp16 for speed."
+            )
+        network = quantize_text_tower(network)
     if chosen.type == "cpu":
         keep_freed_memory_for_reuse()
     name = published_name(requested) or (
@@ -243,6 +276,7 @@ def load_model(
         weights_path=weights_path,
         device=chosen,
         precision=chosen_precision,
+        text_precision=text_precision,
     )
     log.info("loaded %r", model)
     return model

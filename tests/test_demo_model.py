@@ -129,3 +129,9 @@ def test_end_to_end_through_the_cli_and_the_python_api(tmp_path, fresh_photos):
     assert found.returncode == 0, found.stderr
     hits = [json.loads(line) for line in found.stdout.splitlines()]
     assert sum(label_of[hit["path"]] == ("жёлтый", "звезда") for hit in hits) >= 4
+
+    # The opt-in int8 query encoder finds the same kind of photos (a margin of one for quantisation).
+    fast = cli("search", "жёлтая звезда", "-k", "5", "--json", "--device", "cpu", "--text-precision", "int8")
+    assert fast.returncode == 0, fast.stderr
+    fast_hits = [json.loads(line) for line in fast.stdout.splitlines()]
+    assert sum(label_of[hit["path"]] == ("жёлтый", "звезда") for hit in fast_hits) >= 3

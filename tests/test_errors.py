@@ -164,6 +164,13 @@ def test_unknown_precision():
         search.load_model(TINY_MODEL, device="cpu", precision="fp8")
 
 
+def test_text_precision_is_fp32_or_int8_with_fp32_compute():
+    with pytest.raises(search.RuClipError, match="Unknown text precision"):
+        search.load_model(TINY_MODEL, device="cpu", text_precision="fp16")
+    with pytest.raises(search.RuClipError, match="CPU mode with precision fp32 or int8"):
+        search.load_model(TINY_MODEL, device="cpu", precision="bf16", text_precision="int8")
+
+
 def _run_python(code: str, env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "RUCLIP_"))}
     env.update({"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO_ROOT), **env_extra})

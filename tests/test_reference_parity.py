@@ -61,6 +61,12 @@ def test_full_size_random_weights_match_reference(name, reference, golden, tmp_p
         assert (int8_images * ref_image).sum(axis=1).min() >= 0.999
         assert np.abs(int8_images - ref_image).max() > TOLERANCE  # really quantized
         assert np.abs(int8.encode_texts(TEXTS) - ref_text).max() <= TOLERANCE
+        # The opt-in int8 query encoder: texts close, really quantized; images untouched.
+        fast_text = search.load_model(folder, device="cpu", text_precision="int8")
+        int8_texts = fast_text.encode_texts(TEXTS)
+        assert (int8_texts * ref_text).sum(axis=1).min() >= 0.998
+        assert np.abs(int8_texts - ref_text).max() > TOLERANCE
+        assert np.abs(fast_text.encode_images(images) - ref_image).max() <= TOLERANCE
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -56,6 +56,9 @@ def test_stats(index, demo_index):
     assert stats.images == len(index) == 32 * PER_PAIR and stats.failed == 0 and stats.failures == {}
     assert stats.model == "demo" and stats.index_type == "flat-ip"
     assert stats.roots == [str(demo_index[0])]
+    assert stats.taken_from.year == 2023 and stats.taken_to.year == 2025  # the albums' EXIF dates
+    assert stats.last_build is not None and stats.last_build.tzinfo is not None
+    assert index.stats() is stats  # nothing changed since: not counted again
 
 
 def test_every_image_is_its_own_top_hit(index, demo_index):
@@ -64,6 +67,23 @@ def test_every_image_is_its_own_top_hit(index, demo_index):
     for path in sorted(photos.rglob("*.jpg")):
         hits = index.search(image=path, k=1)
         assert hits[0].path == str(path) and hits[0].score > 0.999
+
+
+def test_an_image_embedding_kept_by_the_caller_is_a_query(index, demo_index):
+    path = sorted(demo_index[0].rglob("*.jpg"))[5]
+    vector = index.model.encode_images([path])[0]
+    assert [h.id for h in index.search(image=vector * 3.0, k=5)] == [h.id for h in index.search(image=path, k=5)]
+    with pytest.raises(QueryError, match="shape"):
+        index.search(image=vector[:10])
+
+
+def test_a_search_leaves_the_threads_setting_of_faiss_as_it_was(index):
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    index.search("синий квадрат", k=5, folder=Path("/nowhere"))
+    index.search("синий квадрат", k=5)
+    assert faiss.omp_get_max_threads() == before
 
 
 def test_hits_carry_metadata_best_first(index):

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         str(args.index.resolve()),
         "--device",
         args.device,
+        "--text-precision",
+        args.text_precision,
     ]
     os.execv(sys.executable, command)  # Streamlit takes over this process: Ctrl-C stops it as usual
     return 0  # not reached

@@ -105,7 +105,7 @@ def main() -> None:
     _state_defaults()
     st.title("Поиск по фотографиям")
     try:
-        state = open_state(settings.index, settings.device)
+        state = open_state(settings.index, settings.device, settings.text_precision)
     except RuClipError as exc:
         st.error(str(exc))
         st.stop()

@@ -35,15 +35,17 @@ IndexState = NoIndex | FirstBuildRunning | PhotoIndex
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _model(name: str, device: str) -> RuClip:
-    return load_model(name, device=device)
+def _model(name: str, device: str, text_precision: str) -> RuClip:
+    return load_model(name, device=device, text_precision=text_precision)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _index(folder: str, database_identity: tuple[int, int], model_name: str, device: str) -> PhotoIndex:
+def _index(
+    folder: str, database_identity: tuple[int, int], model_name: str, device: str, text_precision: str
+) -> PhotoIndex:
     # database_identity is only part of the key: a folder deleted and built again holds a new
     # database file (another inode), which an index opened on the old one would never see.
-    return PhotoIndex(folder, model=_model(model_name, device))
+    return PhotoIndex(folder, model=_model(model_name, device, text_precision))
 
 
 def _needs_download(name: str) -> bool:
@@ -56,7 +58,7 @@ def _needs_download(name: str) -> bool:
         return True
 
 
-def open_state(folder: Path, device: str) -> IndexState:
+def open_state(folder: Path, device: str, text_precision: str = "fp32") -> IndexState:
     """What is in `folder`: no index, a first build still running, or an opened index.
 
     Raises RuClipError (model missing, another model's index, damaged files) with a message for the user.
@@ -74,4 +76,4 @@ def open_state(folder: Path, device: str) -> IndexState:
     else:
         message = f"Загружаю модель {model_name}…"
     with st.spinner(message):
-        return _index(str(folder.resolve()), (stat.st_dev, stat.st_ino), model_name, device)
+        return _index(str(folder.resolve()), (stat.st_dev, stat.st_ino), model_name, device, text_precision)
