@@ -8,11 +8,13 @@ st.session_state first. The flow: settings -> open the index (cached per process
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 try:
     import ui  # noqa: F401 - installed with the project (pip install -e .)
@@ -30,8 +32,12 @@ from ui.loading import FirstBuildRunning, NoIndex, open_state
 from ui.settings import read_settings
 from ui.thumbnails import jpeg_of, preview, thumbnail
 
-# Thumbnails of one page are made side by side: Pillow decodes without holding the GIL.
-_thumbnail_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbnails")
+
+@st.cache_resource
+def _thumbnail_pool() -> ThreadPoolExecutor:
+    """Thumbnails of one page are made side by side (Pillow decodes without holding the GIL); one
+    pool per process, since this script runs again on every interaction."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbnails")
 
 
 def _state_defaults() -> None:
@@ -72,14 +78,15 @@ def uploaded_instead() -> None:
     st.session_state.similar = None
 
 
-def picture_or_reason(make) -> bytes | str:
+def picture_or_reason(make: Callable[[], bytes]) -> bytes | str:
+    """The picture, or why it cannot be shown (the card then says so instead of breaking the page)."""
     try:
         return make()
     except ImageLoadError as exc:
         return f"Не показать: {exc}"
 
 
-def uploaded_example(index: PhotoIndex, upload) -> tuple[np.ndarray, bytes]:
+def uploaded_example(index: PhotoIndex, upload: UploadedFile) -> tuple[np.ndarray, bytes]:
     """The upload's embedding and a JPEG to show it back, computed once per uploaded file."""
     cache = st.session_state.uploads
     if upload.file_id not in cache:
@@ -91,7 +98,7 @@ def uploaded_example(index: PhotoIndex, upload) -> tuple[np.ndarray, bytes]:
 
 
 @st.dialog("Фото", width="large", on_dismiss=close_hit)
-def large_view(index: PhotoIndex, hit: Hit, roots: list[str]) -> None:
+def large_view(hit: Hit, roots: list[str]) -> None:
     views.details(hit, picture_or_reason(lambda: preview(hit.path, roots)))
     if st.button("Похожие на это фото", key="dialog-similar"):
         st.session_state.hits[hit.id] = hit
@@ -173,7 +180,7 @@ def main() -> None:
         views.no_confident_matches(hits[0].score, chosen.min_score)
     else:
         pictures = list(
-            _thumbnail_pool.map(
+            _thumbnail_pool().map(
                 lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, stats.roots)),
                 confident,
             )
@@ -182,7 +189,7 @@ def main() -> None:
 
     opened = st.session_state.hits.get(st.session_state.opened)
     if opened is not None:
-        large_view(index, opened, stats.roots)
+        large_view(opened, stats.roots)
 
 
 main()
