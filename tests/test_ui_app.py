@@ -19,7 +19,7 @@ from indexer.build import BuildOptions, build_index
 from search.store import open_database
 from search.testing import write_synthetic_index
 
-from .conftest import REPO_ROOT, LabelledCollection, fresh_picture_jpeg, make_labelled_collection
+from .conftest import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection
 
 APP = REPO_ROOT / "ui" / "app.py"
 CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")
@@ -40,7 +40,7 @@ def search(at: AppTest, text: str) -> AppTest:
     return at.text_input(key="query").input(text).run()
 
 
-def button_of(at: AppTest, prefix: str, name: str, collection: LabelledCollection) -> str:
+def button_of(at: AppTest, prefix: str, name: str) -> str:
     """The key of a card's button ("open-17") for the card showing `name`."""
     ids = [int(b.key.split("-")[1]) for b in at.button if b.key and b.key.startswith(prefix)]
     order = [n for _, n, _ in cards(at)]
@@ -124,7 +124,7 @@ def test_weak_matches_are_called_so_and_the_threshold_decides(monkeypatch, label
 def test_similar_shows_photos_like_the_chosen_one_without_it(monkeypatch, labelled_collection):
     at = search(page(monkeypatch, labelled_collection.index), "красная звезда")
     first = cards(at)[0][1]
-    at.button(key=button_of(at, "similar-", first, labelled_collection)).click().run()
+    at.button(key=button_of(at, "similar-", first)).click().run()
     no_failure(at)
     assert any(first in m.value and "Ищу похожие" in m.value for m in at.markdown)
     names = [name for _, name, _ in cards(at)]
@@ -146,7 +146,7 @@ def test_similar_shows_photos_like_the_chosen_one_without_it(monkeypatch, labell
 def test_the_large_view_shows_the_photo_its_path_and_leads_to_similar(monkeypatch, labelled_collection):
     at = search(page(monkeypatch, labelled_collection.index), "синий круг")
     name = cards(at)[0][1]
-    at.button(key=button_of(at, "open-", name, labelled_collection)).click().run()
+    at.button(key=button_of(at, "open-", name)).click().run()
     no_failure(at)
     path = next(p for p in labelled_collection.photos.rglob(name))
     assert any(t.value == str(path) for t in at.text)
