@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, file_fingerprint, load_network
-from .config import ModelConfig
+from .config import TEXT_PRECISIONS, ModelConfig
 from .errors import RuClipError
 from .hub import DEMO_MODEL, DEMO_MODEL_DIR, published_name, requested_model, resolve_model
 from .model import CLIP
@@ -244,8 +244,8 @@ def load_model(
     `text_precision`: fp32 (exact) | int8 (CPU only: int8 text transformer, ~2.4x faster short
     queries with ViT-B/32-384, cosine to fp32 >= 0.998; for searching, not for building indexes).
     """
-    if text_precision not in ("fp32", "int8"):
-        raise RuClipError(f"Unknown text precision {text_precision!r}; use fp32 or int8.")
+    if text_precision not in TEXT_PRECISIONS:
+        raise RuClipError(f"Unknown text precision {text_precision!r}; use {' or '.join(TEXT_PRECISIONS)}.")
     requested = requested_model(name_or_path)
     folder = resolve_model(requested, download=download)
     config = ModelConfig.from_file(folder / CONFIG_FILE)

@@ -285,7 +285,8 @@ class PhotoIndex:
             if k <= 0 or candidates == 0:
                 return []
             want = min(k + len(excluded), candidates)
-            scores, ids = self._search_vectors(index, query, want, allowed, excluded)
+            with _one_faiss_thread():
+                scores, ids = self._search_vectors(index, query, want, allowed, excluded)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         if min_score is not None:
             found = [(i, s) for i, s in found if s >= min_score]
@@ -302,17 +303,6 @@ class PhotoIndex:
         """FAISS search restricted to `allowed` / without `excluded`. An IVF index looks into
         nprobe of its lists; when the filter's matches sit in lists it skipped, fewer than `want`
         come back, so nprobe grows 4× at a time, up to every list (then all matches are reachable)."""
-        with _one_faiss_thread():
-            return self._search_with(index, query, want, allowed, excluded)
-
-    def _search_with(
-        self,
-        index: faiss.Index,
-        query: npt.NDArray[np.float32],
-        want: int,
-        allowed: np.ndarray | None,
-        excluded: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
         selector = None
         if allowed is not None or len(excluded):
             # Each selector stays bound to a local: faiss holds raw pointers to them.

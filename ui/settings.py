@@ -6,6 +6,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.cli import add_text_precision_option
+
 DEFAULT_INDEX = Path("data/index")
 
 
@@ -32,12 +34,7 @@ def parser() -> argparse.ArgumentParser:
     described.add_argument(
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where queries are encoded"
     )
-    described.add_argument(
-        "--text-precision",
-        default="fp32",
-        choices=["fp32", "int8"],
-        help="int8: encode queries ~2.4x faster on a CPU, not exactly (cosine to fp32 >= 0.998)",
-    )
+    add_text_precision_option(described)
     return described
 
 
