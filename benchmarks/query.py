@@ -2,23 +2,31 @@
 
     python benchmarks/query.py                       # sizes 10000,100000,1000000, dim 512
     python benchmarks/query.py --sizes 10000 --queries 50
-    python benchmarks/query.py --text-precisions fp32,int8     # also with the int8 query encoder
+    python benchmarks/query.py --encoders fp32,fp32-noprepack,int8   # compare query encoders
 
 Each size gets a real index folder (SQLite rows with vectors and metadata, the FAISS file the
-indexer would choose for that size) of synthetic clustered unit vectors, opened with
-search.open_index and queried with short Russian texts through the ruclip-vit-base-patch32-384 text
-tower (random weights: speed is what is measured). The term cache is cleared before each query,
-so every query pays its text encoding. Recall@10 compares the chosen index with an exact scan
-on query vectors drawn near the data. Memory per image is the FAISS file's size on disk
-(what a reader holds in RAM); SQLite keeps the exact vectors on disk besides.
+indexer would choose for that size) of synthetic clustered unit vectors. It is then queried the way
+the product queries it: by a reader process of its own (the indexer and the search page are
+different processes), started after the written files are flushed to disk, which opens it with
+search.open_index and asks short Russian texts, each encoder in turn, through the ruclip-vit-base-patch32-384 text tower
+(random weights: speed is what is measured). The term cache is cleared before each query, so every
+query pays its text encoding; "encode p50" is that part alone (the same texts encoded one by one).
+
+Query encoders: fp32 (exact, the default: text-tower weights prepacked for oneDNN), fp32-noprepack
+(exact, torch's default kernels, as with RUCLIP_NO_PREPACK=1), int8 (the opt-in quantized text
+transformer). Recall@10 compares the chosen FAISS index with an exact scan on query vectors drawn
+near the data. Memory per image is the FAISS file's size on disk (what a reader holds in RAM);
+SQLite keeps the exact vectors on disk besides.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,10 +42,17 @@ sys.path.insert(0, str(REPO_ROOT))
 import search  # noqa: E402
 from benchmarks.encode import short_queries  # noqa: E402
 from search.config import PUBLISHED_CONFIGS  # noqa: E402
+from search.prepack import OPT_OUT_ENV_VAR  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
 from search.vectors import kind_of  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
+# name -> (text_precision, prepacked text tower)
+ENCODERS = {"fp32": ("fp32", True), "fp32-noprepack": ("fp32", False), "int8": ("int8", True)}
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    return sorted_values[int(share * (len(sorted_values) - 1))]
 
 
 def recall_at_10(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray) -> float:
@@ -48,80 +63,120 @@ def recall_at_10(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray) -
     return float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)]))
 
 
+def load_encoder(model_dir: Path, encoder: str) -> search.RuClip:
+    text_precision, prepack = ENCODERS[encoder]
+    if not prepack:
+        os.environ[OPT_OUT_ENV_VAR] = "1"  # read while the model loads
+    try:
+        return search.load_model(model_dir, device="cpu", text_precision=text_precision)
+    finally:
+        os.environ.pop(OPT_OUT_ENV_VAR, None)
+
+
+def reader(args: argparse.Namespace) -> None:
+    """The timed part, in its own process: open the index once per encoder and ask every text with
+    each of them in turn (so a slow spell of this shared machine hits all encoders alike); print JSON."""
+    encoders = args.encoders.split(",")
+    models = {encoder: load_encoder(args.model_dir, encoder) for encoder in encoders}
+    indexes = {encoder: search.open_index(args.reader, model=models[encoder]) for encoder in encoders}
+    texts = short_queries(args.queries)
+    results = {encoder: {"totals": [], "encodes": [], "found": []} for encoder in encoders}
+    for index in indexes.values():
+        index.search(texts[0], k=10)  # warm-up: first-call allocations, FAISS file pages
+    for turn, text in enumerate(texts):
+        for encoder in encoders[turn % len(encoders) :] + encoders[: turn % len(encoders)]:
+            index = indexes[encoder]
+            index._term_cache.clear()  # every query pays its text encoding
+            began = time.perf_counter()
+            hits = index.search(text, k=10)
+            results[encoder]["totals"].append((time.perf_counter() - began) * 1000)
+            assert len(hits) == 10
+            results[encoder]["found"].append([hit.id for hit in hits])
+    for turn, text in enumerate(texts):  # the encoding alone, the same way
+        for encoder in encoders[turn % len(encoders) :] + encoders[: turn % len(encoders)]:
+            began = time.perf_counter()
+            models[encoder].encode_texts([text])
+            results[encoder]["encodes"].append((time.perf_counter() - began) * 1000)
+    for encoder, model in models.items():
+        results[encoder]["vectors"] = model.encode_texts(texts).tolist()
+    print(json.dumps(results))
+
+
+def run_reader(folder: Path, model_dir: Path, encoders: list[str], queries: int) -> dict:
+    command = [sys.executable, __file__, "--reader", str(folder), "--model-dir", str(model_dir)]
+    command += ["--encoders", ",".join(encoders), "--queries", str(queries)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dim", type=int, default=512)
-    parser.add_argument("--text-precisions", default="fp32", help="comma-separated: fp32, int8 (query encoder)")
+    parser.add_argument("--encoders", default="fp32", help=f"comma-separated query encoders: {', '.join(ENCODERS)}")
+    parser.add_argument("--reader", help=argparse.SUPPRESS)  # internal: the timed reader process
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    precisions = args.text_precisions.split(",")
+    if args.reader:
+        reader(args)
+        return
+    encoders = args.encoders.split(",")
+    if unknown := set(encoders) - set(ENCODERS):
+        parser.error(f"unknown encoder(s) {', '.join(sorted(unknown))}; choose from {', '.join(ENCODERS)}")
     sizes = [int(s) for s in args.sizes.split(",")]
-    texts = short_queries(args.queries)
     rows = []
-    agreement: dict[int, float] = {}  # size -> mean share of the int8 query's top 10 in the fp32 query's
+    agreement: dict[int, float] = {}  # size -> mean share of the fp32 query's top 10 in the int8 query's
+    cosines = None
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         config = PUBLISHED_CONFIGS["ruclip-vit-base-patch32-384"]
         model_dir = make_random_checkpoint(work / "model", config, BPE)
-        models = {p: search.load_model(model_dir, device="cpu", text_precision=p) for p in precisions}
-        model = models[precisions[0]]
+        fingerprint = search.load_model(model_dir, device="cpu").fingerprint
         for size in sizes:
             print(f"{size}: writing the index …", file=sys.stderr)
             vectors = clustered_unit_vectors(size, args.dim, clusters=max(100, size // 200), seed=size)
             folder = work / f"index-{size}"
             started = time.perf_counter()
-            write_synthetic_index(folder, vectors, model_name=str(model_dir), fingerprint=model.fingerprint)
+            write_synthetic_index(folder, vectors, model_name=str(model_dir), fingerprint=fingerprint)
             build_s = time.perf_counter() - started
             faiss_file = next(folder.glob("vectors-*.faiss"))
+            chosen = faiss.read_index(str(faiss_file))
             probes = clustered_unit_vectors(200, args.dim, clusters=max(100, size // 200), seed=size)
-            found: dict[str, list[set[int]]] = {}
-            for precision, encoder in models.items():
-                index = search.open_index(folder, model=encoder)
-                latencies = []
-                found[precision] = []
-                for text in texts:
-                    index._term_cache.clear()  # every query pays its text encoding
-                    began = time.perf_counter()
-                    hits = index.search(text, k=10)
-                    latencies.append((time.perf_counter() - began) * 1000)
-                    assert len(hits) == 10
-                    found[precision].append({hit.id for hit in hits})
-                recall = recall_at_10(index._vectors.index, vectors, probes)
-                latencies.sort()
+            recall = recall_at_10(chosen, vectors, probes)
+            del vectors
+            os.sync()  # the reader should not share the cores with the kernel writing the index out
+            print(f"{size}: querying …", file=sys.stderr)
+            results = run_reader(folder, model_dir, encoders, args.queries)
+            for encoder, result in results.items():
+                totals, encodes = sorted(result["totals"]), sorted(result["encodes"])
                 rows.append(
-                    (
-                        size,
-                        kind_of(index._vectors.index),
-                        precision,
-                        statistics.median(latencies),
-                        latencies[int(0.99 * (len(latencies) - 1))],
-                        recall,
-                        faiss_file.stat().st_size / size,
-                        build_s,
-                    )
+                    (size, kind_of(chosen), encoder, statistics.median(totals), percentile(totals, 0.99))
+                    + (statistics.median(encodes), recall, faiss_file.stat().st_size / size, build_s)
                 )
-            if len(found) > 1:
-                shared = np.mean([len(a & b) / 10 for a, b in zip(found["fp32"], found["int8"], strict=True)])
-                agreement[size] = round(float(shared), 3)
-            del index, vectors
+            if "fp32" in results and "int8" in results:
+                exact, fast = results["fp32"], results["int8"]
+                shared = [len(set(a) & set(b)) / 10 for a, b in zip(exact["found"], fast["found"], strict=True)]
+                agreement[size] = round(float(np.mean(shared)), 3)
+                cosines = (np.array(exact["vectors"]) * np.array(fast["vectors"])).sum(axis=1)
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, faiss {faiss.__version__}"
     )
     print(f"{args.queries} short Russian text queries, k=10, dim {args.dim}, ViT-B/32-384 text tower on the CPU\n")
-    print("| images | index | query encoder | p50 ms | p99 ms | recall@10 vs exact | bytes/image (FAISS) | build s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for size, kind, precision, p50, p99, recall, per_image, build_s in rows:
+    print(
+        "| images | index | query encoder | p50 ms | p99 ms | encode p50 ms | recall@10 vs exact "
+        "| bytes/image (FAISS) | build s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for size, kind, encoder, p50, p99, encode_p50, recall, per_image, build_s in rows:
         print(
-            f"| {size:,} | {kind} | {precision} | {p50:.1f} | {p99:.1f} | {recall:.3f} | {per_image:.0f} | "
-            f"{build_s:.1f} |"
+            f"| {size:,} | {kind} | {encoder} | {p50:.1f} | {p99:.1f} | {encode_p50:.1f} | {recall:.3f} | "
+            f"{per_image:.0f} | {build_s:.1f} |"
         )
-    if len(models) > 1:  # how far the int8 query encoder moves the query vectors
-        exact, fast = (models[p].encode_texts(texts) for p in ("fp32", "int8"))
-        cosine = (exact * fast).sum(axis=1)
+    if cosines is not None:  # how far the int8 query encoder moves the query vectors
         print(
-            f"\nint8 vs fp32 query vectors over {len(texts)} queries: cosine min {cosine.min():.5f}, "
-            f"mean {cosine.mean():.5f}; share of the fp32 query's top 10 also in the int8 query's: {agreement}"
+            f"\nint8 vs fp32 query vectors over {args.queries} queries: cosine min {cosines.min():.5f}, "
+            f"mean {cosines.mean():.5f}; share of the fp32 query's top 10 also in the int8 query's: {agreement}"
         )
 
 

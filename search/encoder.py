@@ -20,6 +20,7 @@ from .config import TEXT_PRECISIONS, ModelConfig
 from .errors import RuClipError
 from .hub import DEMO_MODEL, DEMO_MODEL_DIR, published_name, requested_model, resolve_model
 from .model import CLIP
+from .prepack import pack_text_tower
 from .preprocess import load_image, normalize_pixels, preprocess_image
 from .runtime import keep_freed_memory_for_reuse
 from .tokenizer import Tokenizer
@@ -263,6 +264,8 @@ def load_model(
         network = quantize_text_tower(network)
     if chosen.type == "cpu":
         keep_freed_memory_for_reuse()
+        if chosen_precision in (torch.float32, torch.qint8):  # the text tower runs in fp32 (or int8) here
+            pack_text_tower(network)
     name = published_name(requested) or (
         DEMO_MODEL
         if requested == DEMO_MODEL and folder == DEMO_MODEL_DIR

@@ -35,8 +35,11 @@ from .store import (
     Root,
     count_indexed,
     current_seq,
+    engine_of,
     get_meta,
+    hit_rows,
     open_database,
+    read_seq,
 )
 from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, kind_of, load_vectors
 
@@ -104,6 +107,7 @@ class PhotoIndex:
         self.folder = Path(folder)
         self.prompts = prompts  # templates with one "{}" each; None: terms are embedded as typed
         self._factory = open_database(self.folder, create=False)
+        self._engine = engine_of(self._factory)  # for the per-query reads (see store.read_seq)
         with self._factory() as session:
             recorded = get_meta(session, "model_name")
             fingerprint = get_meta(session, "model_fingerprint")
@@ -130,6 +134,9 @@ class PhotoIndex:
 
     def _refresh(self) -> None:
         """Pick up rows a concurrent build committed since the last query."""
+        with self._engine.connect() as connection:
+            if read_seq(connection) == self._vectors.seq:  # the common case, checked cheaply
+                return
         with self._factory() as session:
             if current_seq(session) == self._vectors.seq or get_meta(session, FAISS_FILE_KEY) is None:
                 return
@@ -338,15 +345,10 @@ class PhotoIndex:
         return row_id
 
     def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
-        with self._factory() as session:
-            rows = {
-                row.id: row
-                for row in session.scalars(
-                    select(ImageRow).where(ImageRow.id.in_([i for i, _ in found]), ImageRow.state == INDEXED)
-                )
-            }
+        with self._engine.connect() as connection:
+            rows = hit_rows(connection, [i for i, _ in found])
         return [
-            Hit(i, rows[i].file_path, score, rows[i].width, rows[i].height, rows[i].taken_at, rows[i].camera)
+            Hit(i, os.fsdecode(rows[i].path), score, rows[i].width, rows[i].height, rows[i].taken_at, rows[i].camera)
             for i, score in found
             if i in rows
         ]

@@ -3,7 +3,8 @@
 Parameter names match the published `pytorch_model.bin` key for key (see DESIGN.md), so a checkpoint
 loads with `strict=True`. Differences from the reference (ruclip 0.0.2), all exact up to float
 rounding: batch-first tensors instead of (L, N, D) permutes, `scaled_dot_product_attention` instead
-of `nn.MultiheadAttention`, and the text context cut to the longest sequence of the batch.
+of `nn.MultiheadAttention`, and the text context cut to the longest sequence of the batch. On a CPU,
+`search.prepack` may give the text tower's projections prepacked weights (same result, faster).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .prepack import packed_linear
 
 EOS_ID = 3
 
@@ -46,11 +48,19 @@ class SelfAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
         self.out_proj = nn.Linear(width, width)
+        # in_proj_weight prepacked for oneDNN, set by search.prepack (CPU text tower); not saved.
+        self.register_buffer("packed_in_proj_weight", None, persistent=False)
         nn.init.xavier_uniform_(self.in_proj_weight)
+
+    def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., W) -> (..., 3W): queries, keys and values side by side."""
+        if self.packed_in_proj_weight is not None:
+            return packed_linear(x, self.packed_in_proj_weight, self.in_proj_bias)
+        return F.linear(x, self.in_proj_weight, self.in_proj_bias)
 
     def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
         batch, length, width = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3W)
+        qkv = self.project_qkv(x)  # (B, T, 3W)
         qkv = qkv.view(batch, length, 3, self.heads, width // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, nh, T, hs)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, nh, T, hs)
@@ -66,9 +76,13 @@ class SelfAttention(nn.Module):
         batch, length, width = x.shape
         head_width = width // self.heads
         rows = torch.arange(batch, device=x.device)
-        q = F.linear(x[rows, position], self.in_proj_weight[:width], self.in_proj_bias[:width])  # (B, W)
+        if self.packed_in_proj_weight is None:
+            q = F.linear(x[rows, position], self.in_proj_weight[:width], self.in_proj_bias[:width])  # (B, W)
+            kv = F.linear(x, self.in_proj_weight[width:], self.in_proj_bias[width:])  # (B, T, 2W)
+        else:  # a few query tokens: reading the packed weights once costs more than the extra rows
+            qkv = self.project_qkv(x)  # (B, T, 3W)
+            q, kv = qkv[rows, position, :width], qkv[:, :, width:]
         q = q.view(batch, 1, self.heads, head_width).transpose(1, 2)  # (B, nh, 1, hs)
-        kv = F.linear(x, self.in_proj_weight[width:], self.in_proj_bias[width:])  # (B, T, 2W)
         k, v = kv.view(batch, length, 2, self.heads, head_width).permute(2, 0, 3, 1, 4).unbind(0)
         mask = None
         if causal:  # the query at position p sees keys 0..p

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import search
+from search.prepack import PackedLinear, prepacking_available
 from search.testing import make_random_checkpoint
 
 from .conftest import TINY_BPE, TINY_MODEL
@@ -54,6 +55,8 @@ def test_full_size_random_weights_match_reference(name, reference, golden, tmp_p
     assert image_diff <= TOLERANCE, f"image max |Δ| = {image_diff}"
     # The random weights must make distinct inputs distinct, or the comparison above proves little.
     assert np.abs(our_image[0] - our_image[1]).max() > 1e-3
+    if prepacking_available():  # the text parity above ran through the prepacked (oneDNN) text tower
+        assert any(isinstance(m, PackedLinear) for m in ours.network.transformer.modules())
 
     if name == FULL_CONFIGS[0]:  # the opt-in int8 CPU mode: images close to the reference, texts exact
         int8 = search.load_model(folder, device="cpu", precision="int8")
