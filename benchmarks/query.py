@@ -44,11 +44,25 @@ from benchmarks.encode import short_queries  # noqa: E402
 from search.config import PUBLISHED_CONFIGS  # noqa: E402
 from search.prepack import OPT_OUT_ENV_VAR  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
+from search.tokenizer import BOS_ID, EOS_ID  # noqa: E402
 from search.vectors import kind_of  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
 # name -> (text_precision, prepacked text tower)
 ENCODERS = {"fp32": ("fp32", True), "fp32-noprepack": ("fp32", False), "int8": ("int8", True)}
+# Query lengths in tokens (bos and eos included) for the encode-by-length table: the test BPE here
+# (400 tokens) splits words about twice as finely as ruCLIP's 49 408-token one.
+TOKEN_LENGTHS = (6, 12, 24)
+
+
+def token_ids(model: search.RuClip, length: int, seed: int) -> torch.Tensor:
+    """One row of `length` token ids (random words between bos and eos), padded like tokenize's."""
+    ids = torch.zeros(1, model.config.context_length, dtype=torch.long)
+    words = torch.randint(
+        EOS_ID + 1, model.config.vocab_size, (length - 2,), generator=torch.Generator().manual_seed(seed)
+    )
+    ids[0, :length] = torch.cat([torch.tensor([BOS_ID]), words, torch.tensor([EOS_ID])])
+    return ids
 
 
 def percentile(sorted_values: list[float], share: float) -> float:
@@ -99,6 +113,15 @@ def reader(args: argparse.Namespace) -> None:
             results[encoder]["encodes"].append((time.perf_counter() - began) * 1000)
     for encoder, model in models.items():
         results[encoder]["vectors"] = model.encode_texts(texts).tolist()
+        results[encoder]["by_length"] = {}
+        for length in TOKEN_LENGTHS:
+            times = []
+            for seed in range(30):
+                ids = token_ids(model, length, seed)
+                began = time.perf_counter()
+                model.encode_token_ids(ids)
+                times.append((time.perf_counter() - began) * 1000)
+            results[encoder]["by_length"][length] = statistics.median(times[5:])  # 5 warm-up
     print(json.dumps(results))
 
 
@@ -126,6 +149,7 @@ def main() -> None:
         parser.error(f"unknown encoder(s) {', '.join(sorted(unknown))}; choose from {', '.join(ENCODERS)}")
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
+    by_length: dict[str, dict[str, float]] = {}  # encoder -> tokens -> ms, from the largest size's reader
     agreement: dict[int, float] = {}  # size -> mean share of the fp32 query's top 10 in the int8 query's
     cosines = None
     with tempfile.TemporaryDirectory() as scratch:
@@ -149,6 +173,7 @@ def main() -> None:
             print(f"{size}: querying …", file=sys.stderr)
             results = run_reader(folder, model_dir, encoders, args.queries)
             for encoder, result in results.items():
+                by_length[encoder] = result["by_length"]
                 totals, encodes = sorted(result["totals"]), sorted(result["encodes"])
                 rows.append(
                     (size, kind_of(chosen), encoder, statistics.median(totals), percentile(totals, 0.99))
@@ -173,6 +198,12 @@ def main() -> None:
             f"| {size:,} | {kind} | {encoder} | {p50:.1f} | {p99:.1f} | {encode_p50:.1f} | {recall:.3f} | "
             f"{per_image:.0f} | {build_s:.1f} |"
         )
+    lengths = " | ".join(f"{length} tokens" for length in TOKEN_LENGTHS)
+    print(f"\nencode one query by its length, p50 ms (the reader of {sizes[-1]:,} images)\n")
+    print(f"| query encoder | {lengths} |")
+    print("| --- |" + " --- |" * len(TOKEN_LENGTHS))
+    for encoder, times in by_length.items():
+        print(f"| {encoder} | " + " | ".join(f"{ms:.1f}" for ms in times.values()) + " |")
     if cosines is not None:  # how far the int8 query encoder moves the query vectors
         print(
             f"\nint8 vs fp32 query vectors over {args.queries} queries: cosine min {cosines.min():.5f}, "
