@@ -13,7 +13,7 @@ def add_text_precision_option(parser: argparse.ArgumentParser) -> None:
         "--text-precision",
         default=TEXT_PRECISIONS[0],
         choices=TEXT_PRECISIONS,
-        help="int8: encode queries ~2.4x faster on a CPU, not exactly (cosine to fp32 >= 0.998)",
+        help="int8: encode queries ~1.6x faster on a CPU, not exactly (cosine to fp32 >= 0.998)",
     )
 
 

@@ -89,8 +89,9 @@ def quantize_text_tower(network: CLIP) -> CLIP:
     """int8 weights (one scale per output channel) for the text transformer's Linear layers.
 
     Encoding one short query on a CPU is bound by reading the text tower's weights (150 MB in fp32
-    for ViT-B/32-384: 49 ms on 2 cores, 4x fewer bytes: 20 ms). Not exact: text cosine to fp32
-    ≥ 0.998 (tests, BENCHMARKS.md), so it is a query-time option, never used to build an index.
+    for ViT-B/32-384: ~25 ms on 2 cores even prepacked; a quarter of the bytes in int8: ~15 ms).
+    Not exact: text cosine to fp32 ≥ 0.998 (tests, BENCHMARKS.md), so it is a query-time option,
+    never used to build an index.
     """
     network.transformer = _quantized_linears(network.transformer, per_channel=True)
     return network
@@ -242,7 +243,7 @@ def load_model(
     None means $RUCLIP_MODEL, else the default model. `device`: auto | cpu | cuda[:N].
     `precision`: auto (fp16 autocast on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (autocast) |
     int8 (CPU only: int8 image tower, ~1.3x faster images, cosine to fp32 >= 0.999; texts stay exact).
-    `text_precision`: fp32 (exact) | int8 (CPU only: int8 text transformer, ~2.4x faster short
+    `text_precision`: fp32 (exact) | int8 (CPU only: int8 text transformer, ~1.6x faster short
     queries with ViT-B/32-384, cosine to fp32 >= 0.998; for searching, not for building indexes).
     """
     if text_precision not in TEXT_PRECISIONS:

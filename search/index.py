@@ -381,6 +381,6 @@ def open_index(
 ) -> PhotoIndex:
     """Open an index folder built by `python -m indexer build`. `model` defaults to the one the index
     recorded; `prompts` (e.g. RUSSIAN_PROMPTS) turns on prompt ensembling for text terms;
-    `text_precision="int8"` encodes queries with an int8 text transformer on the CPU (about 2.4x
+    `text_precision="int8"` encodes queries with an int8 text transformer on the CPU (about 1.6x
     faster with ViT-B/32-384, cosine to exact ≥ 0.998; used when the index loads its model itself)."""
     return PhotoIndex(folder, model=model, device=device, prompts=prompts, text_precision=text_precision)

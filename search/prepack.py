@@ -1,12 +1,13 @@
 """Exact CPU speed-up for the text tower: Linear weights prepacked once for oneDNN.
 
-A search query is ~12 tokens, so each Linear of the text tower multiplies a dozen rows by a large
-weight matrix: the weights' bytes, not the arithmetic, should set the time. torch's default CPU
-path for that shape (MKL sgemm) streams them at ~5 GB/s on the 2-core AMD dev machine, where a
-plain read runs at ~19 GB/s: one short query through the ViT-B/32-384 text tower took 41 ms.
-oneDNN's `_linear_pointwise` with weights reordered once at load streams ~8-11 GB/s: 25-27 ms for
-the same result (max |difference| 3e-7 on unit vectors: float summation order). Large batches
-(image encoding) gain nothing (MKL is at ~140 GFLOP/s there), so only the text tower is packed.
+A search query is a few to a dozen tokens, so each Linear of the text tower multiplies that many
+rows by a large weight matrix: the weights' bytes, not the arithmetic, should set the time. torch's
+default CPU path for that shape (MKL sgemm) streams them at ~5 GB/s on the 2-core AMD dev machine,
+where a plain read runs at ~19 GB/s: one short query through the ViT-B/32-384 text tower took
+41 ms. oneDNN's `_linear_pointwise` with weights reordered once at load streams ~8-11 GB/s: 25-27
+ms for the same result (max |difference| 3e-7 on unit vectors: float summation order). Large
+batches (image encoding) gain nothing (MKL is at ~140 GFLOP/s there), so only the text tower is
+packed.
 
 The packed copy costs the text tower's fp32 size again in RAM (150 MB for ViT-B/32-384). The
 original parameters stay, so `state_dict()` and everything reading weights are unchanged.
