@@ -34,7 +34,6 @@ from .store import (
     ImageRow,
     Root,
     count_indexed,
-    current_seq,
     engine_of,
     get_meta,
     hit_rows,
@@ -137,8 +136,8 @@ class PhotoIndex:
         with self._engine.connect() as connection:
             if read_seq(connection) == self._vectors.seq:  # the common case, checked cheaply
                 return
-        with self._factory() as session:
-            if current_seq(session) == self._vectors.seq or get_meta(session, FAISS_FILE_KEY) is None:
+        with self._factory() as session:  # the change counter moved since the last query: catch up
+            if get_meta(session, FAISS_FILE_KEY) is None:
                 return
             if get_meta(session, "index_type") not in (None, kind_of(self._vectors.index)):
                 # The build switched index type (the collection crossed a size threshold): take its file.
