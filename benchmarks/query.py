@@ -87,6 +87,12 @@ def load_encoder(model_dir: Path, encoder: str) -> search.RuClip:
         os.environ.pop(OPT_OUT_ENV_VAR, None)
 
 
+def in_turn(encoders: list[str], turn: int) -> list[str]:
+    """The encoders rotated by `turn`, so that none is always first after a query of another."""
+    start = turn % len(encoders)
+    return encoders[start:] + encoders[:start]
+
+
 def reader(args: argparse.Namespace) -> None:
     """The timed part, in its own process: open the index once per encoder and ask every text with
     each of them in turn (so a slow spell of this shared machine hits all encoders alike); print JSON."""
@@ -98,7 +104,7 @@ def reader(args: argparse.Namespace) -> None:
     for index in indexes.values():
         index.search(texts[0], k=10)  # warm-up: first-call allocations, FAISS file pages
     for turn, text in enumerate(texts):
-        for encoder in encoders[turn % len(encoders) :] + encoders[: turn % len(encoders)]:
+        for encoder in in_turn(encoders, turn):
             index = indexes[encoder]
             index._term_cache.clear()  # every query pays its text encoding
             began = time.perf_counter()
@@ -107,7 +113,7 @@ def reader(args: argparse.Namespace) -> None:
             assert len(hits) == 10
             results[encoder]["found"].append([hit.id for hit in hits])
     for turn, text in enumerate(texts):  # the encoding alone, the same way
-        for encoder in encoders[turn % len(encoders) :] + encoders[: turn % len(encoders)]:
+        for encoder in in_turn(encoders, turn):
             began = time.perf_counter()
             models[encoder].encode_texts([text])
             results[encoder]["encodes"].append((time.perf_counter() - began) * 1000)
