@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
-from search.runtime import keep_freed_memory_for_reuse  # noqa: E402
+from search.clip.runtime import keep_freed_memory_for_reuse  # noqa: E402
 from search.testing import make_random_checkpoint, reference_model_module  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"

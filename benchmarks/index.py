@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
 from indexer.decode import DRAFT_FACTOR  # noqa: E402
-from search.config import PUBLISHED_CONFIGS  # noqa: E402
-from search.preprocess import load_image, preprocess_image, square_pixels  # noqa: E402
+from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
+from search.clip.preprocess import load_image, preprocess_image, square_pixels  # noqa: E402
 from search.testing import make_random_checkpoint, reference_model_module  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"

@@ -41,10 +41,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
 from benchmarks.encode import short_queries  # noqa: E402
-from search.config import PUBLISHED_CONFIGS  # noqa: E402
-from search.prepack import OPT_OUT_ENV_VAR  # noqa: E402
+from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
+from search.clip.prepack import OPT_OUT_ENV_VAR  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
-from search.tokenizer import BOS_ID, EOS_ID  # noqa: E402
+from search.constants import BOS_ID, EOS_ID  # noqa: E402
 from search.vectors import kind_of  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"

@@ -5,25 +5,34 @@
   python -m indexer search "рыжий кот на диване"        # best matches, with scores
   python -m indexer stats                               # counts, failures by reason, model
   python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
+  python -m indexer verify --repair                     # write the FAISS file again from SQLite
+  python -m indexer backup ~/index-backup.sqlite        # a consistent copy, even while a build runs
 
 Re-running build only encodes new and changed files, follows renames without re-encoding, and
 removes deleted files (unless most of the folder vanished at once: then it refuses and says why).
-An interrupted build resumes where it stopped. Every command takes --index (default data/index).
+An interrupted build resumes where it stopped. Every command takes --index (default data/index,
+or $RUPHOTO_DATA/index).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
-from search.cli import add_text_precision_option, positive_int, positive_seconds
-from search.errors import RuClipError
+from search.cli import (
+    add_device_option,
+    add_precision_option,
+    add_text_precision_option,
+    positive_int,
+    positive_seconds,
+    run_cli,
+)
+from search.paths import default_index_dir
 
-from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_INDEX_DIR, BuildOptions, build_index
+from .build import COMMIT_EVERY_N_IMAGES, BuildOptions, build_index
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1],
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, default=DEFAULT_INDEX_DIR, help="index folder (default %(default)s)")
+    common.add_argument("--index", type=Path, default=default_index_dir(), help="index folder (default %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
@@ -49,18 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         help="ruCLIP name, model folder, or 'demo' (default: the model the index was built with, else "
         "$RUCLIP_MODEL, else ruclip-vit-base-patch32-384)",
     )
-    build.add_argument(
-        "--device",
-        default="auto",
-        choices=["auto", "cpu", "cuda"],
-        help="default %(default)s: the GPU when there is one",
-    )
-    build.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "fp16", "bf16", "int8"],
-        help="auto = fp16 on a GPU, fp32 on a CPU; int8 quantises the image tower on a CPU (faster, not exact)",
-    )
+    add_device_option(build)
+    add_precision_option(build)
     build.add_argument(
         "--batch-size", type=positive_int, default=32, help="images per encoder batch (default %(default)s)"
     )
@@ -93,15 +92,30 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
     commands.add_parser("stats", parents=[common], help="what the index holds: counts, failures by reason, model")
-    commands.add_parser(
-        "verify", parents=[common], help="check that FAISS and SQLite agree; exit 1 with a report if not"
+    verify = commands.add_parser(
+        "verify",
+        parents=[common],
+        help="check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not",
+        description="Run SQLite's integrity check, check the FAISS file against what was recorded when it was "
+        "written, and compare every vector with SQLite's copy (the source of truth).",
     )
+    verify.add_argument(
+        "--repair", action="store_true", help="write the FAISS file again from SQLite when it disagrees"
+    )
+    backup = commands.add_parser(
+        "backup",
+        parents=[common],
+        help="copy index.sqlite consistently (safe while a build runs)",
+        description="Copy index.sqlite, the one file that holds every row and vector, with SQLite's online backup. "
+        "To restore, put the copy in an empty folder as index.sqlite: the FAISS file is rebuilt from it.",
+    )
+    backup.add_argument("destination", type=Path, metavar="DEST", help="a file, or a folder to write index.sqlite in")
 
     search = commands.add_parser("search", parents=[common], help="find photos by a Russian description")
     search.add_argument("query", help='what to look for, e.g. "кот на подоконнике"')
     search.add_argument("-k", type=positive_int, default=10, help="how many results (default %(default)s)")
     search.add_argument("--json", action="store_true", help="print JSON lines (path, score, id) instead of a table")
-    search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(search, help="where queries are encoded (default %(default)s)")
     add_text_precision_option(search)
     return parser
 
@@ -133,22 +147,34 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verify import verify_index
+    from search.store.verify import verify_index
 
-    report = verify_index(args.index)
+    report = verify_index(args.index, repair=args.repair)
     for note in report.notes:
         print(f"note: {note}")
+    for repair in report.repairs:
+        print(f"repaired: {repair}")
     if report.ok:
         print(f"ok: {report.rows_indexed} indexed rows, {report.vectors} vectors, one per row, equal to SQLite's")
         return 0
     print(f"BROKEN: {report.rows_indexed} indexed rows, {report.vectors} vectors")
     for problem in report.problems:
         print(f"  {problem}")
+    if not args.repair:
+        print("run python -m indexer verify --repair to write the vector file again from SQLite")
     return 1
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from search.store.backup import backup_index
+
+    written = backup_index(args.index, args.destination)
+    print(f"copied the index to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
-    from search.index import open_index
+    from search.index import open_index  # torch and faiss: only for this command
 
     index = open_index(args.index, device=args.device, text_precision=args.text_precision)
     hits = index.search(args.query, k=args.k)
@@ -165,16 +191,11 @@ def _search(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    run = {"build": _build, "stats": _stats, "verify": _verify, "search": _search}[args.command]
-    try:
-        return run(args)
-    except RuClipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: everything up to the last batch is saved; run the same command to resume", file=sys.stderr)
-        return 130
+    run = {"build": _build, "stats": _stats, "verify": _verify, "backup": _backup, "search": _search}[args.command]
+    return run_cli(
+        lambda: run(args),
+        interrupted="interrupted: everything up to the last batch is saved; run the same command to resume",
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,12 @@
-"""The build runner: wires scan → plan → decode (worker processes) → encode → store.
+"""The build runner: scan → plan → decode → encode → write, wired together and nothing more.
 
-Every encoded batch is committed to SQLite at once (the source of truth, vectors included); every
-COMMIT_EVERY_N_IMAGES images and at the end the FAISS cache is brought up to date and replaced
-atomically. A kill at any moment loses at most the batch in flight.
+Each stage is a module of its own (scan.py, plan.py, decode.py, encode.py, write.py). An unchanged
+re-run stops after the plan: it imports neither torch nor faiss and opens no image.
 """
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import queue
 import threading
@@ -17,57 +15,31 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
-from tqdm import tqdm
+from search.constants import BASE_IMAGE_SUFFIXES
+from search.errors import IndexStoreError, StoreProblem
+from search.paths import default_index_dir
+from search.store import IndexStore
 
-from search.checkpoint import file_fingerprint, find_weights
-from search.encoder import RuClip, load_model
-from search.errors import IndexStoreError, ModelNotFoundError
-from search.hub import requested_model, resolve_model
-from search.preprocess import register_optional_formats
-from search.store import (
-    FAILED,
-    INDEXED,
-    LAST_BUILD_KEY,
-    ImageRow,
-    Removed,
-    current_seq,
-    get_meta,
-    next_seq,
-    open_database,
-    root_row,
-    set_meta,
-)
-from search.vectors import (
-    FAISS_FILE_KEY,
-    FAISS_SEQ_KEY,
-    catch_up,
-    kind_of,
-    load_vectors,
-    remove_stale_files,
-    reshape_if_needed,
-    save_vectors,
-)
+from .model_choice import choose_model, load_chosen
+from .plan import Plan, make_plan
+from .scan import scan_folder
 
-from .decode import Decoded, DecodePool, Failed
-from .plan import Plan, known_rows, make_plan
-from .scan import BASE_SUFFIXES, FoundFile, scan_folder
+if TYPE_CHECKING:
+    from search.clip.encoder import RuClip
 
-log = logging.getLogger(__name__)
+    from .decode import Decoded, DecodePool, Failed
+    from .write import IndexWriter
 
-DEFAULT_INDEX_DIR = Path("data/index")
 COMMIT_EVERY_N_IMAGES = 1024  # FAISS checkpoint cadence; SQLite commits every batch regardless
 LOCK_FILE = ".build.lock"
 
 
 @dataclass
 class BuildOptions:
-    index_dir: Path = DEFAULT_INDEX_DIR
+    index_dir: Path = field(default_factory=default_index_dir)
     model: str | None = None  # None: the model the index was built with, else the default model
     device: str = "auto"
     precision: str = "auto"
@@ -121,7 +93,9 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise IndexStoreError(f"Another build is running on {index_dir}; wait for it to finish.") from None
+        raise IndexStoreError(
+            f"Another build is running on {index_dir}; wait for it to finish.", StoreProblem.BUSY
+        ) from None
     try:
         yield
     finally:
@@ -129,99 +103,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-class ModelForIndex:
-    """The model an index uses, checked against what built it before anything is written, and
-    loaded only when there is something to encode (an unchanged re-run never pays for it)."""
-
-    def __init__(self, factory: sessionmaker[Session], requested: str | None, device: str, precision: str):
-        with factory() as session:
-            recorded_name = get_meta(session, "model_name")
-            recorded_fingerprint = get_meta(session, "model_fingerprint")
-            weights_stat = get_meta(session, "model_weights_stat")
-        self.name = requested or recorded_name or requested_model(None)
-        folder = resolve_model(self.name)
-        weights = find_weights(folder)
-        if weights is None:
-            raise ModelNotFoundError(f"Model folder {folder} holds no weights file.")
-        stat = weights.stat()
-        # Hashing 600 MB takes a second or two; skip it while the file is the one hashed last time.
-        stat_key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        self.fingerprint = (
-            recorded_fingerprint if weights_stat == stat_key and recorded_fingerprint else file_fingerprint(weights)
-        )
-        if recorded_fingerprint and self.fingerprint != recorded_fingerprint:
-            raise IndexStoreError(
-                f"This index was built with model {recorded_name!r}; {self.name!r} has other weights. "
-                f"Build with --model {recorded_name} (or leave --model out), or use a new --index folder."
-            )
-        self._factory, self._device, self._precision = factory, device, precision
-        self._stat_key, self._first_build = stat_key, recorded_fingerprint is None
-        self._model: RuClip | None = None
-
-    @property
-    def model(self) -> RuClip:
-        if self._model is None:
-            self._model = load_model(self.name, device=self._device, precision=self._precision)
-            with self._factory.begin() as session:
-                set_meta(session, "model_weights_stat", self._stat_key)
-                if self._first_build:
-                    set_meta(session, "model_name", self.name)
-                    set_meta(session, "model_fingerprint", self.fingerprint)
-                    set_meta(session, "embed_dim", str(self._model.embed_dim))
-        return self._model
-
-
-def _apply_renames_and_deletions(session: Session, plan: Plan, summary: BuildSummary) -> None:
-    for found, row_id in plan.renamed:
-        session.execute(
-            update(ImageRow)
-            .where(ImageRow.id == row_id)
-            .values(path=os.fsencode(found.path), size=found.size, mtime_ns=found.mtime_ns, seq=next_seq(session))
-        )
-    summary.renamed = len(plan.renamed)
-    if plan.vanished and not plan.deletion_refused:
-        seq = next_seq(session)
-        for start in range(0, len(plan.vanished), 500):
-            chunk = plan.vanished[start : start + 500]
-            session.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
-            session.add_all(Removed(id=row_id, seq=seq) for row_id in chunk)  # ids are never reused
-        summary.deleted = len(plan.vanished)
-
-
-def _write_results(
-    session: Session,
-    root_id: int,
-    results: list[Decoded | Failed],
-    vectors: np.ndarray | None,
-    files: dict[str, FoundFile],
-) -> None:
-    """Upsert one row per result (decoded with its vector, or failed with its reason)."""
-    seq = next_seq(session)
-    decoded = [r for r in results if isinstance(r, Decoded)]
-    vector_of = {r.path: vectors[i] for i, r in enumerate(decoded)} if vectors is not None else {}
-    paths = [os.fsencode(r.path) for r in results]
-    existing = {row.path: row for row in session.scalars(select(ImageRow).where(ImageRow.path.in_(paths)))}
-    for result, key in zip(results, paths, strict=True):
-        found = files[result.path]
-        row = existing.get(key) or ImageRow(path=key, root_id=root_id)
-        row.size, row.mtime_ns, row.seq = found.size, found.mtime_ns, seq
-        if isinstance(result, Decoded):
-            row.state, row.reason, row.detail = INDEXED, None, None
-            row.width, row.height, row.taken_at, row.camera = (
-                result.width,
-                result.height,
-                result.taken_at,
-                result.camera,
-            )
-            row.content_hash = result.content_hash
-            row.vector = np.ascontiguousarray(vector_of[result.path], dtype=np.float32).tobytes()
-        else:
-            row.state, row.reason, row.detail, row.vector = FAILED, result.reason, result.detail, None
-        if key not in existing:
-            session.add(row)
-
-
-def _decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> Iterator[Decoded | Failed]:
+def decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> Iterator[Decoded | Failed]:
     """Run the decode pool in a thread so that workers keep decoding while the model encodes."""
     results: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
@@ -245,90 +127,85 @@ def _decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> It
         raise failure[0]
 
 
+def _vector_file_is_current(store: IndexStore) -> bool:
+    record = store.vector_file_record()
+    return record is not None and record.seq == store.change_counter()
+
+
+def _decode_encode_write(
+    store: IndexStore, index_dir: Path, root_id: int, plan: Plan, model: RuClip | None, dim: int, options: BuildOptions
+) -> IndexWriter:
+    """Decode in worker processes, encode in batches, write; then the last FAISS checkpoint.
+    `model` is None when there is nothing to decode (only renames or deletions to write out)."""
+    from tqdm import tqdm
+
+    from .decode import DecodePool
+    from .encode import encode_in_batches
+    from .write import IndexWriter
+
+    work = plan.to_decode
+    bar = tqdm(total=len(work), desc="indexing", unit="img", disable=not options.progress or not work, smoothing=0.1)
+    writer = IndexWriter(
+        store,
+        index_dir,
+        root_id,
+        dim,
+        {found.path: found for found in work},
+        checkpoint_every=options.checkpoint_every,
+        on_batch=bar.update,
+    )
+    if work and model is not None:
+        resolution = model.config.image_resolution
+        with DecodePool(resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s) as pool:
+            decoded = decoded_in_background(pool, [found.path for found in work], depth=4 * options.batch_size)
+            for batch in encode_in_batches(model, decoded, options.batch_size):
+                writer.write(batch)
+    bar.close()
+    writer.finish()
+    return writer
+
+
 def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
     """Index the images under `photos` into options.index_dir; returns what was done."""
     started = time.monotonic()
     root = Path(os.path.abspath(photos))
     if not root.is_dir():
         raise IndexStoreError(
-            f"Photo folder {root} does not exist or is not a folder (an unmounted disk?). Nothing was changed."
+            f"Photo folder {root} does not exist or is not a folder (an unmounted disk?). Nothing was changed.",
+            StoreProblem.NO_PHOTO_FOLDER,
         )
     index_dir = Path(options.index_dir).resolve()
     summary = BuildSummary(root)
     with build_lock(index_dir):
-        factory = open_database(index_dir, create=True)
-        chosen = ModelForIndex(factory, options.model, options.device, options.precision)
-        suffixes = BASE_SUFFIXES | register_optional_formats()
-        scan = scan_folder(root, suffixes, skip=[index_dir])
-        summary.scanned, summary.unreadable_folders = len(scan.files), scan.unreadable_folders
+        store = IndexStore(index_dir, create=True)
+        try:
+            choice = choose_model(store, options.model)
+            # scan
+            from search.clip.preprocess import register_optional_formats  # Pillow's plugins: only here
 
-        with factory.begin() as session:
-            root_id = root_row(session, root).id
-            plan = make_plan(scan.files, known_rows(session, root_id), allow_mass_deletion=options.allow_mass_deletion)
-            _apply_renames_and_deletions(session, plan, summary)
-        summary.unchanged, summary.new, summary.changed = plan.unchanged, len(plan.new), len(plan.changed)
-        summary.deletion_refused = plan.deletion_refused
+            scan = scan_folder(root, BASE_IMAGE_SUFFIXES | register_optional_formats(), skip=[index_dir])
+            summary.scanned, summary.unreadable_folders = len(scan.files), scan.unreadable_folders
+            # plan
+            root_id = store.root_id(root)
+            plan = make_plan(scan.files, store.known_rows(root_id), allow_mass_deletion=options.allow_mass_deletion)
+            store.move_and_delete(plan.renamed, [] if plan.deletion_refused else plan.vanished)
+            summary.unchanged, summary.new, summary.changed = plan.unchanged, len(plan.new), len(plan.changed)
+            summary.renamed = len(plan.renamed)
+            summary.deleted = 0 if plan.deletion_refused else len(plan.vanished)
+            summary.deletion_refused = plan.deletion_refused
 
-        work = plan.to_decode
-        if work:
-            chosen.model  # noqa: B018 - loads it now (and records it on a first build), not mid-progress-bar
-        with factory() as session:
-            dim = int(get_meta(session, "embed_dim") or 0)
-            if not dim:  # a first build of an empty folder: nothing to store yet
-                summary.seconds = time.monotonic() - started
-                return summary
-            vectors = load_vectors(index_dir, session, dim)
-            recorded_seq = int(get_meta(session, FAISS_SEQ_KEY) or -1)
-        files = {f.path: f for f in work}
-        since_checkpoint = 0
-
-        def checkpoint() -> None:
-            nonlocal vectors, since_checkpoint
-            with factory.begin() as session:
-                vectors = reshape_if_needed(session, catch_up(session, vectors, dim), dim)
-                name = save_vectors(index_dir, session, vectors)
-                set_meta(session, "index_type", kind_of(vectors.index))
-            remove_stale_files(index_dir, keep=name)
-            since_checkpoint = 0
-
-        bar = tqdm(
-            total=len(work), desc="indexing", unit="img", disable=not options.progress or not work, smoothing=0.1
-        )
-        pending: list[Decoded | Failed] = []
-
-        def flush() -> None:
-            nonlocal since_checkpoint
-            decoded = [r for r in pending if isinstance(r, Decoded)]
-            embeddings = chosen.model.encode_squares(np.stack([r.pixels for r in decoded])) if decoded else None
-            with factory.begin() as session:
-                _write_results(session, root_id, pending, embeddings, files)
-            summary.indexed += len(decoded)
-            for r in pending:
-                if isinstance(r, Failed):
-                    summary.failed[r.reason] += 1
-            bar.update(len(pending))
-            since_checkpoint += len(pending)
-            pending.clear()
-            if since_checkpoint >= options.checkpoint_every:
-                checkpoint()
-
-        if work:
-            resolution = chosen.model.config.image_resolution
-            pool = DecodePool(resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s)
-            with pool:
-                for result in _decoded_in_background(pool, [f.path for f in work], depth=4 * options.batch_size):
-                    pending.append(result)
-                    if len(pending) >= options.batch_size:
-                        flush()
-                if pending:
-                    flush()
-        bar.close()
-        with factory() as session:
-            changed_since_file = current_seq(session) != recorded_seq or get_meta(session, FAISS_FILE_KEY) is None
-        if changed_since_file or since_checkpoint:
-            checkpoint()
-        with factory.begin() as session:
-            set_meta(session, LAST_BUILD_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
-        summary.total_indexed = vectors.ntotal
+            if not plan.to_decode and _vector_file_is_current(store):
+                summary.total_indexed = store.count_indexed()  # nothing to do: no torch, no faiss
+            else:
+                # decode → encode → write
+                model = load_chosen(store, choice, options.device, options.precision) if plan.to_decode else None
+                recorded = store.model_record()
+                if recorded is not None:  # None: a first build of a folder without images, nothing to store
+                    writer = _decode_encode_write(store, index_dir, root_id, plan, model, recorded.embed_dim, options)
+                    summary.indexed, summary.failed = writer.indexed, writer.failed
+                    summary.total_indexed = writer.vectors.ntotal
+            store.record_build_finished()
+        finally:
+            store.close()
     summary.seconds = time.monotonic() - started
     return summary

@@ -7,7 +7,6 @@ time is killed and replaced, and only the file it held is marked failed. Workers
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing as mp
 import os
@@ -26,16 +25,16 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from search.errors import ImageLoadError, IndexStoreError
-from search.preprocess import load_image, register_optional_formats, square_pixels
+from search.clip.preprocess import load_image, register_optional_formats, square_pixels
+from search.constants import EXIF_DATE, EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
+from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
+
+from .scan import content_hash
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_LIMIT_BYTES = 3 << 30  # address space a worker may add: a 178-Mpx 16-bit TIFF still fits
-EXIF_IFD, EXIF_DATE_TAKEN, EXIF_DATE = 0x8769, 0x9003, 0x0132
-EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
-HASH_CHUNK_BYTES = 1 << 20
 # JPEG DCT scaling keeps the short side ≥ DRAFT_FACTOR × the model's resolution. 1 (not 2) because
 # measured on 12-MP photos it changes the embedding no more (see BENCHMARKS.md) and decodes in
 # 54 ms instead of 80 ms: on 2 cores every decoding millisecond is taken from the encoder.
@@ -56,17 +55,8 @@ class Decoded:
 @dataclass(frozen=True)
 class Failed:
     path: str
-    reason: str  # short, groupable: "not an image", "too large", "timed out", ...
+    reason: ImageProblem  # groups failures: "not a readable image", "too large", "timed out", ...
     detail: str
-
-
-def content_hash(path: str) -> str:
-    """blake2b of the file's bytes: finds a renamed or moved photo without decoding it."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
@@ -98,23 +88,13 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
             pixels = square_pixels(image, resolution)
         return Decoded(path, pixels, width, height, taken_at, camera, content_hash(path))
     except ImageLoadError as exc:
-        message = str(exc)
-        reason = (
-            "too large"
-            if "too large" in message
-            else "permission denied"
-            if "permission" in message
-            else "vanished"
-            if "no such file" in message
-            else "not a readable image"
-        )
-        return Failed(path, reason, message)
+        return Failed(path, exc.reason, str(exc))
     except MemoryError:
-        return Failed(path, "out of memory", f"{path}: decoding needed more memory than a worker may use.")
+        return Failed(path, ImageProblem.OUT_OF_MEMORY, f"{path}: decoding needed more memory than a worker may use.")
     except OSError as exc:  # reading the bytes for the hash
-        return Failed(path, "not a readable image", f"{path}: {exc}")
+        return Failed(path, ImageProblem.NOT_AN_IMAGE, f"{path}: {exc}")
     except Exception as exc:  # noqa: BLE001 - a decoder bug on one file must not stop the worker
-        return Failed(path, "decoder error", f"{path}: {type(exc).__name__}: {exc}")
+        return Failed(path, ImageProblem.DECODER_ERROR, f"{path}: {type(exc).__name__}: {exc}")
 
 
 def _limit_memory(extra_bytes: int) -> None:
@@ -223,9 +203,11 @@ class DecodePool:
         """A failure if the slot's worker died or overran its time on the file it holds."""
         if not slot.process.is_alive():
             code = slot.process.exitcode
-            return Failed(slot.path, "crashed the decoder", f"{slot.path}: the decoder died (exit code {code}) on it.")
+            return Failed(
+                slot.path, ImageProblem.DECODER_CRASHED, f"{slot.path}: the decoder died (exit code {code}) on it."
+            )
         if now - slot.started > self.timeout_s:
-            return Failed(slot.path, "timed out", f"{slot.path}: decoding took over {self.timeout_s:g} s.")
+            return Failed(slot.path, ImageProblem.TIMED_OUT, f"{slot.path}: decoding took over {self.timeout_s:g} s.")
         return None
 
     def imap(self, paths: Iterable[str]) -> Iterator[Decoded | Failed]:
@@ -261,7 +243,8 @@ class DecodePool:
                     if self._deaths_before_ready > 3 * self.workers:
                         raise IndexStoreError(
                             f"Decoding processes exit as soon as they start (exit code {slot.process.exitcode}); "
-                            "try --workers 1, or check that Pillow imports in this Python."
+                            "try --workers 1, or check that Pillow imports in this Python.",
+                            StoreProblem.DECODERS_FAIL,
                         )
                     self._replace(index)  # died between files or at start-up: a fresh one
 

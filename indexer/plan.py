@@ -1,7 +1,8 @@
-"""Scan result + SQLite rows -> what a build must do: new, changed, renamed, vanished, unchanged.
+"""Scan result + the index's known rows -> what a build must do: new, changed, renamed, vanished,
+unchanged; and whether deleting the vanished rows is safe.
 
-Comparing (path, size, mtime) opens no image; only a new file whose size matches a vanished
-photo's is hashed, to recognise a rename or move and keep its vector.
+No I/O but one: comparing (path, size, mtime) opens no image; only a new file whose size matches a
+vanished photo's is hashed, to recognise a rename or move and keep its vector.
 """
 
 from __future__ import annotations
@@ -10,28 +11,14 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from search.store import KnownRow, RowState
 
-from search.store import INDEXED, ImageRow
-
-from .decode import content_hash
-from .scan import FoundFile
+from .scan import FoundFile, content_hash
 
 # A sweep that would delete more than this share of a root's photos (and at least the count) is
 # refused: an unmounted disk or a network outage looks exactly like a mass deletion.
 MASS_DELETION_SHARE = 0.5
 MASS_DELETION_MIN_FILES = 20
-
-
-@dataclass(frozen=True)
-class KnownRow:
-    id: int
-    path: bytes
-    size: int
-    mtime_ns: int
-    state: str
-    content_hash: str | None
 
 
 @dataclass
@@ -48,16 +35,8 @@ class Plan:
         return [*self.new, *(found for found, _ in self.changed)]
 
 
-def known_rows(session: Session, root_id: int) -> dict[bytes, KnownRow]:
-    rows = session.execute(
-        select(
-            ImageRow.id, ImageRow.path, ImageRow.size, ImageRow.mtime_ns, ImageRow.state, ImageRow.content_hash
-        ).where(ImageRow.root_id == root_id)
-    ).all()
-    return {row.path: KnownRow(*row) for row in rows}
-
-
 def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mass_deletion: bool = False) -> Plan:
+    """Compare a scan with the rows the index knows under the same folder (keyed by path bytes)."""
     plan = Plan()
     seen: set[bytes] = set()
     for item in found:
@@ -75,7 +54,7 @@ def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mas
     # Renames: a new file with the size and content of a vanished indexed photo is that photo.
     by_size: dict[int, list[KnownRow]] = defaultdict(list)
     for row in vanished:
-        if row.state == INDEXED and row.content_hash:
+        if row.state == RowState.INDEXED and row.content_hash:
             by_size[row.size].append(row)
     if by_size:
         still_new = []

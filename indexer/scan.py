@@ -6,6 +6,7 @@ symlinked folders followed once (a loop cannot trap the walk); unreadable folder
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -14,10 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Formats Pillow decodes out of the box. HEIC/HEIF/AVIF join when their plugin is installed (see
-# search.preprocess.register_optional_formats), because a suffix we cannot decode would only add failures.
-BASE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-PLUGIN_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
+HASH_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,3 +70,12 @@ def scan_folder(root: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) 
         stack.extend(sorted(subfolders, reverse=True))  # depth-first, in name order
     result.files.sort(key=lambda f: f.path)
     return result
+
+
+def content_hash(path: str) -> str:
+    """blake2b of the file's bytes: finds a renamed or moved photo without decoding it."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,35 +1,34 @@
-"""What an index holds, in lines for the CLI."""
+"""`python -m indexer stats`: the index's summary (search.store's, the one the page shows), in lines."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from search.store import DATABASE_FILE, FAILED, INDEXED, ImageRow, Root, get_meta, open_database
-from search.vectors import FAISS_FILE_KEY
+from search.store import DATABASE_FILE, IndexStore
 
 
 def index_stats(folder: Path) -> list[str]:
-    factory = open_database(folder, create=False)
-    with factory() as session:
-        counts = dict(session.execute(select(ImageRow.state, func.count()).group_by(ImageRow.state)).all())
-        reasons = session.execute(
-            select(ImageRow.reason, func.count()).where(ImageRow.state == FAILED).group_by(ImageRow.reason)
-        ).all()
-        roots = session.scalars(select(Root.path)).all()
-        dates = session.execute(select(func.min(ImageRow.taken_at), func.max(ImageRow.taken_at))).one()
-        lines = [
-            f"index      {Path(folder).resolve()}",
-            f"model      {get_meta(session, 'model_name')} (dim {get_meta(session, 'embed_dim')}, "
-            f"weights sha256 {str(get_meta(session, 'model_fingerprint'))[:12]}…)",
-            f"photos     {counts.get(INDEXED, 0)} searchable, {counts.get(FAILED, 0)} failed",
-        ]
-        lines += [f"             {count} × {reason}" for reason, count in sorted(reasons, key=lambda r: -r[1])]
-        if dates[0]:
-            lines.append(f"taken      {dates[0]:%Y-%m-%d} … {dates[1]:%Y-%m-%d} (EXIF)")
-        lines += [f"folder     {root}" for root in roots]
-        name = get_meta(session, FAISS_FILE_KEY)
-    sizes = {n: (Path(folder) / n).stat().st_size for n in (DATABASE_FILE, name) if n and (Path(folder) / n).exists()}
-    lines.append("disk       " + ", ".join(f"{n} {s / 1e6:.1f} MB" for n, s in sizes.items()))
+    store = IndexStore(folder)
+    try:
+        stats = store.summary()
+    finally:
+        store.close()
+    fingerprint = f"{stats.model_fingerprint[:12]}…" if stats.model_fingerprint else "none yet"
+    if stats.embed_dim is None:
+        model_line = "model      none recorded yet (the first build has not encoded anything)"
+    else:
+        model_line = f"model      {stats.model} (dim {stats.embed_dim}, weights sha256 {fingerprint})"
+    lines = [
+        f"index      {Path(folder).resolve()}",
+        model_line,
+        f"photos     {stats.images} searchable, {stats.failed} failed",
+    ]
+    lines += [f"             {count} × {reason}" for reason, count in stats.failures.items()]
+    if stats.taken_from and stats.taken_to:
+        lines.append(f"taken      {stats.taken_from:%Y-%m-%d} … {stats.taken_to:%Y-%m-%d} (EXIF)")
+    if stats.last_build:
+        lines.append(f"built      {stats.last_build:%Y-%m-%d %H:%M} UTC, vector index {stats.index_type}")
+    lines += [f"folder     {root}" for root in stats.roots]
+    files = [name for name in (DATABASE_FILE, stats.vector_file) if name and (Path(folder) / name).exists()]
+    lines.append("disk       " + ", ".join(f"{n} {(Path(folder) / n).stat().st_size / 1e6:.1f} MB" for n in files))
     return lines

@@ -4,8 +4,15 @@
     model = search.load_model("ruclip-vit-base-patch32-384")   # or a folder path, or "demo"
     vectors = model.encode_texts(["рыжий кот спит на подоконнике"])
 
-Names are imported on first use, so that `import search.preprocess` in a decoding worker does
-not pay for torch.
+Names are imported on first use, so that a decoding worker or an unchanged indexer run does not
+pay for torch. The package, by layer, lowest first:
+
+    constants.py, paths.py, errors.py   shared values, where data lives, typed errors (no torch)
+    clip/                               the ruCLIP network: config, tokenizer, preprocessing, checkpoint
+                                        files, hub, network, encoder (RuClip), CPU tuning, demo model
+    store/                              the storage layer: index.sqlite (all SQL) and the FAISS cache
+    query.py, index.py                  the query language and the search API (PhotoIndex)
+    cli.py, __main__.py                 argparse pieces shared by the CLIs; `python -m search`
 """
 
 from __future__ import annotations
@@ -14,23 +21,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "DEFAULT_MODEL": "hub",
-    "DEMO_MODEL": "hub",
-    "resolve_model": "hub",
-    "PUBLISHED_CONFIGS": "config",
-    "ModelConfig": "config",
-    "RuClip": "encoder",
-    "load_model": "encoder",
+    "DEFAULT_MODEL": "constants",
+    "DEMO_MODEL": "constants",
+    "resolve_model": "clip.hub",
+    "PUBLISHED_CONFIGS": "clip.config",
+    "ModelConfig": "clip.config",
+    "RuClip": "clip.encoder",
+    "load_model": "clip.encoder",
     "CheckpointError": "errors",
     "ImageLoadError": "errors",
+    "ImageProblem": "errors",
     "ModelNotFoundError": "errors",
     "RuClipError": "errors",
     "IndexStoreError": "errors",
+    "StoreProblem": "errors",
     "Hit": "index",
     "IndexStats": "index",
     "PhotoIndex": "index",
     "open_index": "index",
-    "load_image": "preprocess",
+    "load_image": "clip.preprocess",
 }
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "DEMO_MODEL",
     "Hit",
     "ImageLoadError",
+    "ImageProblem",
     "IndexStats",
     "IndexStoreError",
     "ModelConfig",
@@ -47,6 +57,7 @@ __all__ = [
     "PhotoIndex",
     "RuClip",
     "RuClipError",
+    "StoreProblem",
     "load_image",
     "load_model",
     "open_index",
@@ -68,9 +79,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .config import PUBLISHED_CONFIGS, ModelConfig
-    from .encoder import RuClip, load_model
-    from .errors import CheckpointError, ImageLoadError, IndexStoreError, ModelNotFoundError, RuClipError
-    from .hub import DEFAULT_MODEL, DEMO_MODEL, resolve_model
+    from .clip.config import PUBLISHED_CONFIGS, ModelConfig
+    from .clip.encoder import RuClip, load_model
+    from .clip.hub import resolve_model
+    from .clip.preprocess import load_image
+    from .constants import DEFAULT_MODEL, DEMO_MODEL
+    from .errors import (
+        CheckpointError,
+        ImageLoadError,
+        ImageProblem,
+        IndexStoreError,
+        ModelNotFoundError,
+        RuClipError,
+        StoreProblem,
+    )
     from .index import Hit, IndexStats, PhotoIndex, open_index
-    from .preprocess import load_image

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import PUBLISHED_CONFIGS
+from .cli import add_device_option, run_cli
+from .clip.config import PUBLISHED_CONFIGS
+from .clip.hub import requested_model, resolve_model
+from .constants import DEFAULT_MODEL, DEMO_MODEL, MODEL_ENV_VAR
 from .errors import RuClipError
-from .hub import DEFAULT_MODEL, DEMO_MODEL, MODEL_ENV_VAR, requested_model, resolve_model
 
 
 def _models(_: argparse.Namespace) -> int:
@@ -40,7 +42,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .encoder import load_model  # imports torch: only for this command
+    from .clip.encoder import load_model  # imports torch: only for this command
 
     model = load_model(args.model, device=args.device, download=False)
     config = model.config
@@ -67,21 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     download.set_defaults(run=_download)
     check = commands.add_parser("check", help="load a model (name or folder, no download) and encode a test query")
     check.add_argument("model", nargs="?", help="published name or folder path")
-    check.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device_option(check)
     check.set_defaults(run=_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except RuClipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_cli(lambda: args.run(args))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,45 @@
-"""argparse pieces shared by the command-line tools (`python -m indexer`, `python -m training`, `python -m ui`)."""
+"""What the command-line tools share (`python -m indexer`, `python -m search`, `python -m training`,
+`python -m ui`): the option definitions and run_cli, the one place that turns errors, Ctrl-C and a
+closed pipe into a message and an exit code."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
 
-from .config import TEXT_PRECISIONS
+from .constants import DEVICES, PRECISIONS, TEXT_PRECISIONS
+from .errors import RuClipError
+
+EXIT_ERROR = 2  # a RuClipError: the message says what to do
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def add_device_option(
+    parser: argparse.ArgumentParser, help: str = "default %(default)s: the GPU when there is one"
+) -> None:
+    parser.add_argument("--device", default=DEVICES[0], choices=DEVICES, help=help)
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """--precision: how images are encoded (see search.clip.encoder.load_model)."""
+    parser.add_argument(
+        "--precision",
+        default=PRECISIONS[0],
+        choices=PRECISIONS,
+        help="auto = fp16 on a GPU, fp32 on a CPU; int8 quantises the image tower on a CPU (faster, not exact)",
+    )
 
 
 def add_text_precision_option(parser: argparse.ArgumentParser) -> None:
-    """--text-precision: how queries are encoded (see search.encoder.quantize_text_tower)."""
+    """--text-precision: how queries are encoded (see search.clip.encoder.quantize_text_tower)."""
     parser.add_argument(
         "--text-precision",
         default=TEXT_PRECISIONS[0],
         choices=TEXT_PRECISIONS,
-        help="int8: encode queries ~1.6x faster on a CPU, not exactly (cosine to fp32 >= 0.998)",
+        help="int8: encode queries faster on a CPU, not exactly (cosine to fp32 >= 0.998; see BENCHMARKS.md)",
     )
 
 
@@ -37,3 +63,26 @@ def positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
+
+
+def run_cli(
+    command: Callable[[], int],
+    *,
+    interrupted: str = "interrupted",
+) -> int:
+    """Run a CLI's command: its RuClipError becomes `error: <message>` (exit 2), Ctrl-C prints
+    `interrupted` (exit 130), and a reader that closed the pipe early (`| head`) ends it quietly."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return command()
+    except RuClipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

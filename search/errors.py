@@ -1,10 +1,13 @@
 """Typed errors of the search package.
 
 Every message says what is wrong *and* what the user can do about it, because these messages are
-what a person sees in the CLI and the UI (the CLI prints them without a traceback).
+what a person sees in the CLI and the UI (the CLI prints them without a traceback). The reason is
+a field (an enum), so that code decides by it and never by the message's wording.
 """
 
 from __future__ import annotations
+
+from enum import Enum, StrEnum
 
 
 class RuClipError(Exception):
@@ -19,9 +22,46 @@ class CheckpointError(RuClipError):
     """A checkpoint folder exists but its config, weights or tokenizer are unusable."""
 
 
+class ImageProblem(StrEnum):
+    """Why a file could not become an image; the value is the reason an index records and groups by."""
+
+    NOT_AN_IMAGE = "not a readable image"
+    TOO_LARGE = "too large"
+    PERMISSION_DENIED = "permission denied"
+    VANISHED = "vanished"
+    OUT_OF_MEMORY = "out of memory"
+    DECODER_ERROR = "decoder error"
+    DECODER_CRASHED = "crashed the decoder"
+    TIMED_OUT = "timed out"
+
+
 class ImageLoadError(RuClipError):
     """An image file could not be opened or decoded."""
+
+    def __init__(self, message: str, reason: ImageProblem = ImageProblem.NOT_AN_IMAGE):
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreProblem(Enum):
+    """What is wrong with an index folder (IndexStoreError.reason)."""
+
+    NO_INDEX = "no index"  # the folder holds no index.sqlite
+    NOT_BUILT = "not built"  # the database exists, no build has recorded a model yet
+    BUSY = "busy"  # another build holds the folder
+    OTHER_MODEL = "other model"  # the model's weights are not the ones the index was built with
+    DAMAGED = "damaged"  # index.sqlite is not a readable SQLite database
+    NEWER_SCHEMA = "newer schema"  # written by a newer version of this program
+    DISK_FULL = "disk full"
+    UNKNOWN_IMAGE = "unknown image"  # an id or a path that is not an indexed image
+    NO_PHOTO_FOLDER = "no photo folder"  # the folder to index is missing (an unmounted disk?)
+    DECODERS_FAIL = "decoders fail"  # the decoding processes cannot start
+    BACKUP_FAILED = "backup failed"
 
 
 class IndexStoreError(RuClipError):
     """An index folder is missing, damaged, busy, or was built by another model."""
+
+    def __init__(self, message: str, reason: StoreProblem):
+        super().__init__(message)
+        self.reason = reason

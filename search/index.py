@@ -15,32 +15,21 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from sqlalchemy import func, select
 
-from .encoder import RuClip, load_model
-from .errors import IndexStoreError
+from .clip.encoder import RuClip, load_model
+from .errors import IndexStoreError, StoreProblem
 from .query import QueryError, parse_query
-from .store import (
-    FAILED,
-    INDEXED,
-    LAST_BUILD_KEY,
-    ImageRow,
-    Root,
-    count_indexed,
-    engine_of,
-    get_meta,
-    hit_rows,
-    open_database,
-    read_seq,
-)
-from .vectors import DEFAULT_NPROBE, FAISS_FILE_KEY, catch_up, kind_of, load_vectors
+from .store import Failure, IndexStats, IndexStore
+from .store.vectors import DEFAULT_NPROBE, IndexKind, catch_up, load_vectors
+
+__all__ = ["Failure", "Hit", "IndexStats", "PhotoIndex", "RUSSIAN_PROMPTS", "open_index", "recorded_model"]
 
 PathLike = str | os.PathLike[str]
 # A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
@@ -63,33 +52,14 @@ class Hit:
     camera: str | None = None
 
 
-@dataclass(frozen=True)
-class IndexStats:
-    images: int  # searchable
-    failed: int
-    failures: dict[str, int]  # reason -> count
-    model: str
-    index_type: str  # "flat-ip" or "ivf<lists>-sq8"
-    roots: list[str]  # the photo folders it was built from
-    last_change: int  # grows with every committed change: a cheap "is there news?" check
-    taken_from: datetime | None = None  # the EXIF dates the photos span (None: no dates)
-    taken_to: datetime | None = None
-    last_build: datetime | None = None  # when the last build finished (UTC); None while the first runs
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A file the index could not take, and why (the reason groups failures; detail is the message)."""
-
-    path: str
-    reason: str
-    detail: str
-
-
 def recorded_model(folder: str | os.PathLike[str]) -> str | None:
     """The model name an index was built with (None before its first build recorded one)."""
-    with open_database(Path(folder), create=False)() as session:
-        return get_meta(session, "model_name")
+    store = IndexStore(folder)
+    try:
+        record = store.model_record()
+    finally:
+        store.close()
+    return None if record is None else record.name
 
 
 class PhotoIndex:
@@ -105,49 +75,43 @@ class PhotoIndex:
     ):
         self.folder = Path(folder)
         self.prompts = prompts  # templates with one "{}" each; None: terms are embedded as typed
-        self._factory = open_database(self.folder, create=False)
-        self._engine = engine_of(self._factory)  # for the per-query reads (see store.read_seq)
-        with self._factory() as session:
-            recorded = get_meta(session, "model_name")
-            fingerprint = get_meta(session, "model_fingerprint")
-            dim = get_meta(session, "embed_dim")
-        if recorded is None or fingerprint is None or dim is None:
-            raise IndexStoreError(f"{self.folder} holds no finished build yet; run python -m indexer build first.")
-        self.dim = int(dim)
+        self._store = IndexStore(self.folder)
+        recorded = self._store.model_record()
+        if recorded is None:
+            raise IndexStoreError(
+                f"{self.folder} holds no finished build yet; run python -m indexer build first.", StoreProblem.NOT_BUILT
+            )
+        self.dim = recorded.embed_dim
         if isinstance(model, RuClip):
             self.model = model
         else:
-            self.model = load_model(model or recorded, device=device, text_precision=text_precision)
-        if self.model.fingerprint != fingerprint:
+            self.model = load_model(model or recorded.name, device=device, text_precision=text_precision)
+        if self.model.fingerprint != recorded.fingerprint:
             raise IndexStoreError(
-                f"The index {self.folder} was built with model {recorded!r}, and {self.model.name!r} has other "
-                f"weights: its vectors would be meaningless here. Open it without a model (it uses {recorded!r}) "
-                "or rebuild the index with this model into another folder."
+                f"The index {self.folder} was built with model {recorded.name!r}, and {self.model.name!r} has "
+                f"other weights: its vectors would be meaningless here. Open it without a model (it uses "
+                f"{recorded.name!r}) or rebuild the index with this model into another folder.",
+                StoreProblem.OTHER_MODEL,
             )
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._term_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
-        with self._factory() as session:
-            self._vectors = load_vectors(self.folder, session, self.dim)
+        self._vectors = load_vectors(self.folder, self._store, self.dim)
 
     def _refresh(self) -> None:
         """Pick up rows a concurrent build committed since the last query."""
-        with self._engine.connect() as connection:
-            if read_seq(connection) == self._vectors.seq:  # the common case, checked cheaply
-                return
-        with self._factory() as session:  # the change counter moved since the last query: catch up
-            if get_meta(session, FAISS_FILE_KEY) is None:
-                return
-            if get_meta(session, "index_type") not in (None, kind_of(self._vectors.index)):
-                # The build switched index type (the collection crossed a size threshold): take its file.
-                self._vectors = load_vectors(self.folder, session, self.dim)
-            else:
-                self._vectors = catch_up(session, self._vectors, self.dim)
+        if self._store.change_counter() == self._vectors.seq:  # the common case, checked cheaply
+            return
+        kind = self._store.index_kind()
+        if kind is not None and IndexKind.parse(kind) != self._vectors.kind:
+            # The build switched index kind (the collection crossed a size threshold): take its file.
+            self._vectors = load_vectors(self.folder, self._store, self.dim)
+        else:
+            self._vectors = catch_up(self._store, self._vectors, self.dim)
 
     def __len__(self) -> int:
-        with self._factory() as session:
-            return count_indexed(session)
+        return self._store.count_indexed()
 
     def stats(self) -> IndexStats:
         """What the index holds: counts, failures by reason, model, index type, photo folders.
@@ -155,40 +119,17 @@ class PhotoIndex:
         Counted again only when a build has changed something since the last call: the UI asks on
         every interaction, and counting a million rows takes a good part of a second.
         """
-        with self._factory() as session:
-            key = (int(get_meta(session, "seq") or 0), get_meta(session, LAST_BUILD_KEY))
-            cached = self._stats
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            states = dict(session.execute(select(ImageRow.state, func.count()).group_by(ImageRow.state)).all())
-            reasons = session.execute(
-                select(ImageRow.reason, func.count()).where(ImageRow.state == FAILED).group_by(ImageRow.reason)
-            ).all()
-            taken_from, taken_to = session.execute(
-                select(func.min(ImageRow.taken_at), func.max(ImageRow.taken_at)).where(ImageRow.state == INDEXED)
-            ).one()
-            stats = IndexStats(
-                images=states.get(INDEXED, 0),
-                failed=states.get(FAILED, 0),
-                failures={str(reason): count for reason, count in reasons},
-                model=str(get_meta(session, "model_name")),
-                index_type=str(get_meta(session, "index_type")),
-                roots=list(session.scalars(select(Root.path))),
-                last_change=key[0],
-                taken_from=taken_from,
-                taken_to=taken_to,
-                last_build=datetime.fromisoformat(key[1]) if key[1] else None,
-            )
+        key = self._store.summary_key()
+        cached = self._stats
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        stats = self._store.summary()
         self._stats = (key, stats)  # one assignment: a reader in another thread sees the old pair or the new
         return stats
 
     def failures(self, limit: int = 200) -> list[Failure]:
         """Files that could not be indexed, with the reason; the most recent first."""
-        with self._factory() as session:
-            rows = session.scalars(
-                select(ImageRow).where(ImageRow.state == FAILED).order_by(ImageRow.seq.desc()).limit(limit)
-            )
-            return [Failure(row.file_path, str(row.reason), str(row.detail or row.reason)) for row in rows]
+        return self._store.failures(limit)
 
     def _text_vector(self, text: str) -> npt.NDArray[np.float32]:
         """The weighted sum of a query's terms (see query.py), each embedding cached."""
@@ -217,11 +158,10 @@ class PhotoIndex:
 
     def _image_vector(self, image: ImageQuery) -> npt.NDArray[np.float32]:
         if isinstance(image, int):  # an indexed image by id: its stored vector, nothing to decode
-            with self._factory() as session:
-                row = session.get(ImageRow, image)
-            if row is None or row.state != INDEXED or row.vector is None:
-                raise IndexStoreError(f"No indexed image with id {image} in {self.folder}.")
-            return row.vector_array().copy()
+            vector = self._store.vector_of(image)
+            if vector is None:
+                raise IndexStoreError(f"No indexed image with id {image} in {self.folder}.", StoreProblem.UNKNOWN_IMAGE)
+            return vector
         if isinstance(image, np.ndarray):  # an embedding the caller kept, e.g. of an uploaded photo
             if image.shape != (self.dim,):
                 raise QueryError(f"an image embedding for this index has shape ({self.dim},), not {image.shape}")
@@ -246,16 +186,7 @@ class PhotoIndex:
         """Ids that pass the filters (None when there are no filters)."""
         if folder is None and date_from is None and date_to is None:
             return None
-        statement = select(ImageRow.id).where(ImageRow.state == INDEXED)
-        if folder is not None:
-            prefix = os.fsencode(os.path.join(os.path.abspath(folder), ""))
-            statement = statement.where(func.substr(ImageRow.path, 1, len(prefix)) == prefix)
-        if date_from is not None:
-            statement = statement.where(ImageRow.taken_at >= _start_of(date_from))
-        if date_to is not None:  # inclusive: the whole last day
-            statement = statement.where(ImageRow.taken_at < _start_of(date_to) + timedelta(days=1))
-        with self._factory() as session:
-            return np.array(session.scalars(statement).all(), dtype=np.int64)
+        return self._store.ids_matching(folder, date_from, date_to)
 
     def search(
         self,
@@ -336,18 +267,15 @@ class PhotoIndex:
         return self.search(image=row_id, k=k, exclude=[row_id], **filters)
 
     def id_of(self, path: PathLike) -> int:
-        key = os.fsencode(os.path.abspath(path))
-        with self._factory() as session:
-            row_id = session.scalar(select(ImageRow.id).where(ImageRow.path == key, ImageRow.state == INDEXED))
+        row_id = self._store.id_of(path)
         if row_id is None:
-            raise IndexStoreError(f"{path} is not an indexed image of {self.folder}.")
+            raise IndexStoreError(f"{path} is not an indexed image of {self.folder}.", StoreProblem.UNKNOWN_IMAGE)
         return row_id
 
     def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
-        with self._engine.connect() as connection:
-            rows = hit_rows(connection, [i for i, _ in found])
+        rows = self._store.hit_rows([i for i, _ in found])
         return [
-            Hit(i, os.fsdecode(rows[i].path), score, rows[i].width, rows[i].height, rows[i].taken_at, rows[i].camera)
+            Hit(i, rows[i].path, score, rows[i].width, rows[i].height, rows[i].taken_at, rows[i].camera)
             for i, score in found
             if i in rows
         ]
@@ -365,10 +293,6 @@ def _one_faiss_thread() -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(previous)
-
-
-def _start_of(day: date) -> datetime:
-    return day if isinstance(day, datetime) else datetime(day.year, day.month, day.day)
 
 
 def open_index(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import torch
 
-from .checkpoint import save_checkpoint
-from .config import ModelConfig
-from .model import CLIP
+from .clip.checkpoint import save_checkpoint
+from .clip.config import ModelConfig
+from .clip.model import CLIP
 
 
 def random_network(config: ModelConfig, seed: int = 0) -> CLIP:
@@ -83,44 +84,42 @@ def clustered_unit_vectors(count: int, dim: int, clusters: int = 1000, spread: f
     return vectors
 
 
+@dataclass(frozen=True)
+class _SyntheticFile:
+    path: str
+    size: int = 1
+    mtime_ns: int = 1
+
+
 def write_synthetic_index(folder: Path, vectors, *, model_name: str, fingerprint: str, folders: int = 4) -> None:
     """An index folder with one metadata row per vector (paths spread over `folders` album folders,
     dates over 2020-2024), as `python -m indexer build` would leave it, without any image files."""
     from datetime import datetime, timedelta
 
-    import numpy as np
-    from sqlalchemy import insert
+    from .store import IndexedImage, IndexStore, ModelRecord
+    from .store.vectors import IndexKind, build_from_sqlite, save_vectors
 
-    from .store import INDEXED, ImageRow, open_database, root_row, set_meta
-    from .vectors import build_from_sqlite, index_kind_for, save_vectors
-
-    factory = open_database(folder, create=True)
+    store = IndexStore(folder, create=True)
     dim = int(vectors.shape[1])
-    with factory.begin() as session:
-        root = root_row(session, Path("/photos")).id
-        set_meta(session, "model_name", model_name)
-        set_meta(session, "model_fingerprint", fingerprint)
-        set_meta(session, "embed_dim", str(dim))
-        set_meta(session, "seq", "1")
-        start = datetime(2020, 1, 1)
-        for chunk in range(0, len(vectors), 50_000):
-            rows = [
-                {
-                    "root_id": root,
-                    "path": f"/photos/album_{i % folders}/IMG_{i:07d}.jpg".encode(),
-                    "size": 1,
-                    "mtime_ns": 1,
-                    "state": INDEXED,
-                    "width": 4000,
-                    "height": 3000,
-                    "taken_at": start + timedelta(hours=int(i * 43_800 // max(len(vectors), 1))),
-                    "vector": np.ascontiguousarray(vectors[i]).tobytes(),
-                    "seq": 1,
-                }
+    store.record_model(ModelRecord(model_name, fingerprint, dim))
+    root = store.root_id(Path("/photos"))
+    start = datetime(2020, 1, 1)
+    for chunk in range(0, len(vectors), 50_000):
+        store.add_new_images(
+            root,
+            [
+                IndexedImage(
+                    _SyntheticFile(f"/photos/album_{i % folders}/IMG_{i:07d}.jpg"),
+                    vectors[i],
+                    width=4000,
+                    height=3000,
+                    taken_at=start + timedelta(hours=int(i * 43_800 // max(len(vectors), 1))),
+                    camera=None,
+                    content_hash=f"{i:032x}",
+                )
                 for i in range(chunk, min(len(vectors), chunk + 50_000))
-            ]
-            session.execute(insert(ImageRow), rows)
-    with factory.begin() as session:
-        built = build_from_sqlite(session, dim, index_kind_for(len(vectors)))
-        save_vectors(folder, session, built)
-        set_meta(session, "index_type", index_kind_for(built.ntotal))
+            ],
+        )
+    save_vectors(folder, store, build_from_sqlite(store, dim, IndexKind.for_count(len(vectors))))
+    store.record_build_finished()
+    store.close()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import search
-from search.hub import DEMO_MODEL_DIR
+from search.paths import demo_model_dir
 from training.captions import COLOURS, SHAPES, all_queries
 from training.evaluate import precision_at_k
 from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
@@ -48,9 +48,9 @@ def photo_vectors(demo_model, fresh_photos):
 
 
 def test_demo_name_resolves_to_the_shipped_folder(demo_model):
-    assert search.resolve_model("demo") == DEMO_MODEL_DIR
-    assert demo_model.folder == DEMO_MODEL_DIR
-    recipe = json.loads((DEMO_MODEL_DIR / "training.json").read_text(encoding="utf-8"))["recipe"]
+    assert search.resolve_model("demo") == demo_model_dir()
+    assert demo_model.folder == demo_model_dir()
+    recipe = json.loads((demo_model_dir() / "training.json").read_text(encoding="utf-8"))["recipe"]
     assert demo_model.config.image_resolution == recipe["image_resolution"]
     assert demo_model.config.embed_dim == recipe["embed_dim"]
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import search
-from search.checkpoint import check_state_dict, read_state_dict
+from search.clip.checkpoint import check_state_dict, read_state_dict
 
 from .conftest import REPO_ROOT, TINY_MODEL
 

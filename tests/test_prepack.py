@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import search
-from search.model import SelfAttention
-from search.prepack import OPT_OUT_ENV_VAR, PackedLinear, pack_text_tower, prepacking_available
+from search.clip.model import SelfAttention
+from search.clip.prepack import OPT_OUT_ENV_VAR, PackedLinear, pack_text_tower, prepacking_available
 from search.testing import random_network
 
 from .conftest import TINY_MODEL

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import search
-from search.prepack import PackedLinear, prepacking_available
+from search.clip.prepack import PackedLinear, prepacking_available
 from search.testing import make_random_checkpoint
 
 from .conftest import TINY_BPE, TINY_MODEL

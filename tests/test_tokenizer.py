@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from search.tokenizer import BOS_ID, EOS_ID
+from search.constants import BOS_ID, EOS_ID
 
 
 def test_empty_text_is_bos_eos_then_padding(tiny_model):

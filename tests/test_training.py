@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import search
-from search.checkpoint import file_fingerprint
-from search.model import CLIP
-from search.tokenizer import Tokenizer
+from search.clip.folder import file_fingerprint
+from search.clip.model import CLIP
+from search.clip.tokenizer import Tokenizer
 from training.bpe import train_bpe
 from training.captions import COLOURS, SHAPES, random_caption, tokenizer_corpus
 from training.contrastive import TrainingSchedule, contrastive_loss, init_for_training, train

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from indexer.build import BuildOptions, build_index
-from search.store import open_database
+from search.store import IndexStore
 from search.testing import write_synthetic_index
 
 from .conftest import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection
@@ -72,7 +72,7 @@ def test_no_index_shows_the_command_that_builds_one(monkeypatch, tmp_path):
 
 
 def test_a_first_build_still_running_says_so(monkeypatch, tmp_path):
-    open_database(tmp_path, create=True)  # the database exists, no batch is committed yet
+    IndexStore(tmp_path, create=True)  # the database exists, no batch is committed yet
     at = page(monkeypatch, tmp_path)
     no_failure(at)
     assert "ещё строится" in at.info[0].value

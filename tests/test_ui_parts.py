@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from search.errors import ImageLoadError
-from search.hub import DEFAULT_MODEL, DOWNLOADED_FILES, HUB_ORGANISATION
+from search.clip.hub import DOWNLOADED_FILES
+from search.constants import DEFAULT_MODEL, HUB_ORGANISATION
 from ui.folders import photo_folders
 from ui.loading import _needs_download
 from ui.settings import read_settings

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import faiss
 import numpy as np
 import pytest
-from sqlalchemy import update
 
 import search
-import search.vectors as vectors_module
-from indexer.verify import verify_index
-from search.checkpoint import file_fingerprint, find_weights
-from search.store import ImageRow, next_seq, open_database, set_meta
-from search.testing import clustered_unit_vectors, write_synthetic_index
-from search.vectors import (
+import search.store.vectors as vectors_module
+from search.clip.folder import file_fingerprint, find_weights
+from search.store import IndexedImage, IndexStore
+from search.store.verify import verify_index
+from search.store.vectors import (
+    IndexKind,
     build_from_sqlite,
     catch_up,
-    index_kind_for,
-    is_exact,
-    kind_of,
     load_vectors,
     reshape_if_needed,
     save_vectors,
 )
+from search.testing import clustered_unit_vectors, write_synthetic_index
 
 from .conftest import TINY_MODEL
 
@@ -52,17 +52,22 @@ def synthetic(tmp_path_factory):
 
 
 def test_index_kind_follows_collection_size():
-    assert index_kind_for(10) == "flat-ip"
-    assert index_kind_for(vectors_module.EXACT_SEARCH_LIMIT) == "flat-ip"
-    assert index_kind_for(1_000_000) == "ivf2048-sq8"
+    assert IndexKind.for_count(10).name == "flat-ip"
+    assert IndexKind.for_count(vectors_module.EXACT_SEARCH_LIMIT).name == "flat-ip"
+    assert IndexKind.for_count(1_000_000).name == "ivf2048-sq8"
+
+
+def test_index_kind_names_are_parsed_and_a_typo_is_an_error():
+    assert IndexKind.parse("ivf2048-sq8") == IndexKind(2048)
+    assert IndexKind.parse("flat-ip").exact
+    with pytest.raises(ValueError):
+        IndexKind.parse("ivf-2048")
 
 
 def test_approximate_index_recall_against_exact(synthetic):
     folder, vectors = synthetic
-    factory = open_database(folder, create=False)
-    with factory() as session:
-        built = build_from_sqlite(session, DIM, "ivf256-sq8")
-    assert not is_exact(built.index) and kind_of(built.index) == "ivf256-sq8"
+    built = build_from_sqlite(IndexStore(folder), DIM, IndexKind(256))
+    assert not built.kind.exact and built.kind.name == "ivf256-sq8"
     queries = clustered_unit_vectors(200, DIM, clusters=400, seed=1)  # same centres, fresh points
     assert recall_at_10(built.index, vectors, queries) >= 0.95
 
@@ -72,7 +77,7 @@ def test_an_approximate_index_is_verified_searched_and_filtered(synthetic):
     report = verify_index(folder)
     assert report.ok, report.problems[:5]
     index = search.open_index(folder, device="cpu")
-    assert kind_of(index._vectors.index).startswith("ivf")
+    assert not index._vectors.kind.exact
     assert index.search(image=1, k=1)[0].id == 1  # self-retrieval by stored vector
     # A folder filter whose matches are spread over many lists still fills k.
     hits = index.search(image=1, k=50, folder="/photos/album_3")
@@ -84,17 +89,23 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     fingerprint = file_fingerprint(find_weights(TINY_MODEL))
     write_synthetic_index(tmp_path, vectors, model_name=str(TINY_MODEL), fingerprint=fingerprint)
     reader = search.open_index(tmp_path, device="cpu")
-    assert kind_of(reader._vectors.index) == "flat-ip"
+    assert reader._vectors.kind.exact
 
     # The collection "grows past" the exact limit: a build's checkpoint after a change reshapes it.
     monkeypatch.setattr(vectors_module, "EXACT_SEARCH_LIMIT", 10_000)
-    factory = open_database(tmp_path, create=False)
-    with factory.begin() as session:
-        session.execute(update(ImageRow).where(ImageRow.id == 5).values(seq=next_seq(session)))
-        current = catch_up(session, load_vectors(tmp_path, session, DIM), DIM)
-        reshaped = reshape_if_needed(session, current, DIM)
-        save_vectors(tmp_path, session, reshaped)
-        set_meta(session, "index_type", kind_of(reshaped.index))
-    assert kind_of(reshaped.index).startswith("ivf")
+    store = IndexStore(tmp_path)
+    row_5 = IndexedImage(_File("/photos/album_0/IMG_0000004.jpg"), vectors[4], 4000, 3000, None, None, "0" * 32)
+    store.write_batch(store.root_id(Path("/photos")), [row_5])  # row 5 written again: the counter moves
+    current = catch_up(store, load_vectors(tmp_path, store, DIM), DIM)
+    reshaped = reshape_if_needed(store, current, DIM)
+    save_vectors(tmp_path, store, reshaped)
+    assert not reshaped.kind.exact
     assert reader.search(image=5, k=1)[0].id == 5
-    assert kind_of(reader._vectors.index) == kind_of(reshaped.index)
+    assert reader._vectors.kind == reshaped.kind
+
+
+@dataclass(frozen=True)
+class _File:
+    path: str
+    size: int = 1
+    mtime_ns: int = 1

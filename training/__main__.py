@@ -1,20 +1,18 @@
 """python -m training: reproduce the offline demo model and its photo collection.
 
-python -m training demo-model                   # retrain data/models/demo (about 8 minutes on 2 cores)
+python -m training demo-model                   # retrain search/clip/demo_model (about 8 minutes on 2 cores)
 python -m training demo-photos                  # rewrite the demo collection data/demo/photos
-python -m training evaluate data/models/demo    # precision@5 of the 32 colour+shape queries
+python -m training evaluate                      # precision@5 of the 32 colour+shape queries
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from search.cli import positive_int
-from search.errors import RuClipError
+from search.cli import positive_int, run_cli
 
 from .demo import (
     DEMO_MODEL_DIR,
@@ -100,33 +98,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo-model":
+        known = {f.name for f in fields(DemoRecipe)}
+        overrides = {k: v for k, v in vars(args).items() if k in known}
+        recipe = replace(DemoRecipe(), **overrides)
+        report = train_demo_model(
+            args.out, recipe, workers=args.workers, progress=not args.quiet, vocabulary=args.vocabulary
+        )
+        print(f"wrote {args.out}: {report.summary()}")
+    elif args.command == "demo-vocabulary":
+        size = learn_demo_vocabulary(args.out, seed=args.seed)
+        print(f"wrote {args.out}: {size} tokens")
+    elif args.command == "demo-photos":
+        written = write_demo_photos(args.out, seed=args.seed, per_pair=args.per_pair)
+        print(f"wrote {len(written)} photos under {args.out}")
+    else:
+        report = evaluate_demo_model(args.model, args.seed, args.per_pair)
+        for query, value in sorted(report.per_query.items(), key=lambda item: item[1]):
+            print(f"{value:5.2f}  {query}")
+        print(report.summary())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        if args.command == "demo-model":
-            known = {f.name for f in fields(DemoRecipe)}
-            overrides = {k: v for k, v in vars(args).items() if k in known}
-            recipe = replace(DemoRecipe(), **overrides)
-            report = train_demo_model(
-                args.out, recipe, workers=args.workers, progress=not args.quiet, vocabulary=args.vocabulary
-            )
-            print(f"wrote {args.out}: {report.summary()}")
-        elif args.command == "demo-vocabulary":
-            size = learn_demo_vocabulary(args.out, seed=args.seed)
-            print(f"wrote {args.out}: {size} tokens")
-        elif args.command == "demo-photos":
-            written = write_demo_photos(args.out, seed=args.seed, per_pair=args.per_pair)
-            print(f"wrote {len(written)} photos under {args.out}")
-        else:
-            report = evaluate_demo_model(args.model, args.seed, args.per_pair)
-            for query, value in sorted(report.per_query.items(), key=lambda item: item[1]):
-                print(f"{value:5.2f}  {query}")
-            print(report.summary())
-    except RuClipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: _run(args))
 
 
 if __name__ == "__main__":

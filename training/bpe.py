@@ -8,7 +8,8 @@ from pathlib import Path
 
 import youtokentome
 
-from search.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, check_bpe_file
+from search.clip.tokenizer import check_bpe_file
+from search.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def train_bpe(lines: Iterable[str], output: Path, vocab_size: int) -> int:

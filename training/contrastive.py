@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from search.model import CLIP
+from search.clip.model import CLIP
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from search.checkpoint import file_fingerprint, save_checkpoint
-from search.config import ModelConfig
-from search.encoder import load_model
-from search.hub import DEMO_MODEL_DIR
-from search.model import CLIP
-from search.tokenizer import Tokenizer, check_bpe_file
+from search.clip.checkpoint import save_checkpoint
+from search.clip.config import ModelConfig
+from search.clip.encoder import load_model
+from search.clip.folder import file_fingerprint
+from search.clip.model import CLIP
+from search.clip.tokenizer import Tokenizer, check_bpe_file
+from search.constants import EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
+from search.paths import PACKAGED_DEMO_MODEL_DIR
 
 from .bpe import train_bpe
 from .captions import tokenizer_corpus
@@ -35,11 +37,14 @@ from .world import batches as world_batches
 
 log = logging.getLogger(__name__)
 
-DEMO_PHOTOS_DIR = DEMO_MODEL_DIR.parent.parent / "demo" / "photos"
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # training runs from a source checkout
+# The demo model is written where the package ships it from (package data).
+DEMO_MODEL_DIR = PACKAGED_DEMO_MODEL_DIR
+DEMO_PHOTOS_DIR = REPO_DATA_DIR / "demo" / "photos"
 # The demo's vocabulary, learnt once with learn_demo_vocabulary(). youtokentome breaks ties between
 # equally frequent pairs differently from one process to the next (measured: 2 of 3 runs gave the
 # same file), so the recipe starts from this file to reproduce the weights bit for bit.
-DEMO_VOCABULARY = DEMO_MODEL_DIR.parent.parent / "demo" / "bpe.model"
+DEMO_VOCABULARY = REPO_DATA_DIR / "demo" / "bpe.model"
 RECIPE_FILE = "training.json"  # written next to the checkpoint: how it was made and how well it does
 
 
@@ -165,9 +170,6 @@ def _replace_folder(new: Path, target: Path) -> None:
 
 # ---- the demo collection --------------------------------------------------------------------------
 
-EXIF_IFD = 0x8769
-EXIF_DATE_TAKEN = 0x9003  # DateTimeOriginal, in the Exif sub-IFD
-EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
 DEMO_ALBUMS = ("2023 лето", "2024 зима", "2025 весна")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from search.encoder import RuClip
+from search.clip.encoder import RuClip
 
 from .captions import all_queries
 from .world import LabelledPicture

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from search.config import ModelConfig
-from search.preprocess import center_square
-from search.tokenizer import Tokenizer
+from search.clip.config import ModelConfig
+from search.clip.preprocess import center_square
+from search.clip.tokenizer import Tokenizer
 
 from .captions import COLOURS, SHAPES, Colour, Shape, random_caption
 from .contrastive import Batch

@@ -21,10 +21,10 @@ try:
 except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/ on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from search.clip.preprocess import load_image
+from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
-from search.hub import DEMO_MODEL
 from search.index import Hit, PhotoIndex
-from search.preprocess import load_image
 from search.query import QueryError
 from ui import views
 from ui.folders import photo_folders

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from search.encoder import RuClip, load_model
+from search.clip.encoder import RuClip, load_model
+from search.clip.hub import published_name, resolve_model
 from search.errors import ModelNotFoundError
-from search.hub import published_name, resolve_model
 from search.index import PhotoIndex, recorded_model
 from search.store import DATABASE_FILE
 

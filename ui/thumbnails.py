@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from search.clip.preprocess import load_image, register_optional_formats
 from search.errors import ImageLoadError
-from search.preprocess import load_image, register_optional_formats
 
 THUMBNAIL_DIR = "thumbnails"  # inside the index folder
 THUMBNAIL_PX = 384  # long side: sharp in a 4-column grid on a 1440-px wide page

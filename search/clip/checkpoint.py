@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 import zipfile
@@ -10,32 +9,15 @@ from pathlib import Path
 
 import torch
 
+from ..constants import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES
+from ..errors import CheckpointError
 from .config import ModelConfig
-from .errors import CheckpointError
+from .folder import find_weights
 from .model import CLIP
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "bpe.model"
-# Preference order: safetensors loads without unpickling; the published checkpoints ship the .bin.
-WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 MAX_LISTED_KEYS = 5
-
-
-def find_weights(folder: Path) -> Path | None:
-    for name in WEIGHTS_FILES:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def missing_files(folder: Path) -> list[str]:
-    """Names of the checkpoint files that `folder` lacks (empty when it is complete)."""
-    missing = [name for name in (CONFIG_FILE, TOKENIZER_FILE) if not (folder / name).is_file()]
-    if find_weights(folder) is None:
-        missing.append(" or ".join(reversed(WEIGHTS_FILES)))
-    return missing
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -92,15 +74,6 @@ def load_network(folder: Path, config: ModelConfig) -> tuple[CLIP, Path]:
     network.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     log.debug("loaded %d tensors from %s", len(state), weights)
     return network.eval().requires_grad_(False), weights
-
-
-def file_fingerprint(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """sha256 of a weights file: recorded by an index so that it refuses another model's queries."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(folder: Path, network: CLIP, bpe_model: Path) -> Path:

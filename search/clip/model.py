@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..constants import EOS_ID
 from .config import ModelConfig
 from .prepack import packed_linear
-
-EOS_ID = 3
 
 
 class LayerNorm(nn.LayerNorm):

@@ -6,22 +6,24 @@ import logging
 import os
 from pathlib import Path
 
-from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES, missing_files
+from ..constants import (
+    CONFIG_FILE,
+    DEFAULT_MODEL,
+    DEMO_MODEL,
+    HUB_ORGANISATION,
+    LEGACY_ORGANISATIONS,
+    MODEL_ENV_VAR,
+    TOKENIZER_FILE,
+    WEIGHTS_FILES,
+)
+from ..errors import ModelNotFoundError
+from ..paths import demo_model_dir
 from .config import PUBLISHED_CONFIGS
-from .errors import ModelNotFoundError
+from .folder import missing_files
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "ruclip-vit-base-patch32-384"
-MODEL_ENV_VAR = "RUCLIP_MODEL"
-HUB_ORGANISATION = "ai-forever"
-# The checkpoints moved from the sberbank-ai organisation; accept both spellings of a repo id.
-LEGACY_ORGANISATIONS = ("sberbank-ai",)
 DOWNLOADED_FILES = (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES[-1])
-# The small offline model the project trains itself (python -m training demo-model); it knows
-# colours and shapes only. It lives in the repository's data/ folder, not on the hub.
-DEMO_MODEL = "demo"
-DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "data" / "models" / DEMO_MODEL
 
 
 def requested_model(name_or_path: str | os.PathLike[str] | None) -> str:
@@ -52,12 +54,13 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
     name = requested_model(name_or_path)
     folder = Path(name).expanduser()
     if name == DEMO_MODEL and not folder.is_dir():
-        if not DEMO_MODEL_DIR.is_dir() or missing_files(DEMO_MODEL_DIR):
+        demo = demo_model_dir()  # shipped in the package; see search.paths
+        if not demo.is_dir() or missing_files(demo):
             raise ModelNotFoundError(
-                f"The demo model is not in {DEMO_MODEL_DIR}. It ships with the repository; "
+                f"The demo model is not in {demo}. It ships with the package; reinstall it, or "
                 "re-create it with: python -m training demo-model"
             )
-        return DEMO_MODEL_DIR
+        return demo
     if folder.is_dir():
         missing = missing_files(folder)
         if missing:

@@ -15,10 +15,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, file_fingerprint, load_network
-from .config import TEXT_PRECISIONS, ModelConfig
-from .errors import RuClipError
-from .hub import DEMO_MODEL, DEMO_MODEL_DIR, published_name, requested_model, resolve_model
+from ..constants import CONFIG_FILE, DEMO_MODEL, TEXT_PRECISIONS, TOKENIZER_FILE
+from ..errors import RuClipError
+from ..paths import demo_model_dir
+from .checkpoint import load_network
+from .config import ModelConfig
+from .folder import file_fingerprint
+from .hub import published_name, requested_model, resolve_model
 from .model import CLIP
 from .prepack import pack_text_tower
 from .preprocess import load_image, normalize_pixels, preprocess_image
@@ -28,7 +31,7 @@ from .tokenizer import Tokenizer
 log = logging.getLogger(__name__)
 
 ImageInput = Image.Image | str | os.PathLike[str]
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.qint8}
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.qint8}
 # Texts are sorted by length and encoded in batches this size, each cut to its own longest text:
 # on benchmarks/encode.py, 256 short queries ran at 4.9x the reference in one batch and 5.4-6.3x in
 # batches of 64 (separate runs on a noisy 2-core machine, so the gain is approximate).
@@ -53,11 +56,11 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype:
     """'auto' -> fp16 autocast on CUDA, exact fp32 elsewhere."""
     if precision == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    if precision not in PRECISIONS:
-        raise RuClipError(f"Unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}.")
+    if precision not in _DTYPES:
+        raise RuClipError(f"Unknown precision {precision!r}; use auto, {', '.join(_DTYPES)}.")
     if precision == "int8" and device.type != "cpu":
         raise RuClipError("Precision int8 is a CPU mode; on a GPU use fp16 or bf16.")
-    return PRECISIONS[precision]
+    return _DTYPES[precision]
 
 
 def _quantized_linears(module: torch.nn.Module, *, per_channel: bool) -> torch.nn.Module:
@@ -269,7 +272,7 @@ def load_model(
             pack_text_tower(network)
     name = published_name(requested) or (
         DEMO_MODEL
-        if requested == DEMO_MODEL and folder == DEMO_MODEL_DIR
+        if requested == DEMO_MODEL and folder == demo_model_dir()
         else str(Path(requested).expanduser().resolve())
     )
     model = RuClip(

@@ -8,9 +8,8 @@ from pathlib import Path
 import torch
 import youtokentome
 
-from .errors import CheckpointError
-
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+from ..constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from ..errors import CheckpointError
 
 
 def check_bpe_file(path: Path) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
 
-from .errors import ImageLoadError
+from ..errors import ImageLoadError, ImageProblem
 
 if TYPE_CHECKING:
     import torch
@@ -125,11 +125,13 @@ def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = No
                 drafted_size = image.size
                 upright = ImageOps.exif_transpose(image)
     except FileNotFoundError:
-        raise ImageLoadError(f"{label}: no such file.") from None
+        raise ImageLoadError(f"{label}: no such file.", ImageProblem.VANISHED) from None
     except PermissionError:
-        raise ImageLoadError(f"{label}: permission denied; check the file's read permission.") from None
+        raise ImageLoadError(
+            f"{label}: permission denied; check the file's read permission.", ImageProblem.PERMISSION_DENIED
+        ) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageLoadError(f"{label}: image too large to decode safely ({exc}).") from None
+        raise ImageLoadError(f"{label}: image too large to decode safely ({exc}).", ImageProblem.TOO_LARGE) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageLoadError(f"{label}: not a readable image ({exc}).") from None
     if upright.mode in HIGH_BIT_DEPTH_MODES:

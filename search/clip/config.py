@@ -8,14 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
-
-# How query texts may be encoded: exactly, or with the int8 text transformer (CPU, see encoder.py).
-TEXT_PRECISIONS = ("fp32", "int8")
-
-# The OpenAI CLIP normalisation, used by ruclip 0.0.2 when config.json has no mean/std.
-DEFAULT_MEAN = (0.48145466, 0.4578275, 0.40821073)
-DEFAULT_STD = (0.26862954, 0.26130258, 0.27577711)
+from ..constants import DEFAULT_MEAN, DEFAULT_STD
+from ..errors import CheckpointError
 
 # ViT heads are not in config.json: the reference derives them as vision_width // 64.
 VISION_HEAD_WIDTH = 64

@@ -1,0 +1,15 @@
+"""The ruCLIP network, faithful to the published checkpoints, and everything needed to run it.
+
+    config.py      ModelConfig from config.json; the published models' shapes
+    folder.py      a checkpoint folder's files and the weights' fingerprint (no torch)
+    hub.py         model name -> folder: a path, the demo model, the hub cache or a download (no torch)
+    tokenizer.py   Russian text -> the reference's token ids (youtokentome BPE)
+    preprocess.py  image file -> upright 8-bit picture -> the reference's pixels (no torch to decode)
+    model.py       the network (ViT image tower, causal text tower)
+    checkpoint.py  weights file -> network, strictly checked
+    prepack.py, runtime.py   CPU speed-ups that change no result
+    encoder.py     RuClip and load_model: tokenize, preprocess, encode into unit vectors
+    demo_model/    the small offline model this project trains (package data)
+
+Importing this package imports nothing heavy; each module says what it needs.
+"""

@@ -1,0 +1,37 @@
+"""A checkpoint folder's files, without torch: which are there, which weights file, its fingerprint.
+
+Used where no network is built: resolving a model name, listing the cache, and an indexer run that
+must check the model against its index before deciding whether anything needs encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..constants import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES
+
+
+def find_weights(folder: Path) -> Path | None:
+    """The folder's weights file, safetensors preferred."""
+    for name in WEIGHTS_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def missing_files(folder: Path) -> list[str]:
+    """Names of the checkpoint files that `folder` lacks (empty when it is complete)."""
+    missing = [name for name in (CONFIG_FILE, TOKENIZER_FILE) if not (folder / name).is_file()]
+    if find_weights(folder) is None:
+        missing.append(" or ".join(reversed(WEIGHTS_FILES)))
+    return missing
+
+
+def file_fingerprint(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 of a weights file: recorded by an index so that it refuses another model's queries."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,40 @@
+"""Where the project's data lives: the default index folder and the demo model.
+
+`$RUPHOTO_DATA` moves both: the default index becomes `$RUPHOTO_DATA/index`, and a demo model
+retrained into `$RUPHOTO_DATA/models/demo` is preferred over the copy shipped in the package.
+Without it the default index is `data/index` under the current folder (where the README's
+commands run), and the demo model is the one installed with the package, so that `--model demo`
+works after a plain `pip install`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .constants import DEMO_MODEL
+
+DATA_DIR_ENV_VAR = "RUPHOTO_DATA"
+# Shipped inside the package (package data), not found through the source tree.
+PACKAGED_DEMO_MODEL_DIR = Path(__file__).resolve().parent / "clip" / "demo_model"
+
+
+def data_dir() -> Path:
+    """$RUPHOTO_DATA, else ./data."""
+    configured = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
+    return Path(configured).expanduser() if configured else Path("data")
+
+
+def default_index_dir() -> Path:
+    """Where commands read and write an index when --index is not given."""
+    return data_dir() / "index"
+
+
+def demo_model_dir() -> Path:
+    """The demo model's checkpoint folder: $RUPHOTO_DATA/models/demo when it holds one, else the packaged copy."""
+    configured = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
+    if configured:
+        override = Path(configured).expanduser() / "models" / DEMO_MODEL
+        if override.is_dir():
+            return override
+    return PACKAGED_DEMO_MODEL_DIR

@@ -1,0 +1,438 @@
+"""IndexStore: every read and write of index.sqlite, each named for what it does.
+
+Callers (the query API, the indexer, stats, verify) never write SQL: they ask for `known_rows`,
+`write_batch`, `summary`, `hit_rows`... Each write method is one transaction that advances the
+change counter, so a reader that sees the counter unchanged knows nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import IndexStoreError, StoreProblem
+from .database import create_database_engine, damaged_message
+from .migrations import upgrade
+from .records import (
+    FailedImage,
+    Failure,
+    FileFacts,
+    HitRow,
+    IndexedImage,
+    IndexStats,
+    KnownRow,
+    ModelRecord,
+    VectorFileRecord,
+    path_key,
+)
+from .schema import DATABASE_FILE, Base, ImageRow, Meta, MetaKey, Removed, Root, RowState
+
+REPLAY_CHUNK_ROWS = 50_000  # rows read at a time when the FAISS cache catches up
+DELETE_CHUNK_ROWS = 500  # SQLite caps the number of bound parameters in one statement
+
+# The reads every search makes, prebuilt for a plain connection: an ORM Session costs ~1 ms of
+# Python per use, these ~0.1-0.25 ms (a query's whole budget is ~30 ms).
+_CHANGE_COUNTER = select(Meta.value).where(Meta.key == MetaKey.CHANGE_COUNTER.value)
+_HIT_ROWS = select(
+    ImageRow.id, ImageRow.path, ImageRow.width, ImageRow.height, ImageRow.taken_at, ImageRow.camera
+).where(ImageRow.id.in_(bindparam("ids", expanding=True)), ImageRow.state == RowState.INDEXED.value)
+
+
+def _get(session: Session, key: MetaKey) -> str | None:
+    if not isinstance(key, MetaKey):
+        raise TypeError(f"metadata keys are MetaKey members, not {key!r}")
+    row = session.get(Meta, key.value)
+    return None if row is None else row.value
+
+
+def _set(session: Session, key: MetaKey, value: object) -> None:
+    if not isinstance(key, MetaKey):
+        raise TypeError(f"metadata keys are MetaKey members, not {key!r}")
+    session.merge(Meta(key=key.value, value=str(value)))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _next_change(session: Session) -> int:
+    """Advance and return the change counter, inside the caller's transaction."""
+    value = int(_get(session, MetaKey.CHANGE_COUNTER) or 0) + 1
+    _set(session, MetaKey.CHANGE_COUNTER, value)
+    return value
+
+
+def _start_of(day: date) -> datetime:
+    return day if isinstance(day, datetime) else datetime(day.year, day.month, day.day)
+
+
+class IndexStore:
+    """index.sqlite of one index folder. Thread-safe: each call takes its own connection."""
+
+    def __init__(self, folder: str | os.PathLike[str], *, create: bool = False):
+        self.folder = Path(folder)
+        self.path = self.folder / DATABASE_FILE
+        self.engine: Engine = create_database_engine(self.folder, create=create)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        with self._sessions.begin() as session:
+            if create:
+                Base.metadata.create_all(session.connection())
+            elif not self.engine.dialect.has_table(session.connection(), Meta.__tablename__):
+                raise IndexStoreError(damaged_message(self.path, "it holds no index tables"), StoreProblem.DAMAGED)
+            upgrade(session, self.folder)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- the model -------------------------------------------------------------------------------
+
+    def model_record(self) -> ModelRecord | None:
+        """The model that built the index; None until a first build has recorded one."""
+        with self._sessions() as session:
+            name, fingerprint = _get(session, MetaKey.MODEL_NAME), _get(session, MetaKey.MODEL_FINGERPRINT)
+            dim = _get(session, MetaKey.EMBED_DIM)
+        if name is None or fingerprint is None or dim is None:
+            return None
+        return ModelRecord(name, fingerprint, int(dim))
+
+    def record_model(self, model: ModelRecord) -> None:
+        with self._sessions.begin() as session:
+            _set(session, MetaKey.MODEL_NAME, model.name)
+            _set(session, MetaKey.MODEL_FINGERPRINT, model.fingerprint)
+            _set(session, MetaKey.EMBED_DIM, model.embed_dim)
+
+    def weights_stat(self) -> str | None:
+        """path|size|mtime of the weights file last hashed for this index (see record_weights_stat)."""
+        with self._sessions() as session:
+            return _get(session, MetaKey.MODEL_WEIGHTS_STAT)
+
+    def record_weights_stat(self, stat_key: str) -> None:
+        with self._sessions.begin() as session:
+            _set(session, MetaKey.MODEL_WEIGHTS_STAT, stat_key)
+
+    # --- the change counter and the FAISS file's record -------------------------------------------
+
+    def change_counter(self) -> int:
+        """Grows with every committed change; read on every search, so kept cheap."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(_CHANGE_COUNTER).scalar() or 0)
+
+    def vector_file_record(self) -> VectorFileRecord | None:
+        with self._sessions() as session:
+            name = _get(session, MetaKey.VECTOR_FILE)
+            if name is None:
+                return None
+            return VectorFileRecord(
+                name=name,
+                seq=int(_get(session, MetaKey.VECTOR_FILE_SEQ) or 0),
+                size_bytes=_int_or_none(_get(session, MetaKey.VECTOR_FILE_BYTES)),
+                sha256=_get(session, MetaKey.VECTOR_FILE_SHA256),
+                count=_int_or_none(_get(session, MetaKey.VECTOR_FILE_COUNT)),
+            )
+
+    def record_vector_file(self, record: VectorFileRecord, index_kind: str) -> None:
+        """The FAISS file just written (and fsynced) is now the one to read."""
+        with self._sessions.begin() as session:
+            _set(session, MetaKey.VECTOR_FILE, record.name)
+            _set(session, MetaKey.VECTOR_FILE_SEQ, record.seq)
+            _set(session, MetaKey.VECTOR_FILE_BYTES, record.size_bytes)
+            _set(session, MetaKey.VECTOR_FILE_SHA256, record.sha256)
+            _set(session, MetaKey.VECTOR_FILE_COUNT, record.count)
+            _set(session, MetaKey.INDEX_KIND, index_kind)
+
+    def index_kind(self) -> str | None:
+        """The kind of the FAISS file last written ("flat-ip", "ivf<lists>-sq8")."""
+        with self._sessions() as session:
+            return _get(session, MetaKey.INDEX_KIND)
+
+    def record_build_finished(self, when: datetime | None = None) -> None:
+        moment = when or datetime.now(UTC)
+        with self._sessions.begin() as session:
+            _set(session, MetaKey.LAST_BUILD_FINISHED, moment.isoformat(timespec="seconds"))
+
+    # --- what the planner reads, what the writer writes -------------------------------------------
+
+    def root_id(self, root: Path) -> int:
+        """The id of a photo folder, recorded on first use."""
+        with self._sessions.begin() as session:
+            row = session.scalar(select(Root).where(Root.path == str(root)))
+            if row is None:
+                row = Root(path=str(root))
+                session.add(row)
+                session.flush()
+            return row.id
+
+    def known_rows(self, root_id: int) -> dict[bytes, KnownRow]:
+        """Every file the index knows under a photo folder, by path."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    ImageRow.id, ImageRow.path, ImageRow.size, ImageRow.mtime_ns, ImageRow.state, ImageRow.content_hash
+                ).where(ImageRow.root_id == root_id)
+            ).all()
+        return {
+            row.path: KnownRow(row.id, row.path, row.size, row.mtime_ns, RowState(row.state), row.content_hash)
+            for row in rows
+        }
+
+    def move_and_delete(self, moved: Sequence[tuple[FileFacts, int]], vanished: Sequence[int]) -> None:
+        """Give rows their files' new paths (renames, moves) and delete the rows of vanished files."""
+        if not moved and not vanished:
+            return
+        with self._sessions.begin() as session:
+            for found, row_id in moved:
+                session.execute(
+                    update(ImageRow)
+                    .where(ImageRow.id == row_id)
+                    .values(
+                        path=path_key(found.path), size=found.size, mtime_ns=found.mtime_ns, seq=_next_change(session)
+                    )
+                )
+            if vanished:
+                seq = _next_change(session)
+                for start in range(0, len(vanished), DELETE_CHUNK_ROWS):
+                    chunk = list(vanished[start : start + DELETE_CHUNK_ROWS])
+                    session.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
+                    session.add_all(Removed(id=row_id, seq=seq) for row_id in chunk)  # ids are never reused
+
+    def write_batch(self, root_id: int, results: Sequence[IndexedImage | FailedImage]) -> int:
+        """Upsert one row per result, in one transaction; returns the change counter it was written at."""
+        with self._sessions.begin() as session:
+            seq = _next_change(session)
+            keys = [path_key(result.file.path) for result in results]
+            existing = {row.path: row for row in session.scalars(select(ImageRow).where(ImageRow.path.in_(keys)))}
+            for result, key in zip(results, keys, strict=True):
+                row = existing.get(key) or ImageRow(path=key, root_id=root_id)
+                row.size, row.mtime_ns, row.seq = result.file.size, result.file.mtime_ns, seq
+                if isinstance(result, IndexedImage):
+                    row.state, row.reason, row.detail = RowState.INDEXED.value, None, None
+                    row.width, row.height = result.width, result.height
+                    row.taken_at, row.camera, row.content_hash = result.taken_at, result.camera, result.content_hash
+                    row.vector = np.ascontiguousarray(result.vector, dtype=np.float32).tobytes()
+                else:
+                    row.state, row.reason, row.detail = RowState.FAILED.value, str(result.reason), result.detail
+                    row.vector = None
+                if key not in existing:
+                    session.add(row)
+            return seq
+
+    def add_new_images(self, root_id: int, images: Sequence[IndexedImage]) -> int:
+        """Insert rows for files the index has never seen, in one statement (no upsert: a path it
+        already holds is an error). For bulk loads: synthetic benchmark indexes, imports."""
+        with self._sessions.begin() as session:
+            seq = _next_change(session)
+            session.execute(
+                insert(ImageRow),
+                [
+                    {
+                        "root_id": root_id,
+                        "path": path_key(image.file.path),
+                        "size": image.file.size,
+                        "mtime_ns": image.file.mtime_ns,
+                        "content_hash": image.content_hash,
+                        "state": RowState.INDEXED.value,
+                        "width": image.width,
+                        "height": image.height,
+                        "taken_at": image.taken_at,
+                        "camera": image.camera,
+                        "vector": np.ascontiguousarray(image.vector, dtype=np.float32).tobytes(),
+                        "seq": seq,
+                    }
+                    for image in images
+                ],
+            )
+            return seq
+
+    # --- vectors, for the FAISS cache -------------------------------------------------------------
+
+    def indexed_vectors(self) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float32] | None]:
+        """(change counter, ids, vectors (n, dim)) of every indexed row, read in one snapshot."""
+        with self._sessions() as session:
+            seq = int(_get(session, MetaKey.CHANGE_COUNTER) or 0)
+            ids, blobs = [], []
+            for row_id, blob in session.execute(
+                select(ImageRow.id, ImageRow.vector)
+                .where(ImageRow.state == RowState.INDEXED.value)
+                .order_by(ImageRow.id)
+            ):
+                ids.append(row_id)
+                blobs.append(blob)
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if ids else None
+        return seq, np.array(ids, dtype=np.int64), vectors
+
+    def changes_since(
+        self, seq: int
+    ) -> tuple[int, npt.NDArray[np.int64], Iterator[list[tuple[int, bytes | None, str]]]]:
+        """What changed after change counter `seq`: (the counter now, ids deleted, chunks of rows
+        (id, vector or None, state)). Read in one snapshot; consume the chunks before the next call."""
+        session = self._sessions()
+        session.begin()  # one read transaction: WAL keeps its snapshot while the chunks are read
+        target = int(_get(session, MetaKey.CHANGE_COUNTER) or 0)
+        removed = np.array(session.scalars(select(Removed.id).where(Removed.seq > seq)).all(), dtype=np.int64)
+
+        def chunks() -> Iterator[list[tuple[int, bytes | None, str]]]:
+            try:
+                last_id = 0
+                while True:
+                    rows = session.execute(
+                        select(ImageRow.id, ImageRow.vector, ImageRow.state)
+                        .where(ImageRow.seq > seq, ImageRow.seq <= target, ImageRow.id > last_id)
+                        .order_by(ImageRow.id)
+                        .limit(REPLAY_CHUNK_ROWS)
+                    ).all()
+                    if not rows:
+                        return
+                    yield [tuple(row) for row in rows]
+                    last_id = rows[-1][0]
+            finally:
+                session.close()
+
+        return target, removed, chunks()
+
+    def indexed_rows_with_vectors(self) -> Iterator[tuple[int, bytes | None, str]]:
+        """(id, vector, path) of every indexed row: what verify compares with the FAISS file."""
+        with self._sessions() as session:
+            for row_id, blob, path in session.execute(
+                select(ImageRow.id, ImageRow.vector, ImageRow.path).where(ImageRow.state == RowState.INDEXED.value)
+            ):
+                yield row_id, blob, os.fsdecode(path)
+
+    # --- what searches read ----------------------------------------------------------------------
+
+    def count_indexed(self) -> int:
+        with self._sessions() as session:
+            return (
+                session.scalar(
+                    select(func.count()).select_from(ImageRow).where(ImageRow.state == RowState.INDEXED.value)
+                )
+                or 0
+            )
+
+    def vector_of(self, image_id: int) -> npt.NDArray[np.float32] | None:
+        """The stored unit vector of an indexed image (None if the id is not an indexed image)."""
+        with self._sessions() as session:
+            blob = session.scalar(
+                select(ImageRow.vector).where(ImageRow.id == image_id, ImageRow.state == RowState.INDEXED.value)
+            )
+        return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+
+    def id_of(self, path: str | os.PathLike[str]) -> int | None:
+        key = path_key(os.path.abspath(path))
+        with self._sessions() as session:
+            return session.scalar(
+                select(ImageRow.id).where(ImageRow.path == key, ImageRow.state == RowState.INDEXED.value)
+            )
+
+    def ids_matching(
+        self, folder: str | os.PathLike[str] | None, date_from: date | None, date_to: date | None
+    ) -> npt.NDArray[np.int64]:
+        """Ids of indexed images under `folder`, taken between the dates (inclusive)."""
+        statement = select(ImageRow.id).where(ImageRow.state == RowState.INDEXED.value)
+        if folder is not None:
+            prefix = path_key(os.path.join(os.path.abspath(folder), ""))
+            statement = statement.where(func.substr(ImageRow.path, 1, len(prefix)) == prefix)
+        if date_from is not None:
+            statement = statement.where(ImageRow.taken_at >= _start_of(date_from))
+        if date_to is not None:  # inclusive: the whole last day
+            statement = statement.where(ImageRow.taken_at < _start_of(date_to) + timedelta(days=1))
+        with self._sessions() as session:
+            return np.array(session.scalars(statement).all(), dtype=np.int64)
+
+    def hit_rows(self, ids: list[int]) -> dict[int, HitRow]:
+        """id -> what a hit shows, for those ids that are indexed."""
+        with self.engine.connect() as connection:
+            return {
+                row.id: HitRow(row.id, os.fsdecode(row.path), row.width, row.height, row.taken_at, row.camera)
+                for row in connection.execute(_HIT_ROWS, {"ids": ids})
+            }
+
+    def failures(self, limit: int = 200) -> list[Failure]:
+        """Files that could not be indexed, with the reason; the most recent first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(ImageRow)
+                .where(ImageRow.state == RowState.FAILED.value)
+                .order_by(ImageRow.seq.desc())
+                .limit(limit)
+            )
+            return [Failure(row.file_path, str(row.reason), str(row.detail or row.reason)) for row in rows]
+
+    def roots(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(select(Root.path)))
+
+    def summary_key(self) -> tuple[int, str | None]:
+        """Changes whenever summary() would: the change counter and the last build's end."""
+        with self._sessions() as session:
+            return int(_get(session, MetaKey.CHANGE_COUNTER) or 0), _get(session, MetaKey.LAST_BUILD_FINISHED)
+
+    def summary(self) -> IndexStats:
+        """What the index holds: counts, failures by reason, model, index type, folders, dates."""
+        indexed = RowState.INDEXED.value
+        with self._sessions() as session:
+            seq = int(_get(session, MetaKey.CHANGE_COUNTER) or 0)
+            last_build = _get(session, MetaKey.LAST_BUILD_FINISHED)
+            states = dict(session.execute(select(ImageRow.state, func.count()).group_by(ImageRow.state)).all())
+            reasons = session.execute(
+                select(ImageRow.reason, func.count())
+                .where(ImageRow.state == RowState.FAILED.value)
+                .group_by(ImageRow.reason)
+                .order_by(func.count().desc(), ImageRow.reason)
+            ).all()
+            taken_from, taken_to = session.execute(
+                select(func.min(ImageRow.taken_at), func.max(ImageRow.taken_at)).where(ImageRow.state == indexed)
+            ).one()
+            dim = _get(session, MetaKey.EMBED_DIM)
+            return IndexStats(
+                images=states.get(indexed, 0),
+                failed=states.get(RowState.FAILED.value, 0),
+                failures={str(reason): count for reason, count in reasons},
+                model=str(_get(session, MetaKey.MODEL_NAME)),
+                index_type=str(_get(session, MetaKey.INDEX_KIND)),
+                roots=list(session.scalars(select(Root.path))),
+                last_change=seq,
+                taken_from=taken_from,
+                taken_to=taken_to,
+                last_build=datetime.fromisoformat(last_build) if last_build else None,
+                embed_dim=int(dim) if dim else None,
+                model_fingerprint=_get(session, MetaKey.MODEL_FINGERPRINT),
+                vector_file=_get(session, MetaKey.VECTOR_FILE),
+            )
+
+    # --- integrity and copies ---------------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own check of every page and index of the file; empty when it is sound."""
+        with self.engine.connect() as connection:
+            lines = [str(row[0]) for row in connection.execute(text("PRAGMA integrity_check"))]
+        return [] if lines == ["ok"] else lines
+
+    def backup_to(self, destination: Path) -> None:
+        """A consistent copy of the database, made while builds and searches go on (SQLite's online
+        backup: pages copied in steps, restarted if a writer changes them meanwhile)."""
+        import sqlite3
+
+        destination = Path(destination)
+        temporary = destination.with_name(destination.name + ".partial")
+        temporary.unlink(missing_ok=True)
+        raw = self.engine.raw_connection()
+        try:
+            target = sqlite3.connect(temporary)
+            try:
+                raw.driver_connection.backup(target, pages=4096)
+                target.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+            finally:
+                target.close()
+        finally:
+            raw.close()
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, destination)

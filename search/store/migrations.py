@@ -1,0 +1,69 @@
+"""Schema versions and the steps between them: an index folder written by an older release opens,
+upgrades itself in place (one transaction per step) and keeps every row and vector.
+
+Version 1 (up to commit 8b30075): the tables of schema.py; the FAISS file recorded by name and
+change counter only. Version 2: the FAISS file's size, sha256 and vector count are recorded too, so
+that a swapped, truncated or bit-flipped file is noticed and rebuilt from SQLite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import IndexStoreError, StoreProblem
+from .schema import DATABASE_FILE, SCHEMA_VERSION, Meta, MetaKey
+
+log = logging.getLogger(__name__)
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _checksum_vector_file(session: Session, folder: Path) -> None:
+    """1 -> 2: record the size and checksum of the FAISS file as it is now (it was trusted before the
+    upgrade; from now on a file that changes behind the index's back is not). Its vector count stays
+    unknown: it is checked against SQLite when the file is next written."""
+    name = session.get(Meta, MetaKey.VECTOR_FILE.value)
+    if name is None:
+        return
+    path = folder / name.value
+    if not path.is_file():
+        return  # missing: rebuilt from SQLite on open, as before
+    session.merge(Meta(key=MetaKey.VECTOR_FILE_BYTES.value, value=str(path.stat().st_size)))
+    session.merge(Meta(key=MetaKey.VECTOR_FILE_SHA256.value, value=file_sha256(path)))
+
+
+# STEPS[n] upgrades version n to n + 1.
+STEPS: dict[int, Callable[[Session, Path], None]] = {1: _checksum_vector_file}
+
+
+def stored_version(session: Session) -> int | None:
+    value = session.scalar(select(Meta.value).where(Meta.key == MetaKey.SCHEMA_VERSION.value))
+    return None if value is None else int(value)
+
+
+def upgrade(session: Session, folder: Path) -> None:
+    """Bring the database in `session` to SCHEMA_VERSION (a new one is stamped with it)."""
+    version = stored_version(session)
+    if version is None:
+        session.merge(Meta(key=MetaKey.SCHEMA_VERSION.value, value=str(SCHEMA_VERSION)))
+        return
+    if version > SCHEMA_VERSION:
+        raise IndexStoreError(
+            f"{folder / DATABASE_FILE} was written by a newer version of this program (schema {version}, "
+            f"this one reads up to {SCHEMA_VERSION}); update it.",
+            StoreProblem.NEWER_SCHEMA,
+        )
+    while version < SCHEMA_VERSION:
+        log.info("upgrading the index in %s from schema %d to %d", folder, version, version + 1)
+        STEPS[version](session, folder)
+        version += 1
+        session.merge(Meta(key=MetaKey.SCHEMA_VERSION.value, value=str(version)))

@@ -1,0 +1,118 @@
+"""What the storage layer hands out and takes in: plain frozen dataclasses, no ORM objects."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from .schema import RowState
+
+
+class FileFacts(Protocol):
+    """A file as a scan saw it (indexer.scan.FoundFile is one)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """The model an index was built with: queries must come from the same weights."""
+
+    name: str
+    fingerprint: str  # sha256 of the weights file
+    embed_dim: int
+
+
+@dataclass(frozen=True)
+class VectorFileRecord:
+    """The FAISS file as it was written: a file that disagrees is not trusted (see vectors.py)."""
+
+    name: str
+    seq: int  # holds every change up to this change counter
+    size_bytes: int | None  # None: recorded by schema 1, before files were checksummed
+    sha256: str | None
+    count: int | None  # vectors it holds; None for a file recorded by schema 1
+
+
+@dataclass(frozen=True)
+class KnownRow:
+    """A file the index knows, as the planner compares it with a scan."""
+
+    id: int
+    path: bytes
+    size: int
+    mtime_ns: int
+    state: RowState
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class IndexedImage:
+    """A decoded and encoded file, to be written as an indexed row."""
+
+    file: FileFacts
+    vector: npt.NDArray[np.float32]  # (embed_dim,), unit length
+    width: int
+    height: int
+    taken_at: datetime | None
+    camera: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class FailedImage:
+    """A file that could not be indexed, to be written as a failed row."""
+
+    file: FileFacts
+    reason: str  # groups failures (an ImageProblem value)
+    detail: str
+
+
+@dataclass(frozen=True)
+class HitRow:
+    id: int
+    path: str
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    camera: str | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file the index could not take, and why (the reason groups failures; detail is the message)."""
+
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an index holds: the one summary behind PhotoIndex.stats(), `indexer stats` and the page."""
+
+    images: int  # searchable
+    failed: int
+    failures: dict[str, int]  # reason -> count, most frequent first
+    model: str
+    index_type: str  # "flat-ip" or "ivf<lists>-sq8"
+    roots: list[str]  # the photo folders it was built from
+    last_change: int  # grows with every committed change: a cheap "is there news?" check
+    taken_from: datetime | None = None  # the EXIF dates the searchable photos span (None: no dates)
+    taken_to: datetime | None = None
+    last_build: datetime | None = None  # when the last build finished (UTC); None while the first runs
+    embed_dim: int | None = None
+    model_fingerprint: str | None = None
+    vector_file: str | None = None  # the FAISS file's name
+
+
+def path_key(path: str | os.PathLike[str]) -> bytes:
+    """How a path is stored: the file system's bytes."""
+    return os.fsencode(path)

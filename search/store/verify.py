@@ -1,0 +1,117 @@
+"""Consistency of an index: SQLite's own integrity check, and FAISS holding exactly one vector per
+indexed row, equal to SQLite's. `repair` rewrites the FAISS file from SQLite (the source of truth)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .index_store import IndexStore
+from .vectors import IndexKind, VectorIndex, all_ids, build_from_sqlite, load_vectors, read_trusted, save_vectors
+
+VECTOR_TOLERANCE = 1e-6  # exact indexes store the floats themselves
+QUANTIZED_MIN_COSINE = 0.95  # IVF-SQ8 keeps 8-bit codes: a close copy (0.98+ at 32 dims), not another vector
+
+
+def _same_vector(held: np.ndarray, stored: np.ndarray, exact: bool) -> bool:
+    if exact:
+        return float(np.abs(held - stored).max()) <= VECTOR_TOLERANCE
+    return float(held @ stored) / max(float(np.linalg.norm(held)), 1e-12) >= QUANTIZED_MIN_COSINE
+
+
+@dataclass
+class VerifyReport:
+    rows_indexed: int = 0
+    vectors: int = 0
+    problems: list[str] = field(default_factory=list)  # the index gives wrong answers until repaired
+    notes: list[str] = field(default_factory=list)  # expected states (an interrupted build), nothing wrong
+    repairs: list[str] = field(default_factory=list)  # what --repair did
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_vector_file(folder: Path, store: IndexStore, dim: int, report: VerifyReport) -> None:
+    record = store.vector_file_record()
+    if record is None:
+        report.notes.append("no vector file has been written yet (the first build was interrupted); made on open")
+        return
+    _, why = read_trusted(folder, record, dim)
+    if why is not None:
+        report.problems.append(
+            f"the vector file {record.name} cannot be trusted ({why}); searches rebuild it from SQLite "
+            "on every open until `verify --repair` (or the next build) writes it again"
+        )
+    behind = store.change_counter() - record.seq
+    if behind:
+        report.notes.append(
+            f"the vector file is {behind} change(s) behind SQLite (an interrupted build); replayed on open"
+        )
+
+
+def _compare_rows(store: IndexStore, vectors: VectorIndex, dim: int, report: VerifyReport) -> None:
+    index = vectors.index
+    exact = vectors.kind.exact
+    faiss_ids = all_ids(index)
+    unique_ids = set(faiss_ids.tolist())
+    if len(unique_ids) != len(faiss_ids):
+        report.problems.append(f"{len(faiss_ids) - len(unique_ids)} duplicate id(s) in the vector index")
+    row_ids: set[int] = set()
+    for row_id, blob, path in store.indexed_rows_with_vectors():
+        row_ids.add(row_id)
+        if blob is None or len(blob) != 4 * dim:
+            report.problems.append(f"row {row_id} ({path}) has no vector of dim {dim}")
+            continue
+        stored = np.frombuffer(blob, dtype=np.float32)
+        if abs(float(np.linalg.norm(stored)) - 1) > 1e-3:
+            report.problems.append(f"row {row_id} has a vector of norm {np.linalg.norm(stored):.4f}, not 1")
+        if row_id not in unique_ids:
+            report.problems.append(f"row {row_id} ({path}) is indexed but has no vector in FAISS")
+        elif not _same_vector(index.reconstruct(row_id), stored, exact):
+            report.problems.append(f"row {row_id}: FAISS and SQLite hold different vectors")
+    report.rows_indexed = len(row_ids)
+    orphans = unique_ids - row_ids
+    if orphans:
+        report.problems.append(f"{len(orphans)} vector(s) in FAISS without an indexed row: {sorted(orphans)[:10]}")
+
+
+def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
+    """Check index.sqlite page by page, the FAISS file against its record, and every vector.
+
+    With `repair`, an untrusted or stale FAISS file is written again from SQLite; a damaged SQLite
+    file cannot be repaired here (it is the source of truth): the report says how to restore it.
+    """
+    report = VerifyReport()
+    store = IndexStore(folder)
+    try:
+        sqlite_problems = store.integrity_problems()
+        if sqlite_problems:
+            report.problems += [f"index.sqlite: {line}" for line in sqlite_problems[:20]]
+            report.problems.append(
+                "index.sqlite is damaged: restore it from a copy made by `python -m indexer backup`, "
+                "or build the index again into a new folder"
+            )
+            return report
+        model = store.model_record()
+        if model is None:
+            report.notes.append("no build has finished recording a model yet: nothing to check")
+            return report
+        dim = model.embed_dim
+        _check_vector_file(folder, store, dim, report)
+        vectors = load_vectors(folder, store, dim)
+        _compare_rows(store, vectors, dim, report)
+        report.vectors = vectors.ntotal
+        if repair and not report.ok:
+            kind = IndexKind.for_count(report.rows_indexed)
+            rebuilt = build_from_sqlite(store, dim, kind)
+            name = save_vectors(folder, store, rebuilt)
+            report.repairs.append(f"wrote {name} from SQLite: {rebuilt.ntotal} vectors, {kind.name}")
+            again = verify_index(folder, repair=False)
+            report.problems, report.notes = again.problems, report.notes + again.notes
+            report.vectors, report.rows_indexed = again.vectors, again.rows_indexed
+    finally:
+        store.close()
+    return report
