@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import TINY_MODEL
+from .helpers import TINY_MODEL
 from .test_errors import _fake_hub_cache, _run_python
 
 RUN_CLI = "import sys, search.__main__ as cli; sys.exit(cli.main({argv!r}))"

@@ -10,7 +10,7 @@ from PIL import Image
 
 from indexer.decode import Decoded, DecodePool, Failed, decode_one
 
-from .conftest import GOLDEN
+from .helpers import GOLDEN
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_workers_do_not_run_the_callers_unguarded_script_again(tmp_path, files):
     import subprocess
     import sys
 
-    from .conftest import REPO_ROOT
+    from .helpers import REPO_ROOT
 
     runs = tmp_path / "runs.txt"
     script = tmp_path / "page.py"

@@ -13,7 +13,7 @@ from training.captions import COLOURS, SHAPES, all_queries
 from training.evaluate import precision_at_k
 from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
 
-from .conftest import REPO_ROOT
+from .helpers import REPO_ROOT
 
 # Pictures no training run ever drew ("test" is not a purpose the trainer uses), saved as JPEG
 # files at sizes and aspects the model never trained on, and read back through the file path.

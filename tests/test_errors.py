@@ -15,7 +15,7 @@ import torch
 import search
 from search.clip.checkpoint import check_state_dict, read_state_dict
 
-from .conftest import REPO_ROOT, TINY_MODEL
+from .helpers import REPO_ROOT, TINY_MODEL
 
 
 @pytest.fixture()

@@ -20,7 +20,7 @@ from PIL import Image
 import search
 from search.store import DATABASE_FILE
 
-from .conftest import GOLDEN, REPO_ROOT, TINY_MODEL
+from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL
 
 PHOTOS = GOLDEN / "images"  # astronaut, chelsea, camera, horse (PNG), rocket (JPEG), cell
 

@@ -14,7 +14,7 @@ from search.clip.model import SelfAttention
 from search.clip.prepack import OPT_OUT_ENV_VAR, PackedLinear, pack_text_tower, prepacking_available
 from search.testing import random_network
 
-from .conftest import TINY_MODEL
+from .helpers import TINY_MODEL
 
 needs_prepacking = pytest.mark.skipif(not prepacking_available(), reason="oneDNN prepacking unavailable here")
 

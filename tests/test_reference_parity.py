@@ -12,7 +12,7 @@ import search
 from search.clip.prepack import PackedLinear, prepacking_available
 from search.testing import make_random_checkpoint
 
-from .conftest import TINY_BPE, TINY_MODEL
+from .helpers import TINY_BPE, TINY_MODEL
 
 TOLERANCE = 1e-5
 FULL_CONFIGS = ["ruclip-vit-base-patch32-384", "ruclip-vit-large-patch14-336"]

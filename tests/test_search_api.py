@@ -16,7 +16,7 @@ from search.query import QueryError, Term, parse_query
 from training.captions import COLOURS, SHAPES
 from training.demo import DEMO_ALBUMS, write_demo_photos
 
-from .conftest import TINY_MODEL
+from .helpers import TINY_MODEL
 
 PER_PAIR = 3  # 96 photos: 3 of each colour+shape pair, spread over three dated albums
 

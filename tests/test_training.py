@@ -23,7 +23,7 @@ from training.contrastive import TrainingSchedule, contrastive_loss, init_for_tr
 from training.demo import DemoRecipe
 from training.world import batches, generate_pool
 
-from .conftest import REPO_ROOT
+from .helpers import REPO_ROOT
 
 
 def _words(text: str) -> set[str]:

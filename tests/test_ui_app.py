@@ -19,7 +19,7 @@ from indexer.build import BuildOptions, build_index
 from search.store import IndexStore
 from search.testing import write_synthetic_index
 
-from .conftest import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection
+from .helpers import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection
 
 APP = REPO_ROOT / "ui" / "app.py"
 CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")

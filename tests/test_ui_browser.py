@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, LabelledCollection, fresh_picture_jpeg
+from .helpers import REPO_ROOT, LabelledCollection, fresh_picture_jpeg
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

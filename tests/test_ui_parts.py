@@ -19,7 +19,7 @@ from ui.loading import _needs_download
 from ui.settings import read_settings
 from ui.thumbnails import THUMBNAIL_DIR, THUMBNAIL_PX, inside_roots, preview, thumbnail
 
-from .conftest import REPO_ROOT
+from .helpers import REPO_ROOT
 
 EXIF_ORIENTATION = 0x0112
 

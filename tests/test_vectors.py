@@ -24,7 +24,7 @@ from search.store.vectors import (
 )
 from search.testing import clustered_unit_vectors, write_synthetic_index
 
-from .conftest import TINY_MODEL
+from .helpers import TINY_MODEL
 
 DIM = 32  # the tiny golden model's embed_dim, so that open_index can use it
 

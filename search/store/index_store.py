@@ -219,7 +219,8 @@ class IndexStore:
                     row.vector = np.ascontiguousarray(result.vector, dtype=np.float32).tobytes()
                 else:
                     row.state, row.reason, row.detail = RowState.FAILED.value, str(result.reason), result.detail
-                    row.vector = None
+                    # A photo that was indexed and now fails keeps nothing of what it was.
+                    row.vector = row.width = row.height = row.taken_at = row.camera = row.content_hash = None
                 if key not in existing:
                     session.add(row)
             return seq

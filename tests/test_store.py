@@ -1,0 +1,166 @@
+"""The storage layer: schema versions and the upgrade of an old index folder, typed metadata, the
+one summary, and SQL kept inside search/store."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import search
+from indexer.stats import index_stats
+from search.errors import StoreProblem
+from search.store import (
+    DATABASE_FILE,
+    SCHEMA_VERSION,
+    FailedImage,
+    IndexedImage,
+    IndexStore,
+    MetaKey,
+    ModelRecord,
+)
+
+from .helpers import REPO_ROOT, SCHEMA_1_INDEX
+
+# Where the schema-1 index recorded its photos (absolute paths live in index.sqlite).
+SCHEMA_1_PHOTOS = Path("/tmp/ruphoto-schema1/photos")
+SCHEMA_1_MTIME_S = 1_700_000_000
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    size: int = 1
+    mtime_ns: int = 1
+
+
+@pytest.fixture
+def schema_1_index(tmp_path: Path):
+    """A copy of the schema-1 index folder, its photos back where it recorded them."""
+    with open("/tmp/ruphoto-schema1.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs on one machine must not share the folder
+        shutil.rmtree(SCHEMA_1_PHOTOS.parent, ignore_errors=True)
+        shutil.copytree(SCHEMA_1_INDEX / "photos", SCHEMA_1_PHOTOS)
+        for path in SCHEMA_1_PHOTOS.rglob("*"):
+            if path.is_file():
+                os.utime(path, (SCHEMA_1_MTIME_S, SCHEMA_1_MTIME_S))  # git does not keep mtimes
+        index = tmp_path / "index"
+        shutil.copytree(SCHEMA_1_INDEX / "index", index)
+        try:
+            yield index
+        finally:
+            shutil.rmtree(SCHEMA_1_PHOTOS.parent, ignore_errors=True)
+
+
+def schema_version(index: Path) -> int:
+    with sqlite3.connect(index / DATABASE_FILE) as db:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+
+def test_an_index_written_by_the_previous_release_opens_upgraded_and_answers_as_it_did(schema_1_index: Path):
+    assert schema_version(schema_1_index) == 1
+    index = search.open_index(schema_1_index, device="cpu")
+    assert schema_version(schema_1_index) == SCHEMA_VERSION
+    expected = [
+        json.loads(line)
+        for line in (SCHEMA_1_INDEX / "search-красная-звезда.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    hits = index.search("красная звезда", k=len(expected))
+    assert [(h.path, h.id) for h in hits] == [(e["path"], e["id"]) for e in expected]
+    assert np.allclose([h.score for h in hits], [e["score"] for e in expected], atol=1e-4)
+    stats = index.stats()
+    assert (stats.images, stats.failed, stats.model) == (6, 1, "demo")
+
+
+def test_an_upgraded_index_builds_incrementally(schema_1_index: Path):
+    added = SCHEMA_1_PHOTOS / "2025 весна" / "новый.jpg"
+    shutil.copyfile(next((REPO_ROOT / "data" / "demo" / "photos" / "2024 зима").glob("*.jpg")), added)
+    (SCHEMA_1_PHOTOS / "2023 лето" / "IMG_0004.jpg").unlink()
+    run = subprocess.run(
+        [sys.executable, "-m", "indexer", "build", str(SCHEMA_1_PHOTOS), "--index", str(schema_1_index), "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "unchanged 6, new 1, changed 0, renamed 0, deleted 1" in run.stdout  # the broken file is unchanged too
+    assert "6 images searchable" in run.stdout
+    index = search.open_index(schema_1_index, device="cpu")
+    assert index.id_of(added) > 7  # a new id: ids are never reused
+    verify = subprocess.run(
+        [sys.executable, "-m", "indexer", "verify", "--index", str(schema_1_index)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert verify.returncode == 0 and verify.stdout.startswith("ok: 6 indexed rows"), verify.stdout
+
+
+def test_an_index_from_a_newer_release_is_refused_with_a_reason(tmp_path: Path):
+    IndexStore(tmp_path, create=True).close()
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(search.IndexStoreError, match="newer version") as caught:
+        IndexStore(tmp_path)
+    assert caught.value.reason is StoreProblem.NEWER_SCHEMA
+
+
+def test_a_folder_without_an_index_says_how_to_build_one(tmp_path: Path):
+    with pytest.raises(search.IndexStoreError, match="python -m indexer build") as caught:
+        search.open_index(tmp_path / "nothing")
+    assert caught.value.reason is StoreProblem.NO_INDEX
+
+
+def test_metadata_keys_are_members_so_a_typo_fails_loudly():
+    assert MetaKey.MODEL_NAME.value == "model_name"
+    with pytest.raises(AttributeError):
+        MetaKey.MODLE_NAME  # noqa: B018
+    with pytest.raises(ValueError):
+        MetaKey("modle_name")
+
+
+def test_the_summary_counts_only_what_is_searchable(tmp_path: Path):
+    store = IndexStore(tmp_path, create=True)
+    store.record_model(ModelRecord("demo", "f" * 64, 4))
+    root = store.root_id(tmp_path)
+    unit = np.array([1, 0, 0, 0], dtype=np.float32)
+    taken = [datetime(2019, 5, 1), datetime(2021, 7, 1), datetime(2023, 1, 2)]
+    store.write_batch(
+        root,
+        [IndexedImage(File(f"/p/{i}.jpg"), unit, 10, 10, when, None, f"{i:032x}") for i, when in enumerate(taken)],
+    )
+    # The oldest photo is replaced by a broken file: its date must leave the summary with it.
+    store.write_batch(root, [FailedImage(File("/p/0.jpg", 2), "not a readable image", "/p/0.jpg: not an image")])
+    stats = store.summary()
+    assert (stats.images, stats.failed) == (2, 1)
+    assert (stats.taken_from, stats.taken_to) == (taken[1], taken[2])
+    assert stats.failures == {"not a readable image": 1}
+    lines = index_stats(tmp_path)  # the CLI prints the same summary
+    assert "photos     2 searchable, 1 failed" in lines
+    assert "taken      2021-07-01 … 2023-01-02 (EXIF)" in lines
+
+
+def test_sql_is_written_only_in_the_storage_layer():
+    """The check from the issue (`grep -rn "select(\\|execute(\\|text(" indexer ui search`), less
+    Streamlit's `st.text(...)`: SQLAlchemy's select() / text() and any .execute() only in search/store."""
+    pattern = re.compile(r"(?<![.\w])(select|text)\(|\.execute\(")
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for package in ("indexer", "ui", "search")
+        for path in (REPO_ROOT / package).rglob("*.py")
+        if (REPO_ROOT / "search" / "store") not in path.parents
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
