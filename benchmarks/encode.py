@@ -104,8 +104,20 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run_worker(name: str, args: argparse.Namespace, work: Path) -> dict:
-    command = [sys.executable, __file__, "--worker", name, "--workdir", str(work), "--device", args.device,
-               "--precision", args.precision, "--repeats", str(args.repeats)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        name,
+        "--workdir",
+        str(work),
+        "--device",
+        args.device,
+        "--precision",
+        args.precision,
+        "--repeats",
+        str(args.repeats),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{name} worker failed:\n{result.stderr}")
@@ -133,8 +145,9 @@ def main() -> None:
         config = search.PUBLISHED_CONFIGS[args.config]
         make_random_checkpoint(work / "model", config, BPE, seed=0)
         model = search.load_model(work / "model", device="cpu")
-        torch.save(torch.stack([model.preprocess(im) for im in photo_like_images(args.image_batch)]),
-                   work / "pixels.pt")
+        torch.save(
+            torch.stack([model.preprocess(im) for im in photo_like_images(args.image_batch)]), work / "pixels.pt"
+        )
         (work / "texts.json").write_text(json.dumps(short_queries(args.text_batch), ensure_ascii=False))
         del model
 
@@ -151,10 +164,14 @@ def main() -> None:
             return batch / statistics.median(runs[name][key])
 
         machine = platform.processor() or platform.machine()
-        print(f"config {args.config}, device {args.device}, ours precision {args.precision}, "
-              f"torch {torch.__version__}, threads {torch.get_num_threads()}, {machine}")
-        print(f"images: batch {args.image_batch} of {config.image_resolution}px pixels; "
-              f"texts: batch {args.text_batch} short queries ({args.repeats}×{args.rounds} timed batches each)")
+        print(
+            f"config {args.config}, device {args.device}, ours precision {args.precision}, "
+            f"torch {torch.__version__}, threads {torch.get_num_threads()}, {machine}"
+        )
+        print(
+            f"images: batch {args.image_batch} of {config.image_resolution}px pixels; "
+            f"texts: batch {args.text_batch} short queries ({args.repeats}×{args.rounds} timed batches each)"
+        )
         print("| implementation | images/s | × ref | texts/s | × ref |")
         print("| --- | --- | --- | --- | --- |")
         base_images = rate("reference", "image_seconds", args.image_batch)

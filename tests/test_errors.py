@@ -194,6 +194,7 @@ except search.ModelNotFoundError as exc:
     [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}],
     ids=["HF_HUB_OFFLINE", "connection-refused"],
 )
+@pytest.mark.slow  # waits out the hub client's retries
 def test_offline_download_says_how_to_get_the_weights(env, tmp_path):
     result = _run_python(LOAD_AND_REPORT.format(name="ruclip-vit-base-patch16-224"), env, tmp_path)
     out = result.stdout

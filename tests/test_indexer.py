@@ -22,6 +22,9 @@ from search.store import DATABASE_FILE
 
 from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL
 
+# Each test runs the real CLI in subprocesses over real files.
+pytestmark = pytest.mark.slow
+
 PHOTOS = GOLDEN / "images"  # astronaut, chelsea, camera, horse (PNG), rocket (JPEG), cell
 
 

@@ -14,6 +14,9 @@ from search.testing import make_random_checkpoint
 
 from .helpers import TINY_BPE, TINY_MODEL
 
+# Loads the reference and full-size random checkpoints.
+pytestmark = pytest.mark.slow
+
 TOLERANCE = 1e-5
 FULL_CONFIGS = ["ruclip-vit-base-patch32-384", "ruclip-vit-large-patch14-336"]
 TEXTS = [

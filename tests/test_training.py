@@ -25,6 +25,9 @@ from training.world import batches, generate_pool
 
 from .helpers import REPO_ROOT
 
+# Trains small models for real.
+pytestmark = pytest.mark.slow
+
 
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[а-яё]+", text.replace("ё", "е")))

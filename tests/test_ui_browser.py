@@ -22,6 +22,8 @@ import pytest
 
 from .helpers import REPO_ROOT, LabelledCollection, fresh_picture_jpeg
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Flags for a sandboxed, offline machine: no GPU, no background calls to Google's services.

@@ -11,9 +11,9 @@ import sys
 import pytest
 from PIL import Image
 
-from search.errors import ImageLoadError
 from search.clip.hub import DOWNLOADED_FILES
 from search.constants import DEFAULT_MODEL, HUB_ORGANISATION
+from search.errors import ImageLoadError
 from ui.folders import photo_folders
 from ui.loading import _needs_download
 from ui.settings import read_settings

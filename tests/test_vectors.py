@@ -13,7 +13,6 @@ import search
 import search.store.vectors as vectors_module
 from search.clip.folder import file_fingerprint, find_weights
 from search.store import IndexedImage, IndexStore
-from search.store.verify import verify_index
 from search.store.vectors import (
     IndexKind,
     build_from_sqlite,
@@ -22,6 +21,7 @@ from search.store.vectors import (
     reshape_if_needed,
     save_vectors,
 )
+from search.store.verify import verify_index
 from search.testing import clustered_unit_vectors, write_synthetic_index
 
 from .helpers import TINY_MODEL
