@@ -6,9 +6,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli import add_text_precision_option
-
-DEFAULT_INDEX = Path("data/index")
+from search.cli import add_device_option, add_text_precision_option
+from search.paths import default_index_dir
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,10 @@ def parser() -> argparse.ArgumentParser:
     described.add_argument(
         "--index",
         type=Path,
-        default=DEFAULT_INDEX,
+        default=default_index_dir(),
         help="index folder written by python -m indexer build (default %(default)s)",
     )
-    described.add_argument(
-        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where queries are encoded"
-    )
+    add_device_option(described, help="where queries are encoded (default %(default)s)")
     add_text_precision_option(described)
     return described
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from search.constants import BASE_IMAGE_SUFFIXES, PLUGIN_IMAGE_SUFFIXES
 from search.index import Failure, Hit, IndexStats
 
 COLUMNS = 4
@@ -24,7 +25,7 @@ DEFAULT_RESULTS = 24
 DEFAULT_MIN_SCORE = 0.20
 EXAMPLES = ["дети на пляже", "рыжий кот спит на подоконнике", "закат над морем", "собака + снег − люди"]
 DEMO_EXAMPLES = ["красная звезда", "синий круг", "жёлтый", "звезда − красный"]
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in BASE_IMAGE_SUFFIXES | PLUGIN_IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
