@@ -25,7 +25,7 @@ from search.store import IndexStore
 
 from .model_choice import choose_model, load_chosen
 from .plan import Plan, make_plan
-from .scan import scan_folder
+from .scan import ScanResult, scan_folder
 
 if TYPE_CHECKING:
     from search.clip.encoder import RuClip
@@ -67,6 +67,13 @@ class BuildSummary:
     unreadable_folders: list[str] = field(default_factory=list)
     seconds: float = 0.0
     total_indexed: int = 0
+
+    def add_scan_and_plan(self, scan: ScanResult, plan: Plan) -> None:
+        self.scanned, self.unreadable_folders = len(scan.files), scan.unreadable_folders
+        self.unchanged, self.new, self.changed = plan.unchanged, len(plan.new), len(plan.changed)
+        self.renamed = len(plan.renamed)
+        self.deleted = 0 if plan.deletion_refused else len(plan.vanished)
+        self.deletion_refused = plan.deletion_refused
 
     def lines(self) -> list[str]:
         rate = self.indexed / self.seconds if self.seconds and self.indexed else 0.0
@@ -127,6 +134,12 @@ def decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> Ite
         raise failure[0]
 
 
+def _scan(root: Path, index_dir: Path) -> ScanResult:
+    from search.clip.preprocess import register_optional_formats  # Pillow and its plugins: only here
+
+    return scan_folder(root, BASE_IMAGE_SUFFIXES | register_optional_formats(), skip=[index_dir])
+
+
 def _vector_file_is_current(store: IndexStore) -> bool:
     record = store.vector_file_record()
     return record is not None and record.seq == store.change_counter()
@@ -179,25 +192,16 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
     with build_lock(index_dir):
         store = IndexStore(index_dir, create=True)
         try:
-            choice = choose_model(store, options.model)
-            # scan
-            from search.clip.preprocess import register_optional_formats  # Pillow's plugins: only here
-
-            scan = scan_folder(root, BASE_IMAGE_SUFFIXES | register_optional_formats(), skip=[index_dir])
-            summary.scanned, summary.unreadable_folders = len(scan.files), scan.unreadable_folders
-            # plan
+            choice = choose_model(store, options.model)  # checked against the index before anything is written
+            scan = _scan(root, index_dir)
             root_id = store.root_id(root)
             plan = make_plan(scan.files, store.known_rows(root_id), allow_mass_deletion=options.allow_mass_deletion)
             store.move_and_delete(plan.renamed, [] if plan.deletion_refused else plan.vanished)
-            summary.unchanged, summary.new, summary.changed = plan.unchanged, len(plan.new), len(plan.changed)
-            summary.renamed = len(plan.renamed)
-            summary.deleted = 0 if plan.deletion_refused else len(plan.vanished)
-            summary.deletion_refused = plan.deletion_refused
+            summary.add_scan_and_plan(scan, plan)
 
             if not plan.to_decode and _vector_file_is_current(store):
                 summary.total_indexed = store.count_indexed()  # nothing to do: no torch, no faiss
             else:
-                # decode → encode → write
                 model = load_chosen(store, choice, options.device, options.precision) if plan.to_decode else None
                 recorded = store.model_record()
                 if recorded is not None:  # None: a first build of a folder without images, nothing to store
