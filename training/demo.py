@@ -1,6 +1,6 @@
 """The offline demo: a small ruCLIP trained on coloured shapes, and a photo collection to search.
 
-`python -m training demo-model` reproduces data/models/demo (seeded; minutes on 2 CPU cores);
+`python -m training demo-model` reproduces search/clip/demo_model (seeded; minutes on 2 CPU cores);
 `python -m training demo-photos` writes the demo collection data/demo/photos.
 """
 
