@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .clip.folder import missing_files
 from .constants import DEMO_MODEL
 
 DATA_DIR_ENV_VAR = "RUPHOTO_DATA"
@@ -31,10 +32,11 @@ def default_index_dir() -> Path:
 
 
 def demo_model_dir() -> Path:
-    """The demo model's checkpoint folder: $RUPHOTO_DATA/models/demo when it holds one, else the packaged copy."""
+    """The demo model's checkpoint folder: $RUPHOTO_DATA/models/demo when it holds a whole
+    checkpoint, else the packaged copy."""
     configured = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
     if configured:
         override = Path(configured).expanduser() / "models" / DEMO_MODEL
-        if override.is_dir():
+        if override.is_dir() and not missing_files(override):
             return override
     return PACKAGED_DEMO_MODEL_DIR

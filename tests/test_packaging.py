@@ -92,8 +92,9 @@ def installed(tmp_path_factory, wheel, clean_env) -> tuple[Path, Path]:
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=venv.parent, env=clean_env)
     python = venv / "bin" / "python"
     site = Path(
-        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], venv.parent, clean_env)
-        .stdout.strip()
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], venv.parent, clean_env
+        ).stdout.strip()
     )
     # pip of the project's venv, installing into the fresh one: before the .pth below exists, that venv
     # sees nothing of the project's, so pip can neither find nor touch the editable install there.

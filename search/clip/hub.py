@@ -48,12 +48,13 @@ def _looks_like_path(name: str) -> bool:
 def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, download: bool = True) -> Path:
     """Return a folder holding config.json, the weights and bpe.model for the requested model.
 
-    An existing folder is used as it is; a published name is looked up in the Hugging Face cache
-    and downloaded (with a progress bar) when absent and `download` is true.
+    The name `demo` is the packaged demo model (a folder of that name is `./demo`); an existing
+    folder is used as it is; a published name is looked up in the Hugging Face cache and downloaded
+    (with a progress bar) when absent and `download` is true.
     """
     name = requested_model(name_or_path)
     folder = Path(name).expanduser()
-    if name == DEMO_MODEL and not folder.is_dir():
+    if name == DEMO_MODEL:
         demo = demo_model_dir()  # shipped in the package; see search.paths
         if not demo.is_dir() or missing_files(demo):
             raise ModelNotFoundError(
