@@ -149,7 +149,7 @@ def write_matching_index(index: Path, photos: Path, seed: int = 0) -> None:
         choice = choose_model(store, DEMO_MODEL)  # the fingerprint and weights stat a build records
         store.record_model(ModelRecord(DEMO_MODEL, choice.fingerprint, dim))
         store.record_weights_stat(choice.weights_stat)
-        root_id = store.root_id(root)
+        root_id = store.add_root(root)
         found = scan_folder(root, BASE_IMAGE_SUFFIXES, skip=[index]).files  # the planner's own view of the files
         rng = np.random.default_rng(seed)
         for start in range(0, len(found), ROWS_PER_INSERT):

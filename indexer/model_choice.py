@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from search.clip.folder import file_fingerprint, find_weights
 from search.clip.hub import requested_model, resolve_model
 from search.errors import IndexStoreError, ModelNotFoundError, StoreProblem
-from search.store import IndexStore, ModelRecord
+from search.store.records import ModelRecord
 
 if TYPE_CHECKING:
     from search.clip.encoder import RuClip
+    from search.store import IndexStore
+
+
+class ModelFacts(Protocol):
+    """What the choice reads and writes of an index (search.store's Catalog and IndexStore both do)."""
+
+    def model_record(self) -> ModelRecord | None: ...
+    def weights_stat(self) -> str | None: ...
+    def record_weights_stat(self, stat_key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,7 @@ class ModelChoice:
     recorded: ModelRecord | None  # what built the index (None before the first build)
 
 
-def choose_model(store: IndexStore, requested: str | None) -> ModelChoice:
+def choose_model(store: ModelFacts, requested: str | None) -> ModelChoice:
     """The model to build with: the one asked for, else the index's, else $RUCLIP_MODEL or the default.
     Raises IndexStoreError when its weights are not those the index was built with."""
     recorded = store.model_record()

@@ -34,6 +34,11 @@ class Plan:
     def to_decode(self) -> list[FoundFile]:
         return [*self.new, *(found for found, _ in self.changed)]
 
+    @property
+    def changes_anything(self) -> bool:
+        """Whether the index must be written: files to encode, rows to move, or deletions allowed."""
+        return bool(self.new or self.changed or self.renamed or (self.vanished and not self.deletion_refused))
+
 
 def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mass_deletion: bool = False) -> Plan:
     """Compare a scan with the rows the index knows under the same folder (keyed by path bytes)."""

@@ -89,6 +89,11 @@ class IndexWriter:
     def finish(self) -> None:
         """The last checkpoint, when anything changed since the file was written."""
         record = self.store.vector_file_record()
-        stale = record is None or record.seq != self.store.change_counter() or self.vectors.rebuilt
+        stale = (
+            record is None
+            or record.seq != self.store.change_counter()
+            or self.vectors.rebuilt  # the file could not be trusted
+            or not record.stat_matches(self.index_dir)  # replaced or touched: record it as it is now
+        )
         if stale or self._since_checkpoint:
             self.checkpoint()

@@ -102,7 +102,7 @@ def write_synthetic_index(folder: Path, vectors, *, model_name: str, fingerprint
     store = IndexStore(folder, create=True)
     dim = int(vectors.shape[1])
     store.record_model(ModelRecord(model_name, fingerprint, dim))
-    root = store.root_id(Path("/photos"))
+    root = store.add_root(Path("/photos"))
     start = datetime(2020, 1, 1)
     for chunk in range(0, len(vectors), 50_000):
         store.add_new_images(

@@ -133,7 +133,7 @@ def test_metadata_keys_are_members_so_a_typo_fails_loudly():
 def test_the_summary_counts_only_what_is_searchable(tmp_path: Path):
     store = IndexStore(tmp_path, create=True)
     store.record_model(ModelRecord("demo", "f" * 64, 4))
-    root = store.root_id(tmp_path)
+    root = store.add_root(tmp_path)
     unit = np.array([1, 0, 0, 0], dtype=np.float32)
     taken = [datetime(2019, 5, 1), datetime(2021, 7, 1), datetime(2023, 1, 2)]
     store.write_batch(

@@ -124,8 +124,13 @@ def main() -> None:
         st.stop()
     index: PhotoIndex = state
 
-    stats = index.stats()
-    views.sidebar_summary(stats, index.failures(limit=50) if stats.failed else [])
+    try:
+        stats = index.stats()
+        failures = index.failures(limit=50) if stats.failed else []
+    except RuClipError as exc:  # index.sqlite damaged in a page that opening it did not read
+        st.error(str(exc))
+        st.stop()
+    views.sidebar_summary(stats, failures)
     chosen = views.filters(stats, photo_folders(stats.roots, skip=str(index.folder)))
     demo = stats.model == DEMO_MODEL
 

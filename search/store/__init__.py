@@ -1,29 +1,39 @@
 """The storage layer: the only code that speaks SQL, and the FAISS cache kept beside it.
 
-    schema.py       tables, row states, metadata keys (types, not strings), the schema version
+    layout.py       what index.sqlite holds, by name: row states, metadata keys, schema version
+    schema.py       the tables (SQLAlchemy ORM)
     migrations.py   upgrades of index folders written by older releases, step by step
     database.py     the engine: WAL, fsync, SQLite's damage and full-disk errors as IndexStoreError
     records.py      the dataclasses it takes and returns (no ORM objects leave the layer)
     index_store.py  IndexStore: every read and write, named for what it does
+    catalog.py      the quick path: an indexer run's first reads through sqlite3 alone
     vectors.py      the FAISS file: a checksummed cache of SQLite's vectors, replayed and rebuilt
     verify.py       `indexer verify [--repair]`;  backup.py  `indexer backup DEST`
 
-Importing this package imports neither torch nor faiss (vectors.py, imported by name, needs faiss).
+Names are imported on first use: `from search.store import KnownRow` costs no SQLAlchemy, and
+nothing here imports torch; vectors.py (imported by name) needs faiss.
 """
 
-from .index_store import IndexStore
-from .records import (
-    FailedImage,
-    Failure,
-    HitRow,
-    IndexedImage,
-    IndexStats,
-    KnownRow,
-    ModelRecord,
-    VectorFileRecord,
-)
-from .schema import DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "DATABASE_FILE": "layout",
+    "SCHEMA_VERSION": "layout",
+    "MetaKey": "layout",
+    "RowState": "layout",
+    "FailedImage": "records",
+    "Failure": "records",
+    "HitRow": "records",
+    "IndexStats": "records",
+    "IndexedImage": "records",
+    "KnownRow": "records",
+    "ModelRecord": "records",
+    "VectorFileRecord": "records",
+    "IndexStore": "index_store",
+}
 __all__ = [
     "DATABASE_FILE",
     "SCHEMA_VERSION",
@@ -39,3 +49,27 @@ __all__ = [
     "RowState",
     "VectorFileRecord",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'search.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .index_store import IndexStore
+    from .layout import DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
+    from .records import (
+        FailedImage,
+        Failure,
+        HitRow,
+        IndexedImage,
+        IndexStats,
+        KnownRow,
+        ModelRecord,
+        VectorFileRecord,
+    )

@@ -21,8 +21,7 @@ def backup_index(folder: Path, destination: Path) -> Path:
     destination = Path(destination)
     if destination.is_dir() or str(destination).endswith(os.sep):
         destination = destination / DATABASE_FILE
-    if destination.resolve() == (Path(folder) / DATABASE_FILE).resolve():
-        raise IndexStoreError(f"{destination} is the index itself; choose another place.", StoreProblem.BACKUP_FAILED)
+    _refuse_the_index_itself(Path(folder), destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     store = IndexStore(folder)
     try:
@@ -35,3 +34,17 @@ def backup_index(folder: Path, destination: Path) -> Path:
     finally:
         store.close()
     return destination
+
+
+def _refuse_the_index_itself(folder: Path, destination: Path) -> None:
+    """A copy written over index.sqlite, or over the WAL or shared-memory file beside it, would
+    destroy what it copies (a replaced WAL loses the commits it holds)."""
+    database = (folder / DATABASE_FILE).resolve()
+    target = destination.resolve()
+    own = {database} | {database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal")}
+    if target in own or (target.exists() and database.exists() and os.path.samefile(target, database)):
+        raise IndexStoreError(
+            f"{destination} is the index's own {target.name}; a backup must go elsewhere, e.g. "
+            f"python -m indexer backup ~/index-backup.sqlite --index {folder}",
+            StoreProblem.BACKUP_FAILED,
+        )

@@ -8,7 +8,9 @@ change counter, so a reader that sees the counter unchanged knows nothing change
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import IndexStoreError, StoreProblem
-from .database import create_database_engine, damaged_message
+from .database import create_database_engine
+from .health import damaged_message
 from .migrations import upgrade
 from .records import (
     FailedImage,
@@ -136,16 +139,24 @@ class IndexStore:
                 size_bytes=_int_or_none(_get(session, MetaKey.VECTOR_FILE_BYTES)),
                 sha256=_get(session, MetaKey.VECTOR_FILE_SHA256),
                 count=_int_or_none(_get(session, MetaKey.VECTOR_FILE_COUNT)),
+                mtime_ns=_int_or_none(_get(session, MetaKey.VECTOR_FILE_MTIME)),
             )
 
     def record_vector_file(self, record: VectorFileRecord, index_kind: str) -> None:
         """The FAISS file just written (and fsynced) is now the one to read."""
         with self._sessions.begin() as session:
-            _set(session, MetaKey.VECTOR_FILE, record.name)
-            _set(session, MetaKey.VECTOR_FILE_SEQ, record.seq)
-            _set(session, MetaKey.VECTOR_FILE_BYTES, record.size_bytes)
-            _set(session, MetaKey.VECTOR_FILE_SHA256, record.sha256)
-            _set(session, MetaKey.VECTOR_FILE_COUNT, record.count)
+            for key, value in (
+                (MetaKey.VECTOR_FILE, record.name),
+                (MetaKey.VECTOR_FILE_SEQ, record.seq),
+                (MetaKey.VECTOR_FILE_BYTES, record.size_bytes),
+                (MetaKey.VECTOR_FILE_SHA256, record.sha256),
+                (MetaKey.VECTOR_FILE_COUNT, record.count),
+                (MetaKey.VECTOR_FILE_MTIME, record.mtime_ns),
+            ):
+                if value is None:
+                    session.execute(delete(Meta).where(Meta.key == key.value))
+                else:
+                    _set(session, key, value)
             _set(session, MetaKey.INDEX_KIND, index_kind)
 
     def index_kind(self) -> str | None:
@@ -160,7 +171,12 @@ class IndexStore:
 
     # --- what the planner reads, what the writer writes -------------------------------------------
 
-    def root_id(self, root: Path) -> int:
+    def known_root_id(self, root: Path) -> int | None:
+        """The id of a photo folder the index was built from (None: never)."""
+        with self._sessions() as session:
+            return session.scalar(select(Root.id).where(Root.path == str(root)))
+
+    def add_root(self, root: Path) -> int:
         """The id of a photo folder, recorded on first use."""
         with self._sessions.begin() as session:
             row = session.scalar(select(Root).where(Root.path == str(root)))
@@ -419,21 +435,16 @@ class IndexStore:
     def backup_to(self, destination: Path) -> None:
         """A consistent copy of the database, made while builds and searches go on (SQLite's online
         backup: pages copied in steps, restarted if a writer changes them meanwhile)."""
-        import sqlite3
-
         destination = Path(destination)
         temporary = destination.with_name(destination.name + ".partial")
         temporary.unlink(missing_ok=True)
-        raw = self.engine.raw_connection()
         try:
-            target = sqlite3.connect(temporary)
-            try:
+            with closing(self.engine.raw_connection()) as raw, closing(sqlite3.connect(temporary)) as target:
                 raw.driver_connection.backup(target, pages=4096)
                 target.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
-            finally:
-                target.close()
-        finally:
-            raw.close()
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, destination)
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, destination)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # half a copy is no backup, and it may be what fills the disk
+            raise

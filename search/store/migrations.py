@@ -39,6 +39,7 @@ def _checksum_vector_file(session: Session, folder: Path) -> None:
         return  # missing: rebuilt from SQLite on open, as before
     session.merge(Meta(key=MetaKey.VECTOR_FILE_BYTES.value, value=str(path.stat().st_size)))
     session.merge(Meta(key=MetaKey.VECTOR_FILE_SHA256.value, value=file_sha256(path)))
+    session.merge(Meta(key=MetaKey.VECTOR_FILE_MTIME.value, value=str(path.stat().st_mtime_ns)))
 
 
 # STEPS[n] upgrades version n to n + 1.

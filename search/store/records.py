@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import numpy as np
-import numpy.typing as npt
+from .layout import RowState
 
-from .schema import RowState
+if TYPE_CHECKING:  # numpy is not imported for the quick path (catalog.py)
+    import numpy as np
+    import numpy.typing as npt
 
 
 class FileFacts(Protocol):
@@ -39,11 +41,21 @@ class VectorFileRecord:
     size_bytes: int | None  # None: recorded by schema 1, before files were checksummed
     sha256: str | None
     count: int | None  # vectors it holds; None for a file recorded by schema 1
+    mtime_ns: int | None = None  # its modification time once in place
+
+    def stat_matches(self, folder: Path) -> bool:
+        """Whether the file in `folder` still has the size and mtime it was recorded with: the cheap
+        test that lets an unchanged run skip reading it (readers check the sha256)."""
+        try:
+            stat = (folder / self.name).stat()
+        except OSError:
+            return False
+        return stat.st_size == self.size_bytes and stat.st_mtime_ns == self.mtime_ns
 
 
-@dataclass(frozen=True)
-class KnownRow:
-    """A file the index knows, as the planner compares it with a scan."""
+class KnownRow(NamedTuple):
+    """A file the index knows, as the planner compares it with a scan (a tuple: a large collection
+    reads a hundred thousand of them on every run)."""
 
     id: int
     path: bytes

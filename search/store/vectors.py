@@ -10,6 +10,7 @@ file is rebuilt from SQLite instead (a warning says so).
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -20,6 +21,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..errors import IndexStoreError, StoreProblem
+from .health import disk_full_message
 from .index_store import IndexStore
 from .migrations import file_sha256
 from .records import VectorFileRecord
@@ -232,11 +235,33 @@ def _fsync_folder(folder: Path) -> None:
             os.close(handle)
 
 
+def _out_of_space(exc: BaseException) -> bool:
+    # faiss reports a failed fwrite as RuntimeError, with errno only in its message.
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, RuntimeError) and any(os.strerror(code) in str(exc) for code in (errno.ENOSPC, errno.EDQUOT))
+
+
 def save_vectors(folder: Path, store: IndexStore, vectors: VectorIndex) -> str:
     """Write the index as vectors-<seq>.faiss (temp file, fsync, rename, fsync the folder), then
-    record it in SQLite with its size, checksum and count; older files are removed after that."""
+    record it in SQLite with its size, checksum and count; older files are removed after that.
+    A full disk leaves the recorded file and SQLite as they were (IndexStoreError DISK_FULL)."""
     folder = Path(folder)
     name = f"vectors-{vectors.seq:012d}.faiss"
+    try:
+        record = _write_file(folder, name, vectors)
+    except (OSError, RuntimeError) as exc:
+        if _out_of_space(exc):
+            raise IndexStoreError(disk_full_message(folder / name), StoreProblem.DISK_FULL) from None
+        raise
+    _fsync_folder(folder)
+    store.record_vector_file(record, vectors.kind.name)
+    remove_stale_files(folder, keep=name)
+    return name
+
+
+def _write_file(folder: Path, name: str, vectors: VectorIndex) -> VectorFileRecord:
+    """folder/name written whole and fsynced, or not at all (the temp file is removed)."""
     handle, temp = tempfile.mkstemp(dir=folder, prefix=".vectors-", suffix=".tmp")
     os.close(handle)
     umask = os.umask(0)
@@ -252,15 +277,13 @@ def save_vectors(folder: Path, store: IndexStore, vectors: VectorIndex) -> str:
             size_bytes=os.path.getsize(temp),
             sha256=file_sha256(Path(temp)),
             count=vectors.ntotal,
+            mtime_ns=os.stat(temp).st_mtime_ns,  # os.replace keeps it
         )
         os.replace(temp, folder / name)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
-    store.record_vector_file(record, vectors.kind.name)
-    remove_stale_files(folder, keep=name)
-    return name
+    return record
 
 
 def remove_stale_files(folder: Path, keep: str | None) -> None:

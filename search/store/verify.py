@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import IndexStoreError, StoreProblem
+from .health import damaged_message
 from .index_store import IndexStore
 from .vectors import IndexKind, VectorIndex, all_ids, build_from_sqlite, load_vectors, read_trusted, save_vectors
 
+MAX_FINDINGS_SHOWN = 3  # SQLite reports one line per bad row of every index: the first few say enough
 VECTOR_TOLERANCE = 1e-6  # exact indexes store the floats themselves
 QUANTIZED_MIN_COSINE = 0.95  # IVF-SQ8 keeps 8-bit codes: a close copy (0.98+ at 32 dims), not another vector
 
@@ -78,23 +81,26 @@ def _compare_rows(store: IndexStore, vectors: VectorIndex, dim: int, report: Ver
         report.problems.append(f"{len(orphans)} vector(s) in FAISS without an indexed row: {sorted(orphans)[:10]}")
 
 
+def _check_database(store: IndexStore) -> None:
+    """SQLite's integrity check of every page; its first findings become the damage's cause."""
+    lines = [line for problem in store.integrity_problems() for line in problem.splitlines()]
+    findings = [line for line in lines if not line.startswith("*** in database")]  # a heading, not a finding
+    if findings:
+        cause = "; ".join(findings[:MAX_FINDINGS_SHOWN]) + ("; …" if len(findings) > MAX_FINDINGS_SHOWN else "")
+        raise IndexStoreError(damaged_message(store.path, f"integrity check: {cause}"), StoreProblem.DAMAGED)
+
+
 def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
     """Check index.sqlite page by page, the FAISS file against its record, and every vector.
 
-    With `repair`, an untrusted or stale FAISS file is written again from SQLite; a damaged SQLite
-    file cannot be repaired here (it is the source of truth): the report says how to restore it.
+    With `repair`, an untrusted or stale FAISS file is written again from SQLite. A damaged SQLite
+    file cannot be repaired here (it is the source of truth): IndexStoreError DAMAGED, whose message
+    says how to restore it, as every other command says when it reads a damaged page.
     """
     report = VerifyReport()
     store = IndexStore(folder)
     try:
-        sqlite_problems = store.integrity_problems()
-        if sqlite_problems:
-            report.problems += [f"index.sqlite: {line}" for line in sqlite_problems[:20]]
-            report.problems.append(
-                "index.sqlite is damaged: restore it from a copy made by `python -m indexer backup`, "
-                "or build the index again into a new folder"
-            )
-            return report
+        _check_database(store)
         model = store.model_record()
         if model is None:
             report.notes.append("no build has finished recording a model yet: nothing to check")

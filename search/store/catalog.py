@@ -1,0 +1,112 @@
+"""The quick path: what an indexer run reads before it knows whether there is anything to do,
+through the standard library's sqlite3 instead of SQLAlchemy.
+
+An unchanged re-run must start in a fraction of a second, and importing SQLAlchemy (with numpy)
+alone costs more than that on a small machine. So the planner's reads (the model record, the known
+rows of a folder, whether the FAISS file is current) and the one write of an unchanged run (the
+time it finished) go through this read-mostly view; everything else goes through IndexStore.
+It opens only databases at the current schema version: anything else (absent, older, newer,
+damaged) is left to IndexStore, which upgrades it or explains what is wrong.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .health import torn_file_cause, translated
+from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
+from .records import KnownRow, ModelRecord, VectorFileRecord
+
+
+class Catalog:
+    def __init__(self, connection: sqlite3.Connection, path: Path):
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, folder: Path) -> Catalog | None:
+        """The catalog of folder/index.sqlite, or None when IndexStore must open it instead."""
+        path = Path(folder) / DATABASE_FILE
+        if not path.is_file() or torn_file_cause(path) is not None:
+            return None
+        try:
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            connection.execute("PRAGMA synchronous=FULL")  # as IndexStore's connections: a commit survives power loss
+            catalog = cls(connection, path)
+            if catalog._meta(MetaKey.SCHEMA_VERSION) != str(SCHEMA_VERSION):
+                connection.close()
+                return None
+        except sqlite3.Error:
+            return None  # IndexStore says what is wrong with it
+        return catalog
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        """Every row of a statement; damage and a full disk become IndexStoreError, as in IndexStore."""
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            error = translated(exc, self.path)
+            if error is None:
+                raise
+            raise error from None
+
+    def _meta(self, key: MetaKey) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key.value,))
+        return rows[0][0] if rows else None
+
+    def model_record(self) -> ModelRecord | None:
+        name, fingerprint = self._meta(MetaKey.MODEL_NAME), self._meta(MetaKey.MODEL_FINGERPRINT)
+        dim = self._meta(MetaKey.EMBED_DIM)
+        if name is None or fingerprint is None or dim is None:
+            return None
+        return ModelRecord(name, fingerprint, int(dim))
+
+    def weights_stat(self) -> str | None:
+        return self._meta(MetaKey.MODEL_WEIGHTS_STAT)
+
+    def record_weights_stat(self, stat_key: str) -> None:
+        self._set(MetaKey.MODEL_WEIGHTS_STAT, stat_key)
+
+    def known_root_id(self, root: Path) -> int | None:
+        """The id of a photo folder the index knows (None: never built from it)."""
+        rows = self._query("SELECT id FROM roots WHERE path = ?", (str(root),))
+        return rows[0][0] if rows else None
+
+    def known_rows(self, root_id: int) -> dict[bytes, KnownRow]:
+        """Every file the index knows under a photo folder, by path (as IndexStore.known_rows)."""
+        rows = self._query(
+            "SELECT id, path, size, mtime_ns, state, content_hash FROM images WHERE root_id = ?", (root_id,)
+        )
+        indexed = RowState.INDEXED
+        failed = RowState.FAILED
+        return {
+            path: KnownRow(row_id, path, size, mtime_ns, indexed if state == indexed else failed, digest)
+            for row_id, path, size, mtime_ns, state, digest in rows
+        }
+
+    def vector_file_is_current(self) -> bool:
+        """Whether the recorded FAISS file holds every committed change and is, by its size and
+        mtime, the file that was written (a replaced one is checked and rewritten by the full path)."""
+        facts = {key: value for key, value in self._query("SELECT key, value FROM meta")}
+        name, seq = facts.get(MetaKey.VECTOR_FILE.value), facts.get(MetaKey.VECTOR_FILE_SEQ.value)
+        if name is None or seq is None or seq != facts.get(MetaKey.CHANGE_COUNTER.value, "0"):
+            return False
+        size, mtime = facts.get(MetaKey.VECTOR_FILE_BYTES.value), facts.get(MetaKey.VECTOR_FILE_MTIME.value)
+        record = VectorFileRecord(
+            name, int(seq), int(size) if size else None, None, None, int(mtime) if mtime else None
+        )
+        return record.stat_matches(self.path.parent)
+
+    def count_indexed(self) -> int:
+        return self._query("SELECT count(*) FROM images WHERE state = ?", (RowState.INDEXED.value,))[0][0]
+
+    def record_build_finished(self, when: datetime | None = None) -> None:
+        self._set(MetaKey.LAST_BUILD_FINISHED, (when or datetime.now(UTC)).isoformat(timespec="seconds"))
+
+    def _set(self, key: MetaKey, value: str) -> None:
+        self._query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key.value, value))  # autocommit

@@ -1,0 +1,84 @@
+"""Signs that index.sqlite is damaged or its disk is full, and the messages that name the file and
+the way back. Standard library only: the SQLAlchemy engine (database.py) and the quick path
+(catalog.py) both use it.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import sqlite3
+from pathlib import Path
+
+from ..errors import IndexStoreError, StoreProblem
+
+_SQLITE_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+# Below this much free space an I/O error is the disk being full: SQLite reports a full disk as
+# SQLITE_FULL only when a page write fails, and as SQLITE_IOERR_* when it cannot grow its WAL
+# index (index.sqlite-shm, needed even to read) or sync a journal.
+NEARLY_FULL_BYTES = 1 << 20
+_HEADER = b"SQLite format 3\x00"
+
+
+def damaged_message(path: Path, cause: str) -> str:
+    folder = path.parent
+    # The WAL beside a damaged file must go with it: SQLite would replay its pages into the copy.
+    return (
+        f"{path} is damaged ({cause}); nothing in it can be trusted. Restore it from a copy made by "
+        f"`python -m indexer backup` (delete {path.name}-wal and {path.name}-shm beside it, then copy the "
+        f"backup over it), or move the folder {folder} aside and build the index again: "
+        f"python -m indexer build PHOTOS --index {folder}"
+    )
+
+
+def disk_full_message(path: Path) -> str:
+    return (
+        f"The disk holding {path} is full. Everything committed before is intact; free some space "
+        "and run the same command again to continue."
+    )
+
+
+def disk_nearly_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < NEARLY_FULL_BYTES
+
+
+def torn_file_cause(path: Path) -> str | None:
+    """Why index.sqlite was evidently cut short, or None. SQLite writes whole pages and notices a
+    file shorter than the page count in its header, but reads a partly cut last page as zeros
+    (an index then looks empty and queries quietly return too little): that case is caught here."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError:
+        return None  # missing or unreadable: SQLite says which
+    if len(header) < 100 or not header.startswith(_HEADER):
+        return None  # empty (being created), or not SQLite at all: SQLite says which
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return None  # a damaged header: SQLite says so
+    # A checkpoint that grows the file is seen a memory page at a time: a whole number of those is
+    # not yet a cut (with the default 4096-byte pages both units are the same).
+    unit = math.gcd(page_size, mmap.PAGESIZE)
+    if size % unit:
+        return f"it was cut short: {size} bytes is not a whole number of its {page_size}-byte pages"
+    return None
+
+
+def translated(error: BaseException, path: Path) -> IndexStoreError | None:
+    """The IndexStoreError a sqlite3 error means for the user (None: not damage, not a full disk)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = code & 0xFF  # extended codes keep the primary one in the low byte
+    if primary in _SQLITE_DAMAGE_CODES:
+        return IndexStoreError(damaged_message(path, str(error)), StoreProblem.DAMAGED)
+    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and disk_nearly_full(path.parent)):
+        return IndexStoreError(disk_full_message(path), StoreProblem.DISK_FULL)
+    return None
