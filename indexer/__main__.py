@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         parents=[common],
-        help="check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not",
+        help="check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not "
+        "(2 with the way back if index.sqlite itself is damaged)",
         description="Run SQLite's integrity check, check the FAISS file against what was recorded when it was "
         "written, and compare every vector with SQLite's copy (the source of truth).",
     )
@@ -109,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Copy index.sqlite, the one file that holds every row and vector, with SQLite's online backup. "
         "To restore, put the copy in an empty folder as index.sqlite: the FAISS file is rebuilt from it.",
     )
-    backup.add_argument("destination", type=Path, metavar="DEST", help="a file, or a folder to write index.sqlite in")
+    # A string, not a Path: a trailing slash ("backups/") says a folder, and Path would drop it.
+    backup.add_argument("destination", metavar="DEST", help="a file, or a folder (DIR/) to write index.sqlite in")
 
     search = commands.add_parser("search", parents=[common], help="find photos by a Russian description")
     search.add_argument("query", help='what to look for, e.g. "кот на подоконнике"')

@@ -164,3 +164,48 @@ def test_sql_is_written_only_in_the_storage_layer():
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
+    from search.store.catalog import Catalog
+
+    store = IndexStore(tmp_path, create=True)
+    store.record_model(ModelRecord("demo", "f" * 64, 4))
+    root = store.add_root(tmp_path / "photos")
+    unit = np.array([0, 1, 0, 0], dtype=np.float32)
+    store.write_batch(
+        root,
+        [
+            IndexedImage(File("/p/a.jpg", 3, 30), unit, 10, 10, None, None, "a" * 32),
+            FailedImage(File("/p/b.jpg", 4, 40), "not a readable image", "/p/b.jpg: no"),
+        ],
+    )
+    catalog = Catalog.open(tmp_path)
+    assert catalog is not None
+    try:
+        assert catalog.known_root_id(tmp_path / "photos") == store.known_root_id(tmp_path / "photos") == root
+        assert catalog.known_root_id(tmp_path / "elsewhere") is None
+        assert catalog.known_rows(root) == store.known_rows(root)
+        assert catalog.model_record() == store.model_record()
+        assert catalog.count_indexed() == store.count_indexed() == 1
+        assert not catalog.vector_file_is_current()  # no FAISS file written yet
+    finally:
+        catalog.close()
+
+
+def test_the_quick_path_leaves_an_old_schema_to_index_store(schema_1_index: Path):
+    from search.store.catalog import Catalog
+
+    assert Catalog.open(schema_1_index) is None  # IndexStore upgrades it
+    IndexStore(schema_1_index).close()
+    catalog = Catalog.open(schema_1_index)
+    assert catalog is not None and catalog.vector_file_is_current()  # the upgrade recorded the file's size and mtime
+    catalog.close()
+
+
+def test_a_backup_to_a_path_ending_in_a_slash_goes_into_that_folder(tmp_path: Path):
+    from search.store.backup import backup_index
+
+    IndexStore(tmp_path / "index", create=True).close()
+    written = backup_index(tmp_path / "index", f"{tmp_path}/copies/new/")
+    assert written == tmp_path / "copies" / "new" / DATABASE_FILE and written.is_file()

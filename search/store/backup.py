@@ -12,14 +12,15 @@ from .index_store import IndexStore
 from .schema import DATABASE_FILE
 
 
-def backup_index(folder: Path, destination: Path) -> Path:
+def backup_index(folder: Path, destination: str | os.PathLike[str]) -> Path:
     """Copy folder/index.sqlite to `destination` (a file, or a folder to put index.sqlite in).
 
     The copy opens as an index by itself: put it in an empty folder as index.sqlite and search it
     (the FAISS file is rebuilt from it on open).
     """
-    destination = Path(destination)
-    if destination.is_dir() or str(destination).endswith(os.sep):
+    as_typed = os.fspath(destination)
+    destination = Path(as_typed).expanduser()
+    if destination.is_dir() or as_typed.endswith(os.sep):  # a trailing slash: a folder, made if need be
         destination = destination / DATABASE_FILE
     _refuse_the_index_itself(Path(folder), destination)
     destination.parent.mkdir(parents=True, exist_ok=True)

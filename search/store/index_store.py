@@ -440,7 +440,10 @@ class IndexStore:
         temporary.unlink(missing_ok=True)
         try:
             with closing(self.engine.raw_connection()) as raw, closing(sqlite3.connect(temporary)) as target:
-                raw.driver_connection.backup(target, pages=4096)
+                # All pages in one step, inside one read transaction: WAL lets the build keep writing
+                # meanwhile. Copied in several steps, a backup starts over whenever another
+                # connection commits, and a build commits every batch: it might never finish.
+                raw.driver_connection.backup(target, pages=-1)
                 target.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
             with open(temporary, "rb+") as handle:
                 os.fsync(handle.fileno())
