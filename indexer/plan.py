@@ -7,11 +7,11 @@ vanished photo's is hashed, to recognise a rename or move and keep its vector.
 
 from __future__ import annotations
 
-import os
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from search.store import KnownRow, RowState
+from search.store import KnownRow
 
 from .scan import FoundFile, content_hash
 
@@ -43,23 +43,22 @@ class Plan:
 def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mass_deletion: bool = False) -> Plan:
     """Compare a scan with the rows the index knows under the same folder (keyed by path bytes)."""
     plan = Plan()
-    seen: set[bytes] = set()
+    not_seen = dict(known)  # what is left in it at the end vanished
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode's, inlined
     for item in found:
-        key = os.fsencode(item.path)
-        seen.add(key)
-        row = known.get(key)
+        row = not_seen.pop(item.path.encode(encoding, errors), None)
         if row is None:
             plan.new.append(item)
         elif row.size == item.size and row.mtime_ns == item.mtime_ns:
             plan.unchanged += 1
         else:
             plan.changed.append((item, row.id))
-    vanished = [row for path, row in known.items() if path not in seen]
+    vanished = list(not_seen.values())
 
     # Renames: a new file with the size and content of a vanished indexed photo is that photo.
     by_size: dict[int, list[KnownRow]] = defaultdict(list)
     for row in vanished:
-        if row.state == RowState.INDEXED and row.content_hash:
+        if row.indexed and row.content_hash:
             by_size[row.size].append(row)
     if by_size:
         still_new = []

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import NamedTuple
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ def scan_folder(root: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) 
                 if entry.is_dir(follow_symlinks=True):
                     subfolders.append(entry.path)
                 # The suffix as os.path.splitext takes it, cheaper (no dot: one letter, never a suffix).
-                elif name[name.rfind(".") :].lower() in wanted and entry.is_file(follow_symlinks=True):
-                    stat = entry.stat(follow_symlinks=True)
-                    result.files.append(FoundFile(entry.path, stat.st_size, stat.st_mtime_ns))
+                elif name[name.rfind(".") :].lower() in wanted:
+                    info = entry.stat(follow_symlinks=True)
+                    if S_ISREG(info.st_mode):  # not a fifo or a device that happens to be named .jpg
+                        result.files.append(FoundFile(entry.path, info.st_size, info.st_mtime_ns))
             except OSError as exc:  # a dangling symlink, a file removed mid-scan
                 log.debug("skipping %s: %s", entry.path, exc)
         stack.extend(sorted(subfolders, reverse=True))  # depth-first, in name order

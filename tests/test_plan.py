@@ -7,11 +7,11 @@ from pathlib import Path
 
 from indexer.plan import MASS_DELETION_MIN_FILES, make_plan
 from indexer.scan import FoundFile, content_hash
-from search.store import KnownRow, RowState
+from search.store import KnownRow
 
 
-def known(row_id: int, path: str, size: int = 10, mtime_ns: int = 1, state=RowState.INDEXED, digest=None) -> KnownRow:
-    return KnownRow(row_id, os.fsencode(path), size, mtime_ns, state, digest)
+def known(row_id: int, path: str, size: int = 10, mtime_ns: int = 1, indexed=True, digest=None) -> KnownRow:
+    return KnownRow(row_id, os.fsencode(path), size, mtime_ns, indexed, digest)
 
 
 def rows(*items: KnownRow) -> dict[bytes, KnownRow]:
@@ -57,7 +57,7 @@ def test_same_size_other_content_is_a_new_file_and_a_deletion(tmp_path: Path):
 def test_a_failed_row_is_never_a_rename_candidate(tmp_path: Path):
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"bytes")
-    failed = known(3, str(tmp_path / "was.jpg"), size=5, state=RowState.FAILED, digest=content_hash(str(photo)))
+    failed = known(3, str(tmp_path / "was.jpg"), size=5, indexed=False, digest=content_hash(str(photo)))
     plan = make_plan([FoundFile(str(photo), 5, 1)], rows(failed))
     assert [f.path for f in plan.new] == [str(photo)] and plan.vanished == [3]
 

@@ -80,14 +80,10 @@ class Catalog:
     def known_rows(self, root_id: int) -> dict[bytes, KnownRow]:
         """Every file the index knows under a photo folder, by path (as IndexStore.known_rows)."""
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, state, content_hash FROM images WHERE root_id = ?", (root_id,)
+            "SELECT id, path, size, mtime_ns, state = ?, content_hash FROM images WHERE root_id = ?",
+            (RowState.INDEXED.value, root_id),
         )
-        indexed = RowState.INDEXED
-        failed = RowState.FAILED
-        return {
-            path: KnownRow(row_id, path, size, mtime_ns, indexed if state == indexed else failed, digest)
-            for row_id, path, size, mtime_ns, state, digest in rows
-        }
+        return {row[1]: KnownRow._make(row) for row in rows}  # in the field order of the statement
 
     def vector_file_is_current(self) -> bool:
         """Whether the recorded FAISS file holds every committed change and is, by its size and

@@ -191,13 +191,15 @@ class IndexStore:
         with self._sessions() as session:
             rows = session.execute(
                 select(
-                    ImageRow.id, ImageRow.path, ImageRow.size, ImageRow.mtime_ns, ImageRow.state, ImageRow.content_hash
+                    ImageRow.id,
+                    ImageRow.path,
+                    ImageRow.size,
+                    ImageRow.mtime_ns,
+                    ImageRow.state == RowState.INDEXED.value,
+                    ImageRow.content_hash,
                 ).where(ImageRow.root_id == root_id)
             ).all()
-        return {
-            row.path: KnownRow(row.id, row.path, row.size, row.mtime_ns, RowState(row.state), row.content_hash)
-            for row in rows
-        }
+        return {row[1]: KnownRow._make(row) for row in rows}
 
     def move_and_delete(self, moved: Sequence[tuple[FileFacts, int]], vanished: Sequence[int]) -> None:
         """Give rows their files' new paths (renames, moves) and delete the rows of vanished files."""

@@ -8,8 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from .layout import RowState
-
 if TYPE_CHECKING:  # numpy is not imported for the quick path (catalog.py)
     import numpy as np
     import numpy.typing as npt
@@ -61,7 +59,7 @@ class KnownRow(NamedTuple):
     path: bytes
     size: int
     mtime_ns: int
-    state: RowState
+    indexed: bool  # RowState.INDEXED (else failed): the planner needs no more of the state
     content_hash: str | None
 
 
