@@ -4,7 +4,7 @@ Parameter names match the published `pytorch_model.bin` key for key (see DESIGN.
 loads with `strict=True`. Differences from the reference (ruclip 0.0.2), all exact up to float
 rounding: batch-first tensors instead of (L, N, D) permutes, `scaled_dot_product_attention` instead
 of `nn.MultiheadAttention`, and the text context cut to the longest sequence of the batch. On a CPU,
-`search.prepack` may give the text tower's projections prepacked weights (same result, faster).
+`search.clip.prepack` may give the text tower's projections prepacked weights (same result, faster).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class SelfAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
         self.out_proj = nn.Linear(width, width)
-        # in_proj_weight prepacked for oneDNN, set by search.prepack (CPU text tower); not saved.
+        # in_proj_weight prepacked for oneDNN, set by search.clip.prepack (CPU text tower); not saved.
         self.register_buffer("packed_in_proj_weight", None, persistent=False)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
