@@ -44,7 +44,7 @@ from benchmarks.encode import short_queries  # noqa: E402
 from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
 from search.clip.prepack import OPT_OUT_ENV_VAR  # noqa: E402
 from search.constants import BOS_ID, EOS_ID  # noqa: E402
-from search.store.vectors import IndexKind  # noqa: E402
+from search.store.vectors import kind_of  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
@@ -182,7 +182,7 @@ def main() -> None:
                 by_length[encoder] = result["by_length"]
                 totals, encodes = sorted(result["totals"]), sorted(result["encodes"])
                 rows.append(
-                    (size, IndexKind.of(chosen).name, encoder, statistics.median(totals), percentile(totals, 0.99))
+                    (size, kind_of(chosen).name, encoder, statistics.median(totals), percentile(totals, 0.99))
                     + (statistics.median(encodes), recall, faiss_file.stat().st_size / size, build_s)
                 )
             if "fp32" in results and "int8" in results:

@@ -140,7 +140,8 @@ def run_ours(photos: Path, index: Path, env: dict[str, str], *extra: str) -> sub
 
 def write_matching_index(index: Path, photos: Path, seed: int = 0) -> None:
     """The index a first build with the demo model would leave, written without encoding anything."""
-    from search.store.vectors import IndexKind, build_from_sqlite, save_vectors
+    from search.store.layout import IndexKind
+    from search.store.vectors import build_from_sqlite, save_vectors
 
     root = Path(os.path.abspath(photos))  # as build_index spells it
     dim = ModelConfig.from_file(demo_model_dir() / "config.json").embed_dim

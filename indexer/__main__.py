@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -61,12 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     add_device_option(build)
     add_precision_option(build)
     build.add_argument(
-        "--batch-size", type=positive_int, default=32, help="images per encoder batch (default %(default)s)"
+        "--batch-size",
+        type=positive_int,
+        default=BuildOptions.batch_size,
+        help="images per encoder batch (default %(default)s)",
     )
     build.add_argument(
         "--workers",
         type=positive_int,
-        default=max(1, os.cpu_count() or 1),
+        default=BuildOptions.workers,
         help="decoding processes (default: one per CPU core, %(default)s here)",
     )
     build.add_argument(
@@ -75,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--timeout",
         type=positive_seconds,
-        default=60.0,
+        default=BuildOptions.timeout_s,
         help="seconds one file may take to decode (default %(default)s)",
     )
     build.add_argument(

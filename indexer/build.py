@@ -6,11 +6,8 @@ re-run stops after the plan: it imports neither torch nor faiss and opens no ima
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import os
-import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from search.constants import BASE_IMAGE_SUFFIXES
 from search.errors import IndexStoreError, StoreProblem
 from search.paths import default_index_dir
 from search.store.catalog import Catalog
+from search.store.lock import writer_lock
 
 from .model_choice import ModelChoice, choose_model, load_chosen
 from .plan import Plan, make_plan
@@ -33,11 +31,9 @@ if TYPE_CHECKING:
     from search.clip.encoder import RuClip
     from search.store import IndexStore
 
-    from .decode import Decoded, DecodePool, Failed
     from .write import IndexWriter
 
 COMMIT_EVERY_N_IMAGES = 1024  # FAISS checkpoint cadence; SQLite commits every batch regardless
-LOCK_FILE = ".build.lock"
 
 
 @dataclass
@@ -108,49 +104,6 @@ def _no_cyclic_collection() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """One build per index at a time (a second would interleave checkpoints)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(index_dir / LOCK_FILE, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise IndexStoreError(
-            f"Another build is running on {index_dir}; wait for it to finish.", StoreProblem.BUSY
-        ) from None
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> Iterator[Decoded | Failed]:
-    """Run the decode pool in a thread so that workers keep decoding while the model encodes."""
-    results: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    failure: list[BaseException] = []
-
-    def feed() -> None:
-        try:
-            for result in pool.imap(paths):
-                results.put(result)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            failure.append(exc)
-        finally:
-            results.put(done)
-
-    thread = threading.Thread(target=feed, name="decode-feeder", daemon=True)
-    thread.start()
-    while (item := results.get()) is not done:
-        yield item
-    thread.join()
-    if failure:
-        raise failure[0]
-
-
 def _scan(root: Path, index_dir: Path) -> ScanResult:
     return scan_folder(root, BASE_IMAGE_SUFFIXES | optional_image_suffixes(), skip=[index_dir])
 
@@ -189,7 +142,7 @@ def _decode_encode_write(
     `model` is None when there is nothing to decode (only renames or deletions to write out)."""
     from tqdm import tqdm
 
-    from .decode import DecodePool
+    from .decode import DecodePool, decoded_in_background
     from .encode import encode_in_batches
     from .write import IndexWriter
 
@@ -200,7 +153,6 @@ def _decode_encode_write(
         index_dir,
         root_id,
         dim,
-        {found.path: found for found in work},
         checkpoint_every=options.checkpoint_every,
         on_batch=bar.update,
     )
@@ -208,8 +160,9 @@ def _decode_encode_write(
         resolution = model.config.image_resolution
         with DecodePool(resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s) as pool:
             decoded = decoded_in_background(pool, [found.path for found in work], depth=4 * options.batch_size)
-            for batch in encode_in_batches(model, decoded, options.batch_size):
-                writer.write(batch)
+            files = {found.path: found for found in work}
+            for rows in encode_in_batches(model, decoded, files, options.batch_size):
+                writer.write(rows)
     bar.close()
     writer.finish()
     return writer
@@ -226,7 +179,7 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
         )
     index_dir = Path(options.index_dir).resolve()
     summary = BuildSummary(root)
-    with build_lock(index_dir):
+    with writer_lock(index_dir):
         # The quick path first: a catalog read through sqlite3 alone tells an unchanged run apart
         # without importing SQLAlchemy, numpy, torch or faiss. A new, older or damaged database is
         # opened by IndexStore instead (it creates, upgrades or explains).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import queue
 import sys
 import threading
 import time
@@ -267,3 +268,27 @@ class DecodePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> Iterator[Decoded | Failed]:
+    """Run the decode pool in a thread so that workers keep decoding while the model encodes."""
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    failure: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for result in pool.imap(paths):
+                results.put(result)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            failure.append(exc)
+        finally:
+            results.put(done)
+
+    thread = threading.Thread(target=feed, name="decode-feeder", daemon=True)
+    thread.start()
+    while (item := results.get()) is not done:
+        yield item
+    thread.join()
+    if failure:
+        raise failure[0]

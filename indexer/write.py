@@ -2,22 +2,19 @@
 
 Every batch is one SQLite transaction (the source of truth, vectors included); every
 `checkpoint_every` files and at the end the FAISS cache is brought up to date and replaced
-atomically. A kill at any moment loses at most the batch in flight. Whatever produces the batches
-(the local decode pool, a Ray pipeline, a GPU decoder) hands them to the same writer.
+atomically. A kill at any moment loses at most the batch in flight. It takes store records
+(IndexedImage / FailedImage), so whatever produces them (the local decode pool and encoder, a Ray
+pipeline, a GPU decoder) hands them to the same writer.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from search.store import FailedImage, IndexedImage, IndexStore
 from search.store.vectors import VectorIndex, catch_up, load_vectors, reshape_if_needed, save_vectors
-
-from .decode import Decoded, Failed
-from .encode import EncodedBatch
-from .scan import FoundFile
 
 
 class IndexWriter:
@@ -27,13 +24,11 @@ class IndexWriter:
         index_dir: Path,
         root_id: int,
         dim: int,
-        files: dict[str, FoundFile],
         *,
         checkpoint_every: int,
         on_batch: Callable[[int], None] = lambda files: None,
     ):
         self.store, self.index_dir, self.root_id, self.dim = store, index_dir, root_id, dim
-        self.files = files  # path -> the file as scanned: its size and mtime are what gets recorded
         self.checkpoint_every = checkpoint_every
         self.on_batch = on_batch  # told how many files each batch held (the progress bar)
         self.indexed = 0
@@ -42,40 +37,16 @@ class IndexWriter:
         # The recorded file, replayed up to now (or rebuilt, if it could not be trusted).
         self.vectors: VectorIndex = load_vectors(index_dir, store, dim)
 
-    def _rows_of(self, batch: EncodedBatch) -> list[IndexedImage | FailedImage]:
-        rows: list[IndexedImage | FailedImage] = []
-        decoded_number = 0
-        for result in batch.results:
-            found = self.files[result.path]
-            if isinstance(result, Decoded):
-                assert batch.embeddings is not None
-                vector = batch.embeddings[decoded_number]
-                decoded_number += 1
-                rows.append(
-                    IndexedImage(
-                        found,
-                        vector,
-                        result.width,
-                        result.height,
-                        result.taken_at,
-                        result.camera,
-                        result.content_hash,
-                    )
-                )
-            else:
-                rows.append(FailedImage(found, str(result.reason), result.detail))
-        return rows
-
-    def write(self, batch: EncodedBatch) -> None:
+    def write(self, rows: Sequence[IndexedImage | FailedImage]) -> None:
         """Commit one batch; checkpoint the FAISS file when enough files have been written since."""
-        self.store.write_batch(self.root_id, self._rows_of(batch))
-        for result in batch.results:
-            if isinstance(result, Failed):
-                self.failed[str(result.reason)] += 1
+        self.store.write_batch(self.root_id, rows)
+        for row in rows:
+            if isinstance(row, FailedImage):
+                self.failed[row.reason] += 1
             else:
                 self.indexed += 1
-        self._since_checkpoint += len(batch.results)
-        self.on_batch(len(batch.results))
+        self._since_checkpoint += len(rows)
+        self.on_batch(len(rows))
         if self._since_checkpoint >= self.checkpoint_every:
             self.checkpoint()
 

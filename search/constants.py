@@ -38,7 +38,9 @@ TEXT_PRECISIONS = ("fp32", "int8")
 # Formats Pillow decodes out of the box. HEIC/HEIF/AVIF join when their plugin is installed (see
 # search.clip.preprocess.register_optional_formats): a suffix we cannot decode would only add failures.
 BASE_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-PLUGIN_IMAGE_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
+HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # with pillow-heif
+AVIF_SUFFIXES = frozenset({".avif"})  # with Pillow's own libavif decoder or a plugin
+PLUGIN_IMAGE_SUFFIXES = HEIF_SUFFIXES | AVIF_SUFFIXES
 
 # EXIF tags read for the photo's date and camera (and written by the demo collection's generator).
 EXIF_IFD = 0x8769  # pointer to the Exif sub-IFD

@@ -53,6 +53,7 @@ class StoreProblem(Enum):
     DAMAGED = "damaged"  # index.sqlite is not a readable SQLite database
     NEWER_SCHEMA = "newer schema"  # written by a newer version of this program
     DISK_FULL = "disk full"
+    READ_ONLY = "read-only"  # index.sqlite or its folder cannot be written
     UNKNOWN_IMAGE = "unknown image"  # an id or a path that is not an indexed image
     NO_PHOTO_FOLDER = "no photo folder"  # the folder to index is missing (an unmounted disk?)
     DECODERS_FAIL = "decoders fail"  # the decoding processes cannot start

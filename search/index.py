@@ -27,7 +27,7 @@ from .clip.encoder import RuClip, load_model
 from .errors import IndexStoreError, StoreProblem
 from .query import QueryError, parse_query
 from .store import Failure, IndexStats, IndexStore
-from .store.vectors import DEFAULT_NPROBE, IndexKind, catch_up, load_vectors
+from .store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
 
 __all__ = ["Failure", "Hit", "IndexStats", "PhotoIndex", "RUSSIAN_PROMPTS", "open_index", "recorded_model"]
 
@@ -104,7 +104,7 @@ class PhotoIndex:
         if self._store.change_counter() == self._vectors.seq:  # the common case, checked cheaply
             return
         kind = self._store.index_kind()
-        if kind is not None and IndexKind.parse(kind) != self._vectors.kind:
+        if kind is not None and kind != self._vectors.kind:
             # The build switched index kind (the collection crossed a size threshold): take its file.
             self._vectors = load_vectors(self.folder, self._store, self.dim)
         else:

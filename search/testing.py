@@ -97,7 +97,8 @@ def write_synthetic_index(folder: Path, vectors, *, model_name: str, fingerprint
     from datetime import datetime, timedelta
 
     from .store import IndexedImage, IndexStore, ModelRecord
-    from .store.vectors import IndexKind, build_from_sqlite, save_vectors
+    from .store.layout import IndexKind
+    from .store.vectors import build_from_sqlite, save_vectors
 
     store = IndexStore(folder, create=True)
     dim = int(vectors.shape[1])

@@ -1,4 +1,4 @@
-"""The prepacked text tower (search/prepack.py): same vectors as torch's default path, same checkpoint
+"""The prepacked text tower (search/clip/prepack.py): same vectors as torch's default path, same checkpoint
 format, and only where it applies. Parity with the reference itself runs through it as well
 (test_reference_parity loads CPU fp32 models, which are packed)."""
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import search
-import search.store.vectors as vectors_module
+import search.store.layout as layout_module
 from search.clip.folder import file_fingerprint, find_weights
 from search.store import IndexedImage, IndexStore
+from search.store.layout import IndexKind
 from search.store.vectors import (
-    IndexKind,
     build_from_sqlite,
     catch_up,
     load_vectors,
@@ -42,18 +42,18 @@ def synthetic(tmp_path_factory):
     vectors = clustered_unit_vectors(40_000, DIM, clusters=400, seed=1)
     folder = tmp_path_factory.mktemp("synthetic")
     fingerprint = file_fingerprint(find_weights(TINY_MODEL))
-    original = vectors_module.EXACT_SEARCH_LIMIT
-    vectors_module.EXACT_SEARCH_LIMIT = 10_000  # so that 40 k images take the approximate path
+    original = layout_module.EXACT_SEARCH_LIMIT
+    layout_module.EXACT_SEARCH_LIMIT = 10_000  # so that 40 k images take the approximate path
     try:
         write_synthetic_index(folder, vectors, model_name=str(TINY_MODEL), fingerprint=fingerprint)
     finally:
-        vectors_module.EXACT_SEARCH_LIMIT = original
+        layout_module.EXACT_SEARCH_LIMIT = original
     return folder, vectors
 
 
 def test_index_kind_follows_collection_size():
     assert IndexKind.for_count(10).name == "flat-ip"
-    assert IndexKind.for_count(vectors_module.EXACT_SEARCH_LIMIT).name == "flat-ip"
+    assert IndexKind.for_count(layout_module.EXACT_SEARCH_LIMIT).name == "flat-ip"
     assert IndexKind.for_count(1_000_000).name == "ivf2048-sq8"
 
 
@@ -92,7 +92,7 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     assert reader._vectors.kind.exact
 
     # The collection "grows past" the exact limit: a build's checkpoint after a change reshapes it.
-    monkeypatch.setattr(vectors_module, "EXACT_SEARCH_LIMIT", 10_000)
+    monkeypatch.setattr(layout_module, "EXACT_SEARCH_LIMIT", 10_000)
     store = IndexStore(tmp_path)
     row_5 = IndexedImage(_File("/photos/album_0/IMG_0000004.jpg"), vectors[4], 4000, 3000, None, None, "0" * 32)
     store.write_batch(store.add_root(Path("/photos")), [row_5])  # row 5 written again: the counter moves

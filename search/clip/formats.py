@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
+from ..constants import AVIF_SUFFIXES, HEIF_SUFFIXES
+
 
 def _installed(module: str) -> bool:
     try:
@@ -23,7 +25,7 @@ def optional_image_suffixes() -> frozenset[str]:
     of packages .avif files are not looked for.)"""
     found: set[str] = set()
     if _installed("pillow_heif"):
-        found |= {".heic", ".heif"}
+        found |= HEIF_SUFFIXES
     if _installed("PIL._avif") or _installed("pillow_avif"):
-        found.add(".avif")
+        found |= AVIF_SUFFIXES
     return frozenset(found)

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
 
+from ..constants import AVIF_SUFFIXES, HEIF_SUFFIXES
 from ..errors import ImageLoadError, ImageProblem
 
 if TYPE_CHECKING:
@@ -79,21 +80,21 @@ def register_optional_formats() -> frozenset[str]:
         import pillow_heif
 
         pillow_heif.register_heif_opener()
-        gained |= {".heic", ".heif"}
+        gained |= HEIF_SUFFIXES
         if hasattr(pillow_heif, "register_avif_opener"):
             pillow_heif.register_avif_opener()
-            gained.add(".avif")
+            gained |= AVIF_SUFFIXES
     except Exception:  # noqa: BLE001 - absent or broken plugin: those formats stay off
         pass
-    if ".avif" not in gained:
+    if not AVIF_SUFFIXES <= gained:
         try:
             import pillow_avif  # noqa: F401 - registers itself on import
 
-            gained.add(".avif")
+            gained |= AVIF_SUFFIXES
         except Exception:  # noqa: BLE001
             pass
-    if hasattr(Image, "registered_extensions") and ".avif" in Image.registered_extensions():
-        gained.add(".avif")  # Pillow ≥ 11.3 decodes AVIF itself when built with libavif
+    if hasattr(Image, "registered_extensions") and AVIF_SUFFIXES <= set(Image.registered_extensions()):
+        gained |= AVIF_SUFFIXES  # Pillow ≥ 11.3 decodes AVIF itself when built with libavif
     return frozenset(gained)
 
 

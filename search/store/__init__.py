@@ -4,6 +4,8 @@
     schema.py       the tables (SQLAlchemy ORM)
     migrations.py   upgrades of index folders written by older releases, step by step
     database.py     the engine: WAL, fsync, SQLite's damage and full-disk errors as IndexStoreError
+    health.py       signs of damage and a full disk, checksums, the messages that say the way back
+    lock.py         one writer per index folder (a build, or verify)
     records.py      the dataclasses it takes and returns (no ORM objects leave the layer)
     index_store.py  IndexStore: every read and write, named for what it does
     catalog.py      the quick path: an indexer run's first reads through sqlite3 alone

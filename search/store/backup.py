@@ -24,7 +24,7 @@ def backup_index(folder: Path, destination: str | os.PathLike[str]) -> Path:
         destination = destination / DATABASE_FILE
     _refuse_the_index_itself(Path(folder), destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    store = IndexStore(folder)
+    store = IndexStore(folder, migrate=False)  # a copy of what is there, not of an upgrade
     try:
         store.backup_to(destination)
     except (OSError, sqlite3.Error) as exc:

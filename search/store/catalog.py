@@ -33,14 +33,20 @@ class Catalog:
             return None
         try:
             connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            connection.execute("PRAGMA synchronous=FULL")  # as IndexStore's connections: a commit survives power loss
-            catalog = cls(connection, path)
-            if catalog._meta(MetaKey.SCHEMA_VERSION) != str(SCHEMA_VERSION):
-                connection.close()
-                return None
         except sqlite3.Error:
             return None  # IndexStore says what is wrong with it
-        return catalog
+        try:
+            connection.execute("PRAGMA synchronous=FULL")  # as IndexStore's connections: a commit survives power loss
+            version = connection.execute(
+                "SELECT value FROM meta WHERE key = ?", (MetaKey.SCHEMA_VERSION.value,)
+            ).fetchone()
+        except sqlite3.Error:
+            connection.close()
+            return None  # damaged, or no index tables: IndexStore says what is wrong with it
+        if version is None or version[0] != str(SCHEMA_VERSION):
+            connection.close()
+            return None  # an older schema (IndexStore upgrades it) or a newer one (it refuses)
+        return cls(connection, path)
 
     def close(self) -> None:
         self._db.close()

@@ -5,6 +5,7 @@ the way back. Standard library only: the SQLAlchemy engine (database.py) and the
 
 from __future__ import annotations
 
+import hashlib
 import math
 import mmap
 import os
@@ -71,6 +72,12 @@ def torn_file_cause(path: Path) -> str | None:
     return None
 
 
+def file_sha256(path: Path) -> str:
+    """The checksum a FAISS file is recorded with, and checked against before it is trusted."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def translated(error: BaseException, path: Path) -> IndexStoreError | None:
     """The IndexStoreError a sqlite3 error means for the user (None: not damage, not a full disk)."""
     code = getattr(error, "sqlite_errorcode", None)
@@ -81,4 +88,10 @@ def translated(error: BaseException, path: Path) -> IndexStoreError | None:
         return IndexStoreError(damaged_message(path, str(error)), StoreProblem.DAMAGED)
     if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and disk_nearly_full(path.parent)):
         return IndexStoreError(disk_full_message(path), StoreProblem.DISK_FULL)
+    if primary == sqlite3.SQLITE_READONLY:
+        return IndexStoreError(
+            f"{path} cannot be written ({error}): it or its folder is read-only. Check the permissions, "
+            f"or copy the folder {path.parent} somewhere writable and use the copy.",
+            StoreProblem.READ_ONLY,
+        )
     return None

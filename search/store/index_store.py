@@ -1,8 +1,10 @@
 """IndexStore: every read and write of index.sqlite, each named for what it does.
 
 Callers (the query API, the indexer, stats, verify) never write SQL: they ask for `known_rows`,
-`write_batch`, `summary`, `hit_rows`... Each write method is one transaction that advances the
-change counter, so a reader that sees the counter unchanged knows nothing changed.
+`write_batch`, `summary`, `hit_rows`... Each write method is one transaction. Those that change
+images (write_batch, add_new_images, move_and_delete) advance the change counter, so a reader that
+sees the counter unchanged knows no image changed; the others record facts about the index (its
+model, its FAISS file, the end of a build).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import IndexStoreError, StoreProblem
 from .database import create_database_engine
 from .health import damaged_message
+from .layout import IndexKind
 from .migrations import upgrade
 from .records import (
     FailedImage,
@@ -80,7 +83,9 @@ def _start_of(day: date) -> datetime:
 class IndexStore:
     """index.sqlite of one index folder. Thread-safe: each call takes its own connection."""
 
-    def __init__(self, folder: str | os.PathLike[str], *, create: bool = False):
+    def __init__(self, folder: str | os.PathLike[str], *, create: bool = False, migrate: bool = True):
+        """Open folder/index.sqlite (`create`: make it if absent). An older schema is upgraded in
+        place unless `migrate` is false (a backup copies the file as it is)."""
         self.folder = Path(folder)
         self.path = self.folder / DATABASE_FILE
         self.engine: Engine = create_database_engine(self.folder, create=create)
@@ -90,7 +95,8 @@ class IndexStore:
                 Base.metadata.create_all(session.connection())
             elif not self.engine.dialect.has_table(session.connection(), Meta.__tablename__):
                 raise IndexStoreError(damaged_message(self.path, "it holds no index tables"), StoreProblem.DAMAGED)
-            upgrade(session, self.folder)
+            if migrate:
+                upgrade(session, self.folder)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -142,7 +148,7 @@ class IndexStore:
                 mtime_ns=_int_or_none(_get(session, MetaKey.VECTOR_FILE_MTIME)),
             )
 
-    def record_vector_file(self, record: VectorFileRecord, index_kind: str) -> None:
+    def record_vector_file(self, record: VectorFileRecord, index_kind: IndexKind) -> None:
         """The FAISS file just written (and fsynced) is now the one to read."""
         with self._sessions.begin() as session:
             for key, value in (
@@ -157,12 +163,13 @@ class IndexStore:
                     session.execute(delete(Meta).where(Meta.key == key.value))
                 else:
                     _set(session, key, value)
-            _set(session, MetaKey.INDEX_KIND, index_kind)
+            _set(session, MetaKey.INDEX_KIND, index_kind.name)
 
-    def index_kind(self) -> str | None:
-        """The kind of the FAISS file last written ("flat-ip", "ivf<lists>-sq8")."""
+    def index_kind(self) -> IndexKind | None:
+        """The kind of the FAISS file last written (None before the first)."""
         with self._sessions() as session:
-            return _get(session, MetaKey.INDEX_KIND)
+            name = _get(session, MetaKey.INDEX_KIND)
+        return None if name is None else IndexKind.parse(name)
 
     def record_build_finished(self, when: datetime | None = None) -> None:
         moment = when or datetime.now(UTC)
@@ -287,18 +294,20 @@ class IndexStore:
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if ids else None
         return seq, np.array(ids, dtype=np.int64), vectors
 
+    @contextmanager
     def changes_since(
         self, seq: int
-    ) -> tuple[int, npt.NDArray[np.int64], Iterator[list[tuple[int, bytes | None, str]]]]:
-        """What changed after change counter `seq`: (the counter now, ids deleted, chunks of rows
-        (id, vector or None, state)). Read in one snapshot; consume the chunks before the next call."""
-        session = self._sessions()
-        session.begin()  # one read transaction: WAL keeps its snapshot while the chunks are read
-        target = int(_get(session, MetaKey.CHANGE_COUNTER) or 0)
-        removed = np.array(session.scalars(select(Removed.id).where(Removed.seq > seq)).all(), dtype=np.int64)
+    ) -> Iterator[tuple[int, npt.NDArray[np.int64], Iterator[list[tuple[int, bytes | None, str]]]]]:
+        """What changed after change counter `seq`: (the counter now, the ids deleted, chunks of
+        rows (id, vector or None, state) changed up to that counter), on one connection held until
+        the block ends. The reads are not one snapshot (the driver begins no transaction for reads):
+        a deletion committed meanwhile is seen now or at the next catch-up, and since replay is an
+        idempotent upsert, either way the cache converges on SQLite."""
+        with self._sessions() as session:
+            target = int(_get(session, MetaKey.CHANGE_COUNTER) or 0)
+            removed = np.array(session.scalars(select(Removed.id).where(Removed.seq > seq)).all(), dtype=np.int64)
 
-        def chunks() -> Iterator[list[tuple[int, bytes | None, str]]]:
-            try:
+            def chunks() -> Iterator[list[tuple[int, bytes | None, str]]]:
                 last_id = 0
                 while True:
                     rows = session.execute(
@@ -311,10 +320,8 @@ class IndexStore:
                         return
                     yield [tuple(row) for row in rows]
                     last_id = rows[-1][0]
-            finally:
-                session.close()
 
-        return target, removed, chunks()
+            yield target, removed, chunks()
 
     def indexed_rows_with_vectors(self) -> Iterator[tuple[int, bytes | None, str]]:
         """(id, vector, path) of every indexed row: what verify compares with the FAISS file."""
@@ -383,10 +390,6 @@ class IndexStore:
                 .limit(limit)
             )
             return [Failure(row.file_path, str(row.reason), str(row.detail or row.reason)) for row in rows]
-
-    def roots(self) -> list[str]:
-        with self._sessions() as session:
-            return list(session.scalars(select(Root.path)))
 
     def summary_key(self) -> tuple[int, str | None]:
         """Changes whenever summary() would: the change counter and the last build's end."""

@@ -1,10 +1,13 @@
-"""What index.sqlite holds, by name: its file name, schema version, row states and metadata keys.
+"""What index.sqlite holds, by name: its file name, schema version, row states, metadata keys and
+index kinds.
 
 Free of SQLAlchemy, so that the quick path (catalog.py) and the planner can use them.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from enum import StrEnum
 
 DATABASE_FILE = "index.sqlite"
@@ -34,3 +37,48 @@ class MetaKey(StrEnum):
     VECTOR_FILE_COUNT = "faiss_count"
     VECTOR_FILE_MTIME = "faiss_mtime_ns"  # a file replaced or touched since is checked before it is trusted
     LAST_BUILD_FINISHED = "last_build_finished"  # ISO time (UTC)
+
+
+# Index kind by collection size. Up to EXACT_SEARCH_LIMIT images an exact inner-product scan is
+# fast enough (100 k × 512 floats = 200 MB read per query) and has perfect recall. Above it: IVF
+# with 8-bit scalar quantisation, 512 B per 512-d vector (+ ~30 B of id and id map), and a query
+# scans nprobe/nlist of them. HNSW was not chosen: its graph costs another ~260 B per image at M=32
+# and builds for many minutes on 2 cores. Measured in BENCHMARKS.md.
+EXACT_SEARCH_LIMIT = 100_000
+IVF_MIN_LISTS, IVF_MAX_LISTS = 256, 16_384
+FLAT_KIND = "flat-ip"
+
+
+def ivf_lists_for(count: int) -> int:
+    """IVF list count for `count` vectors: a power of two near 2·√count (2048 at 1 M)."""
+    target = 2 * math.sqrt(max(count, 1))
+    return int(min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(math.log2(target)))))
+
+
+@dataclass(frozen=True)
+class IndexKind:
+    """Which FAISS index: an exact scan (ivf_lists None) or IVF with that many lists over SQ8 codes.
+    Recorded in the metadata by its name ("flat-ip", "ivf2048-sq8")."""
+
+    ivf_lists: int | None = None
+
+    @property
+    def name(self) -> str:
+        return FLAT_KIND if self.ivf_lists is None else f"ivf{self.ivf_lists}-sq8"
+
+    @property
+    def exact(self) -> bool:
+        return self.ivf_lists is None
+
+    @classmethod
+    def parse(cls, name: str) -> IndexKind:
+        if name == FLAT_KIND:
+            return cls()
+        if name.startswith("ivf") and name.endswith("-sq8") and name[3:-4].isdigit():
+            return cls(int(name[3:-4]))
+        raise ValueError(f"unknown index kind {name!r}")
+
+    @classmethod
+    def for_count(cls, count: int) -> IndexKind:
+        """The kind a collection of `count` images should have."""
+        return cls() if count <= EXACT_SEARCH_LIMIT else cls(ivf_lists_for(count))

@@ -1,5 +1,6 @@
 """Schema versions and the steps between them: an index folder written by an older release opens,
-upgrades itself in place (one transaction per step) and keeps every row and vector.
+upgrades itself in place (every step in the one transaction that opens it) and keeps every row
+and vector.
 
 Version 1 (up to commit 8b30075): the tables of schema.py; the FAISS file recorded by name and
 change counter only. Version 2: the FAISS file's size, sha256 and vector count are recorded too, so
@@ -8,7 +9,6 @@ that a swapped, truncated or bit-flipped file is noticed and rebuilt from SQLite
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import IndexStoreError, StoreProblem
+from .health import file_sha256
 from .schema import DATABASE_FILE, SCHEMA_VERSION, Meta, MetaKey
 
 log = logging.getLogger(__name__)
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _checksum_vector_file(session: Session, folder: Path) -> None:

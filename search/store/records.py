@@ -59,7 +59,7 @@ class KnownRow(NamedTuple):
     path: bytes
     size: int
     mtime_ns: int
-    indexed: bool  # RowState.INDEXED (else failed): the planner needs no more of the state
+    indexed: bool  # RowState.INDEXED, else failed: all the planner needs of the state (1/0 from sqlite3)
     content_hash: str | None
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,57 +21,21 @@ import faiss
 import numpy as np
 
 from ..errors import IndexStoreError, StoreProblem
-from .health import disk_full_message
+from . import layout
+from .health import disk_full_message, file_sha256
 from .index_store import IndexStore
-from .migrations import file_sha256
+from .layout import IndexKind, RowState
 from .records import VectorFileRecord
-from .schema import RowState
 
 log = logging.getLogger(__name__)
 
-# Index kind by collection size. Up to EXACT_SEARCH_LIMIT images an exact inner-product scan is
-# fast enough (100 k × 512 floats = 200 MB read per query) and has perfect recall. Above it: IVF
-# with 8-bit scalar quantisation, 512 B per 512-d vector (+ ~30 B of id and id map), and a query
-# scans nprobe/nlist of them. HNSW was not chosen: its graph costs another ~260 B per image at M=32
-# and builds for many minutes on 2 cores. Measured in BENCHMARKS.md.
-EXACT_SEARCH_LIMIT = 100_000
-IVF_MIN_LISTS, IVF_MAX_LISTS = 256, 16_384
 IVF_TRAIN_POINTS_PER_LIST = 32  # k-means sample; faiss suggests ≥ 39, and recall is measured anyway
 DEFAULT_NPROBE = 32
-FLAT_KIND = "flat-ip"
 
 
-@dataclass(frozen=True)
-class IndexKind:
-    """Which FAISS index: an exact scan (ivf_lists None) or IVF with that many lists over SQ8 codes."""
-
-    ivf_lists: int | None = None
-
-    @property
-    def name(self) -> str:
-        return FLAT_KIND if self.ivf_lists is None else f"ivf{self.ivf_lists}-sq8"
-
-    @property
-    def exact(self) -> bool:
-        return self.ivf_lists is None
-
-    @classmethod
-    def parse(cls, name: str) -> IndexKind:
-        if name == FLAT_KIND:
-            return cls()
-        if name.startswith("ivf") and name.endswith("-sq8") and name[3:-4].isdigit():
-            return cls(int(name[3:-4]))
-        raise ValueError(f"unknown index kind {name!r}")
-
-    @classmethod
-    def of(cls, index: faiss.Index) -> IndexKind:
-        ivf = faiss.try_extract_index_ivf(index)
-        return cls() if ivf is None else cls(int(ivf.nlist))
-
-    @classmethod
-    def for_count(cls, count: int) -> IndexKind:
-        """The kind a collection of `count` images should have."""
-        return cls() if count <= EXACT_SEARCH_LIMIT else cls(ivf_lists_for(count))
+def kind_of(index: faiss.Index) -> IndexKind:
+    ivf = faiss.try_extract_index_ivf(index)
+    return IndexKind() if ivf is None else IndexKind(int(ivf.nlist))
 
 
 @dataclass
@@ -87,18 +50,12 @@ class VectorIndex:
 
     @property
     def kind(self) -> IndexKind:
-        return IndexKind.of(self.index)
+        return kind_of(self.index)
 
 
 def empty_index(dim: int) -> faiss.Index:
     # IDMap2 (not IDMap) so that verify can read a vector back by id and compare it with SQLite.
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
-def ivf_lists_for(count: int) -> int:
-    """IVF list count for `count` vectors: a power of two near 2·√count (2048 at 1 M)."""
-    target = 2 * math.sqrt(max(count, 1))
-    return int(min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(math.log2(target)))))
 
 
 def all_ids(index: faiss.Index) -> np.ndarray:
@@ -148,7 +105,7 @@ def reshape_if_needed(store: IndexStore, vectors: VectorIndex, dim: int) -> Vect
     if wanted.ivf_lists and current.ivf_lists:
         if current.ivf_lists * 2 > wanted.ivf_lists and wanted.ivf_lists * 2 > current.ivf_lists:
             return vectors
-    if current.ivf_lists and wanted.exact and vectors.ntotal > EXACT_SEARCH_LIMIT // 2:
+    if current.ivf_lists and wanted.exact and vectors.ntotal > layout.EXACT_SEARCH_LIMIT // 2:
         return vectors  # hysteresis: do not flip back and forth around the threshold
     log.info("rebuilding the vector index as %s for %d images (was %s)", wanted.name, vectors.ntotal, current.name)
     return build_from_sqlite(store, dim, wanted)
@@ -170,11 +127,11 @@ def catch_up(store: IndexStore, vectors: VectorIndex, dim: int) -> VectorIndex:
     """Apply every row and removal with seq > vectors.seq; returns the index at the current seq."""
     if store.change_counter() == vectors.seq:
         return vectors
-    target, removed, chunks = store.changes_since(vectors.seq)
-    if len(removed):
-        vectors.index.remove_ids(removed)
-    for rows in chunks:  # in chunks: a first build replays up to every row of a large collection
-        _apply_rows(vectors.index, rows, dim)
+    with store.changes_since(vectors.seq) as (target, removed, chunks):
+        if len(removed):
+            vectors.index.remove_ids(removed)
+        for rows in chunks:  # in chunks: a first build replays up to every row of a large collection
+            _apply_rows(vectors.index, rows, dim)
     return VectorIndex(vectors.index, target, vectors.rebuilt)
 
 
@@ -218,7 +175,7 @@ def load_vectors(folder: Path, store: IndexStore, dim: int) -> VectorIndex:
     if index is not None:
         return catch_up(store, VectorIndex(index, record.seq), dim)
     log.warning("rebuilding the vector index from SQLite: %s cannot be used (%s)", record.name, why)
-    kind = IndexKind.parse(store.index_kind() or FLAT_KIND)
+    kind = store.index_kind() or IndexKind()
     if not kind.exact and store.count_indexed() < (kind.ivf_lists or 0):
         kind = IndexKind()
     rebuilt = build_from_sqlite(store, dim, kind)
@@ -243,25 +200,27 @@ def _out_of_space(exc: BaseException) -> bool:
 
 
 def save_vectors(folder: Path, store: IndexStore, vectors: VectorIndex) -> str:
-    """Write the index as vectors-<seq>.faiss (temp file, fsync, rename, fsync the folder), then
-    record it in SQLite with its size, checksum and count; older files are removed after that.
-    A full disk leaves the recorded file and SQLite as they were (IndexStoreError DISK_FULL)."""
+    """Write the index as vectors-<seq>-<sha256 prefix>.faiss (temp file, fsync, rename, fsync the
+    folder), then record it in SQLite with its size, checksum, count and mtime; older files are
+    removed after that. The name is new for every content, so the recorded file is never
+    overwritten in place: a reader (or a crash) between the rename and the record sees the old
+    pair. A full disk leaves the recorded file and SQLite as they were (IndexStoreError DISK_FULL)."""
     folder = Path(folder)
-    name = f"vectors-{vectors.seq:012d}.faiss"
     try:
-        record = _write_file(folder, name, vectors)
+        record = _write_file(folder, vectors)
     except (OSError, RuntimeError) as exc:
         if _out_of_space(exc):
-            raise IndexStoreError(disk_full_message(folder / name), StoreProblem.DISK_FULL) from None
+            raise IndexStoreError(disk_full_message(folder / "vectors-….faiss"), StoreProblem.DISK_FULL) from None
         raise
     _fsync_folder(folder)
-    store.record_vector_file(record, vectors.kind.name)
-    remove_stale_files(folder, keep=name)
-    return name
+    store.record_vector_file(record, vectors.kind)
+    remove_stale_files(folder, keep=record.name)
+    vectors.rebuilt = False  # what it was rebuilt from is now the recorded file
+    return record.name
 
 
-def _write_file(folder: Path, name: str, vectors: VectorIndex) -> VectorFileRecord:
-    """folder/name written whole and fsynced, or not at all (the temp file is removed)."""
+def _write_file(folder: Path, vectors: VectorIndex) -> VectorFileRecord:
+    """The index written whole and fsynced under its final name, or not at all (the temp file is removed)."""
     handle, temp = tempfile.mkstemp(dir=folder, prefix=".vectors-", suffix=".tmp")
     os.close(handle)
     umask = os.umask(0)
@@ -271,15 +230,16 @@ def _write_file(folder: Path, name: str, vectors: VectorIndex) -> VectorFileReco
         faiss.write_index(vectors.index, temp)
         with open(temp, "rb+") as written:
             os.fsync(written.fileno())
+        sha256 = file_sha256(Path(temp))
         record = VectorFileRecord(
-            name=name,
+            name=f"vectors-{vectors.seq:012d}-{sha256[:12]}.faiss",
             seq=vectors.seq,
             size_bytes=os.path.getsize(temp),
-            sha256=file_sha256(Path(temp)),
+            sha256=sha256,
             count=vectors.ntotal,
             mtime_ns=os.stat(temp).st_mtime_ns,  # os.replace keeps it
         )
-        os.replace(temp, folder / name)
+        os.replace(temp, folder / record.name)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

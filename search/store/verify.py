@@ -11,7 +11,17 @@ import numpy as np
 from ..errors import IndexStoreError, StoreProblem
 from .health import damaged_message
 from .index_store import IndexStore
-from .vectors import IndexKind, VectorIndex, all_ids, build_from_sqlite, load_vectors, read_trusted, save_vectors
+from .layout import IndexKind
+from .lock import writer_lock
+from .vectors import (
+    VectorIndex,
+    all_ids,
+    build_from_sqlite,
+    load_vectors,
+    read_trusted,
+    reshape_if_needed,
+    save_vectors,
+)
 
 MAX_FINDINGS_SHOWN = 3  # SQLite reports one line per bad row of every index: the first few say enough
 VECTOR_TOLERANCE = 1e-6  # exact indexes store the floats themselves
@@ -98,26 +108,38 @@ def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
     says how to restore it, as every other command says when it reads a damaged page.
     """
     report = VerifyReport()
+    IndexStore(folder).close()  # no index there: say so before anything is created or locked
+    # A build's rows committed after this check's snapshot of the FAISS cache would look missing,
+    # and a repair must not replace the file a build is writing: one writer at a time.
+    with writer_lock(Path(folder), doing="verify"):
+        _verify(folder, repair, report)
+    return report
+
+
+def _verify(folder: Path, repair: bool, report: VerifyReport) -> None:
     store = IndexStore(folder)
     try:
         _check_database(store)
         model = store.model_record()
         if model is None:
             report.notes.append("no build has finished recording a model yet: nothing to check")
-            return report
+            return
         dim = model.embed_dim
         _check_vector_file(folder, store, dim, report)
         vectors = load_vectors(folder, store, dim)
         _compare_rows(store, vectors, dim, report)
         report.vectors = vectors.ntotal
         if repair and not report.ok:
-            kind = IndexKind.for_count(report.rows_indexed)
-            rebuilt = build_from_sqlite(store, dim, kind)
+            # The kind it had, unless it no longer suits the collection (the builds' own rule).
+            kind = store.index_kind() or IndexKind.for_count(report.rows_indexed)
+            if not kind.exact and report.rows_indexed < (kind.ivf_lists or 0):
+                kind = IndexKind.for_count(report.rows_indexed)
+            rebuilt = reshape_if_needed(store, build_from_sqlite(store, dim, kind), dim)
             name = save_vectors(folder, store, rebuilt)
-            report.repairs.append(f"wrote {name} from SQLite: {rebuilt.ntotal} vectors, {kind.name}")
-            again = verify_index(folder, repair=False)
+            report.repairs.append(f"wrote {name} from SQLite: {rebuilt.ntotal} vectors, {rebuilt.kind.name}")
+            again = VerifyReport()
+            _verify(folder, False, again)
             report.problems, report.notes = again.problems, report.notes + again.notes
             report.vectors, report.rows_indexed = again.vectors, again.rows_indexed
     finally:
         store.close()
-    return report
