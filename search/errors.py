@@ -42,6 +42,9 @@ class ImageLoadError(RuClipError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self):  # the reason survives pickling (worker processes, multiprocessing pools)
+        return type(self), (str(self), self.reason)
+
 
 class StoreProblem(Enum):
     """What is wrong with an index folder (IndexStoreError.reason)."""
@@ -66,3 +69,6 @@ class IndexStoreError(RuClipError):
     def __init__(self, message: str, reason: StoreProblem):
         super().__init__(message)
         self.reason = reason
+
+    def __reduce__(self):  # the reason survives pickling (worker processes, multiprocessing pools)
+        return type(self), (str(self), self.reason)

@@ -209,3 +209,14 @@ def test_a_backup_to_a_path_ending_in_a_slash_goes_into_that_folder(tmp_path: Pa
     IndexStore(tmp_path / "index", create=True).close()
     written = backup_index(tmp_path / "index", f"{tmp_path}/copies/new/")
     assert written == tmp_path / "copies" / "new" / DATABASE_FILE and written.is_file()
+
+
+def test_errors_keep_their_reason_across_processes():
+    import pickle
+
+    from search.errors import ImageLoadError, ImageProblem
+
+    store_error = pickle.loads(pickle.dumps(search.IndexStoreError("busy", StoreProblem.BUSY)))
+    image_error = pickle.loads(pickle.dumps(ImageLoadError("big", ImageProblem.TOO_LARGE)))
+    assert (str(store_error), store_error.reason) == ("busy", StoreProblem.BUSY)
+    assert (str(image_error), image_error.reason) == ("big", ImageProblem.TOO_LARGE)
