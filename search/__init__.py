@@ -8,6 +8,7 @@ Names are imported on first use, so that a decoding worker or an unchanged index
 pay for torch. The package, by layer, lowest first:
 
     constants.py, paths.py, errors.py   shared values, where data lives, typed errors (no torch)
+    lazy.py                             names imported on first use (this file, search.store)
     clip/                               the ruCLIP network: config, tokenizer, preprocessing, checkpoint
                                         files, hub, network, encoder (RuClip), CPU tuning, demo model
     store/                              the storage layer: index.sqlite (all SQL) and the FAISS cache
@@ -17,8 +18,9 @@ pay for torch. The package, by layer, lowest first:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_MODEL": "constants",
@@ -65,13 +67,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'search' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -5,6 +5,8 @@ Imported as `from .helpers import ...`; conftest.py keeps only the pytest fixtur
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,17 @@ TINY_MODEL = GOLDEN / "model"
 TINY_BPE = TINY_MODEL / "bpe.model"
 # An index folder written by the release before schema 2 (see its README.md).
 SCHEMA_1_INDEX = Path(__file__).parent / "data" / "index-schema1"
+
+
+def indexer(*argv: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m indexer ARGV...` in a process of its own, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "indexer", *map(str, argv)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,12 @@ from PIL import Image
 import search
 from search.store import DATABASE_FILE
 
-from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL
+from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer
 
 # Each test runs the real CLI in subprocesses over real files.
 pytestmark = pytest.mark.slow
 
 PHOTOS = GOLDEN / "images"  # astronaut, chelsea, camera, horse (PNG), rocket (JPEG), cell
-
-
-def indexer(*argv: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "indexer", *map(str, argv)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def build(photos: Path, index: Path, *extra: str | Path) -> subprocess.CompletedProcess:

@@ -39,7 +39,7 @@ from search.store import DATABASE_FILE, IndexStore
 from search.store.backup import backup_index
 from search.store.vectors import load_vectors, save_vectors
 
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, indexer
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +60,6 @@ def demo_photos(folder: Path, count: int, album: str | None = None) -> Path:
 
 def build(photos: Path, index: Path) -> None:
     build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=2, progress=False))
-
-
-def indexer(*argv: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "indexer", *map(str, argv)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def indexers(*commands: tuple[str | Path, ...]) -> list[subprocess.CompletedProcess]:
