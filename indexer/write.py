@@ -1,4 +1,4 @@
-"""The index writer: encoded batches -> committed rows, FAISS checkpoints and the change counter.
+"""The index writer: store records (IndexedImage / FailedImage) -> committed rows, FAISS checkpoints.
 
 Every batch is one SQLite transaction (the source of truth, vectors included); every
 `checkpoint_every` files and at the end the FAISS cache is brought up to date and replaced

@@ -1,4 +1,4 @@
-"""What the storage layer hands out and takes in: plain frozen dataclasses, no ORM objects."""
+"""What the storage layer hands out and takes in: frozen dataclasses and named tuples, no ORM objects."""
 
 from __future__ import annotations
 
