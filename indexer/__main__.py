@@ -181,7 +181,7 @@ def _search(args: argparse.Namespace) -> int:
     from search.index import open_index  # torch and faiss: only for this command
 
     index = open_index(args.index, device=args.device, text_precision=args.text_precision)
-    hits = index.search(args.query, k=args.k)
+    hits = index.search(args.query.strip(), k=args.k)
     if args.json:
         for hit in hits:
             print(json.dumps({"path": hit.path, "score": round(hit.score, 4), "id": hit.id}, ensure_ascii=False))
@@ -193,8 +193,20 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _queries_kept_whole(argv: list[str]) -> list[str]:
+    """A query that starts with a minus («-красный», «- собака», «-2:кот») is not an option: every
+    option here is `-` plus an ASCII letter, or `--`. A leading space keeps argparse from reading
+    it as one; the search strips it."""
+    return [
+        f" {arg}"
+        if arg.startswith("-") and len(arg) > 1 and not (arg[1].isascii() and arg[1].isalpha()) and arg[1] != "-"
+        else arg
+        for arg in argv
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_queries_kept_whole(sys.argv[1:] if argv is None else argv))
     run = {"build": _build, "stats": _stats, "verify": _verify, "backup": _backup, "search": _search}[args.command]
     return run_cli(
         lambda: run(args),

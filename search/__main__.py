@@ -18,19 +18,20 @@ from .errors import RuClipError
 
 
 def _models(_: argparse.Namespace) -> int:
-    print(f"{'model':32} {'px':>4}  status")
+    labels = {name: name + (" (default)" if name == DEFAULT_MODEL else "") for name in PUBLISHED_CONFIGS}
+    width = max(len(label) for label in labels.values())
+    print(f"{'model':{width}} {'px':>4}  status")
     for name, config in PUBLISHED_CONFIGS.items():
         try:
             status = f"cached: {resolve_model(name, download=False)}"
         except RuClipError:
             status = "not downloaded"
-        marker = " (default)" if name == DEFAULT_MODEL else ""
-        print(f"{name + marker:32} {config.image_resolution:>4}  {status}")
+        print(f"{labels[name]:{width}} {config.image_resolution:>4}  {status}")
     try:
         demo_status = f"offline demo (colours and shapes only): {resolve_model(DEMO_MODEL, download=False)}"
     except RuClipError as exc:
         demo_status = str(exc)
-    print(f"{DEMO_MODEL:32} {'64':>4}  {demo_status}")
+    print(f"{DEMO_MODEL:{width}} {'64':>4}  {demo_status}")
     print(f"\nThe default is {requested_model(None)} (set {MODEL_ENV_VAR} or --model to change it).")
     return 0
 

@@ -74,7 +74,9 @@ def run_cli(
     `interrupted` (exit 130), and a reader that closed the pipe early (`| head`) ends it quietly."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        return command()
+        code = command()
+        sys.stdout.flush()  # here, not at exit: a reader that left early (`| head`) is handled below
+        return code
     except RuClipError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

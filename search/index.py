@@ -9,6 +9,7 @@ last committed state of a concurrent build: each search first replays rows chang
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -210,6 +211,7 @@ class PhotoIndex:
         then means "no confident matches". A score is the cosine similarity of the query and the
         image (ruCLIP's scale: related pairs typically score 0.2-0.35, unrelated ones below 0.15).
         """
+        _check_arguments(k, image)
         query = self.query_vector(text, image, image_weight)
         allowed = self._allowed_ids(folder, date_from, date_to)
         excluded = np.fromiter(exclude, dtype=np.int64)
@@ -279,6 +281,14 @@ class PhotoIndex:
             for i, score in found
             if i in rows
         ]
+
+
+def _check_arguments(k: object, image: object) -> None:
+    """Wrong types as the caller's mistake, said plainly (True is an int to Python, not an id here)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise QueryError(f"k is how many results to return, a whole number; got {k!r}")
+    if isinstance(image, bool):
+        raise QueryError(f"image is a picture, a file path, an indexed image's id or an embedding; got {image!r}")
 
 
 @contextmanager

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .helpers import TINY_MODEL
+import os
+import re
+import subprocess
+import sys
+
+from .helpers import REPO_ROOT, TINY_MODEL
 from .test_errors import _fake_hub_cache, _run_python
 
 RUN_CLI = "import sys, search.__main__ as cli; sys.exit(cli.main({argv!r}))"
@@ -37,3 +42,39 @@ def test_models_lists_what_is_cached(tmp_path):
     assert f"cached: {snapshot}" in lines["ruclip-vit-base-patch16-384"]
     assert "not downloaded" in lines["ruclip-vit-base-patch32-224"]
     assert "(default)" in lines["ruclip-vit-base-patch32-384"]
+
+
+def test_the_models_table_keeps_its_columns_at_the_default_marker(tmp_path):
+    result = _run_python(RUN_CLI.format(argv=["models"]), {"HF_HUB_OFFLINE": "1"}, tmp_path)
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("model ", "ruclip", "demo "))]
+    status_starts = {re.match(r".*? (px|\d+)  ", line).end() for line in rows}  # right after the px column
+    assert len(rows) == 8 and len(status_starts) == 1, rows
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`... | head -1` when head has gone: stdout is a pipe whose reading end is already closed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "search", "models"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},  # stdout buffered, as usual
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+
+
+def test_a_query_that_starts_with_a_minus_is_a_query_not_an_option():
+    from indexer.__main__ import _parser, _queries_kept_whole
+
+    args = _parser().parse_args(_queries_kept_whole(["search", "-красный", "-k", "3", "--json"]))
+    assert (args.query.strip(), args.k, args.json) == ("-красный", 3, True)
+    args = _parser().parse_args(_queries_kept_whole(["search", "- собака", "--index", "somewhere"]))
+    assert args.query.strip() == "- собака" and str(args.index) == "somewhere"

@@ -181,3 +181,14 @@ def test_a_reader_sees_a_concurrent_build_and_then_its_new_images(tmp_path, demo
     assert reader.search(image=newcomer, k=1)[0].path == str(newcomer)
     vectors = np.stack([reader.query_vector("звезда"), reader.query_vector("звезда")])
     assert np.allclose(vectors[0], vectors[1])
+
+
+@pytest.mark.parametrize("k", [2.5, "5", True, None])
+def test_a_k_that_is_not_a_whole_number_is_refused_plainly(index, k):
+    with pytest.raises(QueryError, match="k is how many results"):
+        index.search("красный", k=k)
+
+
+def test_image_true_is_not_read_as_the_photo_with_id_1(index):
+    with pytest.raises(QueryError, match="image is a picture"):
+        index.search(image=True)
