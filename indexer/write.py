@@ -62,9 +62,8 @@ class IndexWriter:
         record = self.store.vector_file_record()
         stale = (
             record is None
-            or record.seq != self.store.change_counter()
+            or not record.is_current(self.store.change_counter(), self.index_dir)  # behind, replaced or touched
             or self.vectors.rebuilt  # the file could not be trusted
-            or not record.stat_matches(self.index_dir)  # replaced or touched: record it as it is now
         )
         if stale or self._since_checkpoint:
             self.checkpoint()

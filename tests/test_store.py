@@ -11,7 +11,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 import search
+from indexer.scan import FoundFile
 from indexer.stats import index_stats
 from search.errors import StoreProblem
 from search.store import (
@@ -36,13 +36,6 @@ from .helpers import REPO_ROOT, SCHEMA_1_INDEX
 # Where the schema-1 index recorded its photos (absolute paths live in index.sqlite).
 SCHEMA_1_PHOTOS = Path("/tmp/ruphoto-schema1/photos")
 SCHEMA_1_MTIME_S = 1_700_000_000
-
-
-@dataclass(frozen=True)
-class File:
-    path: str
-    size: int = 1
-    mtime_ns: int = 1
 
 
 @pytest.fixture
@@ -138,10 +131,15 @@ def test_the_summary_counts_only_what_is_searchable(tmp_path: Path):
     taken = [datetime(2019, 5, 1), datetime(2021, 7, 1), datetime(2023, 1, 2)]
     store.write_batch(
         root,
-        [IndexedImage(File(f"/p/{i}.jpg"), unit, 10, 10, when, None, f"{i:032x}") for i, when in enumerate(taken)],
+        [
+            IndexedImage(FoundFile(f"/p/{i}.jpg", 1, 1), unit, 10, 10, when, None, f"{i:032x}")
+            for i, when in enumerate(taken)
+        ],
     )
     # The oldest photo is replaced by a broken file: its date must leave the summary with it.
-    store.write_batch(root, [FailedImage(File("/p/0.jpg", 2), "not a readable image", "/p/0.jpg: not an image")])
+    store.write_batch(
+        root, [FailedImage(FoundFile("/p/0.jpg", 2, 1), "not a readable image", "/p/0.jpg: not an image")]
+    )
     stats = store.summary()
     assert (stats.images, stats.failed) == (2, 1)
     assert (stats.taken_from, stats.taken_to) == (taken[1], taken[2])
@@ -176,8 +174,8 @@ def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
     store.write_batch(
         root,
         [
-            IndexedImage(File("/p/a.jpg", 3, 30), unit, 10, 10, None, None, "a" * 32),
-            FailedImage(File("/p/b.jpg", 4, 40), "not a readable image", "/p/b.jpg: no"),
+            IndexedImage(FoundFile("/p/a.jpg", 3, 30), unit, 10, 10, None, None, "a" * 32),
+            FailedImage(FoundFile("/p/b.jpg", 4, 40), "not a readable image", "/p/b.jpg: no"),
         ],
     )
     catalog = Catalog.open(tmp_path)

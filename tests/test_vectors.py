@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -11,6 +10,7 @@ import pytest
 
 import search
 import search.store.layout as layout_module
+from indexer.scan import FoundFile
 from search.clip.folder import file_fingerprint, find_weights
 from search.store import IndexedImage, IndexStore
 from search.store.layout import IndexKind
@@ -94,7 +94,9 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     # The collection "grows past" the exact limit: a build's checkpoint after a change reshapes it.
     monkeypatch.setattr(layout_module, "EXACT_SEARCH_LIMIT", 10_000)
     store = IndexStore(tmp_path)
-    row_5 = IndexedImage(_File("/photos/album_0/IMG_0000004.jpg"), vectors[4], 4000, 3000, None, None, "0" * 32)
+    row_5 = IndexedImage(
+        FoundFile("/photos/album_0/IMG_0000004.jpg", 1, 1), vectors[4], 4000, 3000, None, None, "0" * 32
+    )
     store.write_batch(store.add_root(Path("/photos")), [row_5])  # row 5 written again: the counter moves
     current = catch_up(store, load_vectors(tmp_path, store, DIM), DIM)
     reshaped = reshape_if_needed(store, current, DIM)
@@ -102,10 +104,3 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     assert not reshaped.kind.exact
     assert reader.search(image=5, k=1)[0].id == 5
     assert reader._vectors.kind == reshaped.kind
-
-
-@dataclass(frozen=True)
-class _File:
-    path: str
-    size: int = 1
-    mtime_ns: int = 1

@@ -28,10 +28,8 @@ def missing_files(folder: Path) -> list[str]:
     return missing
 
 
-def file_fingerprint(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """sha256 of a weights file: recorded by an index so that it refuses another model's queries."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+def file_fingerprint(path: Path) -> str:
+    """sha256 of a file's bytes, in hex: what an index records of the weights that built it (so that
+    it refuses another model's queries) and of each FAISS file it writes (so that it trusts no other)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

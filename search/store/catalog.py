@@ -61,19 +61,15 @@ class Catalog:
                 raise
             raise error from None
 
-    def _meta(self, key: MetaKey) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key.value,))
-        return rows[0][0] if rows else None
+    def _meta(self) -> dict[str, str]:
+        """The whole metadata table, key -> value (a dozen rows)."""
+        return dict(self._query("SELECT key, value FROM meta"))
 
     def model_record(self) -> ModelRecord | None:
-        name, fingerprint = self._meta(MetaKey.MODEL_NAME), self._meta(MetaKey.MODEL_FINGERPRINT)
-        dim = self._meta(MetaKey.EMBED_DIM)
-        if name is None or fingerprint is None or dim is None:
-            return None
-        return ModelRecord(name, fingerprint, int(dim))
+        return ModelRecord.from_meta(self._meta())
 
     def weights_stat(self) -> str | None:
-        return self._meta(MetaKey.MODEL_WEIGHTS_STAT)
+        return self._meta().get(MetaKey.MODEL_WEIGHTS_STAT)
 
     def record_weights_stat(self, stat_key: str) -> None:
         self._set(MetaKey.MODEL_WEIGHTS_STAT, stat_key)
@@ -94,15 +90,9 @@ class Catalog:
     def vector_file_is_current(self) -> bool:
         """Whether the recorded FAISS file holds every committed change and is, by its size and
         mtime, the file that was written (a replaced one is checked and rewritten by the full path)."""
-        facts = {key: value for key, value in self._query("SELECT key, value FROM meta")}
-        name, seq = facts.get(MetaKey.VECTOR_FILE.value), facts.get(MetaKey.VECTOR_FILE_SEQ.value)
-        if name is None or seq is None or seq != facts.get(MetaKey.CHANGE_COUNTER.value, "0"):
-            return False
-        size, mtime = facts.get(MetaKey.VECTOR_FILE_BYTES.value), facts.get(MetaKey.VECTOR_FILE_MTIME.value)
-        record = VectorFileRecord(
-            name, int(seq), int(size) if size else None, None, None, int(mtime) if mtime else None
-        )
-        return record.stat_matches(self.path.parent)
+        meta = self._meta()
+        record = VectorFileRecord.from_meta(meta)
+        return record is not None and record.is_current(int(meta.get(MetaKey.CHANGE_COUNTER, 0)), self.path.parent)
 
     def count_indexed(self) -> int:
         return self._query("SELECT count(*) FROM images WHERE state = ?", (RowState.INDEXED.value,))[0][0]

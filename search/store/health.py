@@ -5,7 +5,6 @@ the way back. Standard library only: the SQLAlchemy engine (database.py) and the
 
 from __future__ import annotations
 
-import hashlib
 import math
 import mmap
 import os
@@ -70,12 +69,6 @@ def torn_file_cause(path: Path) -> str | None:
     if size % unit:
         return f"it was cut short: {size} bytes is not a whole number of its {page_size}-byte pages"
     return None
-
-
-def file_sha256(path: Path) -> str:
-    """The checksum a FAISS file is recorded with, and checked against before it is trusted."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def translated(error: BaseException, path: Path) -> IndexStoreError | None:

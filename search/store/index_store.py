@@ -65,10 +65,6 @@ def _set(session: Session, key: MetaKey, value: object) -> None:
     session.merge(Meta(key=key.value, value=str(value)))
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return None if value is None else int(value)
-
-
 def _next_change(session: Session) -> int:
     """Advance and return the change counter, inside the caller's transaction."""
     value = int(_get(session, MetaKey.CHANGE_COUNTER) or 0) + 1
@@ -103,14 +99,14 @@ class IndexStore:
 
     # --- the model -------------------------------------------------------------------------------
 
+    def _meta(self) -> dict[str, str]:
+        """The whole metadata table, key -> value (a dozen rows)."""
+        with self._sessions() as session:
+            return {row.key: row.value for row in session.scalars(select(Meta))}
+
     def model_record(self) -> ModelRecord | None:
         """The model that built the index; None until a first build has recorded one."""
-        with self._sessions() as session:
-            name, fingerprint = _get(session, MetaKey.MODEL_NAME), _get(session, MetaKey.MODEL_FINGERPRINT)
-            dim = _get(session, MetaKey.EMBED_DIM)
-        if name is None or fingerprint is None or dim is None:
-            return None
-        return ModelRecord(name, fingerprint, int(dim))
+        return ModelRecord.from_meta(self._meta())
 
     def record_model(self, model: ModelRecord) -> None:
         with self._sessions.begin() as session:
@@ -135,18 +131,7 @@ class IndexStore:
             return int(connection.execute(_CHANGE_COUNTER).scalar() or 0)
 
     def vector_file_record(self) -> VectorFileRecord | None:
-        with self._sessions() as session:
-            name = _get(session, MetaKey.VECTOR_FILE)
-            if name is None:
-                return None
-            return VectorFileRecord(
-                name=name,
-                seq=int(_get(session, MetaKey.VECTOR_FILE_SEQ) or 0),
-                size_bytes=_int_or_none(_get(session, MetaKey.VECTOR_FILE_BYTES)),
-                sha256=_get(session, MetaKey.VECTOR_FILE_SHA256),
-                count=_int_or_none(_get(session, MetaKey.VECTOR_FILE_COUNT)),
-                mtime_ns=_int_or_none(_get(session, MetaKey.VECTOR_FILE_MTIME)),
-            )
+        return VectorFileRecord.from_meta(self._meta())
 
     def record_vector_file(self, record: VectorFileRecord, index_kind: IndexKind) -> None:
         """The FAISS file just written (and fsynced) is now the one to read."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..clip.folder import file_fingerprint
 from ..errors import IndexStoreError, StoreProblem
-from .health import file_sha256
 from .schema import DATABASE_FILE, SCHEMA_VERSION, Meta, MetaKey
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _checksum_vector_file(session: Session, folder: Path) -> None:
     if not path.is_file():
         return  # missing: rebuilt from SQLite on open, as before
     session.merge(Meta(key=MetaKey.VECTOR_FILE_BYTES.value, value=str(path.stat().st_size)))
-    session.merge(Meta(key=MetaKey.VECTOR_FILE_SHA256.value, value=file_sha256(path)))
+    session.merge(Meta(key=MetaKey.VECTOR_FILE_SHA256.value, value=file_fingerprint(path)))
     session.merge(Meta(key=MetaKey.VECTOR_FILE_MTIME.value, value=str(path.stat().st_mtime_ns)))
 
 

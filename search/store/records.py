@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from .layout import MetaKey
 
 if TYPE_CHECKING:  # numpy is not imported for the quick path (catalog.py)
     import numpy as np
@@ -29,6 +32,15 @@ class ModelRecord:
     fingerprint: str  # sha256 of the weights file
     embed_dim: int
 
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, str]) -> ModelRecord | None:
+        """From the metadata table's key -> value (None before a first build recorded a model)."""
+        name, fingerprint = meta.get(MetaKey.MODEL_NAME), meta.get(MetaKey.MODEL_FINGERPRINT)
+        dim = meta.get(MetaKey.EMBED_DIM)
+        if name is None or fingerprint is None or dim is None:
+            return None
+        return cls(name, fingerprint, int(dim))
+
 
 @dataclass(frozen=True)
 class VectorFileRecord:
@@ -40,6 +52,30 @@ class VectorFileRecord:
     sha256: str | None
     count: int | None  # vectors it holds; None for a file recorded by schema 1
     mtime_ns: int | None = None  # its modification time once in place
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, str]) -> VectorFileRecord | None:
+        """From the metadata table's key -> value (None before a first FAISS file was written)."""
+        name = meta.get(MetaKey.VECTOR_FILE)
+        if name is None:
+            return None
+
+        def number(key: MetaKey) -> int | None:
+            value = meta.get(key)
+            return None if value is None else int(value)
+
+        return cls(
+            name=name,
+            seq=number(MetaKey.VECTOR_FILE_SEQ) or 0,
+            size_bytes=number(MetaKey.VECTOR_FILE_BYTES),
+            sha256=meta.get(MetaKey.VECTOR_FILE_SHA256),
+            count=number(MetaKey.VECTOR_FILE_COUNT),
+            mtime_ns=number(MetaKey.VECTOR_FILE_MTIME),
+        )
+
+    def is_current(self, change_counter: int, folder: Path) -> bool:
+        """Holds every committed change, and is by its size and mtime the file that was written."""
+        return self.seq == change_counter and self.stat_matches(folder)
 
     def stat_matches(self, folder: Path) -> bool:
         """Whether the file in `folder` still has the size and mtime it was recorded with: the cheap

@@ -20,9 +20,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..clip.folder import file_fingerprint
 from ..errors import IndexStoreError, StoreProblem
 from . import layout
-from .health import disk_full_message, file_sha256
+from .health import disk_full_message
 from .index_store import IndexStore
 from .layout import IndexKind, RowState
 from .records import VectorFileRecord
@@ -42,7 +43,11 @@ def kind_of(index: faiss.Index) -> IndexKind:
 class VectorIndex:
     index: faiss.Index  # IndexIDMap2 (exact) or IVF with a hash-table direct map: ids are row ids
     seq: int  # every change up to this counter is in `index`
-    rebuilt: bool = False  # made from SQLite because the recorded file could not be trusted
+    untrusted: str | None = None  # why the recorded file was not used (then this was made from SQLite)
+
+    @property
+    def rebuilt(self) -> bool:
+        return self.untrusted is not None
 
     @property
     def ntotal(self) -> int:
@@ -132,7 +137,7 @@ def catch_up(store: IndexStore, vectors: VectorIndex, dim: int) -> VectorIndex:
             vectors.index.remove_ids(removed)
         for rows in chunks:  # in chunks: a first build replays up to every row of a large collection
             _apply_rows(vectors.index, rows, dim)
-    return VectorIndex(vectors.index, target, vectors.rebuilt)
+    return VectorIndex(vectors.index, target, vectors.untrusted)
 
 
 def _why_untrusted(path: Path, record: VectorFileRecord) -> str | None:
@@ -141,7 +146,7 @@ def _why_untrusted(path: Path, record: VectorFileRecord) -> str | None:
         return "it is missing"
     if record.size_bytes is not None and path.stat().st_size != record.size_bytes:
         return f"it is {path.stat().st_size} bytes, {record.size_bytes} were written"
-    if record.sha256 is not None and file_sha256(path) != record.sha256:
+    if record.sha256 is not None and file_fingerprint(path) != record.sha256:
         return "its checksum differs from the one recorded when it was written"
     return None
 
@@ -167,7 +172,7 @@ def read_trusted(folder: Path, record: VectorFileRecord, dim: int) -> tuple[fais
 
 def load_vectors(folder: Path, store: IndexStore, dim: int) -> VectorIndex:
     """The recorded FAISS file brought up to date with SQLite; rebuilt from SQLite when it is absent
-    or cannot be trusted (then `rebuilt` is set, and a build writes the new file at once)."""
+    or cannot be trusted (then `untrusted` says why, and a build writes the new file at once)."""
     record = store.vector_file_record()
     if record is None:
         return catch_up(store, VectorIndex(empty_index(dim), 0), dim)
@@ -175,12 +180,17 @@ def load_vectors(folder: Path, store: IndexStore, dim: int) -> VectorIndex:
     if index is not None:
         return catch_up(store, VectorIndex(index, record.seq), dim)
     log.warning("rebuilding the vector index from SQLite: %s cannot be used (%s)", record.name, why)
-    kind = store.index_kind() or IndexKind()
-    if not kind.exact and store.count_indexed() < (kind.ivf_lists or 0):
-        kind = IndexKind()
-    rebuilt = build_from_sqlite(store, dim, kind)
-    rebuilt.rebuilt = True
+    rebuilt = build_from_sqlite(store, dim, kind_to_rebuild(store, store.count_indexed()))
+    rebuilt.untrusted = why
     return catch_up(store, rebuilt, dim)
+
+
+def kind_to_rebuild(store: IndexStore, count: int) -> IndexKind:
+    """The kind the index had, unless there are now fewer images than an IVF has lists."""
+    kind = store.index_kind()
+    if kind is None or (not kind.exact and count < (kind.ivf_lists or 0)):
+        return IndexKind.for_count(count)
+    return kind
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -215,7 +225,7 @@ def save_vectors(folder: Path, store: IndexStore, vectors: VectorIndex) -> str:
     _fsync_folder(folder)
     store.record_vector_file(record, vectors.kind)
     remove_stale_files(folder, keep=record.name)
-    vectors.rebuilt = False  # what it was rebuilt from is now the recorded file
+    vectors.untrusted = None  # what it was rebuilt as is now the recorded file
     return record.name
 
 
@@ -230,7 +240,7 @@ def _write_file(folder: Path, vectors: VectorIndex) -> VectorFileRecord:
         faiss.write_index(vectors.index, temp)
         with open(temp, "rb+") as written:
             os.fsync(written.fileno())
-        sha256 = file_sha256(Path(temp))
+        sha256 = file_fingerprint(Path(temp))
         record = VectorFileRecord(
             name=f"vectors-{vectors.seq:012d}-{sha256[:12]}.faiss",
             seq=vectors.seq,

@@ -11,14 +11,13 @@ import numpy as np
 from ..errors import IndexStoreError, StoreProblem
 from .health import damaged_message
 from .index_store import IndexStore
-from .layout import IndexKind
 from .lock import writer_lock
 from .vectors import (
     VectorIndex,
     all_ids,
     build_from_sqlite,
+    kind_to_rebuild,
     load_vectors,
-    read_trusted,
     reshape_if_needed,
     save_vectors,
 )
@@ -47,16 +46,16 @@ class VerifyReport:
         return not self.problems
 
 
-def _check_vector_file(folder: Path, store: IndexStore, dim: int, report: VerifyReport) -> None:
+def _check_vector_file(store: IndexStore, vectors: VectorIndex, report: VerifyReport) -> None:
+    """What load_vectors found of the recorded FAISS file (it reads and checks it once)."""
     record = store.vector_file_record()
     if record is None:
         report.notes.append("no vector file has been written yet (the first build was interrupted); made on open")
         return
-    _, why = read_trusted(folder, record, dim)
-    if why is not None:
+    if vectors.untrusted is not None:
         report.problems.append(
-            f"the vector file {record.name} cannot be trusted ({why}); searches rebuild it from SQLite "
-            "on every open until `verify --repair` (or the next build) writes it again"
+            f"the vector file {record.name} cannot be trusted ({vectors.untrusted}); searches rebuild it from "
+            "SQLite on every open until `verify --repair` (or the next build) writes it again"
         )
     behind = store.change_counter() - record.seq
     if behind:
@@ -108,38 +107,34 @@ def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
     says how to restore it, as every other command says when it reads a damaged page.
     """
     report = VerifyReport()
-    IndexStore(folder).close()  # no index there: say so before anything is created or locked
-    # A build's rows committed after this check's snapshot of the FAISS cache would look missing,
-    # and a repair must not replace the file a build is writing: one writer at a time.
-    with writer_lock(Path(folder), doing="verify"):
-        _verify(folder, repair, report)
+    store = IndexStore(folder)  # no index there: said before anything is created or locked
+    try:
+        # A build's rows committed after this check's snapshot of the FAISS cache would look missing,
+        # and a repair must not replace the file a build is writing: one writer at a time.
+        with writer_lock(Path(folder), doing="verify"):
+            _verify(folder, store, repair, report)
+    finally:
+        store.close()
     return report
 
 
-def _verify(folder: Path, repair: bool, report: VerifyReport) -> None:
-    store = IndexStore(folder)
-    try:
-        _check_database(store)
-        model = store.model_record()
-        if model is None:
-            report.notes.append("no build has finished recording a model yet: nothing to check")
-            return
-        dim = model.embed_dim
-        _check_vector_file(folder, store, dim, report)
-        vectors = load_vectors(folder, store, dim)
-        _compare_rows(store, vectors, dim, report)
-        report.vectors = vectors.ntotal
-        if repair and not report.ok:
-            # The kind it had, unless it no longer suits the collection (the builds' own rule).
-            kind = store.index_kind() or IndexKind.for_count(report.rows_indexed)
-            if not kind.exact and report.rows_indexed < (kind.ivf_lists or 0):
-                kind = IndexKind.for_count(report.rows_indexed)
-            rebuilt = reshape_if_needed(store, build_from_sqlite(store, dim, kind), dim)
-            name = save_vectors(folder, store, rebuilt)
-            report.repairs.append(f"wrote {name} from SQLite: {rebuilt.ntotal} vectors, {rebuilt.kind.name}")
-            again = VerifyReport()
-            _verify(folder, False, again)
-            report.problems, report.notes = again.problems, report.notes + again.notes
-            report.vectors, report.rows_indexed = again.vectors, again.rows_indexed
-    finally:
-        store.close()
+def _verify(folder: Path, store: IndexStore, repair: bool, report: VerifyReport) -> None:
+    _check_database(store)
+    model = store.model_record()
+    if model is None:
+        report.notes.append("no build has finished recording a model yet: nothing to check")
+        return
+    dim = model.embed_dim
+    vectors = load_vectors(folder, store, dim)
+    _check_vector_file(store, vectors, report)
+    _compare_rows(store, vectors, dim, report)
+    report.vectors = vectors.ntotal
+    if repair and not report.ok:
+        kind = kind_to_rebuild(store, report.rows_indexed)  # the builds' own rules
+        rebuilt = reshape_if_needed(store, build_from_sqlite(store, dim, kind), dim)
+        name = save_vectors(folder, store, rebuilt)
+        report.repairs.append(f"wrote {name} from SQLite: {rebuilt.ntotal} vectors, {rebuilt.kind.name}")
+        again = VerifyReport()
+        _verify(folder, store, False, again)
+        report.problems, report.notes = again.problems, report.notes + again.notes
+        report.vectors, report.rows_indexed = again.vectors, again.rows_indexed
