@@ -43,6 +43,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    resolve_model(args.model, download=False)  # a missing model is said before torch takes seconds to import
     from .clip.encoder import load_model  # imports torch: only for this command
 
     model = load_model(args.model, device=args.device, download=False)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -189,19 +193,112 @@ except search.ModelNotFoundError as exc:
 """
 
 
+RESOLVE_TIMED = """
+import time
+import search
+started = time.monotonic()
+try:
+    print("LOADED", search.resolve_model({name!r}))
+except search.ModelNotFoundError as exc:
+    print("ERROR", exc)
+print("SECONDS", time.monotonic() - started)
+"""
+
+
 @pytest.mark.parametrize(
     "env",
-    [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}],
-    ids=["HF_HUB_OFFLINE", "connection-refused"],
+    [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}, {"HTTPS_PROXY": "http://127.0.0.1:9"}],
+    ids=["HF_HUB_OFFLINE", "connection-refused", "proxy-refused"],
 )
-@pytest.mark.slow  # waits out the hub client's retries
+@pytest.mark.slow  # a Python process of its own
 def test_offline_download_says_how_to_get_the_weights(env, tmp_path):
-    result = _run_python(LOAD_AND_REPORT.format(name="ruclip-vit-base-patch16-224"), env, tmp_path)
-    out = result.stdout
+    # resolve_model alone is timed: load_model would add the import of torch, which is not the point.
+    code = RESOLVE_TIMED
+    result = _run_python(code.format(name="ruclip-vit-base-patch16-224"), env, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert out.startswith("ERROR Model 'ruclip-vit-base-patch16-224' is not available"), out
-    assert "https://huggingface.co/ai-forever/ruclip-vit-base-patch16-224" in out
-    assert "--model /path/to/folder" in out and "RUCLIP_MODEL" in out
+    error_line, seconds_line = result.stdout.splitlines()
+    assert error_line.startswith("ERROR Model 'ruclip-vit-base-patch16-224' is not in the local model cache"), (
+        error_line
+    )
+    assert "https://huggingface.co/ai-forever/ruclip-vit-base-patch16-224" in error_line
+    assert "--model FOLDER" in error_line and "RUCLIP_MODEL" in error_line and "--model demo" in error_line
+    assert ".." not in error_line
+    # No retries waited out, none logged: the hub is found unreachable at once.
+    assert float(seconds_line.split()[1]) <= 2.0, seconds_line
+    assert "Retrying" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_hub_unreachable_reason_is_quick_on_a_closed_port(monkeypatch):
+    from search.clip import hub
+
+    monkeypatch.setattr(hub, "_hub_endpoint", lambda: "http://127.0.0.1:9")
+    monkeypatch.setattr(hub, "_hub_offline_mode", lambda: False)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    started = time.monotonic()
+    reason = hub.hub_unreachable_reason()
+    assert time.monotonic() - started <= 2.0
+    assert reason is not None and "127.0.0.1:9" in reason
+
+
+class _MiniHub(http.server.BaseHTTPRequestHandler):
+    """The two requests huggingface_hub makes per file: HEAD for the metadata, GET for the bytes."""
+
+    files: dict[str, bytes] = {}
+    commit = "0123456789abcdef0123456789abcdef01234567"
+
+    def _send_headers(self) -> bytes | None:
+        content = self.files.get(self.path)
+        if content is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(content)))
+        self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
+        self.send_header("X-Repo-Commit", self.commit)
+        self.end_headers()
+        return content
+
+    def do_HEAD(self) -> None:  # noqa: N802 (the handler's protocol)
+        self._send_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        content = self._send_headers()
+        if content is not None:
+            self.wfile.write(content)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.slow  # a Python process of its own
+def test_download_from_a_reachable_hub(tmp_path):
+    """The reachability check lets a download through when the hub answers: a local server that
+    speaks the hub's file protocol serves the tiny checkpoint under a published name."""
+    name = "ruclip-vit-base-patch32-384"
+    _MiniHub.files = {
+        f"/ai-forever/{name}/resolve/main/{path.name}": path.read_bytes()
+        for path in TINY_MODEL.iterdir()
+        if path.name in ("config.json", "bpe.model", "pytorch_model.bin")
+    }
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MiniHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        code = "import search\nprint('READY', search.resolve_model({name!r}))\n"
+        result = _run_python(code.format(name=name), {"HF_ENDPOINT": endpoint, "NO_PROXY": "127.0.0.1"}, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.split("READY ", 1)[1].strip())
+    assert folder.is_relative_to(tmp_path / "hf")
+    for path in TINY_MODEL.iterdir():
+        if path.name in ("config.json", "bpe.model", "pytorch_model.bin"):
+            assert (folder / path.name).read_bytes() == path.read_bytes()
 
 
 def _fake_hub_cache(hf_home: Path, name: str) -> Path:

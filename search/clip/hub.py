@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..constants import (
     CONFIG_FILE,
@@ -24,6 +30,10 @@ from .folder import missing_files
 log = logging.getLogger(__name__)
 
 DOWNLOADED_FILES = (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES[-1])
+DEFAULT_ENDPOINT = "https://huggingface.co"
+# Long enough for a slow but working connection to open, short enough that an offline machine
+# fails at once (the whole failing run stays under 2 s).
+HUB_CHECK_TIMEOUT_S = 1.5
 
 
 def requested_model(name_or_path: str | os.PathLike[str] | None) -> str:
@@ -95,22 +105,142 @@ def _hub_folder(name: str, *, download: bool) -> Path:
     except LocalEntryNotFoundError:
         pass  # not (completely) cached yet
     if not download:
-        raise ModelNotFoundError(_how_to_get(name, "it is not in the local model cache"))
+        raise ModelNotFoundError(_not_downloaded_message(name))
+    # Without this check an offline machine waits out the hub client's retries (~25 s of warnings)
+    # before failing; a connection attempt answers within HUB_CHECK_TIMEOUT_S.
+    unreachable = hub_unreachable_reason()
+    if unreachable is not None:
+        raise ModelNotFoundError(_offline_message(name, unreachable))
     log.info("downloading %s from the Hugging Face hub", repo_id)
     try:
-        # hf_hub_download shows a tqdm progress bar per file and resumes interrupted downloads.
-        paths = [Path(hf_hub_download(repo_id, f)) for f in DOWNLOADED_FILES]
-    except Exception as exc:  # offline, DNS, HTTP, disk: all end in the same advice
-        reason = f"the download failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        raise ModelNotFoundError(_how_to_get(name, reason)) from None
+        with _hub_warnings_silenced():
+            # hf_hub_download shows a tqdm progress bar per file and resumes interrupted downloads.
+            paths = [Path(hf_hub_download(repo_id, f)) for f in DOWNLOADED_FILES]
+    except Exception as exc:  # DNS, HTTP, disk: all end in the same advice
+        raise ModelNotFoundError(_offline_message(name, f"the download failed ({_failure_summary(exc)})")) from None
     return paths[0].parent
 
 
-def _how_to_get(name: str, reason: str) -> str:
+def _failure_summary(error: BaseException) -> str:
+    """`Type: first line` of what went wrong. huggingface_hub wraps an HTTP error in a generic "cannot
+    find the requested files" error: the wrapped one says what happened (404, proxy, TLS)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    seen = 0
+    while isinstance(error, LocalEntryNotFoundError) and (error.__cause__ or error.__context__) and seen < 5:
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    text = str(error).strip()
+    first_line = text.splitlines()[0].rstrip(" .") if text else ""
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+
+
+def _hub_endpoint() -> str:
+    """The hub's address as huggingface_hub uses it ($HF_ENDPOINT, else https://huggingface.co)."""
+    from huggingface_hub import constants
+
+    return str(getattr(constants, "ENDPOINT", "") or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _hub_offline_mode() -> bool:
+    from huggingface_hub import constants
+
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+
+
+def _host_and_port(url: str, default_port: int) -> tuple[str, int] | None:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname, port or default_port
+
+
+def _first_hop(endpoint: str) -> tuple[str, int] | None:
+    """Where a download's connection goes first: the proxy from the environment, else the hub."""
+    parts = urlsplit(endpoint)
+    scheme = parts.scheme or "https"
+    if parts.hostname and not urllib.request.proxy_bypass(parts.hostname):
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(scheme) or proxies.get("all")
+        if proxy:
+            return _host_and_port(proxy, 1080 if proxy.startswith("socks") else 80)
+    return _host_and_port(endpoint, 443 if scheme == "https" else 80)
+
+
+def hub_unreachable_reason(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or None when a TCP connection to it (or to
+    the proxy a download would use) opens within `timeout_s`. Honours HF_HUB_OFFLINE and HF_ENDPOINT."""
+    if _hub_offline_mode():
+        return "HF_HUB_OFFLINE is set, so nothing is downloaded"
+    endpoint = _hub_endpoint()
+    hop = _first_hop(endpoint)
+    if hop is None:
+        return f"the hub address {endpoint!r} is not a URL (HF_ENDPOINT)"
+    host, port = hop
+    outcome: list[OSError | None] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc)
+
+    # In a thread: resolving the name has no timeout of its own and can hang for many seconds on a
+    # machine without network; a daemon thread left waiting does not keep the program alive.
+    thread = threading.Thread(target=connect, name="hub-reachability", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    where = f"{host}:{port}"
+    if not outcome:
+        return f"the hub cannot be reached: {where} did not answer within {timeout_s:g} s"
+    error = outcome[0]
+    if error is None:
+        return None
+    detail = error.strerror or str(error) or type(error).__name__
+    return f"the hub cannot be reached: {where}: {detail}"
+
+
+@contextmanager
+def _hub_warnings_silenced() -> Iterator[None]:
+    """huggingface_hub logs every retry as a warning (twice, through its own handler and the root
+    logger): the user gets one message at the end instead. Progress bars are not logging: they stay."""
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(getattr(constants, "HF_HUB_CACHE", "") or "$HF_HOME/hub")
+
+
+def _manual_download(name: str) -> str:
     url = f"https://huggingface.co/{HUB_ORGANISATION}/{name}"
     return (
-        f"Model {name!r} is not available: {reason}. Either connect to the internet and run again "
-        f"(it is downloaded once into the Hugging Face cache, $HF_HOME), or download {', '.join(DOWNLOADED_FILES)} "
-        f"from {url} into a folder and pass that folder as the model (--model /path/to/folder or "
-        f"{MODEL_ENV_VAR}=/path/to/folder)."
+        f"download {', '.join(DOWNLOADED_FILES)} from {url} (on any machine with internet) into a folder and "
+        f"pass that folder as the model (--model FOLDER or {MODEL_ENV_VAR}=FOLDER), or try the offline demo "
+        f"with --model {DEMO_MODEL} (colours and shapes only)"
+    )
+
+
+def _offline_message(name: str, reason: str) -> str:
+    return (
+        f"Model {name!r} is not in the local model cache ({_hub_cache()}) and cannot be downloaded: "
+        f"{reason}. Connect to the internet and run again (it is downloaded once), or {_manual_download(name)}."
+    )
+
+
+def _not_downloaded_message(name: str) -> str:
+    return (
+        f"Model {name!r} is not in the local model cache ({_hub_cache()}). Download it once with: "
+        f"python -m search download {name} (needs internet), or {_manual_download(name)}."
     )
