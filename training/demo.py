@@ -171,20 +171,33 @@ def _replace_folder(new: Path, target: Path) -> None:
 # ---- the demo collection --------------------------------------------------------------------------
 
 DEMO_ALBUMS = ("2023 лето", "2024 зима", "2025 весна")
+# The first month of each season and the year it falls in, relative to the album's year: «2024 зима»
+# is the winter that ends in 2024, December 2023 to February 2024.
+SEASON_STARTS = {"весна": (3, 0), "лето": (6, 0), "осень": (9, 0), "зима": (12, -1)}
+SEASON_DAYS = 89  # the shortest season (a winter of a common year) has 90 days: every date stays inside it
+
+
+def album_season_start(album: str) -> datetime:
+    """'2023 лето' -> 1 June 2023, 10:00: where that album's shooting dates begin."""
+    year, season = album.split(" ", 1)
+    month, year_offset = SEASON_STARTS[season]
+    return datetime(int(year) + year_offset, month, 1, 10)
 
 
 def write_demo_photos(
     folder: Path = DEMO_PHOTOS_DIR, *, seed: int = 0, per_pair: int = 2, size: tuple[int, int] = (320, 240)
 ) -> list[Path]:
     """A small photo collection: every colour+shape pair `per_pair` times, as JPEGs in three albums,
-    with EXIF dates and a camera so that folder and date filters have something to filter."""
+    with EXIF dates spread over the album's season and a camera, so that folder and date filters
+    have something to filter."""
     pictures = labelled_pictures("demo", seed, 32 * per_pair, size)
+    per_album = -(-len(pictures) // len(DEMO_ALBUMS))  # rounded up
     folder = Path(folder)
     written = []
     for index, picture in enumerate(pictures):
         album = DEMO_ALBUMS[index % len(DEMO_ALBUMS)]
-        year = int(album[:4])
-        taken = datetime(year, 1 + 3 * DEMO_ALBUMS.index(album), 1, 10) + timedelta(days=index, minutes=7 * index)
+        day = (index // len(DEMO_ALBUMS)) * SEASON_DAYS // per_album
+        taken = album_season_start(album) + timedelta(days=day, minutes=7 * index)
         exif = Image.Exif()
         exif[EXIF_MAKE], exif[EXIF_MODEL] = "Demo", "Shapes Camera"
         exif.get_ifd(EXIF_IFD)[EXIF_DATE_TAKEN] = taken.strftime("%Y:%m:%d %H:%M:%S")
