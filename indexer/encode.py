@@ -3,11 +3,13 @@
 A batch goes in as decode results (an 8-bit square and its metadata, or a failure with its reason)
 and comes out as store records: IndexedImage with its unit vector, or FailedImage. Those records
 are all the writer knows, so any other source (a Ray pipeline, a GPU decoder) feeds it the same way.
+A file with the same bytes as one the index holds, or as another of the batch, is not encoded
+again: it takes that vector (backups and exports copy whole folders of photos).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -18,33 +20,57 @@ from .decode import Decoded, Failed
 from .scan import FoundFile
 
 Row = IndexedImage | FailedImage
+Vector = np.ndarray
+KnownVectors = Callable[[Sequence[str]], Mapping[str, Vector]]  # content hashes -> vectors the index holds
 
 
-def encode_batch(model: RuClip, results: list[Decoded | Failed], files: Mapping[str, FoundFile]) -> list[Row]:
+def _no_known_vectors(hashes: Sequence[str]) -> Mapping[str, Vector]:
+    return {}
+
+
+def encode_batch(
+    model: RuClip,
+    results: list[Decoded | Failed],
+    files: Mapping[str, FoundFile],
+    known: KnownVectors = _no_known_vectors,
+) -> list[Row]:
     """One batch through the image encoder; failures keep their place. `files` gives each path's
-    size and mtime as scanned: what the index records for it."""
+    size and mtime as scanned: what the index records for it. `known` looks up the vectors of
+    contents already indexed (IndexStore.vectors_by_hash)."""
     decoded = [r for r in results if isinstance(r, Decoded)]
-    vectors = iter(model.encode_squares(np.stack([r.pixels for r in decoded])) if decoded else ())
+    vectors: dict[str, Vector] = dict(known([r.content_hash for r in decoded])) if decoded else {}
+    reused = set(vectors)
+    to_encode = {r.content_hash: r for r in decoded if r.content_hash not in vectors}  # one per content
+    if to_encode:
+        encoded = model.encode_squares(np.stack([r.pixels for r in to_encode.values()]))
+        vectors.update(zip(to_encode, encoded, strict=True))
+    first_of = {r.content_hash: r.path for r in reversed(decoded)}  # the batch's own first file of each content
     rows: list[Row] = []
     for result in results:
         found = files[result.path]
         if isinstance(result, Decoded):
-            facts = (result.width, result.height, result.taken_at, result.camera, result.content_hash)
-            rows.append(IndexedImage(found, next(vectors), *facts))
+            digest = result.content_hash
+            facts = (result.width, result.height, result.taken_at, result.camera, digest)
+            again = digest in reused or first_of[digest] != result.path
+            rows.append(IndexedImage(found, vectors[digest], *facts, reused=again))
         else:
             rows.append(FailedImage(found, str(result.reason), result.detail))
     return rows
 
 
 def encode_in_batches(
-    model: RuClip, results: Iterable[Decoded | Failed], files: Mapping[str, FoundFile], batch_size: int
+    model: RuClip,
+    results: Iterable[Decoded | Failed],
+    files: Mapping[str, FoundFile],
+    batch_size: int,
+    known: KnownVectors = _no_known_vectors,
 ) -> Iterator[list[Row]]:
     """Group results into batches of `batch_size` files and encode each."""
     pending: list[Decoded | Failed] = []
     for result in results:
         pending.append(result)
         if len(pending) >= batch_size:
-            yield encode_batch(model, pending, files)
+            yield encode_batch(model, pending, files, known)
             pending = []
     if pending:
-        yield encode_batch(model, pending, files)
+        yield encode_batch(model, pending, files, known)

@@ -32,6 +32,7 @@ class IndexWriter:
         self.checkpoint_every = checkpoint_every
         self.on_batch = on_batch  # told how many files each batch held (the progress bar)
         self.indexed = 0
+        self.reused = 0  # of those, identical to a photo already indexed (not encoded again)
         self.failed: Counter[str] = Counter()
         self._since_checkpoint = 0
         # The recorded file, replayed up to now (or rebuilt, if it could not be trusted).
@@ -45,6 +46,7 @@ class IndexWriter:
                 self.failed[row.reason] += 1
             else:
                 self.indexed += 1
+                self.reused += row.reused
         self._since_checkpoint += len(rows)
         self.on_batch(len(rows))
         if self._since_checkpoint >= self.checkpoint_every:

@@ -51,6 +51,7 @@ class Hit:
     height: int | None = None
     taken_at: datetime | None = None
     camera: str | None = None
+    also_at: tuple[str, ...] = ()  # identical files (same bytes) elsewhere in the collection: one photo
 
 
 def recorded_model(folder: str | os.PathLike[str]) -> str | None:
@@ -229,7 +230,7 @@ class PhotoIndex:
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         if min_score is not None:
             found = [(i, s) for i, s in found if s >= min_score]
-        return self._hits(found[:k])
+        return self._hits(found[:k], folder)
 
     def _search_vectors(
         self,
@@ -274,13 +275,20 @@ class PhotoIndex:
             raise IndexStoreError(f"{path} is not an indexed image of {self.folder}.", StoreProblem.UNKNOWN_IMAGE)
         return row_id
 
-    def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
-        rows = self._store.hit_rows([i for i, _ in found])
-        return [
-            Hit(i, rows[i].path, score, rows[i].width, rows[i].height, rows[i].taken_at, rows[i].camera)
-            for i, score in found
-            if i in rows
-        ]
+    def _hits(self, found: list[tuple[int, float]], folder: PathLike | None = None) -> list[Hit]:
+        ids = [i for i, _ in found]
+        rows, copies = self._store.hit_rows(ids), self._store.copies_of(ids)
+        hits = []
+        for i, score in found:
+            if i not in rows:
+                continue
+            row = rows[i]
+            paths = [row.path, *copies.get(i, ())]
+            if folder is not None:  # the photo came through the folder filter: show it where it is there
+                inside = os.path.join(os.path.abspath(os.path.expanduser(folder)), "")
+                paths.sort(key=lambda path: not path.startswith(inside))  # stable: the oldest first otherwise
+            hits.append(Hit(i, paths[0], score, row.width, row.height, row.taken_at, row.camera, tuple(paths[1:])))
+        return hits
 
 
 def _check_arguments(k: object, image: object) -> None:

@@ -82,8 +82,8 @@ class Catalog:
     def known_rows(self, root_id: int) -> dict[bytes, KnownRow]:
         """Every file the index knows under a photo folder, by path (as IndexStore.known_rows)."""
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, state = ?, content_hash FROM images WHERE root_id = ?",
-            (RowState.INDEXED.value, root_id),
+            "SELECT id, path, size, mtime_ns, state != ?, content_hash FROM images WHERE root_id = ?",
+            (RowState.FAILED.value, root_id),
         )
         return {row[1]: KnownRow._make(row) for row in rows}  # in the field order of the statement
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ..errors import IndexStoreError, StoreProblem
 from .database import create_database_engine
@@ -47,6 +47,14 @@ DELETE_CHUNK_ROWS = 500  # SQLite caps the number of bound parameters in one sta
 # The reads every search makes, prebuilt for a plain connection: an ORM Session costs ~1 ms of
 # Python per use, these ~0.1-0.25 ms (a query's whole budget is ~30 ms).
 _CHANGE_COUNTER = select(Meta.value).where(Meta.key == MetaKey.CHANGE_COUNTER.value)
+_READABLE = ImageRow.state.in_((RowState.INDEXED.value, RowState.COPY.value))
+_COPY = aliased(ImageRow)
+_COPY_PATHS = (
+    select(ImageRow.id, _COPY.path)
+    .join(_COPY, _COPY.content_hash == ImageRow.content_hash)
+    .where(ImageRow.id.in_(bindparam("ids", expanding=True)), _COPY.state == RowState.COPY.value)
+    .order_by(_COPY.id)
+)
 _HIT_ROWS = select(
     ImageRow.id, ImageRow.path, ImageRow.width, ImageRow.height, ImageRow.taken_at, ImageRow.camera
 ).where(ImageRow.id.in_(bindparam("ids", expanding=True)), ImageRow.state == RowState.INDEXED.value)
@@ -70,6 +78,27 @@ def _next_change(session: Session) -> int:
     value = int(_get(session, MetaKey.CHANGE_COUNTER) or 0) + 1
     _set(session, MetaKey.CHANGE_COUNTER, value)
     return value
+
+
+def _settle_copies(session: Session, hashes: set[str | None], seq: int) -> None:
+    """Keep one indexed row per content among the readable rows of each hash (the oldest indexed
+    one, else the oldest row): its twins become copies, and a content whose indexed row was deleted,
+    changed or failed gets one of its copies promoted. Rows that change state get `seq`, so that the
+    FAISS cache replays them (a promoted row enters it, a demoted one leaves it)."""
+    hashes.discard(None)
+    readable = (RowState.INDEXED.value, RowState.COPY.value)
+    for start in range(0, len(hashes), DELETE_CHUNK_ROWS):
+        chunk = sorted(hashes)[start : start + DELETE_CHUNK_ROWS]
+        rows = session.execute(
+            select(ImageRow.id, ImageRow.content_hash, ImageRow.state)
+            .where(ImageRow.content_hash.in_(chunk), ImageRow.state.in_(readable))
+            .order_by(ImageRow.content_hash, ImageRow.state != RowState.INDEXED.value, ImageRow.id)
+        ).all()
+        keeper: dict[str, int] = {}
+        for row_id, digest, state in rows:  # per hash, the first row is its oldest indexed one, if any
+            wanted = RowState.INDEXED.value if keeper.setdefault(digest, row_id) == row_id else RowState.COPY.value
+            if state != wanted:
+                session.execute(update(ImageRow).where(ImageRow.id == row_id).values(state=wanted, seq=seq))
 
 
 def _start_of(day: date) -> datetime:
@@ -187,7 +216,7 @@ class IndexStore:
                     ImageRow.path,
                     ImageRow.size,
                     ImageRow.mtime_ns,
-                    ImageRow.state == RowState.INDEXED.value,
+                    ImageRow.state != RowState.FAILED.value,
                     ImageRow.content_hash,
                 ).where(ImageRow.root_id == root_id)
             ).all()
@@ -208,17 +237,28 @@ class IndexStore:
                 )
             if vanished:
                 seq = _next_change(session)
+                orphaned: set[str | None] = set()  # contents whose indexed row may go: a copy takes over
                 for start in range(0, len(vanished), DELETE_CHUNK_ROWS):
                     chunk = list(vanished[start : start + DELETE_CHUNK_ROWS])
+                    orphaned.update(
+                        session.scalars(
+                            select(ImageRow.content_hash).where(
+                                ImageRow.id.in_(chunk), ImageRow.state == RowState.INDEXED.value
+                            )
+                        )
+                    )
                     session.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
                     session.add_all(Removed(id=row_id, seq=seq) for row_id in chunk)  # ids are never reused
+                _settle_copies(session, orphaned, seq)
 
     def write_batch(self, root_id: int, results: Sequence[IndexedImage | FailedImage]) -> int:
-        """Upsert one row per result, in one transaction; returns the change counter it was written at."""
+        """Upsert one row per result, in one transaction; returns the change counter it was written at.
+        A file with the same content as a row already there is written as its copy (see RowState)."""
         with self._sessions.begin() as session:
             seq = _next_change(session)
             keys = [path_key(result.file.path) for result in results]
             existing = {row.path: row for row in session.scalars(select(ImageRow).where(ImageRow.path.in_(keys)))}
+            touched = {row.content_hash for row in existing.values()}  # a changed file may leave copies behind
             for result, key in zip(results, keys, strict=True):
                 row = existing.get(key) or ImageRow(path=key, root_id=root_id)
                 row.size, row.mtime_ns, row.seq = result.file.size, result.file.mtime_ns, seq
@@ -233,6 +273,9 @@ class IndexStore:
                     row.vector = row.width = row.height = row.taken_at = row.camera = row.content_hash = None
                 if key not in existing:
                     session.add(row)
+                touched.add(row.content_hash)
+            session.flush()
+            _settle_copies(session, touched, seq)
             return seq
 
     def add_new_images(self, root_id: int, images: Sequence[IndexedImage]) -> int:
@@ -260,6 +303,7 @@ class IndexStore:
                     for image in images
                 ],
             )
+            _settle_copies(session, {image.content_hash for image in images}, seq)
             return seq
 
     # --- vectors, for the FAISS cache -------------------------------------------------------------
@@ -328,18 +372,40 @@ class IndexStore:
             )
 
     def vector_of(self, image_id: int) -> npt.NDArray[np.float32] | None:
-        """The stored unit vector of an indexed image (None if the id is not an indexed image)."""
+        """The stored unit vector of an indexed image or a copy (None if the id is neither)."""
         with self._sessions() as session:
-            blob = session.scalar(
-                select(ImageRow.vector).where(ImageRow.id == image_id, ImageRow.state == RowState.INDEXED.value)
-            )
+            blob = session.scalar(select(ImageRow.vector).where(ImageRow.id == image_id, _READABLE))
         return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
 
+    def vectors_by_hash(self, hashes: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The vectors of contents the index already holds: a file identical to one of them need not
+        be encoded again."""
+        found: dict[str, npt.NDArray[np.float32]] = {}
+        unique = sorted(set(hashes))
+        with self._sessions() as session:
+            for start in range(0, len(unique), DELETE_CHUNK_ROWS):
+                for digest, blob in session.execute(
+                    select(ImageRow.content_hash, ImageRow.vector).where(
+                        ImageRow.content_hash.in_(unique[start : start + DELETE_CHUNK_ROWS]),
+                        ImageRow.state == RowState.INDEXED.value,
+                    )
+                ):
+                    found[digest] = np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
     def id_of(self, path: str | os.PathLike[str]) -> int | None:
+        """The indexed image at `path`; for an identical copy, the indexed image it is a copy of."""
         key = path_key(os.path.abspath(path))
         with self._sessions() as session:
+            row = session.execute(
+                select(ImageRow.id, ImageRow.state, ImageRow.content_hash).where(ImageRow.path == key, _READABLE)
+            ).first()
+            if row is None or row.state == RowState.INDEXED.value:
+                return None if row is None else row.id
             return session.scalar(
-                select(ImageRow.id).where(ImageRow.path == key, ImageRow.state == RowState.INDEXED.value)
+                select(ImageRow.id).where(
+                    ImageRow.content_hash == row.content_hash, ImageRow.state == RowState.INDEXED.value
+                )
             )
 
     def ids_matching(
@@ -348,8 +414,11 @@ class IndexStore:
         """Ids of indexed images under `folder`, taken between the dates (inclusive)."""
         statement = select(ImageRow.id).where(ImageRow.state == RowState.INDEXED.value)
         if folder is not None:
-            prefix = path_key(os.path.join(os.path.abspath(folder), ""))
-            statement = statement.where(func.substr(ImageRow.path, 1, len(prefix)) == prefix)
+            prefix = path_key(os.path.join(os.path.abspath(os.path.expanduser(folder)), ""))
+            under_folder = func.substr(ImageRow.path, 1, len(prefix)) == prefix
+            # A photo is in the folder when it or one of its identical copies is.
+            copies_there = select(ImageRow.content_hash).where(ImageRow.state == RowState.COPY.value, under_folder)
+            statement = statement.where(under_folder | ImageRow.content_hash.in_(copies_there))
         if date_from is not None:
             statement = statement.where(ImageRow.taken_at >= _start_of(date_from))
         if date_to is not None:  # inclusive: the whole last day
@@ -364,6 +433,16 @@ class IndexStore:
                 row.id: HitRow(row.id, os.fsdecode(row.path), row.width, row.height, row.taken_at, row.camera)
                 for row in connection.execute(_HIT_ROWS, {"ids": ids})
             }
+
+    def copies_of(self, ids: list[int]) -> dict[int, list[str]]:
+        """Indexed id -> the paths of its identical copies (only ids that have copies), oldest first."""
+        if not ids:
+            return {}
+        with self.engine.connect() as connection:
+            found: dict[int, list[str]] = {}
+            for row_id, path in connection.execute(_COPY_PATHS, {"ids": ids}):
+                found.setdefault(row_id, []).append(os.fsdecode(path))
+            return found
 
     def failures(self, limit: int = 200) -> list[Failure]:
         """Files that could not be indexed, with the reason; the most recent first."""
@@ -400,6 +479,7 @@ class IndexStore:
             dim = _get(session, MetaKey.EMBED_DIM)
             return IndexStats(
                 images=states.get(indexed, 0),
+                copies=states.get(RowState.COPY.value, 0),
                 failed=states.get(RowState.FAILED.value, 0),
                 failures={str(reason): count for reason, count in reasons},
                 model=str(_get(session, MetaKey.MODEL_NAME)),

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 DATABASE_FILE = "index.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000  # how long a connection waits for another's write to end
 
 
 class RowState(StrEnum):
-    INDEXED = "indexed"  # decoded and encoded: the row holds its vector
+    INDEXED = "indexed"  # decoded and encoded: the row holds its vector, and the FAISS file has it
+    # Byte for byte the same file as an indexed row (same content hash): the row keeps the vector too,
+    # but the FAISS file holds only the indexed one, so that a photo kept in three folders is one
+    # result ("also at ..."), not three. One row per content is indexed; the others are copies.
+    COPY = "copy"
     FAILED = "failed"  # could not be read: the row holds the reason and the message
 
 

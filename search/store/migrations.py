@@ -4,7 +4,9 @@ and vector.
 
 Version 1 (up to commit 8b30075): the tables of schema.py; the FAISS file recorded by name and
 change counter only. Version 2: the FAISS file's size, sha256 and vector count are recorded too, so
-that a swapped, truncated or bit-flipped file is noticed and rebuilt from SQLite.
+that a swapped, truncated or bit-flipped file is noticed and rebuilt from SQLite. Version 3: files
+with the same content are one photo: one row per content is indexed, the others are copies
+(RowState.COPY), kept out of the FAISS file and shown with it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..clip.folder import file_fingerprint
 from ..errors import IndexStoreError, StoreProblem
-from .schema import DATABASE_FILE, SCHEMA_VERSION, Meta, MetaKey
+from .schema import DATABASE_FILE, SCHEMA_VERSION, ImageRow, Meta, MetaKey, RowState
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,40 @@ def _checksum_vector_file(session: Session, folder: Path) -> None:
     session.merge(Meta(key=MetaKey.VECTOR_FILE_MTIME.value, value=str(path.stat().st_mtime_ns)))
 
 
+def _identical_files_as_copies(session: Session, folder: Path) -> None:
+    """2 -> 3: of the indexed rows that share a content hash, the oldest stays indexed and the others
+    become its copies. They get a new change counter, so the FAISS cache drops them at its next
+    catch-up, as it does for any change a build commits."""
+    indexed = RowState.INDEXED.value
+    shared = (
+        select(ImageRow.content_hash)
+        .where(ImageRow.state == indexed, ImageRow.content_hash.is_not(None))
+        .group_by(ImageRow.content_hash)
+        .having(func.count() > 1)
+    )
+    rows = session.execute(
+        select(ImageRow.id, ImageRow.content_hash)
+        .where(ImageRow.state == indexed, ImageRow.content_hash.in_(shared))
+        .order_by(ImageRow.content_hash, ImageRow.id)
+    ).all()
+    if not rows:
+        return
+    counter = session.get(Meta, MetaKey.CHANGE_COUNTER.value)
+    seq = int(counter.value if counter else 0) + 1
+    session.merge(Meta(key=MetaKey.CHANGE_COUNTER.value, value=str(seq)))
+    kept: set[str] = set()
+    copies = []
+    for row_id, digest in rows:
+        if digest in kept:
+            copies.append(row_id)
+        kept.add(digest)
+    for start in range(0, len(copies), 500):  # SQLite caps the parameters of one statement
+        chunk = copies[start : start + 500]
+        session.execute(update(ImageRow).where(ImageRow.id.in_(chunk)).values(state=RowState.COPY.value, seq=seq))
+
+
 # STEPS[n] upgrades version n to n + 1.
-STEPS: dict[int, Callable[[Session, Path], None]] = {1: _checksum_vector_file}
+STEPS: dict[int, Callable[[Session, Path], None]] = {1: _checksum_vector_file, 2: _identical_files_as_copies}
 
 
 def stored_version(session: Session) -> int | None:

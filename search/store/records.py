@@ -95,7 +95,7 @@ class KnownRow(NamedTuple):
     path: bytes
     size: int
     mtime_ns: int
-    indexed: bool  # RowState.INDEXED, else failed: all the planner needs of the state (1/0 from sqlite3)
+    indexed: bool  # indexed or an identical copy, else failed: all the planner needs of the state (1/0 from sqlite3)
     content_hash: str | None
 
 
@@ -110,6 +110,7 @@ class IndexedImage:
     taken_at: datetime | None
     camera: str | None
     content_hash: str
+    reused: bool = False  # the vector is an identical file's, already indexed: nothing was encoded
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class Failure:
 class IndexStats:
     """What an index holds: the one summary behind PhotoIndex.stats(), `indexer stats` and the page."""
 
-    images: int  # searchable
+    images: int  # searchable: one per content, identical copies counted apart
     failed: int
     failures: dict[str, int]  # reason -> count, most frequent first
     model: str
@@ -157,6 +158,7 @@ class IndexStats:
     embed_dim: int | None = None
     model_fingerprint: str | None = None
     vector_file: str | None = None  # the FAISS file's name
+    copies: int = 0  # files identical to a searchable photo, shown with it ("also at")
 
 
 def path_key(path: str | os.PathLike[str]) -> bytes:
