@@ -187,7 +187,8 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
         store = None if catalog is not None else _open_store(index_dir)
         try:
             facts = catalog if catalog is not None else store
-            choice = choose_model(facts, options.model)  # checked against the index before anything is written
+            # Checked against the index (and this folder) before anything is written.
+            choice = choose_model(facts, options.model, root, index_dir)
             with _no_cyclic_collection():
                 scan = _scan(root, index_dir)
                 root_id = facts.known_root_id(root)

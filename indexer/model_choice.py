@@ -7,24 +7,31 @@ there is something to encode, so an unchanged re-run never pays for it.
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from search.clip.folder import file_fingerprint, find_weights
-from search.clip.hub import requested_model, resolve_model
+from search.clip.hub import published_name, requested_model, resolve_model
+from search.constants import DEMO_MODEL, MODEL_ENV_VAR
 from search.errors import IndexStoreError, ModelNotFoundError, StoreProblem
+from search.paths import default_index_dir
 from search.store.records import ModelRecord
 
 if TYPE_CHECKING:
     from search.clip.encoder import RuClip
     from search.store import IndexStore
 
+log = logging.getLogger(__name__)
+
 
 class ModelFacts(Protocol):
     """What the choice reads and writes of an index (search.store's Catalog and IndexStore both do)."""
 
     def model_record(self) -> ModelRecord | None: ...
+    def known_root_id(self, root: Path) -> int | None: ...
     def weights_stat(self) -> str | None: ...
     def record_weights_stat(self, stat_key: str) -> None: ...
 
@@ -38,11 +45,18 @@ class ModelChoice:
     recorded: ModelRecord | None  # what built the index (None before the first build)
 
 
-def choose_model(store: ModelFacts, requested: str | None) -> ModelChoice:
-    """The model to build with: the one asked for, else the index's, else $RUCLIP_MODEL or the default.
-    Raises IndexStoreError when its weights are not those the index was built with."""
+def choose_model(
+    store: ModelFacts, requested: str | None, root: Path | None = None, index_dir: Path | None = None
+) -> ModelChoice:
+    """The model to build `root` into `index_dir` with: the one asked for, else the index's, else
+    $RUCLIP_MODEL or the default. Raises IndexStoreError when its weights are not those the index
+    was built with, or when a new photo folder would silently be encoded by the demo model."""
     recorded = store.model_record()
-    name = requested or (recorded.name if recorded else None) or requested_model(None)
+    asked = requested.strip() if requested and requested.strip() else None
+    if asked is None and recorded is not None:
+        _refuse_new_folder_into_demo_index(store, recorded, root, index_dir)
+        _say_why_the_recorded_model(recorded, index_dir)
+    name = asked or (recorded.name if recorded else None) or requested_model(None)
     folder = resolve_model(name)
     weights = find_weights(folder)
     if weights is None:
@@ -62,6 +76,51 @@ def choose_model(store: ModelFacts, requested: str | None) -> ModelChoice:
             StoreProblem.OTHER_MODEL,
         )
     return ModelChoice(name, folder, fingerprint, stat_key, recorded)
+
+
+def _refuse_new_folder_into_demo_index(
+    store: ModelFacts, recorded: ModelRecord, root: Path | None, index_dir: Path | None
+) -> None:
+    """The index's model is reused when --model is left out, which is right for a re-run, but
+    turns a first build of the user's own photos into the demo's index into a trap: they would be
+    encoded by a model that knows only colours and shapes and mixed with the demo's pictures."""
+    if recorded.name != DEMO_MODEL or root is None or store.known_root_id(root) is not None:
+        return
+    where = index_dir if index_dir is not None else "this index"
+    elsewhere = "another --index folder"
+    if index_dir is None or Path(index_dir).resolve() != default_index_dir().resolve():
+        elsewhere += f" (or leave --index out: the default {default_index_dir()})"
+    raise IndexStoreError(
+        f"The index {where} holds the offline demo model (colours and shapes only), and {root} "
+        f"is not one of its photo folders. To index your photos with a real ruCLIP model, use "
+        f"{elsewhere}; to add them to the demo index on purpose, pass --model {DEMO_MODEL}. "
+        "Nothing was changed.",
+        StoreProblem.OTHER_MODEL,
+    )
+
+
+def _say_why_the_recorded_model(recorded: ModelRecord, index_dir: Path | None) -> None:
+    """When the index's model is not the one $RUCLIP_MODEL (or the default) names, the build keeps
+    the index's (an index holds one model's vectors) and says so, since the user expected the other."""
+    configured = requested_model(None)
+    if _same_model_name(recorded.name, configured):
+        return
+    source = f"${MODEL_ENV_VAR}" if os.environ.get(MODEL_ENV_VAR, "").strip() else "the default"
+    where = index_dir if index_dir is not None else "this index"
+    log.warning(
+        "using model %s, recorded in %s (not %s, %s): an index holds one model's vectors. "
+        "Use another --index to build with %s.",
+        recorded.name,
+        where,
+        configured,
+        source,
+        configured,
+    )
+
+
+def _same_model_name(a: str, b: str) -> bool:
+    """'ruclip-x' and 'ai-forever/ruclip-x' name one model; anything else compares as written."""
+    return a == b or (published_name(a) is not None and published_name(a) == published_name(b))
 
 
 def load_chosen(store: IndexStore, choice: ModelChoice, device: str, precision: str) -> RuClip:

@@ -1,10 +1,12 @@
-"""Where the project's data lives: the default index folder and the demo model.
+"""Where the project's data lives: the default index folder, the demo's index and the demo model.
 
-`$RUPHOTO_DATA` moves both: the default index becomes `$RUPHOTO_DATA/index`, and a demo model
-retrained into `$RUPHOTO_DATA/models/demo` is preferred over the copy shipped in the package.
-Without it the default index is `data/index` under the current folder (where the README's
-commands run), and the demo model is the one installed with the package, so that `--model demo`
-works after a plain `pip install`.
+`$RUPHOTO_DATA` moves all three: the default index becomes `$RUPHOTO_DATA/index`, the demo's index
+`$RUPHOTO_DATA/demo-index`, and a demo model retrained into `$RUPHOTO_DATA/models/demo` is
+preferred over the copy shipped in the package. Without it the indexes are `data/index` and
+`data/demo-index` under the current folder (where the README's commands run), and the demo model is
+the one installed with the package, so that `--model demo` works after a plain `pip install`.
+The demo's index is a folder of its own so that the user's photos, indexed into the default one,
+never end up beside the demo's pictures or encoded by the demo model.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def data_dir() -> Path:
 def default_index_dir() -> Path:
     """Where commands read and write an index when --index is not given."""
     return data_dir() / "index"
+
+
+def demo_index_dir() -> Path:
+    """Where `make demo` and the README's Quickstart index the demo collection with the demo model."""
+    return data_dir() / "demo-index"
 
 
 def demo_model_dir() -> Path:
