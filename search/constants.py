@@ -17,6 +17,9 @@ LEGACY_ORGANISATIONS = ("sberbank-ai",)
 # --- checkpoint folders (the published layout) ---------------------------------------------------
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "bpe.model"
+# Optional: the words a model was trained on (one per line; a first "# " line says what they cover).
+# A text query with none of them is answered "this model does not know that" instead of ranked.
+KNOWN_WORDS_FILE = "known_words.txt"
 # Preference order: safetensors loads without unpickling; the published checkpoints ship the .bin.
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 

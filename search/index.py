@@ -29,6 +29,7 @@ from .errors import IndexStoreError, StoreProblem
 from .query import QueryError, parse_query
 from .store import Failure, IndexStats, IndexStore
 from .store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
+from .vocabulary import Vocabulary
 
 __all__ = ["Failure", "Hit", "IndexStats", "PhotoIndex", "RUSSIAN_PROMPTS", "open_index", "recorded_model"]
 
@@ -95,6 +96,8 @@ class PhotoIndex:
                 f"{recorded.name!r}) or rebuild the index with this model into another folder.",
                 StoreProblem.OTHER_MODEL,
             )
+        # The words the model was trained on, when its folder lists them (the demo does).
+        self.vocabulary = Vocabulary.of_model_folder(self.model.folder)
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._term_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
@@ -190,6 +193,15 @@ class PhotoIndex:
             return None
         return self._store.ids_matching(folder, date_from, date_to)
 
+    def unknown_query(self, text: str | None) -> str | None:
+        """Why a text query gets no results when the model lists the words it knows and the query
+        has none of them (a sentence in Russian, for the page and the CLI); None otherwise."""
+        if self.vocabulary is None or text is None or not text.strip():
+            return None
+        if self.vocabulary.knows_any_word_of(text):
+            return None
+        return self.vocabulary.explanation(self.model.name, text)
+
     def search(
         self,
         text: str | None = None,
@@ -211,8 +223,47 @@ class PhotoIndex:
         one are left out when a date filter is set). `min_score` drops weaker hits: an empty list
         then means "no confident matches". A score is the cosine similarity of the query and the
         image (ruCLIP's scale: related pairs typically score 0.2-0.35, unrelated ones below 0.15).
+        A text-only query with no word the model knows (when its folder lists them, as the demo's
+        does) returns []; `unknown_query(text)` says why.
         """
         _check_arguments(k, image)
+        if image is None and self.unknown_query(text):
+            return []
+        found = self._ranked(text, image, image_weight, k, folder, date_from, date_to, exclude)
+        if min_score is not None:
+            found = [(i, s) for i, s in found if s >= min_score]
+        return self._hits(found[:k], folder)
+
+    def scores(
+        self,
+        text: str | None = None,
+        *,
+        image: ImageQuery | None = None,
+        limit: int = 5000,
+        folder: PathLike | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        image_weight: float = 1.0,
+        exclude: Iterable[int] = (),
+    ) -> npt.NDArray[np.float32]:
+        """The scores of the `limit` best images for a query (all of them in a smaller collection),
+        best first: where a score threshold falls among them (the page draws their histogram)."""
+        _check_arguments(limit, image)
+        found = self._ranked(text, image, image_weight, limit, folder, date_from, date_to, exclude)
+        return np.array([score for _, score in found], dtype=np.float32)
+
+    def _ranked(
+        self,
+        text: str | None,
+        image: ImageQuery | None,
+        image_weight: float,
+        k: int,
+        folder: PathLike | None,
+        date_from: date | None,
+        date_to: date | None,
+        exclude: Iterable[int],
+    ) -> list[tuple[int, float]]:
+        """(id, score) of the k best images passing the filters, best first."""
         query = self.query_vector(text, image, image_weight)
         allowed = self._allowed_ids(folder, date_from, date_to)
         excluded = np.fromiter(exclude, dtype=np.int64)
@@ -227,10 +278,7 @@ class PhotoIndex:
             want = min(k + len(excluded), candidates)
             with _one_faiss_thread():
                 scores, ids = self._search_vectors(index, query, want, allowed, excluded)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if min_score is not None:
-            found = [(i, s) for i, s in found if s >= min_score]
-        return self._hits(found[:k], folder)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0][:k]
 
     def _search_vectors(
         self,

@@ -162,6 +162,32 @@ def random_caption(
     return caption
 
 
+def known_words() -> tuple[str, list[str]]:
+    """What the demo model knows, for its known_words.txt: a one-line summary and every form of a
+    colour or shape word the captions use, with the plurals a person types («красные круги»), whose
+    BPE pieces are those of the trained forms. Words that only frame a caption («фото», «на») are
+    left out: a query made of them alone asks nothing the model can answer."""
+    forms: set[str] = set()
+    for colour in COLOURS:
+        stem, soft = colour.name[:-2], colour.name.endswith("ий")
+        plural = ("ие", "их", "ими") if soft else ("ые", "ых", "ыми")
+        forms.update((colour.name, colour.feminine, colour.neuter, colour.genitive))
+        forms.update((colour.instrumental_m, colour.instrumental_f, *(stem + ending for ending in plural)))
+    for shape in SHAPES:
+        forms.update((shape.name, shape.genitive, shape.instrumental, *shape.synonyms))
+    plurals = ("круги", "кругов", "кругами", "кружки", "кружков", "квадраты", "квадратов", "квадратами")
+    plurals += ("треугольники", "треугольников", "треугольниками", "звёзды", "звёзд", "звёздами", "звёздочки")
+    forms.update(plurals)
+    forms.update({form.replace("ё", "е") for form in forms})
+    summary = (
+        "цвета и фигуры: "
+        + ", ".join(colour.name for colour in COLOURS)
+        + "; "
+        + ", ".join(shape.name for shape in SHAPES)
+    )
+    return summary, sorted(forms)
+
+
 def tokenizer_corpus(rng: random.Random, lines: int = 20_000) -> list[str]:
     """Text to learn the BPE vocabulary from: many captions, plus every letter and digit a user may
     type, so that no character of a query falls to the unknown token."""

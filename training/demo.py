@@ -25,11 +25,11 @@ from search.clip.encoder import load_model
 from search.clip.folder import file_fingerprint
 from search.clip.model import CLIP
 from search.clip.tokenizer import Tokenizer, check_bpe_file
-from search.constants import EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
+from search.constants import EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL, KNOWN_WORDS_FILE
 from search.paths import PACKAGED_DEMO_MODEL_DIR
 
 from .bpe import train_bpe
-from .captions import tokenizer_corpus
+from .captions import known_words, tokenizer_corpus
 from .contrastive import TrainingSchedule, init_for_training, train
 from .evaluate import ShapeQueryReport, evaluate_shape_queries
 from .world import DEFAULT_BACKGROUNDS, generate_pool, labelled_pictures
@@ -133,6 +133,7 @@ def train_demo_model(
         )
 
         save_checkpoint(staging, network, bpe_path)
+        write_known_words(staging)
         report = evaluate_demo_model(staging, recipe.seed, recipe.eval_pictures_per_pair)
         record = {
             "recipe": asdict(recipe),
@@ -148,6 +149,13 @@ def train_demo_model(
         (staging / RECIPE_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         _replace_folder(staging, output)
     return report
+
+
+def write_known_words(folder: Path) -> None:
+    """The demo's known_words.txt: the colour and shape words it was trained on (see search/vocabulary.py)."""
+    summary, words = known_words()
+    text = f"# {summary}\n" + "".join(f"{word}\n" for word in words)
+    (folder / KNOWN_WORDS_FILE).write_text(text, encoding="utf-8")
 
 
 def learn_demo_vocabulary(output: Path = DEMO_VOCABULARY, seed: int = 0, vocab_size: int = 512) -> int:
