@@ -16,12 +16,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .errors import RuClipError
 
 
+class QueryProblem(StrEnum):
+    """Why a query was refused (QueryError.reason): the UI words its own message by it."""
+
+    EMPTY_TERM = "empty term"  # «кот + » or «+ − собака»: an operator with no word after it
+    NO_WEIGHT = "no weight"  # every term weighs 0: «0:кот»
+    NOTHING_TO_SEARCH = "nothing to search"  # no text and no picture, or they cancel out: «кот − кот»
+    BAD_ARGUMENT = "bad argument"  # a caller's mistake: k, image or an embedding of the wrong kind
+
+
 class QueryError(RuClipError, ValueError):
-    """A query the language cannot read (an empty term, a zero total weight)."""
+    """A query the language cannot read (an empty term, a zero total weight), or a search call's
+    arguments it cannot use. The message is English (API, CLI); `reason` says which case it is."""
+
+    def __init__(self, message: str, reason: QueryProblem = QueryProblem.BAD_ARGUMENT):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # the reason survives pickling, as for the other errors
+        return type(self), (str(self), self.reason)
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,9 @@ def parse_query(query: str) -> list[Term]:
         if not text:
             if index == 0 and piece_sign > 0:
                 continue  # a query that starts with an operator: «- собака»
-            raise QueryError(f"Empty term in the query {query!r}: write terms between the + and - signs.")
+            raise QueryError(
+                f"Empty term in the query {query!r}: write terms between the + and - signs.", QueryProblem.EMPTY_TERM
+            )
         weight = 1.0
         weighted = _WEIGHT.match(text)
         if weighted:
@@ -57,5 +77,5 @@ def parse_query(query: str) -> list[Term]:
             text = weighted.group(2).strip()
         terms.append(Term(text, piece_sign * weight))
     if not terms or all(term.weight == 0 for term in terms):
-        raise QueryError(f"The query {query!r} has no term with a non-zero weight.")
+        raise QueryError(f"The query {query!r} has no term with a non-zero weight.", QueryProblem.NO_WEIGHT)
     return terms

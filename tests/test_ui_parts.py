@@ -1,25 +1,49 @@
 """The UI's parts that need no page: thumbnails (cache, orientation, the indexed-folders rule),
-the folder filter's choices, the app's arguments, and telling a model download from a load."""
+the folder filter's choices, the app's arguments, telling a model download from a load, the
+Russian texts of every error, and uploads decoded small under a pixel cap."""
 
 from __future__ import annotations
 
 import io
 import os
+import pickle
+import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 from PIL import Image
 
-from search.clip.hub import DOWNLOADED_FILES
+from search.clip.encoder import load_model
+from search.clip.hub import DOWNLOADED_FILES, resolve_model
 from search.constants import DEFAULT_MODEL, HUB_ORGANISATION
-from search.errors import ImageLoadError
+from search.errors import (
+    CheckpointError,
+    ImageLoadError,
+    ImageProblem,
+    IndexStoreError,
+    ModelNotFoundError,
+    StoreProblem,
+)
+from search.query import QueryError, QueryProblem, parse_query
 from ui.folders import photo_folders
-from ui.loading import _needs_download
+from ui.loading import ModelProblem, _needs_download, model_problem
+from ui.messages import (
+    IMAGE_PROBLEMS,
+    MODEL_PROBLEMS,
+    QUERY_PROBLEMS,
+    STORE_PROBLEMS,
+    explained,
+    failure_reason,
+    not_shown,
+    upload_refused,
+)
 from ui.settings import read_settings
 from ui.thumbnails import THUMBNAIL_DIR, THUMBNAIL_PX, inside_roots, preview, thumbnail
+from ui.uploads import UploadTooLarge, decode_upload
 
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, TINY_MODEL
 
 EXIF_ORIENTATION = 0x0112
 
@@ -134,3 +158,175 @@ def test_iphone_heic_photos_get_thumbnails(tmp_path, photos):
     image = _decoded(thumbnail(tmp_path / "index", 3, str(path), [str(photos)]))
     assert image.format == "JPEG" and image.size == (THUMBNAIL_PX, THUMBNAIL_PX * 3 // 4)
     assert image.getpixel((10, 10))[1] > 150
+
+
+# --- Everything the page says is Russian: ui/messages.py -------------------------------------
+
+CODE_SPAN = re.compile(r"`[^`]*`")
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def english_outside_code(text: str) -> list[str]:
+    """Latin words a user would read: paths, commands and file names are in `code` spans."""
+    return LATIN_WORD.findall(PLACEHOLDER.sub("", CODE_SPAN.sub("", text)))
+
+
+@pytest.mark.parametrize(
+    ("reasons", "texts"),
+    [
+        (QueryProblem, QUERY_PROBLEMS),
+        (StoreProblem, STORE_PROBLEMS),
+        (ImageProblem, IMAGE_PROBLEMS),
+        (ModelProblem, MODEL_PROBLEMS),
+    ],
+)
+def test_every_reason_has_a_russian_text(reasons, texts):
+    # A reason added to an enum without its text fails here, before a user meets an English message.
+    assert set(texts) == set(reasons)
+    for reason, text in texts.items():
+        assert re.search("[а-яё]{3,}", text), (reason, text)
+        assert not english_outside_code(text), (reason, text)
+
+
+def test_the_query_errors_carry_a_machine_readable_reason():
+    cases = {"кот +": QueryProblem.EMPTY_TERM, "+ − собака": QueryProblem.EMPTY_TERM, "0:кот": QueryProblem.NO_WEIGHT}
+    for query, reason in cases.items():
+        with pytest.raises(QueryError) as caught:
+            parse_query(query)
+        assert caught.value.reason is reason
+        assert "query" in str(caught.value)  # the English message stays for the API and the CLI
+        assert pickle.loads(pickle.dumps(caught.value)).reason is reason  # across worker processes too
+    assert QueryError("k must be a whole number").reason is QueryProblem.BAD_ARGUMENT
+
+
+def test_a_damaged_index_is_explained_in_russian_naming_the_file(tmp_path):
+    error = IndexStoreError("index.sqlite is damaged (file is not a database)", StoreProblem.DAMAGED)
+    shown = explained(error, tmp_path)
+    assert f"`{tmp_path / 'index.sqlite'}`" in shown and "повреждён" in shown
+    assert "python -m indexer backup" in shown and f"--index {tmp_path}" in shown
+    assert "`index.sqlite-wal`" in shown  # deleted with it, or SQLite would replay it into the copy
+    assert "not a database" not in shown and not english_outside_code(shown)
+
+
+def test_an_error_without_a_text_is_still_said_in_russian(tmp_path):
+    shown = explained(RuntimeError("something broke"), tmp_path)
+    assert "something" not in shown and "Непредвиденная ошибка" in shown
+
+
+def test_failure_groups_of_the_index_are_shown_in_russian():
+    assert failure_reason("not a readable image") == "не изображение или файл повреждён"
+    assert failure_reason("timed out") == "читался слишком долго"
+    assert "`some new reason`" in failure_reason("some new reason")  # another version's reason: shown as code
+
+
+def test_a_file_name_from_an_upload_is_not_read_as_markdown():
+    refused = upload_refused("*жирный*_[ссылка](x).png", ImageLoadError("bad"))
+    assert refused == (
+        "Не удалось прочитать «\\*жирный\\*\\_\\[ссылка\\](x).png»: это не изображение или файл повреждён."
+    )
+
+
+def test_a_card_says_in_russian_why_it_has_no_picture(tmp_path, photos):
+    with pytest.raises(ImageLoadError) as gone:
+        thumbnail(tmp_path / "index", 1, str(photos / "gone.jpg"), [str(photos)])
+    assert not_shown(gone.value) == "Не показать: файл пропал: удалён или перемещён после сборки."
+    with pytest.raises(ImageLoadError) as outside:
+        preview(str(tmp_path / "secret.jpg"), [str(photos)])
+    assert not_shown(outside.value) == "Не показать: фото лежит вне папок индекса, поэтому не показывается."
+
+
+def test_a_missing_model_is_told_apart_from_where_it_should_be(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.chdir(tmp_path)  # a published name is also tried as a folder of that name
+
+    def problem(name: str, download: bool = True) -> ModelProblem:
+        with pytest.raises((ModelNotFoundError, CheckpointError)) as caught:
+            resolve_model(name, download=download)
+            load_model(name, device="cpu")
+        return model_problem(name, caught.value)
+
+    assert problem(str(tmp_path / "moved")) is ModelProblem.FOLDER_MISSING
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    assert problem(str(tmp_path / "half")) is ModelProblem.INCOMPLETE
+    assert problem(DEFAULT_MODEL, download=False) is ModelProblem.NOT_DOWNLOADED
+    broken = tmp_path / "broken"
+    shutil.copytree(TINY_MODEL, broken)
+    (broken / "config.json").write_text("not json")
+    assert problem(str(broken)) is ModelProblem.DAMAGED
+
+
+# --- Uploads decoded small, with a pixel cap: ui/uploads.py ------------------------------------
+
+
+def _file(image: Image.Image, format: str, **options) -> io.BytesIO:
+    data = io.BytesIO()
+    image.save(data, format, **options)
+    data.seek(0)
+    return data
+
+
+def test_an_upload_is_decoded_upright_and_small_enough(photos):
+    stored = Image.new("RGB", (3000, 2000), "red")
+    stored.paste(Image.new("RGB", (1500, 2000), "blue"))  # left half blue
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    image = decode_upload(_file(stored, "JPEG", exif=exif), "фото.jpg", short_side=224)
+    assert image.size == (448, 672)  # upright (portrait), its short side twice the model's 224
+    assert image.getpixel((224, 10))[2] > 200 and image.getpixel((224, 660))[0] > 200  # blue on top
+    for mode in ("1", "P", "LA", "RGBA", "I;16", "CMYK"):
+        decoded = decode_upload(_file(Image.new(mode, (1000, 3000)), "TIFF"), f"{mode}.tif", short_side=224)
+        assert decoded.mode in ("L", "LA", "RGB", "RGBA") and decoded.size == (448, 1344), mode
+    small = decode_upload(_file(Image.new("RGB", (300, 200), "green"), "PNG"), "мал.png", short_side=224)
+    assert small.size == (300, 200)  # never enlarged
+
+
+def test_an_upload_over_the_pixel_cap_is_refused_before_decoding_in_russian():
+    bomb = _file(Image.new("1", (11000, 8000)), "PNG")  # 88 MP in about 11 KB
+    assert len(bomb.getvalue()) < 50_000
+    with pytest.raises(UploadTooLarge) as caught:
+        decode_upload(bomb, "бомба.png", short_side=224)
+    assert caught.value.reason is ImageProblem.TOO_LARGE
+    assert upload_refused("бомба.png", caught.value) == (
+        "Фото «бомба.png» слишком большое: в нём 88 Мп, а страница открывает до 50 Мп. Уменьшите его и загрузите снова."
+    )
+
+
+MEASURE_PEAK = """
+import resource, sys
+from ui.uploads import decode_upload
+from search.errors import ImageLoadError
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    with open(sys.argv[1], "rb") as upload:
+        outcome = "%dx%d" % decode_upload(upload, "upload", short_side=224).size
+except ImageLoadError:
+    outcome = "refused"
+print(outcome, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)  # kB -> MB
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "size", "format", "outcome", "max_mb"),
+    [
+        ("1", (11000, 8000), "PNG", "refused", 20),  # 88 MP: refused from its header
+        ("1", (7000, 7000), "PNG", "448x448", 150),  # 49 MP: one byte a pixel, plus its L copy
+        ("RGB", (8000, 6000), "JPEG", "597x448", 40),  # 48 MP: the DCT decodes it at 1/8
+    ],
+)
+def test_a_large_upload_adds_little_to_the_servers_memory(tmp_path, mode, size, format, outcome, max_mb):
+    path = tmp_path / f"upload.{format.lower()}"
+    Image.new(mode, size, 1 if mode == "1" else (40, 160, 90)).save(path, format)
+    # A process of its own: its peak resident size (ru_maxrss) is this decode's alone.
+    measured = subprocess.run(
+        [sys.executable, "-c", MEASURE_PEAK, str(path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert measured.returncode == 0, measured.stderr
+    shown, added_mb = measured.stdout.split()
+    assert shown == outcome
+    assert int(added_mb) < max_mb, f"decoding a {size[0] * size[1] / 1e6:.0f} MP {format} added {added_mb} MB"

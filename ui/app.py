@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import streamlit as st
@@ -21,16 +23,15 @@ try:
 except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/ on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from search.clip.preprocess import load_image
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
-from search.index import Hit, PhotoIndex
-from search.query import QueryError
-from ui import views
+from search.index import Failure, Hit, IndexStats, PhotoIndex
+from ui import messages, views
 from ui.folders import photo_folders
 from ui.loading import FirstBuildRunning, NoIndex, open_state
-from ui.settings import read_settings
+from ui.settings import Settings, read_settings
 from ui.thumbnails import jpeg_of, preview, thumbnail
+from ui.uploads import decode_upload
 
 
 @st.cache_resource
@@ -78,21 +79,31 @@ def uploaded_instead() -> None:
     st.session_state.similar = None
 
 
+def stop_with(error: Exception, folder: Path) -> NoReturn:
+    """Show `error` in Russian (ui/messages.py) and end this run of the script."""
+    st.error(messages.explained(error, folder))
+    st.stop()
+
+
 def picture_or_reason(make: Callable[[], bytes]) -> bytes | str:
     """The picture, or why it cannot be shown (the card then says so instead of breaking the page)."""
     try:
         return make()
     except ImageLoadError as exc:
-        return f"Не показать: {exc}"
+        return messages.not_shown(exc)
 
 
 def uploaded_example(index: PhotoIndex, upload: UploadedFile) -> tuple[np.ndarray, bytes]:
-    """The upload's embedding and a JPEG to show it back, computed once per uploaded file."""
+    """The upload's embedding and a JPEG to show it back, computed once per uploaded file.
+
+    Decoded small and with a pixel cap (ui/uploads.py): the page may serve many people at once.
+    Raises ImageLoadError (UploadTooLarge among them) for a file that cannot be the example.
+    """
     cache = st.session_state.uploads
     if upload.file_id not in cache:
-        image = load_image(upload)  # raises ImageLoadError naming the file for anything unreadable
+        image = decode_upload(upload, upload.name, index.model.config.image_resolution)
         vector = index.model.encode_images([image])[0]
-        cache.clear()  # one upload is kept: they are big
+        cache.clear()  # one upload is kept
         cache[upload.file_id] = (vector, jpeg_of(image))
     return cache[upload.file_id]
 
@@ -106,78 +117,82 @@ def large_view(hit: Hit, roots: list[str]) -> None:
         st.rerun()
 
 
-def main() -> None:
-    st.set_page_config(page_title="Поиск по фото", layout="wide")
-    settings = read_settings(sys.argv[1:])
-    _state_defaults()
-    st.title("Поиск по фотографиям")
+@dataclass(frozen=True)
+class Query:
+    """What the user asks for: words, an example picture (an indexed photo's id or an upload's
+    embedding) and its weight against the words, and the indexed photo chosen as the example."""
+
+    text: str
+    example: int | np.ndarray | None
+    weight: float
+    similar: Hit | None
+
+
+def opened_index(settings: Settings) -> tuple[PhotoIndex, IndexStats, list[Failure]]:
+    """The index with what it holds; anything else (no index yet, a first build, an error) is
+    shown instead and the run ends here."""
     try:
         state = open_state(settings.index, settings.device, settings.text_precision)
     except RuClipError as exc:
-        st.error(str(exc))
-        st.stop()
+        stop_with(exc, settings.index)
     if isinstance(state, NoIndex):
         views.no_index(state.folder)
         st.stop()
     if isinstance(state, FirstBuildRunning):
         views.first_build_running(state.folder)
         st.stop()
-    index: PhotoIndex = state
-
     try:
-        stats = index.stats()
-        failures = index.failures(limit=50) if stats.failed else []
+        stats = state.stats()
+        failures = state.failures(limit=50) if stats.failed else []
     except RuClipError as exc:  # index.sqlite damaged in a page that opening it did not read
-        st.error(str(exc))
-        st.stop()
-    views.sidebar_summary(stats, failures)
-    chosen = views.filters(stats, photo_folders(stats.roots, skip=str(index.folder)))
-    demo = stats.model == DEMO_MODEL
+        stop_with(exc, settings.index)
+    return state, stats, failures
 
+
+def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
+    """The query box and the example picture (a photo chosen with «Похожие», or an upload)."""
     typed, dropped = st.columns([3, 2])
     with typed:
         text = views.query_box(demo)
     st.query_params["q"] = text
-    upload = dropped.file_uploader(
-        "Или похожие на своё фото",
-        type=views.UPLOAD_TYPES,
-        key=f"upload-{st.session_state.upload_round}",
-        on_change=uploaded_instead,
-    )
+    with dropped:
+        upload = views.example_uploader(f"upload-{st.session_state.upload_round}", uploaded_instead)
     similar: Hit | None = st.session_state.similar
-    example, weight = None, 1.0
     if similar is not None:
-        example = similar.id
         shown = picture_or_reason(lambda: thumbnail(index.folder, similar.id, similar.path, stats.roots))
         picture = shown if isinstance(shown, bytes) else None
         weight = views.example_banner(Path(similar.path).name, picture, clear_example)
-    elif upload is not None:
+        return Query(text, similar.id, weight, similar)
+    if upload is not None:
         try:
-            example, shown = uploaded_example(index, upload)
+            vector, shown = uploaded_example(index, upload)
         except ImageLoadError as exc:
-            st.error(f"Не удалось прочитать загруженный файл: {exc}")
+            st.error(messages.upload_refused(upload.name, exc))
             st.stop()
         weight = views.example_banner(upload.name, shown, clear_example)
+        return Query(text, vector, weight, None)
+    return Query(text, None, 1.0, None)
 
-    if not text.strip() and example is None:
-        views.welcome(demo, use_example)
-        st.stop()
+
+def found(index: PhotoIndex, query: Query, chosen: views.Filters) -> list[Hit]:
     try:
-        hits = index.search(
-            text or None,
-            image=example,
-            image_weight=weight,
+        return index.search(
+            query.text or None,
+            image=query.example,
+            image_weight=query.weight,
             k=chosen.k,
             folder=chosen.folder,
             date_from=chosen.date_from,
             date_to=chosen.date_to,
-            exclude=[similar.id] if similar is not None else (),
+            exclude=[query.similar.id] if query.similar is not None else (),
         )
-    except (QueryError, RuClipError) as exc:
-        st.error(str(exc))
-        st.stop()
+    except RuClipError as exc:  # QueryError among them: «кот +» has an empty term
+        stop_with(exc, index.folder)
+
+
+def show_results(index: PhotoIndex, stats: IndexStats, hits: list[Hit], chosen: views.Filters) -> None:
+    """The grid of the hits over the threshold, or why there is none."""
     confident = [hit for hit in hits if hit.score >= chosen.min_score]
-    st.session_state.hits = {hit.id: hit for hit in hits}
     if not hits:
         filtered = chosen.folder or chosen.date_from
         st.info("Ни одно фото не подходит под фильтры слева." if filtered else "В индексе нет фото.")
@@ -191,6 +206,25 @@ def main() -> None:
             )
         )
         views.results_grid(confident, pictures, open_hit, similar_to)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Поиск по фото", layout="wide")
+    settings = read_settings(sys.argv[1:])
+    _state_defaults()
+    st.title("Поиск по фотографиям")
+    index, stats, failures = opened_index(settings)
+    views.sidebar_summary(stats, failures)
+    chosen = views.filters(stats, photo_folders(stats.roots, skip=str(index.folder)))
+    demo = stats.model == DEMO_MODEL
+
+    query = read_query(index, stats, demo)
+    if not query.text.strip() and query.example is None:
+        views.welcome(demo, use_example)
+        st.stop()
+    hits = found(index, query, chosen)
+    st.session_state.hits = {hit.id: hit for hit in hits}
+    show_results(index, stats, hits, chosen)
 
     opened = st.session_state.hits.get(st.session_state.opened)
     if opened is not None:

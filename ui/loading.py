@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import streamlit as st
 
 from search.clip.encoder import RuClip, load_model
 from search.clip.hub import published_name, resolve_model
-from search.errors import ModelNotFoundError
+from search.constants import DEMO_MODEL
+from search.errors import CheckpointError, ModelNotFoundError, RuClipError
 from search.index import PhotoIndex, recorded_model
 from search.store import DATABASE_FILE
 
@@ -32,6 +34,38 @@ class FirstBuildRunning:
 
 
 IndexState = NoIndex | FirstBuildRunning | PhotoIndex
+
+
+class ModelProblem(Enum):
+    """Why the model an index was built with cannot be loaded here, told from where it should be."""
+
+    DEMO_MISSING = "demo missing"  # the packaged demo model is gone from the installation
+    NOT_DOWNLOADED = "not downloaded"  # a published model, not cached, and the download failed
+    FOLDER_MISSING = "folder missing"  # a model folder that is not there (moved, an unmounted disk)
+    INCOMPLETE = "incomplete"  # a model folder without all its files
+    DAMAGED = "damaged"  # its files are there but unreadable or of another version
+
+
+class ModelUnavailable(RuClipError):
+    """The index's model could not be loaded; `name` is the model the index records."""
+
+    def __init__(self, name: str, reason: ModelProblem):
+        super().__init__(f"the model {name} of this index cannot be loaded: {reason.value}")
+        self.name, self.reason = name, reason
+
+
+def model_problem(name: str, error: ModelNotFoundError | CheckpointError) -> ModelProblem:
+    """What is wrong with the model `name`, from the error and from what is on disk."""
+    if isinstance(error, CheckpointError):
+        return ModelProblem.DAMAGED
+    if name == DEMO_MODEL:
+        return ModelProblem.DEMO_MISSING
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return ModelProblem.INCOMPLETE
+    if published_name(name) is not None:
+        return ModelProblem.NOT_DOWNLOADED
+    return ModelProblem.FOLDER_MISSING
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -61,7 +95,8 @@ def _needs_download(name: str) -> bool:
 def open_state(folder: Path, device: str, text_precision: str = "fp32") -> IndexState:
     """What is in `folder`: no index, a first build still running, or an opened index.
 
-    Raises RuClipError (model missing, another model's index, damaged files) with a message for the user.
+    Raises ModelUnavailable when the index's model cannot be loaded, and IndexStoreError (another
+    model's index, damaged files); ui.messages words both for the user.
     """
     database = folder / DATABASE_FILE
     try:
@@ -75,5 +110,8 @@ def open_state(folder: Path, device: str, text_precision: str = "fp32") -> Index
         message = f"Скачиваю модель {model_name} с Hugging Face: это нужно один раз, дальше она берётся из кэша…"
     else:
         message = f"Загружаю модель {model_name}…"
-    with st.spinner(message):
-        return _index(str(folder.resolve()), (stat.st_dev, stat.st_ino), model_name, device, text_precision)
+    try:
+        with st.spinner(message):
+            return _index(str(folder.resolve()), (stat.st_dev, stat.st_ino), model_name, device, text_precision)
+    except (ModelNotFoundError, CheckpointError) as exc:
+        raise ModelUnavailable(model_name, model_problem(model_name, exc)) from exc

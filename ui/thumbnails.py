@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from search.clip.preprocess import load_image, register_optional_formats
-from search.errors import ImageLoadError
+from search.errors import ImageLoadError, ImageProblem
 
 THUMBNAIL_DIR = "thumbnails"  # inside the index folder
 THUMBNAIL_PX = 384  # long side: sharp in a 4-column grid on a 1440-px wide page
@@ -26,6 +26,10 @@ JPEG_QUALITY = 85
 register_optional_formats()
 
 
+class OutsideFolders(ImageLoadError):
+    """A recorded path outside the index's photo folders: it is never read."""
+
+
 def inside_roots(path: str | os.PathLike[str], roots: list[str]) -> bool:
     """True when `path` lies inside one of the photo folders (lexically: the indexer follows
     symlinked folders, so a photo may resolve elsewhere, but its recorded path is under a root)."""
@@ -35,11 +39,15 @@ def inside_roots(path: str | os.PathLike[str], roots: list[str]) -> bool:
 
 def _checked(path: str, roots: list[str]) -> os.stat_result:
     if not inside_roots(path, roots):
-        raise ImageLoadError(f"{path} is outside the indexed folders; it is not shown.")
+        raise OutsideFolders(f"{path} is outside the indexed folders; it is not shown.")
     try:
         return os.stat(path)
+    except PermissionError:
+        raise ImageLoadError(f"{path}: permission denied.", ImageProblem.PERMISSION_DENIED) from None
     except OSError as exc:
-        raise ImageLoadError(f"{path}: {exc.strerror or exc}; was it moved or deleted since the last build?") from None
+        raise ImageLoadError(
+            f"{path}: {exc.strerror or exc}; was it moved or deleted since the last build?", ImageProblem.VANISHED
+        ) from None
 
 
 def _render(path: str, long_side: int) -> bytes:

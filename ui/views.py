@@ -12,9 +12,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from search.constants import BASE_IMAGE_SUFFIXES, PLUGIN_IMAGE_SUFFIXES
 from search.index import Failure, Hit, IndexStats
+from ui.messages import failure_reason
 
 COLUMNS = 4
 RESULT_COUNTS = [12, 24, 48, 96]
@@ -71,11 +73,11 @@ def sidebar_summary(stats: IndexStats, failures: list[Failure]) -> None:
     if stats.failed:
         with st.sidebar.expander(f"Не прочитаны: {stats.failed}"):
             for reason, count in sorted(stats.failures.items(), key=lambda item: -item[1]):
-                st.markdown(f"**{count}** × {reason}")
-            for failure in failures:
-                st.caption(f"`{os.path.basename(failure.path)}`: {failure.detail}", help=failure.path)
-            if stats.failed > len(failures):
-                st.caption(f"и ещё {stats.failed - len(failures)}: python -m indexer stats")
+                st.markdown(f"**{count}** × {failure_reason(reason)}")
+            for failure in failures:  # failure.detail is the indexer's English: `indexer stats` shows it
+                st.caption(f"`{os.path.basename(failure.path)}`: {failure_reason(failure.reason)}", help=failure.path)
+            more = f"и ещё {stats.failed - len(failures)}; " if stats.failed > len(failures) else ""
+            st.caption(f"{more}подробности: `python -m indexer stats`")
 
 
 def filters(stats: IndexStats, folders: list[str]) -> Filters:
@@ -130,6 +132,44 @@ def query_box(demo: bool) -> str:
         help="Опишите фото по-русски. «+» добавляет слово, «−» отталкивает от него: «кот + снег − собака»; "
         "«2:кот» удваивает вес слова.",
     )
+
+
+def example_uploader(key: str, on_change: Callable[[], None]) -> UploadedFile | None:
+    """The uploader of an example picture, in Russian (see _RUSSIAN_UPLOADER)."""
+    limit_mb = int(st.get_option("server.maxUploadSize"))
+    st.html(_RUSSIAN_UPLOADER.replace("LIMIT_MB", str(limit_mb)))
+    return st.file_uploader(
+        "Или похожие на своё фото",
+        type=UPLOAD_TYPES,
+        key=key,
+        on_change=on_change,
+        help="Страница найдёт фото, похожие на загруженное; слова в запросе его уточняют.",
+    )
+
+
+# Streamlit's uploader has no locale and its words ("Drag and drop file here", "Limit 200MB per
+# file", "Upload") are not options: they are hidden by their elements' data-testid and Russian is
+# drawn in their place (CSS `content`). The test ids are those of Streamlit 1.67's FileUploader;
+# tests/test_ui_browser.py reads the page's visible text, so a Streamlit that renames them fails it.
+_RUSSIAN_UPLOADER = """<style>
+[data-testid="stFileUploaderDropzoneInstructions"] > * { display: none; }
+[data-testid="stFileUploaderDropzoneInstructions"]::before {
+  content: "Перетащите фото сюда или нажмите «Выбрать»"; display: block;
+}
+[data-testid="stFileUploaderDropzoneInstructions"]::after {
+  content: "до LIMIT_MB МБ · JPEG, PNG, WebP, HEIC и другие"; display: block; font-size: 0.875em; opacity: 0.6;
+}
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] > * { display: none; }
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"]::after { content: "Выбрать"; }
+[data-testid="stFileUploaderDropzone"] > div:not([data-testid]):not(:has([data-testid])) > * { display: none; }
+[data-testid="stFileUploaderDropzone"] > div:not([data-testid]):not(:has([data-testid]))::after {
+  content: "Отпустите фото здесь";
+}
+[data-testid="stFileChip"] [role="alert"] { display: none; }
+[data-testid="stFileChip"]:has([role="alert"])::after {
+  content: "Не загружено: больше LIMIT_MB МБ или не изображение"; font-size: 0.875em;
+}
+</style>"""
 
 
 def welcome(demo: bool, use_example: Callable[[str], None]) -> None:

@@ -1,0 +1,143 @@
+"""Every error the page can show, in Russian: chosen by the error's type and its reason (an enum),
+never by the wording of the library's English message, which stays for the CLI, the API and the
+server's log. Paths and commands go in `code` spans (they are not translated, and markdown must
+not read them); {folder} is the index folder, {file} its index.sqlite ({name}: the bare file
+name), {model} the model's name.
+
+tests/test_ui_parts.py checks that each reason of each enum has its text here, in Russian.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
+from search.query import QueryError, QueryProblem
+from search.store import DATABASE_FILE
+from ui.loading import ModelProblem, ModelUnavailable
+from ui.thumbnails import OutsideFolders
+from ui.uploads import UploadTooLarge
+
+log = logging.getLogger(__name__)
+
+_BUILD = "`python -m indexer build /путь/к/фото --index {folder}`"
+
+QUERY_PROBLEMS: dict[QueryProblem, str] = {
+    QueryProblem.EMPTY_TERM: "В запросе пустое слагаемое: между «+» и «−» должно быть слово. "
+    "Например: «кот + снег − собака».",
+    QueryProblem.NO_WEIGHT: "У всех слов запроса вес 0, искать нечего. Уберите «0:» перед словом "
+    "или поставьте другой вес, например «2:кот».",
+    QueryProblem.NOTHING_TO_SEARCH: "Искать нечего: слова запроса погасили друг друга (например, «кот − кот») "
+    "или у фото-примера вес 0, а слов нет. Измените запрос или вес фото.",
+    QueryProblem.BAD_ARGUMENT: "Поиск получил параметры, которых не понял. Это ошибка самой страницы: "
+    "обновите её, а если ошибка повторится, сообщите разработчикам.",
+}
+
+STORE_PROBLEMS: dict[StoreProblem, str] = {
+    StoreProblem.NO_INDEX: "В папке `{folder}` нет индекса. Постройте его и обновите страницу: " + _BUILD,
+    StoreProblem.NOT_BUILT: "В папке `{folder}` ещё нет законченной сборки индекса. Дождитесь, пока сборка "
+    "запишет первые фото, или запустите её: " + _BUILD,
+    StoreProblem.BUSY: "Сейчас в папке `{folder}` идёт сборка индекса. Обновите страницу, когда она закончится.",
+    StoreProblem.OTHER_MODEL: "Индекс в `{folder}` построен моделью с другими весами, чем у модели, которая "
+    "лежит сейчас под тем же именем: векторы индекса с ней бессмысленны. Верните ту модель, с которой строили "
+    "индекс, или постройте индекс заново в другой папке: "
+    "`python -m indexer build /путь/к/фото --index /новая/папка`.",
+    StoreProblem.DAMAGED: "Файл индекса `{file}` повреждён, и ничему в нём доверять нельзя. Что делать: "
+    "восстановить его из копии, сделанной командой `python -m indexer backup` (сначала удалите рядом с ним "
+    "`{name}-wal` и `{name}-shm`, потом положите копию на его место), или переименовать папку `{folder}` "
+    "и построить индекс заново: " + _BUILD,
+    StoreProblem.NEWER_SCHEMA: "Индекс `{file}` записан более новой версией программы, и эта версия его "
+    "не читает. Обновите программу.",
+    StoreProblem.DISK_FULL: "Диск, на котором лежит индекс `{folder}`, заполнен. Всё записанное раньше цело: "
+    "освободите место на диске и обновите страницу.",
+    StoreProblem.READ_ONLY: "Файл `{file}` или его папка доступны только для чтения, а индексу нужна запись. "
+    "Проверьте права на папку `{folder}` или скопируйте её туда, где можно писать, и откройте копию: "
+    "`python -m ui --index /путь/к/копии`.",
+    StoreProblem.UNKNOWN_IMAGE: "Этого фото уже нет в индексе: новая сборка его убрала. Обновите страницу.",
+    StoreProblem.NO_PHOTO_FOLDER: "Папки с фото нет: диск не подключён или папку переместили. "
+    "Верните её на место и повторите.",
+    StoreProblem.DECODERS_FAIL: "Не запускаются процессы, которые читают фото: не хватает памяти или "
+    "ограничено число процессов. Закройте лишние программы и повторите сборку.",
+    StoreProblem.BACKUP_FAILED: "Резервная копия индекса `{folder}` не сделана. Проверьте, что там, куда она "
+    "пишется, есть место и права на запись, и повторите `python -m indexer backup`.",
+}
+
+MODEL_PROBLEMS: dict[ModelProblem, str] = {
+    ModelProblem.DEMO_MISSING: "Демо-модели нет в установленной программе. Переустановите программу "
+    "или создайте модель заново: `python -m training demo-model`.",
+    ModelProblem.NOT_DOWNLOADED: "Модель `{model}`, которой построен индекс, ещё не скачана, а скачать её "
+    "не удалось: нет интернета или сайт с моделями недоступен. Подключитесь к интернету и обновите страницу: "
+    "модель скачивается один раз, дальше берётся с диска.",
+    ModelProblem.FOLDER_MISSING: "Папки с моделью `{model}`, которой построен индекс, нет: её переместили "
+    "или диск не подключён. Верните папку на место и обновите страницу.",
+    ModelProblem.INCOMPLETE: "В папке модели `{model}` не хватает файлов: нужны `config.json`, файл весов "
+    "и `bpe.model`. Скопируйте модель заново и обновите страницу.",
+    ModelProblem.DAMAGED: "Файлы модели `{model}` повреждены или от другой версии. Скачайте или скопируйте "
+    "модель заново и обновите страницу.",
+}
+
+# Why a photo could not be read: the sidebar's failure groups, a card that cannot show its picture.
+IMAGE_PROBLEMS: dict[ImageProblem, str] = {
+    ImageProblem.NOT_AN_IMAGE: "не изображение или файл повреждён",
+    ImageProblem.TOO_LARGE: "слишком большое изображение",
+    ImageProblem.PERMISSION_DENIED: "нет прав на чтение файла",
+    ImageProblem.VANISHED: "файл пропал: удалён или перемещён после сборки",
+    ImageProblem.OUT_OF_MEMORY: "не хватило памяти",
+    ImageProblem.DECODER_ERROR: "ошибка при расшифровке изображения",
+    ImageProblem.DECODER_CRASHED: "программа чтения изображений аварийно завершилась на этом файле",
+    ImageProblem.TIMED_OUT: "читался слишком долго",
+}
+OUTSIDE_FOLDERS = "фото лежит вне папок индекса, поэтому не показывается"
+UNEXPECTED = "Непредвиденная ошибка. Обновите страницу; подробности записаны в журнал сервера."
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#$])")
+
+
+def plain(text: str) -> str:
+    """`text` (a file name from the user) shown as it is inside markdown."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def explained(error: Exception, folder: Path) -> str:
+    """The Russian message for an error met while opening the index or searching it."""
+    log.info("shown to the user in Russian: %s", error)  # the English detail, for whoever runs the server
+    if isinstance(error, QueryError):
+        return QUERY_PROBLEMS[error.reason]
+    if isinstance(error, IndexStoreError):
+        folder = folder.absolute()
+        return STORE_PROBLEMS[error.reason].format(folder=folder, file=folder / DATABASE_FILE, name=DATABASE_FILE)
+    if isinstance(error, ModelUnavailable):
+        return MODEL_PROBLEMS[error.reason].format(model=error.name)
+    log.warning("an error without a Russian text", exc_info=error)
+    return UNEXPECTED
+
+
+def failure_reason(reason: str) -> str:
+    """A failure group of the index (an ImageProblem's value) in Russian."""
+    try:
+        return IMAGE_PROBLEMS[ImageProblem(reason)]
+    except ValueError:  # recorded by another version of the indexer
+        return f"другая причина: `{reason}`"
+
+
+def not_shown(error: ImageLoadError) -> str:
+    """Said on a card, or in the large view, instead of a picture that could not be read."""
+    why = OUTSIDE_FOLDERS if isinstance(error, OutsideFolders) else IMAGE_PROBLEMS[error.reason]
+    return f"Не показать: {why}."
+
+
+def upload_refused(name: str, error: ImageLoadError) -> str:
+    """Why an uploaded picture cannot be the example, naming it as the user named it."""
+    name = plain(name)
+    if isinstance(error, UploadTooLarge):
+        limit = f"{error.limit / 1e6:.0f}"
+        size = f"в нём {error.pixels / 1e6:.0f} Мп" if error.pixels else "в нём слишком много пикселей"
+        return (
+            f"Фото «{name}» слишком большое: {size}, а страница открывает до {limit} Мп. "
+            "Уменьшите его и загрузите снова."
+        )
+    if error.reason is ImageProblem.NOT_AN_IMAGE:
+        return f"Не удалось прочитать «{name}»: это не изображение или файл повреждён."
+    return f"Не удалось прочитать «{name}»: {IMAGE_PROBLEMS[error.reason]}."
