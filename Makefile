@@ -1,0 +1,54 @@
+# The first hour: `make demo` installs (when needed), indexes the offline demo and opens the search
+# page; `make test` installs (when needed) and runs the tests. `make help` lists the targets.
+#
+# Overridable: make demo PORT=8600, make install PYTHON=python3.12, and
+# make install TORCH_INDEX=https://download.pytorch.org/whl/cpu for PyTorch's CPU build (see README).
+
+PYTHON ?= python3
+PORT ?= 8501
+VENV := .venv
+# Written last by `make install`: a newer pyproject.toml, or a .venv without it, installs again.
+STAMP := $(VENV)/.installed
+DEMO_PHOTOS := data/demo/photos
+# As search.paths.demo_index_dir(): $RUPHOTO_DATA moves it.
+DEMO_INDEX := $(if $(strip $(RUPHOTO_DATA)),$(strip $(RUPHOTO_DATA))/demo-index,data/demo-index)
+# The same commands as the README's manual install, one per line (a test compares them).
+TORCH := torch==2.13.0
+TORCH_INDEX ?=
+REFERENCE := ruclip==0.0.2
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test
+
+help:
+	@echo "make demo     install if needed, index the offline demo into $(DEMO_INDEX), open the search page (PORT=$(PORT))"
+	@echo "make test     install if needed, run the tests (.venv/bin/python -m pytest -q)"
+	@echo "make install  create .venv and install the project, its test tools and torch (PYTHON=$(PYTHON); TORCH_INDEX=URL: another torch build)"
+	@echo "make help     this list"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+		echo "error: $(PYTHON) not found. Install Python 3.11 or newer, or name it: make install PYTHON=python3.12" >&2; \
+		exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); this project needs 3.11 or newer." >&2; \
+		echo "Install it, then name it: make install PYTHON=python3.11 (and remove an old .venv first)." >&2; \
+		exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(TORCH)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
+	$(VENV)/bin/pip install cython setuptools wheel
+	$(VENV)/bin/pip install --no-build-isolation -e ".[dev]"
+	$(VENV)/bin/pip install --no-deps $(REFERENCE)
+	@touch $(STAMP)
+
+# The build runs every time: an unchanged demo is checked in a fraction of a second, and a changed
+# one (a new release of the photos) is brought up to date.
+demo: install
+	$(VENV)/bin/python -m indexer build $(DEMO_PHOTOS) --index $(DEMO_INDEX) --model demo
+	@echo "The search page: http://localhost:$(PORT) (Ctrl-C stops it)"
+	$(VENV)/bin/python -m ui --index $(DEMO_INDEX) --port $(PORT)
+
+test: install
+	$(VENV)/bin/python -m pytest -q

@@ -1,0 +1,266 @@
+"""The README's first hour: its two commands (the Makefile), the commands CI takes from it, the
+Quickstart and every Python block, run as written against the demo.
+
+The Quickstart and the Python blocks run in a temporary folder holding a copy of data/demo/photos
+(their paths are relative: data/demo/photos, data/demo-index), so the repository's own
+data/demo-index is never touched; `.venv/bin/python` in the Quickstart is this test's interpreter.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.paths import demo_index_dir
+
+from .helpers import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+DEMO_PHOTOS = REPO_ROOT / "data" / "demo" / "photos"
+VENV_PYTHON = ".venv/bin/python"
+
+needs_make = pytest.mark.skipif(
+    shutil.which("make") is None and not os.environ.get("CI"), reason="make is not installed (CI installs it)"
+)
+
+
+def code_blocks(language: str) -> list[str]:
+    """The README's fenced blocks of one language, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", README, flags=re.MULTILINE | re.DOTALL)
+
+
+def section(title: str) -> str:
+    """The README's text from a `## title` (or deeper) heading to the next heading of any level."""
+    start = README.index(f" {title}\n")
+    following = re.search(r"^#+ ", README[start + 1 :], flags=re.MULTILINE)
+    return README[start : start + 1 + following.start()] if following else README[start:]
+
+
+def first_bash_block(title: str) -> list[str]:
+    """The lines of the first bash block under a heading."""
+    return re.search(r"^```bash\n(.*?)^```$", section(title), flags=re.MULTILINE | re.DOTALL).group(1).splitlines()
+
+
+# ---- the commands CI runs, and the Makefile ----------------------------------------------------------
+
+
+def ci_command(marker: str) -> str:
+    """What .ci/run extracts for a marker: its own awk function, run on the README."""
+    script = f"source <(sed -n '/^readme_command()/,/^}}/p' .ci/run)\nreadme_command {marker}\n"
+    run = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return run.stdout.strip()
+
+
+def test_ci_runs_the_readmes_two_make_commands():
+    assert ci_command("install") == "make install"
+    assert ci_command("test") == "make test"
+    two_commands = first_bash_block("Two commands")
+    assert [line.split()[:2] for line in two_commands] == [["make", "demo"], ["make", "test"]]
+
+
+def make(*argv: str, cwd: Path = REPO_ROOT, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+@needs_make
+def test_make_alone_lists_the_targets():
+    run = make()
+    assert run.returncode == 0, run.stderr
+    assert [line.split()[1] for line in run.stdout.splitlines()] == ["demo", "test", "install", "help"]
+
+
+@needs_make
+def test_the_readmes_manual_install_is_what_make_install_runs():
+    manual = section("Install").split("By hand it runs:")[1]
+    line = re.search(r"```bash\n(.*?)\n```", manual, flags=re.DOTALL).group(1)
+    by_hand = [command.strip() for command in line.split("&&")]
+    planned = make("-n", "--always-make", "install", "PYTHON=python3").stdout.splitlines()
+    made = [command for command in planned if command.startswith(("python3 -m venv", ".venv/bin/pip"))]
+    assert by_hand == made
+    assert by_hand[1] == ".venv/bin/pip install torch==2.13.0"  # torch first, pinned
+
+
+@pytest.fixture
+def make_folder(tmp_path: Path) -> Path:
+    """The Makefile and pyproject.toml alone in a folder: what make decides, with nothing installed."""
+    shutil.copy(REPO_ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+@needs_make
+def test_make_test_installs_only_when_needed(make_folder: Path):
+    assert any("pip install" in line for line in make("-n", "test", cwd=make_folder).stdout.splitlines())
+    stamp = make_folder / ".venv" / ".installed"
+    stamp.parent.mkdir()
+    stamp.touch()
+    os.utime(make_folder / "pyproject.toml", (1_000_000_000, 1_000_000_000))  # older than the stamp
+    assert make("-n", "test", cwd=make_folder).stdout.splitlines() == [".venv/bin/python -m pytest -q"]
+    os.utime(make_folder / "pyproject.toml")  # changed after the install: install again
+    again = make("-n", "test", cwd=make_folder).stdout
+    assert ".venv/bin/pip install --no-build-isolation -e" in again and again.endswith("pytest -q\n")
+
+
+@needs_make
+def test_make_install_refuses_a_python_older_than_3_11(make_folder: Path):
+    # No Python 3.9 is installed here: a stand-in answers the two questions the Makefile asks.
+    old_python = make_folder / "python3.9"
+    old_python.write_text(
+        '#!/bin/sh\ncase "$2" in *version_info*) exit 1 ;; *platform*) echo 3.9.18 ;; esac\n', encoding="utf-8"
+    )
+    old_python.chmod(0o755)
+    run = make("install", f"PYTHON={old_python}", cwd=make_folder)
+    assert run.returncode != 0
+    assert "Python 3.9.18; this project needs 3.11 or newer" in run.stderr
+    assert "PYTHON=python3.11" in run.stderr
+    assert not (make_folder / ".venv").exists()
+    missing = make("install", "PYTHON=no-such-python3", cwd=make_folder)
+    assert missing.returncode != 0 and "no-such-python3 not found" in missing.stderr
+
+
+@needs_make
+def test_make_demo_builds_and_serves_the_demo_index(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("RUPHOTO_DATA", raising=False)
+    plan = make("-n", "demo", "PORT=8642", RUPHOTO_DATA="").stdout.splitlines()
+    index = str(demo_index_dir())
+    assert f".venv/bin/python -m indexer build data/demo/photos --index {index} --model demo" in plan
+    assert f".venv/bin/python -m ui --index {index} --port 8642" in plan
+    assert any("http://localhost:8642" in line for line in plan)
+    monkeypatch.setenv("RUPHOTO_DATA", str(tmp_path))
+    moved = make("-n", "demo").stdout
+    assert f"--index {demo_index_dir()} --model demo" in moved and str(tmp_path) in moved
+
+
+# ---- the Quickstart and the Python blocks, against the demo -------------------------------------------
+
+
+def demo_labels() -> dict[str, tuple[str, str]]:
+    """IMG_0001.jpg -> (colour, shape): the demo photos are labelled_pictures("demo", seed 0) in order
+    (`python -m training demo-photos` with its defaults)."""
+    from training.world import labelled_pictures
+
+    pictures = labelled_pictures("demo", 0, 64, (320, 240))
+    return {f"IMG_{number:04d}.jpg": (p.colour.name, p.shape.name) for number, p in enumerate(pictures, start=1)}
+
+
+def label(path: str) -> tuple[str, str]:
+    return demo_labels()[Path(path).name]
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
+    """A folder with a copy of the demo photos, where the Quickstart's commands ran, all but the page's."""
+    workspace = tmp_path_factory.mktemp("readme")
+    shutil.copytree(DEMO_PHOTOS, workspace / "data" / "demo" / "photos")
+    commands = [line for line in first_bash_block("Quickstart") if " -m ui" not in line]
+    runs = []
+    for command in commands:
+        assert command.startswith(VENV_PYTHON + " ")
+        command = command.replace(VENV_PYTHON, sys.executable, 1)
+        runs.append(subprocess.run(command, shell=True, cwd=workspace, capture_output=True, text=True, timeout=300))
+    return workspace, runs
+
+
+def test_the_demo_photos_are_those_the_labels_describe():
+    assert sorted(p.name for p in DEMO_PHOTOS.rglob("*.jpg")) == sorted(demo_labels())
+    assert label("IMG_0025.jpg") == ("красный", "звезда") and label("IMG_0013.jpg") == ("синий", "квадрат")
+
+
+@pytest.mark.slow
+def test_the_quickstart_runs_as_written(quickstart):
+    workspace, runs = quickstart
+    build, search_line = runs
+    assert "--index data/demo-index" in build.args and "--model demo" in build.args
+    assert build.returncode == 0, build.stderr
+    assert "64 images searchable" in build.stdout
+    assert (workspace / "data" / "demo-index").is_dir() and not (workspace / "data" / "index").exists()
+    assert search_line.returncode == 0, search_line.stderr
+    top = search_line.stdout.splitlines()[0]
+    assert label(top.split()[-1]) == ("красный", "звезда")
+
+
+def run_block(source: str, namespace: dict) -> dict[str, object]:
+    """Run a README block statement by statement, as Python would; the value of each expression
+    statement by its source text (they are discarded when the block runs as a script)."""
+    values = {}
+    for node in ast.parse(source).body:
+        text = ast.get_source_segment(source, node)
+        if isinstance(node, ast.Expr):
+            values[text] = eval(compile(ast.Expression(node.value), "README.md", "eval"), namespace)
+        else:
+            exec(compile(ast.Module([node], type_ignores=[]), "README.md", "exec"), namespace)
+    return values
+
+
+def value_of(values: dict[str, object], fragment: str):
+    (found,) = [value for text, value in values.items() if fragment in text]
+    return found
+
+
+@pytest.mark.slow
+def test_searching_from_python_runs_as_written_on_the_demo(quickstart, monkeypatch, capsys):
+    workspace, _ = quickstart
+    monkeypatch.chdir(workspace)
+    block = code_blocks("python")[0]
+    assert 'search.open_index("data/demo-index")' in block
+    namespace: dict = {}
+    values = run_block(block, namespace)
+
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 5
+    assert label(printed[0].split(maxsplit=1)[1]) == ("красный", "звезда")
+    scores = [float(line.split()[0]) for line in printed]
+    assert scores == sorted(scores, reverse=True)
+
+    assert label(value_of(values, '"звезда + красный - круг"')[0].path) == ("красный", "звезда")
+    assert label(value_of(values, '"2:звезда + синий"')[0].path)[1] == "звезда"
+    steered = value_of(values, "image=")
+    assert label(steered[0].path) == ("жёлтый", "звезда")  # a red star, made yellow by the word
+    similar = value_of(values, "similar(")
+    assert len(similar) == 20 and namespace["hit"].id not in [h.id for h in similar]
+
+    album = workspace / "data" / "demo" / "photos" / "2024 зима"
+    in_album = value_of(values, "folder=")
+    assert len(in_album) == 20 and all(Path(h.path).parent == album for h in in_album)
+    summer = value_of(values, "date_from=")
+    assert len(summer) == 20  # 22 photos in «2023 лето»
+    assert all(Path(h.path).parent.name == "2023 лето" and h.taken_at.month in (6, 7, 8) for h in summer)
+
+    confident = value_of(values, "min_score=")
+    everything = namespace["index"].search("красная звезда")
+    assert 0 < len(confident) < len(everything)
+    assert all(h.score >= 0.5 for h in confident)
+    assert label(confident[0].path) == ("красный", "звезда")
+
+
+@pytest.mark.slow
+def test_encoding_directly_runs_as_written_on_the_demo(quickstart, monkeypatch):
+    workspace, _ = quickstart
+    monkeypatch.chdir(workspace)
+    block = code_blocks("python")[1]
+    assert 'search.load_model("demo")' in block  # offline: the published default cannot be downloaded here
+    namespace: dict = {}
+    run_block(block, namespace)
+    scores = namespace["scores"]
+    assert scores.shape == (2, 2)
+    # «красная звезда» matches the red star, «синий квадрат» the blue square.
+    assert np.argmax(scores, axis=1).tolist() == [0, 1] and np.argmax(scores, axis=0).tolist() == [0, 1]
+
+
+def test_the_readme_has_no_other_python_block():
+    assert len(code_blocks("python")) == 2  # a new one needs its own test above
