@@ -3,6 +3,7 @@
   python -m indexer build ~/Pictures                    # index (or update) with the default model
   python -m indexer build data/demo/photos --model demo # the offline demo: colours and shapes
   python -m indexer search "рыжий кот на диване"        # best matches, with scores
+  python -m indexer search --image photo.jpg "зимой"    # like this picture, steered by words (search --help)
   python -m indexer stats                               # counts, failures by reason, model
   python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
   python -m indexer verify --repair                     # write the FAISS file again from SQLite
@@ -18,8 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.cli import (
     add_device_option,
@@ -32,6 +37,9 @@ from search.cli import (
 from search.paths import default_index_dir
 
 from .build import COMMIT_EVERY_N_IMAGES, BuildOptions, build_index
+
+if TYPE_CHECKING:  # torch and faiss are imported by the search command only
+    from search.index import Hit, PhotoIndex
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,13 +123,106 @@ def _parser() -> argparse.ArgumentParser:
     # A string, not a Path: a trailing slash ("backups/") says a folder, and Path would drop it.
     backup.add_argument("destination", metavar="DEST", help="a file, or a folder (DIR/) to write index.sqlite in")
 
-    search = commands.add_parser("search", parents=[common], help="find photos by a Russian description")
-    search.add_argument("query", help='what to look for, e.g. "кот на подоконнике"')
+    _add_search_command(commands, common)
+    return parser
+
+
+SEARCH_EXAMPLES = """examples:
+  python -m indexer search "закат на море" -k 20
+  python -m indexer search "закат" --folder ~/Pictures/2023 --date-from 2023-06-01 --date-to 2023-08-31
+  python -m indexer search --image ~/Downloads/дача.jpg "зимой"    # like this picture, in winter
+  python -m indexer search --image 1234                            # like indexed photo 1234 (an id from --json)
+  python -m indexer search "кот + снег - собака" --min-score 0.25  # the query language; confident matches only
+
+A query may start with a minus ("-красный", "- собака"): it is read as the query, not as an option.
+Scores are cosine similarities: see "Score" in README.md for what they mean per model.
+"""
+
+
+def _add_search_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    search = commands.add_parser(
+        "search",
+        parents=[common],
+        help="find photos by a Russian description, an example picture, or both",
+        description="The best matches for QUERY and/or --image, best first, with score, date taken and path.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SEARCH_EXAMPLES,
+    )
+    search.add_argument("query", nargs="?", help='what to look for, e.g. "кот на подоконнике" (optional with --image)')
     search.add_argument("-k", type=positive_int, default=10, help="how many results (default %(default)s)")
-    search.add_argument("--json", action="store_true", help="print JSON lines (path, score, id) instead of a table")
+    search.add_argument(
+        "--image",
+        metavar="PATH_OR_ID",
+        help="an example picture: any image file, or an indexed photo (its path or its id from --json; "
+        "then it is left out of the results)",
+    )
+    search.add_argument(
+        "--image-weight",
+        type=_finite_float,
+        default=1.0,
+        metavar="W",
+        help="how much the picture counts against the words (default %(default)s)",
+    )
+    search.add_argument(
+        "--folder",
+        type=_folder,
+        metavar="DIR",
+        help="only photos under DIR (a relative DIR is taken from the current folder)",
+    )
+    search.add_argument(
+        "--date-from", type=_iso_date, metavar="YYYY-MM-DD", help="only photos taken on or after this day (EXIF)"
+    )
+    search.add_argument(
+        "--date-to", type=_iso_date, metavar="YYYY-MM-DD", help="only photos taken on or before this day (EXIF)"
+    )
+    search.add_argument(
+        "--min-score",
+        type=_finite_float,
+        metavar="S",
+        help="leave out hits scoring below S; says so when none is left",
+    )
+    search.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON lines (path, score, id, taken_at, also_at) instead of a table; notes go to stderr",
+    )
     add_device_option(search, help="where queries are encoded (default %(default)s)")
     add_text_precision_option(search)
-    return parser
+    # Checks that involve two options run after parsing, and still end as this command's usage error.
+    search.set_defaults(usage_error=search.error)
+
+
+def _iso_date(text: str) -> date:
+    """YYYY-MM-DD, or a usage error naming the bad value."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _finite_float(text: str) -> float:
+    """A number (not nan or inf), or a usage error naming the bad value."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    return value
+
+
+def _folder(text: str) -> Path:
+    """An absolute folder: "~" expanded, a relative one taken from the current folder (as the index
+    stores absolute paths). It need not exist: photos on an unplugged disk stay indexed."""
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def _check_search_options(args: argparse.Namespace) -> None:
+    """What argparse cannot check option by option: exits with a usage error (2)."""
+    if (args.query is None or not args.query.strip()) and args.image is None:
+        args.usage_error("give a QUERY, an --image, or both")
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        args.usage_error(f"--date-from {args.date_from} is after --date-to {args.date_to}")
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -181,16 +282,87 @@ def _search(args: argparse.Namespace) -> int:
     from search.index import open_index  # torch and faiss: only for this command
 
     index = open_index(args.index, device=args.device, text_precision=args.text_precision)
-    hits = index.search(args.query.strip(), k=args.k)
-    if args.json:
-        for hit in hits:
-            print(json.dumps({"path": hit.path, "score": round(hit.score, 4), "id": hit.id}, ensure_ascii=False))
-    elif not hits:
-        print("the index is empty")
-    else:
-        for hit in hits:
-            print(f"{hit.score:6.3f}  {hit.path}")
+    args.query = None if args.query is None else args.query.strip()  # the space _queries_kept_whole added
+    image, exclude = (None, []) if args.image is None else _example_image(index, args.image)
+    hits = index.search(
+        args.query,
+        image=image,
+        image_weight=args.image_weight,
+        exclude=exclude,
+        k=args.k,
+        folder=args.folder,
+        date_from=args.date_from,
+        date_to=args.date_to,
+    )
+    # --min-score is applied here rather than by the search, so that the best score can be named.
+    shown = hits if args.min_score is None else [hit for hit in hits if hit.score >= args.min_score]
+    if not shown:
+        note = _why_nothing(index, args, excluded=bool(exclude)) if not hits else _below_min_score(hits, args)
+        print(note, file=sys.stderr if args.json else sys.stdout)
+    for hit in shown:
+        print(_hit_json(hit) if args.json else _hit_rows(hit))
     return 0
+
+
+def _example_image(index: PhotoIndex, value: str) -> tuple[int | str, list[int]]:
+    """--image as the search takes it, and the ids to leave out: an indexed photo (by id or by path)
+    is searched by its stored vector and left out, as `similar` does; any other file is encoded."""
+    from search.errors import IndexStoreError, StoreProblem
+
+    path = os.path.abspath(os.path.expanduser(value.strip()))
+    if value.strip().isdigit() and not os.path.exists(path):
+        row_id = int(value)  # an unknown id fails in the search with a one-line message
+    else:
+        try:
+            row_id = index.id_of(path)
+        except IndexStoreError as exc:
+            if exc.reason is not StoreProblem.UNKNOWN_IMAGE:
+                raise
+            return path, []  # a picture from anywhere: a missing or unreadable one fails naming the file
+    return row_id, [row_id]
+
+
+def _why_nothing(index: PhotoIndex, args: argparse.Namespace, *, excluded: bool) -> str:
+    """Why a search found nothing: an index without photos, words the model does not know, or
+    filters that leave none."""
+    stats = index.stats()
+    if stats.images == 0:
+        if stats.failed:
+            files = "1 file" if stats.failed == 1 else f"{stats.failed} files"
+            why = f"python -m indexer stats --index {args.index} says why"
+            return f"the index holds no photos yet: {files} could not be read ({why})"
+        return f"the index holds no photos yet: run python -m indexer build PHOTOS --index {args.index}"
+    unknown = None if args.image is not None else index.unknown_query(args.query)
+    if unknown:  # the model lists the words it knows and the query has none: its sentence says so
+        return unknown
+    other = "other " if excluded else ""
+    filters = [
+        f"{option} {value}"
+        for option, value in (("--folder", args.folder), ("--date-from", args.date_from), ("--date-to", args.date_to))
+        if value is not None
+    ]
+    if filters:
+        return f"no {other}photo matches the filters ({', '.join(filters)})"
+    return f"no {other}photo in the index"
+
+
+def _below_min_score(hits: list[Hit], args: argparse.Namespace) -> str:
+    best = max(hit.score for hit in hits)
+    return f"no confident match (best score {best:.3f} is below --min-score {args.min_score:g})"
+
+
+def _hit_rows(hit: Hit) -> str:
+    """Score, date taken and path; identical copies of the photo on lines of their own below."""
+    taken = hit.taken_at.strftime("%Y-%m-%d %H:%M") if hit.taken_at else "-"
+    return "\n".join(
+        [f"{hit.score:6.3f}  {taken:<16}  {hit.path}", *(f"{'':26}also at: {path}" for path in hit.also_at)]
+    )
+
+
+def _hit_json(hit: Hit) -> str:
+    taken = hit.taken_at.isoformat() if hit.taken_at else None
+    fields = {"path": hit.path, "score": round(hit.score, 4), "id": hit.id, "taken_at": taken, "also_at": hit.also_at}
+    return json.dumps(fields, ensure_ascii=False)
 
 
 def _queries_kept_whole(argv: list[str]) -> list[str]:
@@ -207,6 +379,8 @@ def _queries_kept_whole(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_queries_kept_whole(sys.argv[1:] if argv is None else argv))
+    if args.command == "search":
+        _check_search_options(args)
     run = {"build": _build, "stats": _stats, "verify": _verify, "backup": _backup, "search": _search}[args.command]
     return run_cli(
         lambda: run(args),
