@@ -1,6 +1,7 @@
 """The real page in a real browser: `streamlit run ui/app.py` on localhost, driven by Playwright in
 Debian's headless Chromium. What is checked is read from the page itself (card captions, loaded
-thumbnails), and a screenshot of each step is saved in tests/artifacts/.
+thumbnails, the visible text: no English in Streamlit's uploader), and a screenshot of each step is
+saved in tests/artifacts/.
 
 Chromium comes from Debian (apt-get install chromium chromium-driver; .ci/run installs it); the
 test is skipped without it on a developer's machine and fails without it in CI.
@@ -179,7 +180,7 @@ def test_type_a_query_see_the_right_photos_then_similar_then_upload(page, labell
     assert thumbnails_loaded(page, len(cards)) == len(cards)
 
     first = names[0]
-    page.get_by_role("button", name="Похожие").first.click()
+    page.get_by_role("button", name="Похожие", exact=True).first.click()
     page.get_by_text(f"Ищу похожие на {first}").wait_for(timeout=60_000)
     similar = wait_for_cards(page, changed_from=cards)
     snap(page, "3-similar")
@@ -201,10 +202,69 @@ def test_type_a_query_see_the_right_photos_then_similar_then_upload(page, labell
     assert labels[uploaded_names[0]] == ("жёлтый", "круг")
     assert all(labels[n][0] == "жёлтый" for n in uploaded_names[:3])
 
-    page.get_by_role("button", name="Открыть").first.click()
+    page.get_by_role("button", name="Открыть", exact=True).first.click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for(timeout=60_000)
     dialog.get_by_text(uploaded_names[0]).first.wait_for()
     snap(page, "5-large-view")
     path = next(labelled_collection.photos.rglob(uploaded_names[0]))
     assert str(path) in dialog.inner_text()
+
+
+# Streamlit's own English in its uploader (it has no locale): ui/views.py hides it and draws Russian.
+UPLOADER_ENGLISH = ("drag and drop", "browse files", "limit", "per file", "upload", "not allowed", "error")
+DROPZONE = '[data-testid="stFileUploaderDropzone"]'
+
+
+def english_shown(tab) -> list[str]:
+    """The uploader's English words a user can read: the page's visible text (innerText leaves out
+    what CSS hides, and a Material icon's name counts: it is text in an icon font)."""
+    text = tab.locator("body").inner_text().lower()
+    return [word for word in UPLOADER_ENGLISH if word in text]
+
+
+def drawn(tab, selector: str, pseudo: str) -> str:
+    """The text CSS draws in `selector`'s ::before or ::after."""
+    return tab.eval_on_selector(selector, "(el, pseudo) => getComputedStyle(el, pseudo).content", pseudo)
+
+
+def test_the_uploader_and_its_errors_are_in_russian(page, tmp_path):
+    page.get_by_role("textbox", name="Что ищем?").wait_for(timeout=60_000)
+    page.locator(DROPZONE).wait_for()
+    snap(page, "6-uploader")
+    assert english_shown(page) == []
+    instructions = '[data-testid="stFileUploaderDropzoneInstructions"]'
+    assert drawn(page, instructions, "::before") == '"Перетащите фото сюда или нажмите «Выбрать»"'
+    assert re.fullmatch(r'"до \d+ МБ · JPEG, PNG, WebP, HEIC и другие"', drawn(page, instructions, "::after"))
+    button = f'{DROPZONE} [data-testid="stBaseButton-secondary"]'
+    assert drawn(page, button, "::after") == '"Выбрать"' and page.locator(button).is_visible()
+
+    # Dragging a file over the page: Streamlit would say "Drag and drop a file here".
+    dragged = page.evaluate_handle(
+        "() => { const d = new DataTransfer(); d.items.add(new File(['x'], 'a.jpg', {type: 'image/jpeg'})); return d; }"
+    )
+    page.dispatch_event(DROPZONE, "dragenter", {"dataTransfer": dragged})
+    overlay = f"{DROPZONE} > div:not([data-testid]):not(:has([data-testid]))"
+    page.locator(overlay).wait_for(state="attached", timeout=10_000)
+    assert drawn(page, overlay, "::after") == '"Отпустите фото здесь"'
+    assert english_shown(page) == []
+    page.dispatch_event(DROPZONE, "dragleave", {"dataTransfer": dragged})
+
+    # A file the uploader refuses by its type: Streamlit's chip would say "Error: text/plain files are not allowed."
+    notes = tmp_path / "заметки.txt"
+    notes.write_text("не фото")
+    page.locator('input[type="file"]').set_input_files(str(notes))
+    page.locator('[data-testid="stFileChip"]').wait_for(timeout=10_000)
+    snap(page, "7-uploader-refused-type")
+    assert english_shown(page) == []
+    page.locator('[data-testid="stFileChipDeleteBtn"] button').click()
+
+    # A file that claims to be a JPEG and is not: the page names it, in Russian, with no object's repr.
+    fake = tmp_path / "сломан.jpg"
+    fake.write_bytes(b"not really a jpeg")
+    page.locator('input[type="file"]').set_input_files(str(fake))
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="Не удалось прочитать")
+    alert.wait_for(timeout=60_000)
+    snap(page, "8-upload-unreadable")
+    assert alert.inner_text().strip() == "Не удалось прочитать «сломан.jpg»: это не изображение или файл повреждён."
+    assert english_shown(page) == [] and "UploadedFile" not in page.locator("body").inner_text()

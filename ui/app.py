@@ -1,8 +1,10 @@
 """The search page. Run: streamlit run ui/app.py -- --index data/index   (or: python -m ui)
 
 Streamlit runs this script top to bottom on every interaction; widget callbacks change
-st.session_state first. The flow: settings -> open the index (cached per process) -> sidebar
-(stats, filters) -> query (text, example picture) -> search -> grid -> large view.
+st.session_state first. The flow, one function a step: settings -> open the index (cached per
+process; opened_index) -> sidebar (stats, filters) -> query (text, example picture; read_query)
+-> search (found) -> grid (show_results) -> large view. An error on the way is shown in Russian
+(ui/messages.py, by its type and reason) and ends the run: stop_with.
 """
 
 from __future__ import annotations

@@ -148,8 +148,9 @@ def example_uploader(key: str, on_change: Callable[[], None]) -> UploadedFile | 
 
 
 # Streamlit's uploader has no locale and its words ("Drag and drop file here", "Limit 200MB per
-# file", "Upload") are not options: they are hidden by their elements' data-testid and Russian is
-# drawn in their place (CSS `content`). The test ids are those of Streamlit 1.67's FileUploader;
+# file", "Upload", a file's size "13.0KB", "Error: text/plain files are not allowed.") are not
+# options: they are hidden by their elements' data-testid and Russian is drawn in their place
+# (CSS `content`; the size is only hidden). The test ids are those of Streamlit 1.67's FileUploader;
 # tests/test_ui_browser.py reads the page's visible text, so a Streamlit that renames them fails it.
 _RUSSIAN_UPLOADER = """<style>
 [data-testid="stFileUploaderDropzoneInstructions"] > * { display: none; }
@@ -165,6 +166,7 @@ _RUSSIAN_UPLOADER = """<style>
 [data-testid="stFileUploaderDropzone"] > div:not([data-testid]):not(:has([data-testid]))::after {
   content: "Отпустите фото здесь";
 }
+[data-testid="stFileChipName"] + * { display: none; }
 [data-testid="stFileChip"] [role="alert"] { display: none; }
 [data-testid="stFileChip"]:has([role="alert"])::after {
   content: "Не загружено: больше LIMIT_MB МБ или не изображение"; font-size: 0.875em;
