@@ -26,7 +26,7 @@ from PIL import Image
 
 from .clip.encoder import RuClip, load_model
 from .errors import IndexStoreError, StoreProblem
-from .query import QueryError, parse_query
+from .query import QueryError, QueryProblem, parse_query
 from .store import Failure, IndexStats, IndexStore
 from .store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
 from .vocabulary import Vocabulary
@@ -184,7 +184,10 @@ class PhotoIndex:
             total += image_weight * self._image_vector(image)
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
-            raise QueryError("search needs a text, an example image, or both (and weights that do not cancel out)")
+            raise QueryError(
+                "search needs a text, an example image, or both (and weights that do not cancel out)",
+                QueryProblem.NOTHING_TO_SEARCH,
+            )
         return (total / norm).astype(np.float32)
 
     def _allowed_ids(self, folder: PathLike | None, date_from: date | None, date_to: date | None) -> np.ndarray | None:
@@ -198,6 +201,7 @@ class PhotoIndex:
         has none of them (a sentence in Russian, for the page and the CLI); None otherwise."""
         if self.vocabulary is None or text is None or not text.strip():
             return None
+        parse_query(text)  # a malformed query is told as such (QueryError) before its words are judged
         if self.vocabulary.knows_any_word_of(text):
             return None
         return self.vocabulary.explanation(self.model.name, text)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .constants import KNOWN_WORDS_FILE
+from .constants import DEMO_MODEL, KNOWN_WORDS_FILE
 
 _WORD = re.compile(r"[^\W\d_]+")  # letters only: digits, weights («2:») and signs are not words
 
@@ -50,7 +50,8 @@ class Vocabulary:
     def explanation(self, model_name: str, text: str) -> str:
         """Why a query gets no results (in Russian: the page and the CLI show it as it is)."""
         asked = ", ".join(f"«{word}»" for word in dict.fromkeys(words_of(text))) or f"«{text.strip()}»"
+        who = "Демо-модель" if model_name == DEMO_MODEL else f"Модель {model_name}"
         return (
-            f"Модель {model_name} знает только {self.summary}. В запросе ({asked}) нет ни одного из этих слов, "
+            f"{who} знает только {self.summary}. В запросе ({asked}) нет ни одного из этих слов, "
             "поэтому фото не показаны."
         )

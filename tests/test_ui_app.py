@@ -220,13 +220,8 @@ def test_a_huge_upload_is_refused_with_the_limit(monkeypatch, labelled_collectio
         ("синий +", "В запросе пустое слагаемое: между «+» и «−» должно быть слово."),
         ("+ − синий", "В запросе пустое слагаемое: между «+» и «−» должно быть слово."),
         ("0:синий", "У всех слов запроса вес 0, искать нечего."),
-        pytest.param(
-            "синий − синий",
-            "Искать нечего: слова запроса погасили друг друга",
-            marks=pytest.mark.xfail(
-                strict=True, reason="search/index.py raises this QueryError without QueryProblem.NOTHING_TO_SEARCH"
-            ),
-        ),
+        ("синий − синий", "Искать нечего: слова запроса погасили друг друга"),
+        ("кот +", "В запросе пустое слагаемое: между «+» и «−» должно быть слово."),  # unknown words come second
     ],
 )
 def test_a_query_the_language_cannot_read_is_explained_in_russian(monkeypatch, labelled_collection, query, said):
@@ -281,3 +276,40 @@ def test_a_new_build_shows_up_without_restarting_the_page(monkeypatch, tmp_path)
     assert "**65** фото" in at.sidebar.markdown[0].value
     names = [name for _, name, _ in cards(at)]
     assert added.name not in before and added.name in names[:3]
+
+
+def test_words_the_demo_model_does_not_know_are_answered_with_what_it_knows(monkeypatch, labelled_collection):
+    at = search(page(monkeypatch, labelled_collection.index), "собака на пляже")
+    no_failure(at)
+    said = russian(at.warning[0].value)
+    assert "знает только цвета и фигуры" in said and "«собака»" in said
+    assert not cards(at)
+
+
+def test_the_sidebar_shows_where_the_threshold_falls_among_the_scores(monkeypatch, labelled_collection):
+    at = search(page(monkeypatch, labelled_collection.index), "красная звезда")
+    no_failure(at)
+    assert any("линия — порог" in caption.value for caption in at.sidebar.caption)
+    [chart] = at.sidebar.get("vega_lite_chart")
+    spec = chart.proto.spec
+    assert '"threshold": 0.2' in spec and '"shown": true' in spec and '"shown": false' in spec
+    assert spec.count('"score"') >= 1
+
+
+def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkeypatch, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "копия").mkdir(parents=True)
+    (photos / "star.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
+    (photos / "копия" / "star.jpg").write_bytes((photos / "star.jpg").read_bytes())
+    (photos / "circle.jpg").write_bytes(fresh_picture_jpeg("синий", "круг"))
+    build_index(photos, BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", progress=False))
+    at = search(page(monkeypatch, tmp_path / "index"), "красная звезда")
+    at.slider(key="min_score").set_value(0.0).run()
+    no_failure(at)
+    assert [name for _, name, _ in cards(at)].count("star.jpg") == 1  # not once per copy
+    assert any(c.value == "та же фотография ещё в 1 месте" for c in at.caption)
+    at.button(key=button_of(at, "open-", "star.jpg")).click().run()
+    no_failure(at)
+    shown = [t.value for t in at.text]
+    assert any(str(photos / "копия" / "star.jpg") in value for value in shown)
+    assert any(str(photos / "star.jpg") == value for value in shown)

@@ -35,6 +35,8 @@ from ui.settings import Settings, read_settings
 from ui.thumbnails import jpeg_of, preview, thumbnail
 from ui.uploads import decode_upload
 
+HISTOGRAM_PHOTOS = 5000  # the best-scoring photos whose scores the sidebar's histogram shows
+
 
 @st.cache_resource
 def _thumbnail_pool() -> ThreadPoolExecutor:
@@ -177,7 +179,12 @@ def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
 
 
 def found(index: PhotoIndex, query: Query, chosen: views.Filters) -> list[Hit]:
+    """The hits; a query of words the model does not know is told so, and the run ends here."""
     try:
+        unknown = None if query.example is not None else index.unknown_query(query.text)
+        if unknown is not None:
+            views.unknown_words(unknown)
+            st.stop()
         return index.search(
             query.text or None,
             image=query.example,
@@ -190,6 +197,23 @@ def found(index: PhotoIndex, query: Query, chosen: views.Filters) -> list[Hit]:
         )
     except RuClipError as exc:  # QueryError among them: «кот +» has an empty term
         stop_with(exc, index.folder)
+
+
+def score_distribution(index: PhotoIndex, query: Query, chosen: views.Filters) -> None:
+    """The query's scores over the photos that pass the filters, with the threshold marked, in the
+    sidebar: the user sees whether the threshold cuts between matches and the rest."""
+    scores = index.scores(
+        query.text or None,
+        image=query.example,
+        image_weight=query.weight,
+        limit=HISTOGRAM_PHOTOS,
+        folder=chosen.folder,
+        date_from=chosen.date_from,
+        date_to=chosen.date_to,
+        exclude=[query.similar.id] if query.similar is not None else (),
+    )
+    with st.sidebar:
+        views.score_histogram(scores, chosen.min_score, HISTOGRAM_PHOTOS)
 
 
 def show_results(index: PhotoIndex, stats: IndexStats, hits: list[Hit], chosen: views.Filters) -> None:
@@ -226,6 +250,8 @@ def main() -> None:
         st.stop()
     hits = found(index, query, chosen)
     st.session_state.hits = {hit.id: hit for hit in hits}
+    if hits:
+        score_distribution(index, query, chosen)
     show_results(index, stats, hits, chosen)
 
     opened = st.session_state.hits.get(st.session_state.opened)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import altair as alt
+import numpy as np
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
@@ -192,6 +194,38 @@ def example_banner(label: str, picture: bytes | None, clear: Callable[[], None])
     return weight
 
 
+def unknown_words(reason: str) -> None:
+    """The model lists the words it knows and the query has none of them: it says so, shows nothing."""
+    st.warning(reason)
+
+
+def _places(count: int) -> str:
+    """«в 1 месте», «в 2 местах», «в 21 месте»."""
+    return "месте" if count % 10 == 1 and count % 100 != 11 else "местах"
+
+
+def score_histogram(scores: np.ndarray, threshold: float, limit: int) -> None:
+    """Where the threshold falls among the query's scores: bars over it are the matches shown."""
+    if len(scores) < 2:
+        return
+    top = "всех" if len(scores) < limit else f"лучших {len(scores)}"
+    st.caption(f"Сходство {top} фото с запросом; линия — порог")
+    values = [{"score": float(score), "shown": bool(score >= threshold)} for score in scores]
+    bars = (
+        alt.Chart(alt.Data(values=values))
+        .mark_bar()
+        .encode(
+            x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="сходство"),
+            y=alt.Y("count():Q", title="фото"),
+            color=alt.Color(
+                "shown:N", legend=None, scale=alt.Scale(domain=[False, True], range=["#bbbbbb", "#e4572e"])
+            ),
+        )
+    )
+    rule = alt.Chart(alt.Data(values=[{"threshold": threshold}])).mark_rule(color="black").encode(x="threshold:Q")
+    st.altair_chart(bars + rule, height=140, width="stretch")
+
+
 def no_confident_matches(best: float, threshold: float) -> None:
     st.warning(
         f"Уверенных совпадений нет: лучшее сходство {best:.2f}, порог {threshold:.2f}. "
@@ -217,6 +251,8 @@ def results_grid(
                 else:
                     st.warning(picture)
                 st.markdown(f"**{hit.score:.2f}** · `{os.path.basename(hit.path)}` · {day(hit.taken_at)}")
+                if hit.also_at:  # identical files: one photo, shown once
+                    st.caption(f"та же фотография ещё в {len(hit.also_at)} {_places(len(hit.also_at))}")
                 left, right = st.columns(2)
                 left.button("Открыть", key=f"open-{hit.id}", on_click=open_hit, args=(hit.id,), width="stretch")
                 right.button("Похожие", key=f"similar-{hit.id}", on_click=similar_to, args=(hit.id,), width="stretch")
@@ -236,3 +272,6 @@ def details(hit: Hit, picture: bytes | str) -> None:
         f"{size} · {hit.camera or 'камера неизвестна'}"
     )
     about.text(hit.path)  # plain text: a path is shown as it is, never read as markdown
+    if hit.also_at:
+        about.markdown(f"Тот же файл, байт в байт, ещё в {len(hit.also_at)} {_places(len(hit.also_at))}:")
+        about.text("\n".join(hit.also_at))
