@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,9 @@ from search.constants import BASE_IMAGE_SUFFIXES
 from search.errors import IndexStoreError, StoreProblem
 from search.paths import default_index_dir
 from search.store.catalog import Catalog
-from search.store.lock import writer_lock
+from search.store.health import check_writable, database_holds_no_images, index_folder_error
+from search.store.layout import DATABASE_FILE
+from search.store.lock import LOCK_FILE, writer_lock
 
 from .model_choice import ModelChoice, choose_model, load_chosen
 from .plan import Plan, make_plan
@@ -169,7 +172,10 @@ def _decode_encode_write(
 
 
 def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
-    """Index the images under `photos` into options.index_dir; returns what was done."""
+    """Index the images under `photos` into options.index_dir; returns what was done.
+
+    A first build that fails before it commits a single image row (no model, offline, Ctrl-C while
+    the model loads) removes what it created, so that no half-made index folder is left behind."""
     started = time.monotonic()
     root = Path(os.path.abspath(photos))
     if not root.is_dir():
@@ -177,33 +183,102 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
             f"Photo folder {root} does not exist or is not a folder (an unmounted disk?). Nothing was changed.",
             StoreProblem.NO_PHOTO_FOLDER,
         )
+    _check_photo_folder_readable(root)
     index_dir = Path(options.index_dir).resolve()
     summary = BuildSummary(root)
-    with writer_lock(index_dir):
-        # The quick path first: a catalog read through sqlite3 alone tells an unchanged run apart
-        # without importing SQLAlchemy, numpy, torch or faiss. A new, older or damaged database is
-        # opened by IndexStore instead (it creates, upgrades or explains).
-        catalog = Catalog.open(index_dir)
-        store = None if catalog is not None else _open_store(index_dir)
+    folders_made = _missing_folders(index_dir)
+    lock_was_there = (index_dir / LOCK_FILE).exists()
+    with ExitStack() as held:
         try:
-            facts = catalog if catalog is not None else store
-            # Checked against the index (and this folder) before anything is written.
-            choice = choose_model(facts, options.model, root, index_dir)
-            with _no_cyclic_collection():
-                scan = _scan(root, index_dir)
-                root_id = facts.known_root_id(root)
-                known = facts.known_rows(root_id) if root_id is not None else {}
-                plan = make_plan(scan.files, known, allow_mass_deletion=options.allow_mass_deletion)
-            summary.add_scan_and_plan(scan, plan)
-            if catalog is not None and not plan.changes_anything and catalog.vector_file_is_current():
-                summary.total_indexed = catalog.count_indexed()
-                catalog.record_build_finished()
-            else:
-                store = store or _open_store(index_dir)
-                _write_changes(store, index_dir, root, plan, choice, options, summary)
-        finally:
-            for opened in (catalog, store):
-                if opened is not None:
-                    opened.close()
+            held.enter_context(writer_lock(index_dir))  # makes the folder and its lock file
+        except OSError as exc:  # a file where the folder should be, no permission, a read-only disk
+            raise index_folder_error(index_dir, exc) from None
+        # Looked at under the lock: no other build is half-way through creating the index.
+        before = None if (index_dir / DATABASE_FILE).exists() else _entries(index_dir, lock_was_there)
+        check_writable(index_dir)  # a read-only index.sqlite is said now, not at the first batch
+        try:
+            _build_locked(root, index_dir, options, summary)
+        except BaseException:
+            if before is not None:
+                _discard_unfinished_first_build(index_dir, before, folders_made)
+            raise
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _check_photo_folder_readable(root: Path) -> None:
+    """An unreadable photo folder is an error, not an empty collection (which would build an empty
+    index, or, on a re-run, look as if every photo had been deleted)."""
+    try:
+        with os.scandir(root) as entries:
+            next(entries, None)
+    except OSError as exc:
+        raise IndexStoreError(
+            f"Photo folder {root} cannot be read ({exc.strerror or exc}). Nothing was changed. Check its "
+            "permissions (the folder needs read and execute rights for you), or pick another PHOTOS folder.",
+            StoreProblem.NO_PHOTO_FOLDER,
+        ) from None
+
+
+def _build_locked(root: Path, index_dir: Path, options: BuildOptions, summary: BuildSummary) -> None:
+    # The quick path first: a catalog read through sqlite3 alone tells an unchanged run apart
+    # without importing SQLAlchemy, numpy, torch or faiss. A new, older or damaged database is
+    # opened by IndexStore instead (it creates, upgrades or explains).
+    catalog = Catalog.open(index_dir)
+    store = None if catalog is not None else _open_store(index_dir)
+    try:
+        facts = catalog if catalog is not None else store
+        # Checked against the index (and this folder) before anything is written.
+        choice = choose_model(facts, options.model, root, index_dir)
+        with _no_cyclic_collection():
+            scan = _scan(root, index_dir)
+            root_id = facts.known_root_id(root)
+            known = facts.known_rows(root_id) if root_id is not None else {}
+            plan = make_plan(scan.files, known, allow_mass_deletion=options.allow_mass_deletion)
+        summary.add_scan_and_plan(scan, plan)
+        if catalog is not None and not plan.changes_anything and catalog.vector_file_is_current():
+            summary.total_indexed = catalog.count_indexed()
+            catalog.record_build_finished()
+        else:
+            store = store or _open_store(index_dir)
+            _write_changes(store, index_dir, root, plan, choice, options, summary)
+    finally:
+        for opened in (catalog, store):
+            if opened is not None:
+                opened.close()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first (what mkdir -p makes)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _entries(folder: Path, lock_was_there: bool) -> set[str]:
+    """The names in the index folder that this run did not create (the lock file, if it just made it)."""
+    names = set(os.listdir(folder))
+    if not lock_was_there:
+        names.discard(LOCK_FILE)
+    return names
+
+
+def _discard_unfinished_first_build(index_dir: Path, before: set[str], folders_made: list[Path]) -> None:
+    """Remove what a failed first build created, unless it committed an image row (then a re-run resumes
+    from it). Only names that were not there before are removed, and only folders it made, once empty:
+    a folder the user made stays, with whatever else they keep in it."""
+    try:
+        if not database_holds_no_images(index_dir):
+            return
+        for name in set(os.listdir(index_dir)) - before:
+            path = index_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        for folder in folders_made:
+            folder.rmdir()  # deepest first; one that is not empty stops the climb
+    except OSError:
+        pass  # what could not be removed stays: the error being raised is the one the user must see

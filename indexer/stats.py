@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search.errors import IndexStoreError, StoreProblem
 from search.store import DATABASE_FILE, IndexStore
 
 
@@ -13,9 +14,17 @@ def index_stats(folder: Path) -> list[str]:
         stats = store.summary()
     finally:
         store.close()
+    if stats.embed_dim is None and stats.last_build is None:
+        # index.sqlite exists, but no build has recorded a model or finished: a first build is running,
+        # or one was stopped before its first batch. There is nothing to count yet.
+        raise IndexStoreError(
+            f"No build has finished yet in {Path(folder).resolve()}; run python -m indexer build PHOTOS "
+            f"--index {folder} (a first build that is running shows here once its model is loaded).",
+            StoreProblem.NOT_BUILT,
+        )
     fingerprint = f"{stats.model_fingerprint[:12]}…" if stats.model_fingerprint else "none yet"
     if stats.embed_dim is None:
-        model_line = "model      none recorded yet (the first build has not encoded anything)"
+        model_line = "model      none recorded yet (the folder held no images to encode)"
     else:
         model_line = f"model      {stats.model} (dim {stats.embed_dim}, weights sha256 {fingerprint})"
     lines = [

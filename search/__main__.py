@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import add_device_option, run_cli
+from .cli import CliParser, add_device_option, run_cli
 from .clip.config import PUBLISHED_CONFIGS
 from .clip.hub import requested_model, resolve_model
 from .constants import DEFAULT_MODEL, DEMO_MODEL, MODEL_ENV_VAR
@@ -59,7 +59,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)

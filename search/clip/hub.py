@@ -73,6 +73,7 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
             )
         return demo
     if folder.is_dir():
+        _check_readable(folder)
         missing = missing_files(folder)
         if missing:
             raise ModelNotFoundError(
@@ -91,6 +92,29 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
             f"or the path of a folder with {CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}."
         )
     return _hub_folder(bare, download=download)
+
+
+def _check_readable(folder: Path) -> None:
+    """A model folder or checkpoint file this user may not read is said as that (with the file), not
+    as a missing file or a damaged checkpoint."""
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        raise ModelNotFoundError(
+            f"Model folder {folder} cannot be read ({exc.strerror or exc}). Check its permissions (it needs "
+            "read and execute rights for you)."
+        ) from None
+    for name in (CONFIG_FILE, TOKENIZER_FILE, *WEIGHTS_FILES):
+        if name not in names:
+            continue  # missing_files says what is missing
+        try:
+            with open(folder / name, "rb"):
+                pass
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"Model file {folder / name} cannot be read ({exc.strerror or exc}). Check its permissions "
+                f"(chmod a+r {folder / name})."
+            ) from None
 
 
 def _hub_folder(name: str, *, download: bool) -> Path:

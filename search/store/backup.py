@@ -23,13 +23,14 @@ def backup_index(folder: Path, destination: str | os.PathLike[str]) -> Path:
     if destination.is_dir() or as_typed.endswith(os.sep):  # a trailing slash: a folder, made if need be
         destination = destination / DATABASE_FILE
     _refuse_the_index_itself(Path(folder), destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     store = IndexStore(folder, migrate=False)  # a copy of what is there, not of an upgrade
     try:
+        destination.parent.mkdir(parents=True, exist_ok=True)  # a file in the way or no permission: said below
         store.backup_to(destination)
     except (OSError, sqlite3.Error) as exc:
         raise IndexStoreError(
-            f"Could not write the backup {destination}: {exc}. Nothing in the index was changed.",
+            f"Could not write the backup {destination}: {exc}. Nothing in the index was changed; "
+            "choose a DEST in a folder you can write.",
             StoreProblem.BACKUP_FAILED,
         ) from None
     finally:

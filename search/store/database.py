@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, ExceptionContext
 
 from ..errors import IndexStoreError, StoreProblem
-from .health import damaged_message, torn_file_cause, translated
+from .health import damaged_message, index_folder_error, not_a_folder_message, torn_file_cause, translated
 from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE
 
 
@@ -39,7 +39,14 @@ def _error_translator(path: Path):
 def create_database_engine(folder: Path, *, create: bool) -> Engine:
     """An engine on folder/index.sqlite; the file must exist unless `create`."""
     path = Path(folder) / DATABASE_FILE
-    if not path.exists() and not create:
+    not_a_folder = not_a_folder_message(Path(folder))
+    if not_a_folder is not None:
+        raise IndexStoreError(not_a_folder, StoreProblem.NO_INDEX)
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a folder without read or search permission
+        raise index_folder_error(Path(folder), exc, "read") from None
+    if not exists and not create:
         raise IndexStoreError(
             f"No index in {folder} (no {DATABASE_FILE}). "
             f"Build one with: python -m indexer build PHOTOS --index {folder}",
@@ -48,7 +55,10 @@ def create_database_engine(folder: Path, *, create: bool) -> Engine:
     torn = torn_file_cause(path)
     if torn is not None:
         raise IndexStoreError(damaged_message(path, torn), StoreProblem.DAMAGED)
-    Path(folder).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise index_folder_error(Path(folder), exc) from None
     engine = create_engine(f"sqlite:///{path}")
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "handle_error", _error_translator(path))

@@ -5,6 +5,7 @@ the way back. Standard library only: the SQLAlchemy engine (database.py) and the
 
 from __future__ import annotations
 
+import errno
 import math
 import mmap
 import os
@@ -12,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import IndexStoreError, StoreProblem
+from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE
 
 _SQLITE_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 # Below this much free space an I/O error is the disk being full: SQLite reports a full disk as
@@ -19,6 +21,7 @@ _SQLITE_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 # index (index.sqlite-shm, needed even to read) or sync a journal.
 NEARLY_FULL_BYTES = 1 << 20
 _HEADER = b"SQLite format 3\x00"
+IMAGES_TABLE = "images"  # schema.ImageRow's table (schema.py needs SQLAlchemy; this module does not)
 
 
 def damaged_message(path: Path, cause: str) -> str:
@@ -36,6 +39,35 @@ def disk_full_message(path: Path) -> str:
     return (
         f"The disk holding {path} is full. Everything committed before is intact; free some space "
         "and run the same command again to continue."
+    )
+
+
+def not_a_folder_message(folder: Path) -> str | None:
+    """The message for an --index that names a file (or a path through one), or None when it does not.
+    Naming index.sqlite itself is the likely slip: the message gives the folder to use instead."""
+    folder = Path(folder)
+    try:
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    except OSError:
+        return None  # a parent that cannot be searched: the caller's own access says so
+    if blocking is None:
+        return None
+    hint = f"use --index {blocking.parent}" if blocking.name == DATABASE_FILE else "name a folder (default data/index)"
+    return f"{blocking} is a file, not an index folder: --index takes the folder that holds {DATABASE_FILE}; {hint}."
+
+
+def index_folder_error(folder: Path, error: OSError, doing: str = "created or written") -> IndexStoreError:
+    """The IndexStoreError for an index folder that cannot be made, read, or written (its lock file)."""
+    not_a_folder = not_a_folder_message(folder)
+    if not_a_folder is not None:
+        return IndexStoreError(not_a_folder + " Nothing was changed.", StoreProblem.NO_INDEX)
+    if error.errno == errno.ENOSPC:
+        return IndexStoreError(disk_full_message(Path(folder) / DATABASE_FILE), StoreProblem.DISK_FULL)
+    where = error.filename or folder
+    return IndexStoreError(
+        f"Index folder {folder} cannot be {doing} ({where}: {error.strerror or error}). Nothing was changed. "
+        "Fix its permissions, or choose a folder you can use with --index DIR.",
+        StoreProblem.READ_ONLY,
     )
 
 
@@ -81,10 +113,49 @@ def translated(error: BaseException, path: Path) -> IndexStoreError | None:
         return IndexStoreError(damaged_message(path, str(error)), StoreProblem.DAMAGED)
     if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and disk_nearly_full(path.parent)):
         return IndexStoreError(disk_full_message(path), StoreProblem.DISK_FULL)
-    if primary == sqlite3.SQLITE_READONLY:
+    if primary == sqlite3.SQLITE_CANTOPEN:  # no permission to read it or to make its -wal/-shm beside it
         return IndexStoreError(
-            f"{path} cannot be written ({error}): it or its folder is read-only. Check the permissions, "
-            f"or copy the folder {path.parent} somewhere writable and use the copy.",
+            f"{path} cannot be opened ({error}); nothing was changed. Check the permissions of it and of its folder "
+            f"{path.parent} (you need to read and write both), or copy the folder somewhere you can and use the copy.",
             StoreProblem.READ_ONLY,
         )
+    if primary == sqlite3.SQLITE_READONLY:
+        return read_only_error(path, str(error))
     return None
+
+
+def read_only_error(path: Path, detail: str) -> IndexStoreError:
+    return IndexStoreError(
+        f"{path} cannot be written ({detail}): it or its folder is read-only. Check the permissions, "
+        f"or copy the folder {path.parent} somewhere writable and use the copy.",
+        StoreProblem.READ_ONLY,
+    )
+
+
+def check_writable(folder: Path) -> None:
+    """Raise the read-only IndexStoreError before a build starts when its index.sqlite exists but
+    cannot be written: otherwise SQLite says so only at the first batch, under the progress bar."""
+    path = Path(folder) / DATABASE_FILE
+    if path.exists() and not os.access(path, os.W_OK):
+        raise read_only_error(path, "no write permission")
+
+
+def database_holds_no_images(folder: Path) -> bool:
+    """Whether folder/index.sqlite is absent or holds no image row (not even a failed one): nothing a
+    build committed would be lost with it. False when that cannot be told (damaged, unreadable)."""
+    path = Path(folder) / DATABASE_FILE
+    if not path.exists():
+        return True
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error:
+        return False
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if IMAGES_TABLE not in tables:
+            return True  # created, never given its tables
+        return connection.execute(f"SELECT 1 FROM {IMAGES_TABLE} LIMIT 1").fetchone() is None
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
