@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.cli import (
+    CliParser,
     add_device_option,
     add_precision_option,
     add_text_precision_option,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:  # torch and faiss are imported by the search command only
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m indexer",
         description="Semantic photo search for Russian: index a folder with ruCLIP, then search it by description.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -384,7 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     run = {"build": _build, "stats": _stats, "verify": _verify, "backup": _backup, "search": _search}[args.command]
     return run_cli(
         lambda: run(args),
-        interrupted="interrupted: everything up to the last batch is saved; run the same command to resume",
+        interrupted=(
+            "interrupted: every batch written so far is kept (a first build stopped before its first batch "
+            "leaves nothing behind); run the same command to resume"
+            if args.command == "build"
+            else "interrupted"
+        ),
     )
 
 

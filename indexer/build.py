@@ -64,6 +64,7 @@ class BuildSummary:
     renamed: int = 0
     deleted: int = 0
     indexed: int = 0
+    reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
     failed: Counter[str] = field(default_factory=Counter)
     deletion_refused: str | None = None
     unreadable_folders: list[str] = field(default_factory=list)
@@ -85,6 +86,10 @@ class BuildSummary:
             f"renamed {self.renamed}, deleted {self.deleted}",
             f"  indexed {self.indexed} ({rate:.1f} images/s), failed {sum(self.failed.values())}",
         ]
+        if self.reused:
+            out.append(
+                f"    {self.reused} of them identical to photos already indexed: kept as copies, not encoded again"
+            )
         out += [f"    {count} × {reason}" for reason, count in self.failed.most_common()]
         if self.deletion_refused:
             out.append(f"  deletions refused: {self.deletion_refused} (use --allow-mass-deletion if it is real)")
@@ -133,7 +138,7 @@ def _write_changes(
     recorded = store.model_record()
     if recorded is not None:  # None: a first build of a folder without images, nothing to store
         writer = _decode_encode_write(store, index_dir, root_id, plan, model, recorded.embed_dim, options)
-        summary.indexed, summary.failed = writer.indexed, writer.failed
+        summary.indexed, summary.failed, summary.reused = writer.indexed, writer.failed, writer.reused
         summary.total_indexed = writer.vectors.ntotal
     store.record_build_finished()
 
@@ -164,7 +169,8 @@ def _decode_encode_write(
         with DecodePool(resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s) as pool:
             decoded = decoded_in_background(pool, [found.path for found in work], depth=4 * options.batch_size)
             files = {found.path: found for found in work}
-            for rows in encode_in_batches(model, decoded, files, options.batch_size):
+            batches = encode_in_batches(model, decoded, files, options.batch_size, known=store.vectors_by_hash)
+            for rows in batches:
                 writer.write(rows)
     bar.close()
     writer.finish()

@@ -32,6 +32,8 @@ def index_stats(folder: Path) -> list[str]:
         model_line,
         f"photos     {stats.images} searchable, {stats.failed} failed",
     ]
+    if stats.copies:
+        lines.append(f"copies     {stats.copies} files identical to a searchable photo (shown with it, not counted)")
     lines += [f"             {count} × {reason}" for reason, count in stats.failures.items()]
     if stats.taken_from and stats.taken_to:
         lines.append(f"taken      {stats.taken_from:%Y-%m-%d} … {stats.taken_to:%Y-%m-%d} (EXIF)")

@@ -266,6 +266,12 @@ def _ui_bad_port(t: Path):
     return ["ui", "--port", "eighty"], "eighty"
 
 
+def _ui_index_is_a_file(t: Path):
+    index = t / "index.sqlite"
+    index.write_bytes(b"")
+    return ["ui", "--index", index], str(index)
+
+
 CASES = [
     Case("build-photos-missing", _photos_missing),
     Case("build-photos-is-a-file", _photos_is_a_file),
@@ -296,14 +302,11 @@ CASES = [
     Case("search-bad-arguments", _search_bad_arguments),
     Case("ui-unknown-option", _ui_unknown_option),
     Case("ui-bad-port", _ui_bad_port),
+    Case("ui-index-is-a-file", _ui_index_is_a_file),
 ]
 
-# The indexer's parser is plain argparse (indexer/__main__.py, not changed here): a usage error
-# prints the whole usage block (eight lines for `build`) above the one that says what is wrong.
-# search.cli.CliParser makes it one line; strict, so that this mark goes once the indexer uses it.
-NOT_YET_ONE_LINE = {
-    "build-batch-size-0": "indexer/__main__.py still builds its parser with argparse.ArgumentParser, not CliParser"
-}
+# Cases known not to be one line yet, each with the reason (a strict xfail): none now.
+NOT_YET_ONE_LINE: dict[str, str] = {}
 
 
 def _params():

@@ -142,6 +142,9 @@ def test_a_collection_with_copies_shows_each_photo_once(tmp_path):
     [inside] = opened.search("красная звезда", k=10, folder=photos / "backup")
     assert inside.path == str(photos / "backup" / "2023" / "star.jpg") and {inside.path, *inside.also_at} == copies
     assert opened.stats().copies == 2
+    from indexer.stats import index_stats
+
+    assert "copies     2 files identical to a searchable photo" in "\n".join(index_stats(index))
 
     Path(top.path).unlink()  # the file shown goes: a copy is the photo now, with the same vector
     summary = build_index(photos, options)

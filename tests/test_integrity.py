@@ -153,9 +153,14 @@ def cut_inside_the_last_page(database: Path) -> None:
 
 
 def assert_names_the_file_and_the_way_back(message: str, database: Path) -> None:
-    assert f"{database} is damaged" in message, message
+    """The CLI and the API say it in English, the page in Russian: the same file and the same ways."""
+    if "повреждён" in message:
+        assert f"Файл индекса `{database}` повреждён" in message, message
+        assert f"python -m indexer build /путь/к/фото --index {database.parent}" in message, message
+    else:
+        assert f"{database} is damaged" in message, message
+        assert f"python -m indexer build PHOTOS --index {database.parent}" in message, message  # or build again
     assert "python -m indexer backup" in message, message  # restore a copy...
-    assert f"python -m indexer build PHOTOS --index {database.parent}" in message, message  # ...or build again
 
 
 def commands_on(index: Path, photos: Path) -> list[tuple[str | Path, ...]]:

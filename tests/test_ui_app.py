@@ -308,6 +308,7 @@ def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkey
     no_failure(at)
     assert [name for _, name, _ in cards(at)].count("star.jpg") == 1  # not once per copy
     assert any(c.value == "та же фотография ещё в 1 месте" for c in at.caption)
+    assert any("Ещё 1 — точные копии" in c.value for c in at.sidebar.caption)
     at.button(key=button_of(at, "open-", "star.jpg")).click().run()
     no_failure(at)
     shown = [t.value for t in at.text]

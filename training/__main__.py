@@ -12,7 +12,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from search.cli import positive_int, run_cli
+from search.cli import CliParser, positive_int, run_cli
 
 from .demo import (
     DEMO_MODEL_DIR,
@@ -27,7 +27,7 @@ from .demo import (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m training",
         description="Train and check the small offline demo model (coloured shapes with Russian captions).",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         help="address to listen on (default %(default)s: this computer only; 0.0.0.0 opens it to the network)",
     )
     args = described.parse_args(argv)
+    if args.index.exists() and not args.index.is_dir():
+        described.error(f"--index {args.index} is a file; give the index folder (the one holding index.sqlite)")
     command = [
         sys.executable,
         "-m",
@@ -32,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         args.host,
         "--browser.gatherUsageStats",
         "false",
+        # Headless: on a desktop, Streamlit's first run otherwise stops to ask for an e-mail address
+        # in the terminal (`make demo` would hang there). The URL is printed; open it in the browser.
+        "--server.headless",
+        "true",
         "--client.toolbarMode",
         "viewer",
         "--server.maxUploadSize",

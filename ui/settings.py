@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli import add_device_option, add_text_precision_option
+from search.cli import CliParser, add_device_option, add_text_precision_option
 from search.paths import default_index_dir
 
 
@@ -18,7 +18,7 @@ class Settings:
 
 
 def parser() -> argparse.ArgumentParser:
-    described = argparse.ArgumentParser(
+    described = CliParser(
         prog="python -m ui",
         description="Search your photos by a Russian description or by an example picture, in the browser.",
         epilog="Build an index first: python -m indexer build /path/to/photos --index DIR. "

@@ -70,6 +70,8 @@ def sidebar_summary(stats: IndexStats, failures: list[Failure]) -> None:
         f"Снято: {day(stats.taken_from)} — {day(stats.taken_to)}  \n"
         f"Тип индекса: `{stats.index_type}`"
     )
+    if stats.copies:
+        st.sidebar.caption(f"Ещё {stats.copies} — точные копии этих фото: показываются вместе с ними")
     for root in stats.roots:
         st.sidebar.caption(f"Папка с фото: {root}")
     if stats.failed:
