@@ -366,7 +366,7 @@ def test_failed_first_build_after_the_index_was_created_removes_it(tmp_path):
     index = tmp_path / "index"
     result = _run(tmp_path, "indexer", "build", _photos(tmp_path / "photos"), "--model", model, "--index", index)
     assert result.returncode != 0 and "bpe.model" in result.stderr, result.stderr
-    assert not index.exists()
+    assert not index.exists(), (sorted(p.name for p in index.iterdir()), result.stderr)
 
 
 def test_failed_first_build_keeps_the_users_folder_and_files(tmp_path):
@@ -414,7 +414,7 @@ def test_ctrl_c_before_the_first_batch_leaves_no_folder(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
-    assert not index.exists()
+    assert not index.exists(), (sorted(p.name for p in index.iterdir()), stderr)
 
 
 def test_stats_before_any_build_finished_says_so(tmp_path):

@@ -247,6 +247,11 @@ def test_searching_from_python_runs_as_written_on_the_demo(quickstart, monkeypat
     assert all(h.score >= 0.5 for h in confident)
     assert label(confident[0].path) == ("красный", "звезда")
 
+    assert value_of(values, 'search("кот")') == []
+    assert "знает только цвета и фигуры" in value_of(values, 'unknown_query("кот")')
+    scores = value_of(values, "scores(")
+    assert len(scores) == 64 and all(scores[:-1] >= scores[1:])  # every demo photo, best first
+
 
 @pytest.mark.slow
 def test_encoding_directly_runs_as_written_on_the_demo(quickstart, monkeypatch):

@@ -115,13 +115,19 @@ class IndexStore:
         self.path = self.folder / DATABASE_FILE
         self.engine: Engine = create_database_engine(self.folder, create=create)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        with self._sessions.begin() as session:
-            if create:
-                Base.metadata.create_all(session.connection())
-            elif not self.engine.dialect.has_table(session.connection(), Meta.__tablename__):
-                raise IndexStoreError(damaged_message(self.path, "it holds no index tables"), StoreProblem.DAMAGED)
-            if migrate:
-                upgrade(session, self.folder)
+        try:
+            with self._sessions.begin() as session:
+                if create:
+                    Base.metadata.create_all(session.connection())
+                elif not self.engine.dialect.has_table(session.connection(), Meta.__tablename__):
+                    raise IndexStoreError(damaged_message(self.path, "it holds no index tables"), StoreProblem.DAMAGED)
+                if migrate:
+                    upgrade(session, self.folder)
+        except BaseException:
+            # The caller gets no store to close (Ctrl-C while the tables are made, a damaged file):
+            # let go of the connection here, or its lock outlives the error in this process.
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
