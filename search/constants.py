@@ -44,6 +44,15 @@ BASE_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # with pillow-heif
 AVIF_SUFFIXES = frozenset({".avif"})  # with Pillow's own libavif decoder or a plugin
 PLUGIN_IMAGE_SUFFIXES = HEIF_SUFFIXES | AVIF_SUFFIXES
+# Camera RAW files, decoded with rawpy (LibRaw) when it is installed: its embedded preview or a
+# half-size demosaic. DNG is Adobe's open RAW; the others are the cameras' own formats.
+RAW_SUFFIXES = frozenset(
+    {
+        ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
+        ".pef", ".ptx", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".erf", ".kdc", ".dcr", ".dcs", ".k25",
+        ".mrw", ".mef", ".mos", ".raw", ".rwl", ".rwz", ".gpr", ".bay", ".cap", ".eip", ".mdc", ".ari",
+    }
+)  # fmt: skip
 
 # EXIF tags read for the photo's date and camera (and written by the demo collection's generator).
 EXIF_IFD = 0x8769  # pointer to the Exif sub-IFD
