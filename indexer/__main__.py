@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING
 from search.cli import (
     CliParser,
     add_device_option,
+    add_nice_option,
     add_precision_option,
     add_text_precision_option,
+    lower_priority,
     positive_int,
     positive_seconds,
     run_cli,
@@ -68,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_device_option(build)
     add_precision_option(build)
+    add_nice_option(build)
     build.add_argument(
         "--batch-size",
         type=positive_int,
@@ -227,6 +230,7 @@ def _check_search_options(args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    lower_priority(args.nice)
     options = BuildOptions(
         index_dir=args.index,
         model=args.model,

@@ -28,6 +28,30 @@ class CliParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
+BUILD_NICENESS = 10  # a build or a watcher yields the CPU to searches and to whatever the user is doing
+
+
+def add_nice_option(parser: argparse.ArgumentParser) -> None:
+    """--nice: the build's scheduling priority (its decoding processes inherit it)."""
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=BUILD_NICENESS,
+        choices=range(0, 20),
+        metavar="0-19",
+        help="how much the build yields the CPU to other programs, searches on the page included "
+        "(default %(default)s; 0: as much as anything else; it runs as fast when nothing else wants the CPU)",
+    )
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise this process's niceness to `niceness` (never lowers it; a no-op where there is none)."""
+    if niceness > 0 and hasattr(os, "nice"):
+        current = os.nice(0)
+        if niceness > current:
+            os.nice(niceness - current)
+
+
 def add_device_option(
     parser: argparse.ArgumentParser, help: str = "default %(default)s: the GPU when there is one"
 ) -> None:

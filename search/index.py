@@ -22,6 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import numpy.typing as npt
+import torch
 from PIL import Image
 
 from .clip.encoder import RuClip, load_model
@@ -36,6 +37,11 @@ __all__ = ["Failure", "Hit", "IndexStats", "PhotoIndex", "RUSSIAN_PROMPTS", "ope
 PathLike = str | os.PathLike[str]
 # A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
 ImageQuery = Image.Image | str | os.PathLike[str] | int | npt.NDArray[np.float32]
+# Threads that encode one query. A short text through the text tower gains little from a second
+# thread on a quiet machine, and when another process (a build, a watcher) holds the other core,
+# each parallel step waits for the thread that is not running: measured in BENCHMARKS.md
+# (benchmarks/query_beside_build.py).
+QUERY_THREADS: int | None = 1
 QUERY_CACHE_SIZE = 256  # term embeddings kept: the UI re-runs the same query on every interaction
 # Prompt ensembling (CLIP's trick: a term is embedded inside several captions and averaged). Off by
 # default: on the demo model it changes precision@5 of the 32 colour+shape queries by 0.00
@@ -75,9 +81,11 @@ class PhotoIndex:
         device: str = "auto",
         prompts: tuple[str, ...] | None = None,
         text_precision: str = "fp32",
+        query_threads: int | None = QUERY_THREADS,
     ):
         self.folder = Path(folder)
         self.prompts = prompts  # templates with one "{}" each; None: terms are embedded as typed
+        self.query_threads = query_threads  # torch threads that encode a query (None: torch's own setting)
         self._store = IndexStore(self.folder)
         recorded = self._store.model_record()
         if recorded is None:
@@ -178,10 +186,11 @@ class PhotoIndex:
     ) -> npt.NDArray[np.float32]:
         """The unit vector a search looks for: text terms and the example image, weighted and summed."""
         total = np.zeros(self.dim, dtype=np.float32)
-        if text is not None and text.strip():
-            total += self._text_vector(text)
-        if image is not None:
-            total += image_weight * self._image_vector(image)
+        with _torch_threads(self.query_threads):
+            if text is not None and text.strip():
+                total += self._text_vector(text)
+            if image is not None:
+                total += image_weight * self._image_vector(image)
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
             raise QueryError(
@@ -352,6 +361,21 @@ def _check_arguments(k: object, image: object) -> None:
 
 
 @contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Encode a query with `count` torch threads on the calling thread (torch keeps the setting per
+    thread, as OpenMP does; it is put back). See QUERY_THREADS."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
 def _one_faiss_thread() -> Iterator[None]:
     """Search one query on the calling thread alone. Beside torch, faiss's OpenMP threads wait for
     cores that torch's threads still spin on: on 2 cores a 100 k exact scan took 65 ms with two
@@ -371,9 +395,13 @@ def open_index(
     device: str = "auto",
     prompts: tuple[str, ...] | None = None,
     text_precision: str = "fp32",
+    query_threads: int | None = QUERY_THREADS,
 ) -> PhotoIndex:
     """Open an index folder built by `python -m indexer build`. `model` defaults to the one the index
     recorded; `prompts` (e.g. RUSSIAN_PROMPTS) turns on prompt ensembling for text terms;
     `text_precision="int8"` encodes queries with an int8 text transformer on the CPU (about 1.6x
-    faster with ViT-B/32-384, cosine to exact ≥ 0.998; used when the index loads its model itself)."""
-    return PhotoIndex(folder, model=model, device=device, prompts=prompts, text_precision=text_precision)
+    faster with ViT-B/32-384, cosine to exact ≥ 0.998; used when the index loads its model itself);
+    `query_threads` is how many torch threads encode a query (None: torch's setting)."""
+    return PhotoIndex(
+        folder, model=model, device=device, prompts=prompts, text_precision=text_precision, query_threads=query_threads
+    )

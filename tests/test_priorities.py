@@ -1,0 +1,82 @@
+"""A query stays fast beside a build: queries are encoded on one torch thread (the caller's setting
+put back), and a build lowers its own priority (its decoding processes inherit it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import search
+from indexer.build import BuildOptions, build_index
+from search.index import QUERY_THREADS
+
+from .helpers import REPO_ROOT, fresh_picture_jpeg
+
+
+@pytest.fixture(scope="module")
+def index_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("priorities")
+    (folder / "photos").mkdir()
+    (folder / "photos" / "star.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
+    build_index(folder / "photos", BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))
+    return folder / "index"
+
+
+def test_a_query_is_encoded_on_one_thread_and_the_callers_setting_is_put_back(index_folder, monkeypatch):
+    assert QUERY_THREADS == 1
+    index = search.open_index(index_folder, device="cpu")
+    seen = []
+    encode = index.model.encode_texts
+
+    def watched(texts, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(index.model, "encode_texts", watched)
+    before = torch.get_num_threads()
+    index.search("синий квадрат", k=1)
+    assert seen == [1] and torch.get_num_threads() == before
+
+    unbounded = search.open_index(index_folder, device="cpu", query_threads=None)
+    assert np.allclose(unbounded.query_vector("синий квадрат"), index.query_vector("синий квадрат"), atol=1e-5)
+
+
+def test_another_threads_setting_is_left_alone(index_folder):
+    index = search.open_index(index_folder, device="cpu")
+    ready, done, seen = threading.Event(), threading.Event(), []
+
+    def other() -> None:
+        torch.set_num_threads(2)
+        ready.set()
+        done.wait(30)
+        seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    ready.wait(30)
+    index.search("жёлтый круг", k=1)
+    done.set()
+    thread.join(30)
+    assert seen == [2]
+
+
+@pytest.mark.slow
+def test_a_build_runs_at_the_niceness_it_is_given(tmp_path):
+    probe = (
+        "import os, sys; from search.cli import lower_priority; "
+        "start = os.nice(0); lower_priority(int(sys.argv[1])); lower_priority(1); print(start, os.nice(0))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "7"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    start, after = map(int, result.stdout.split())
+    assert after == max(start, 7)  # raised to 7, never lowered again (by the second call, to 1)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "indexer", "build", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "--nice" in help_text and "default 10" in help_text
