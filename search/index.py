@@ -58,7 +58,9 @@ class Hit:
     height: int | None = None
     taken_at: datetime | None = None
     camera: str | None = None
-    also_at: tuple[str, ...] = ()  # identical files (same bytes) elsewhere in the collection: one photo
+    # The same photo in other files: identical copies (same bytes) elsewhere, and the camera RAW
+    # beside a picture of the same name (IMG_1.CR2 with IMG_1.JPG).
+    also_at: tuple[str, ...] = ()
 
 
 def recorded_model(folder: str | os.PathLike[str]) -> str | None:
@@ -339,12 +341,13 @@ class PhotoIndex:
     def _hits(self, found: list[tuple[int, float]], folder: PathLike | None = None) -> list[Hit]:
         ids = [i for i, _ in found]
         rows, copies = self._store.hit_rows(ids), self._store.copies_of(ids)
+        twins = self._store.raw_twins_of([row.path for row in rows.values()])
         hits = []
         for i, score in found:
             if i not in rows:
                 continue
             row = rows[i]
-            paths = [row.path, *copies.get(i, ())]
+            paths = [row.path, *copies.get(i, ()), *twins.get(row.path, ())]
             if folder is not None:  # the photo came through the folder filter: show it where it is there
                 inside = os.path.join(os.path.abspath(os.path.expanduser(folder)), "")
                 paths.sort(key=lambda path: not path.startswith(inside))  # stable: the oldest first otherwise

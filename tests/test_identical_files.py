@@ -3,6 +3,7 @@ encoded once, one vector in the FAISS file, shown once with the other paths ("al
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -174,4 +175,59 @@ def test_an_index_written_before_copies_existed_is_upgraded_to_one_photo_per_con
     hits = opened.search("зелёный квадрат", k=10)
     assert len(hits) == 2 and hits[0].path == str(photos / "a.jpg") and hits[0].also_at == (str(photos / "b.jpg"),)
     assert opened.stats().images == 2 and opened.stats().copies == 1
+    assert verify_index(index).ok
+
+
+def _row_states(folder: Path) -> dict[str, str]:
+    with sqlite3.connect(folder / DATABASE_FILE) as db:
+        return {os.fsdecode(path): state for path, state in db.execute("SELECT path, state FROM images")}
+
+
+def test_a_raw_beside_a_picture_of_its_name_is_shown_as_that_picture(store, tmp_path):
+    root = store.add_root(tmp_path)
+    jpeg, raw, edit = tmp_path / "IMG_1.JPG", tmp_path / "IMG_1.CR2", tmp_path / "IMG_1.edit.jpg"
+    store.write_batch(root, [_image(raw, "h-raw", _unit(1, 0, 0, 0))])  # the RAW alone: a photo
+    assert _row_states(store.folder)[str(raw)] == RowState.INDEXED
+    vectors = load_vectors(store.folder, store, DIM)
+    assert vectors.index.ntotal == 1
+
+    store.write_batch(root, [_image(jpeg, "h-jpeg", _unit(1, 0.1, 0, 0)), _image(edit, "h-edit", _unit(0, 1, 0, 0))])
+    vectors = catch_up(store, vectors, DIM)
+    states = _row_states(store.folder)
+    assert states[str(raw)] == RowState.TWIN and states[str(jpeg)] == RowState.INDEXED
+    assert states[str(edit)] == RowState.INDEXED  # «IMG_1.edit» is another name
+    assert vectors.index.ntotal == 2
+    picture = store.id_of(jpeg)
+    assert store.id_of(raw) == picture and store.raw_twins_of([str(jpeg), str(edit)]) == {str(jpeg): [str(raw)]}
+    assert store.summary().raw_twins == 1
+
+    moved = tmp_path / "elsewhere" / "IMG_1.JPG"  # the picture moves away: the RAW is a photo again
+    store.move_and_delete([(FoundFile(str(moved), 10, 1), picture)], [])
+    vectors = catch_up(store, vectors, DIM)
+    assert _row_states(store.folder)[str(raw)] == RowState.INDEXED and vectors.index.ntotal == 3
+
+    store.write_batch(root, [_image(jpeg, "h-jpeg-2", _unit(1, 0.2, 0, 0))])  # a picture of that name again
+    store.move_and_delete([], [store.id_of(jpeg)])  # ...and deleted
+    vectors = catch_up(store, vectors, DIM)
+    assert _row_states(store.folder)[str(raw)] == RowState.INDEXED and vectors.index.ntotal == 3
+
+
+@pytest.mark.slow
+def test_a_raw_and_its_jpeg_are_one_result(tmp_path):
+    photos, index = tmp_path / "photos", tmp_path / "index"
+    photos.mkdir()
+    (photos / "IMG_7.JPG").write_bytes(fresh_picture_jpeg("зелёный", "звезда"))
+    (photos / "IMG_8.jpg").write_bytes(fresh_picture_jpeg("синий", "круг"))
+    build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=1, progress=False))
+    # A RAW of the same shot, as its row would be written by the decode stage (RAW decoding is
+    # tested in test_raw.py): a twin of IMG_7.JPG.
+    store = IndexStore(index)
+    vector = store.vector_of(store.id_of(photos / "IMG_7.JPG"))
+    raw = photos / "IMG_7.DNG"
+    store.write_batch(store.known_root_id(photos), [_image(raw, "h-dng", vector)])
+    store.close()
+    opened = search.open_index(index, device="cpu")
+    hits = opened.search("зелёная звезда", k=5)
+    assert [Path(hit.path).name for hit in hits] == ["IMG_7.JPG", "IMG_8.jpg"]
+    assert hits[0].also_at == (str(raw),)
     assert verify_index(index).ok

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from search.constants import BASE_IMAGE_SUFFIXES, PLUGIN_IMAGE_SUFFIXES
+from search.constants import BASE_IMAGE_SUFFIXES, PLUGIN_IMAGE_SUFFIXES, RAW_SUFFIXES
 from search.index import Failure, Hit, IndexStats
 from ui.messages import failure_reason
 
@@ -274,6 +274,11 @@ def details(hit: Hit, picture: bytes | str) -> None:
         f"{size} · {hit.camera or 'камера неизвестна'}"
     )
     about.text(hit.path)  # plain text: a path is shown as it is, never read as markdown
-    if hit.also_at:
-        about.markdown(f"Тот же файл, байт в байт, ещё в {len(hit.also_at)} {_places(len(hit.also_at))}:")
-        about.text("\n".join(hit.also_at))
+    raws = [path for path in hit.also_at if os.path.splitext(path)[1].lower() in RAW_SUFFIXES]
+    copies = [path for path in hit.also_at if path not in raws]
+    if copies:
+        about.markdown(f"Тот же файл, байт в байт, ещё в {len(copies)} {_places(len(copies))}:")
+        about.text("\n".join(copies))
+    if raws:
+        about.markdown("Снимок в RAW:" if len(raws) == 1 else "Снимки в RAW:")
+        about.text("\n".join(raws))

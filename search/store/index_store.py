@@ -27,6 +27,7 @@ from .database import create_database_engine
 from .health import damaged_message
 from .layout import IndexKind
 from .migrations import upgrade
+from .photo_groups import picture_of_twin, raw_twins_of, settle_copies, settle_raw_twins
 from .records import (
     FailedImage,
     Failure,
@@ -47,7 +48,7 @@ DELETE_CHUNK_ROWS = 500  # SQLite caps the number of bound parameters in one sta
 # The reads every search makes, prebuilt for a plain connection: an ORM Session costs ~1 ms of
 # Python per use, these ~0.1-0.25 ms (a query's whole budget is ~30 ms).
 _CHANGE_COUNTER = select(Meta.value).where(Meta.key == MetaKey.CHANGE_COUNTER.value)
-_READABLE = ImageRow.state.in_((RowState.INDEXED.value, RowState.COPY.value))
+_READABLE = ImageRow.state.in_((RowState.INDEXED.value, RowState.COPY.value, RowState.TWIN.value))
 _COPY = aliased(ImageRow)
 _COPY_PATHS = (
     select(ImageRow.id, _COPY.path)
@@ -78,27 +79,6 @@ def _next_change(session: Session) -> int:
     value = int(_get(session, MetaKey.CHANGE_COUNTER) or 0) + 1
     _set(session, MetaKey.CHANGE_COUNTER, value)
     return value
-
-
-def _settle_copies(session: Session, hashes: set[str | None], seq: int) -> None:
-    """Keep one indexed row per content among the readable rows of each hash (the oldest indexed
-    one, else the oldest row): its twins become copies, and a content whose indexed row was deleted,
-    changed or failed gets one of its copies promoted. Rows that change state get `seq`, so that the
-    FAISS cache replays them (a promoted row enters it, a demoted one leaves it)."""
-    hashes.discard(None)
-    readable = (RowState.INDEXED.value, RowState.COPY.value)
-    for start in range(0, len(hashes), DELETE_CHUNK_ROWS):
-        chunk = sorted(hashes)[start : start + DELETE_CHUNK_ROWS]
-        rows = session.execute(
-            select(ImageRow.id, ImageRow.content_hash, ImageRow.state)
-            .where(ImageRow.content_hash.in_(chunk), ImageRow.state.in_(readable))
-            .order_by(ImageRow.content_hash, ImageRow.state != RowState.INDEXED.value, ImageRow.id)
-        ).all()
-        keeper: dict[str, int] = {}
-        for row_id, digest, state in rows:  # per hash, the first row is its oldest indexed one, if any
-            wanted = RowState.INDEXED.value if keeper.setdefault(digest, row_id) == row_id else RowState.COPY.value
-            if state != wanted:
-                session.execute(update(ImageRow).where(ImageRow.id == row_id).values(state=wanted, seq=seq))
 
 
 def _start_of(day: date) -> datetime:
@@ -233,6 +213,11 @@ class IndexStore:
         if not moved and not vanished:
             return
         with self._sessions.begin() as session:
+            moved_ids = [row_id for _, row_id in moved]
+            named: list[bytes] = [path_key(found.path) for found, _ in moved]  # twins may part or join
+            for start in range(0, len(moved_ids), DELETE_CHUNK_ROWS):
+                chunk = moved_ids[start : start + DELETE_CHUNK_ROWS]
+                named += session.scalars(select(ImageRow.path).where(ImageRow.id.in_(chunk)))  # where they were
             for found, row_id in moved:
                 session.execute(
                     update(ImageRow)
@@ -246,16 +231,18 @@ class IndexStore:
                 orphaned: set[str | None] = set()  # contents whose indexed row may go: a copy takes over
                 for start in range(0, len(vanished), DELETE_CHUNK_ROWS):
                     chunk = list(vanished[start : start + DELETE_CHUNK_ROWS])
-                    orphaned.update(
-                        session.scalars(
-                            select(ImageRow.content_hash).where(
-                                ImageRow.id.in_(chunk), ImageRow.state == RowState.INDEXED.value
-                            )
-                        )
-                    )
+                    for path, digest, state in session.execute(
+                        select(ImageRow.path, ImageRow.content_hash, ImageRow.state).where(ImageRow.id.in_(chunk))
+                    ):
+                        named.append(path)  # a RAW whose picture goes is a photo again
+                        if state == RowState.INDEXED.value:
+                            orphaned.add(digest)
                     session.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
                     session.add_all(Removed(id=row_id, seq=seq) for row_id in chunk)  # ids are never reused
-                _settle_copies(session, orphaned, seq)
+                orphaned |= settle_raw_twins(session, named, seq)
+                settle_copies(session, orphaned, seq)
+            elif named:
+                settle_raw_twins(session, named, _next_change(session))  # a move can part or join twins
 
     def write_batch(self, root_id: int, results: Sequence[IndexedImage | FailedImage]) -> int:
         """Upsert one row per result, in one transaction; returns the change counter it was written at.
@@ -281,7 +268,8 @@ class IndexStore:
                     session.add(row)
                 touched.add(row.content_hash)
             session.flush()
-            _settle_copies(session, touched, seq)
+            touched |= settle_raw_twins(session, keys, seq)
+            settle_copies(session, touched, seq)
             return seq
 
     def add_new_images(self, root_id: int, images: Sequence[IndexedImage]) -> int:
@@ -309,7 +297,8 @@ class IndexStore:
                     for image in images
                 ],
             )
-            _settle_copies(session, {image.content_hash for image in images}, seq)
+            hashes = settle_raw_twins(session, [path_key(image.file.path) for image in images], seq)
+            settle_copies(session, hashes | {image.content_hash for image in images}, seq)
             return seq
 
     # --- vectors, for the FAISS cache -------------------------------------------------------------
@@ -408,6 +397,8 @@ class IndexStore:
             ).first()
             if row is None or row.state == RowState.INDEXED.value:
                 return None if row is None else row.id
+            if row.state == RowState.TWIN.value:
+                return picture_of_twin(session, key)
             return session.scalar(
                 select(ImageRow.id).where(
                     ImageRow.content_hash == row.content_hash, ImageRow.state == RowState.INDEXED.value
@@ -450,6 +441,12 @@ class IndexStore:
                 found.setdefault(row_id, []).append(os.fsdecode(path))
             return found
 
+    def raw_twins_of(self, paths: list[str]) -> dict[str, list[str]]:
+        """Path of a shown picture -> the camera RAW files beside it with its name (see photo_groups)."""
+        with self.engine.connect() as connection:
+            twins = raw_twins_of(connection, [path_key(path) for path in paths])
+        return {os.fsdecode(path): [os.fsdecode(twin) for twin in found] for path, found in twins.items()}
+
     def failures(self, limit: int = 200) -> list[Failure]:
         """Files that could not be indexed, with the reason; the most recent first."""
         with self._sessions() as session:
@@ -486,6 +483,7 @@ class IndexStore:
             return IndexStats(
                 images=states.get(indexed, 0),
                 copies=states.get(RowState.COPY.value, 0),
+                raw_twins=states.get(RowState.TWIN.value, 0),
                 failed=states.get(RowState.FAILED.value, 0),
                 failures={str(reason): count for reason, count in reasons},
                 model=str(_get(session, MetaKey.MODEL_NAME)),

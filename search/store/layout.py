@@ -21,6 +21,9 @@ class RowState(StrEnum):
     # but the FAISS file holds only the indexed one, so that a photo kept in three folders is one
     # result ("also at ..."), not three. One row per content is indexed; the others are copies.
     COPY = "copy"
+    # A camera RAW beside a picture of the same name (IMG_1.CR2 and IMG_1.JPG): shown as that picture,
+    # listed with it; it keeps its vector and is a photo again if the picture goes.
+    TWIN = "twin"
     FAILED = "failed"  # could not be read: the row holds the reason and the message
 
 

@@ -159,6 +159,7 @@ class IndexStats:
     model_fingerprint: str | None = None
     vector_file: str | None = None  # the FAISS file's name
     copies: int = 0  # files identical to a searchable photo, shown with it ("also at")
+    raw_twins: int = 0  # camera RAW files shown with the picture of the same name beside them
 
 
 def path_key(path: str | os.PathLike[str]) -> bytes:
