@@ -1,5 +1,8 @@
 """Image files -> 8-bit model-sized squares plus metadata, in worker processes.
 
+Any format load_image reads, camera RAW included (rawpy runs in the same workers, under the same
+memory limit and timeout: a RAW that crashes or hangs LibRaw fails alone, like any other file).
+
 A crafted or broken file can crash Pillow, hang it, or ask for gigabytes. Each worker holds one
 file at a time, under a memory limit, and the pool watches it: a worker that dies or overruns its
 time is killed and replaced, and only the file it held is marked failed. Workers never import torch.
@@ -15,6 +18,7 @@ import sys
 import threading
 import time
 import types
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -117,6 +121,10 @@ def _limit_memory(extra_bytes: int) -> None:
 
 def _worker(connection: Connection, resolution: int, fast_jpeg: bool, memory_limit: int) -> None:
     _limit_memory(memory_limit)
+    # Pillow warns about odd but decodable files (a corrupt EXIF, an invalid APNG): on a large
+    # collection those lines bury the summary. A failure still becomes a Failed; a decompression
+    # bomb is a RuntimeWarning that load_image turns into one itself.
+    warnings.filterwarnings("ignore", category=UserWarning)
     register_optional_formats()
     connection.send(None)  # ready: the parent starts a file's clock only now, not during start-up
     try:

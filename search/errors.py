@@ -33,6 +33,7 @@ class ImageProblem(StrEnum):
     DECODER_ERROR = "decoder error"
     DECODER_CRASHED = "crashed the decoder"
     TIMED_OUT = "timed out"
+    RAW_UNREADABLE = "unreadable camera RAW"  # rawpy missing, a damaged RAW, or a camera LibRaw does not know
 
 
 class ImageLoadError(RuClipError):

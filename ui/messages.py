@@ -88,6 +88,8 @@ IMAGE_PROBLEMS: dict[ImageProblem, str] = {
     ImageProblem.DECODER_ERROR: "ошибка при расшифровке изображения",
     ImageProblem.DECODER_CRASHED: "программа чтения изображений аварийно завершилась на этом файле",
     ImageProblem.TIMED_OUT: "читался слишком долго",
+    ImageProblem.RAW_UNREADABLE: "«сырой» снимок камеры не читается: файл повреждён, камера новее "
+    "установленной библиотеки `rawpy` или она не установлена (`pip install -U rawpy`)",
 }
 OUTSIDE_FOLDERS = "фото лежит вне папок индекса, поэтому не показывается"
 UNEXPECTED = "Непредвиденная ошибка. Обновите страницу; подробности записаны в журнал сервера."

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from ..constants import AVIF_SUFFIXES, HEIF_SUFFIXES
 from ..errors import ImageLoadError, ImageProblem
+from . import raw
 
 if TYPE_CHECKING:
     import torch
@@ -103,8 +104,13 @@ def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = No
 
     `path` may also be an open binary file (an upload); messages then name it by its `name`.
 
-    `draft_short_side` lets a large JPEG decode at reduced scale (the indexer's fast path; not exact);
-    the full upright size is then in `image.info["full_size"]` (always set, drafted or not).
+    The format is the content's, not the suffix's: a PNG named .jpg decodes as a PNG. Camera RAW
+    files (a RAW suffix, a RAW signature, or a TIFF that is a DNG) go to rawpy (see raw.py); a file
+    with a RAW suffix whose content rawpy does not know is tried with Pillow before it is refused.
+
+    `draft_short_side` lets a large JPEG decode at reduced scale (the indexer's fast path; not exact)
+    and a RAW use its embedded preview when that is at least this big; the full upright size is then
+    in `image.info["full_size"]` (always set, drafted or not).
     Raises ImageLoadError naming the file for anything Pillow cannot decode, including images
     whose size trips Pillow's decompression-bomb warning.
     """
@@ -114,9 +120,19 @@ def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = No
     else:
         label = str(getattr(path, "name", "the uploaded image"))
     try:
+        head = _head(path)
+        if raw.has_raw_magic(head) or raw.is_raw_name(label):
+            try:
+                return _raw_image(path, label, draft_short_side)
+            except ImageLoadError:
+                if raw.has_raw_magic(head) or raw.is_tiff(head):
+                    raise  # RAW by content: Pillow would at best decode its tiny first thumbnail
+                # A RAW suffix on another format's content (a JPEG renamed .dng): Pillow's turn.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if image.format == "TIFF" and raw.is_dng(image):
+                    return _raw_image(path, label, draft_short_side)  # a DNG named .tif
                 full_size = image.size
                 if draft_short_side and image.format == "JPEG" and min(image.size) > draft_short_side:
                     # DCT scaling: decode at 1/2..1/8 size, keeping the short side ≥ draft_short_side.
@@ -140,3 +156,44 @@ def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = No
     turned = upright.size != drafted_size  # EXIF orientation swapped width and height
     upright.info["full_size"] = full_size[::-1] if turned else full_size
     return upright
+
+
+def _head(source: Path | BinaryIO) -> bytes:
+    """The first bytes, to tell a RAW by its content; an open file is put back where it was."""
+    if isinstance(source, Path):
+        with open(source, "rb") as handle:
+            return handle.read(raw.HEAD_BYTES)
+    try:
+        position = source.tell()
+        head = source.read(raw.HEAD_BYTES)
+        source.seek(position)
+    except (OSError, AttributeError, ValueError):  # not seekable: leave the routing to Pillow
+        return b""
+    return head if isinstance(head, bytes) else b""
+
+
+def _raw_image(source: Path | BinaryIO, label: str, min_short_side: int | None) -> Image.Image:
+    """raw.load_raw with its errors worded: one ImageLoadError naming the file and the fix."""
+    try:
+        import rawpy
+    except ImportError:
+        raise ImageLoadError(
+            f"{label}: a camera RAW file; install rawpy to read it (pip install rawpy).",
+            ImageProblem.RAW_UNREADABLE,
+        ) from None
+    if not isinstance(source, Path):
+        source.seek(0)
+    try:
+        return raw.load_raw(source, min_short_side)
+    except (rawpy.LibRawTooBigError, Image.DecompressionBombError) as exc:
+        raise ImageLoadError(f"{label}: RAW image too large to decode ({exc}).", ImageProblem.TOO_LARGE) from None
+    except (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError):
+        raise ImageLoadError(
+            f"{label}: decoding the RAW needed more memory than allowed.", ImageProblem.OUT_OF_MEMORY
+        ) from None
+    except (rawpy.LibRawError, rawpy.NotSupportedError, OSError, ValueError) as exc:
+        raise ImageLoadError(
+            f"{label}: camera RAW that LibRaw cannot read ({type(exc).__name__}: {exc}); the file is damaged "
+            "or its camera is newer than the installed rawpy (pip install -U rawpy).",
+            ImageProblem.RAW_UNREADABLE,
+        ) from None
