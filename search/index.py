@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -26,13 +26,24 @@ import torch
 from PIL import Image
 
 from .clip.encoder import RuClip, load_model
+from .duplicates import check_threshold, default_threshold, group_vectors
 from .errors import IndexStoreError, StoreProblem
 from .query import QueryError, QueryProblem, parse_query
 from .store import Failure, IndexStats, IndexStore
 from .store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
 from .vocabulary import Vocabulary
 
-__all__ = ["Failure", "Hit", "IndexStats", "PhotoIndex", "RUSSIAN_PROMPTS", "open_index", "recorded_model"]
+__all__ = [
+    "DuplicateGroup",
+    "Failure",
+    "Hit",
+    "IndexStats",
+    "PhotoIndex",
+    "RUSSIAN_PROMPTS",
+    "duplicate_groups",
+    "open_index",
+    "recorded_model",
+]
 
 PathLike = str | os.PathLike[str]
 # A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
@@ -61,6 +72,31 @@ class Hit:
     # The same photo in other files: identical copies (same bytes) elsewhere, and the camera RAW
     # beside a picture of the same name (IMG_1.CR2 with IMG_1.JPG).
     also_at: tuple[str, ...] = ()
+    # Near-duplicates (other photos: burst frames, resized or edited copies) folded into this hit by
+    # search(collapse_duplicates=True): their ids, best representative first. Each is a photo of its
+    # own, with its own also_at; nothing is deleted.
+    similar_shots: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Photos whose embeddings are near-identical (search/duplicates.py), the best representative
+    first: the largest picture, then the oldest date taken, then the first indexed. A hit's score
+    is its cosine similarity to the representative (1.0 for the representative itself)."""
+
+    hits: tuple[Hit, ...]
+    threshold: float
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(hit.id for hit in self.hits)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(hit.path for hit in self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
 
 
 def recorded_model(folder: str | os.PathLike[str]) -> str | None:
@@ -112,6 +148,8 @@ class PhotoIndex:
         self._cache_lock = threading.Lock()
         self._term_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
+        self._groups: dict[tuple[int, float], list[DuplicateGroup]] = {}  # (change counter, threshold)
+        self._groups_lock = threading.Lock()
         self._vectors = load_vectors(self.folder, self._store, self.dim)
 
     def _refresh(self) -> None:
@@ -229,6 +267,7 @@ class PhotoIndex:
         min_score: float | None = None,
         image_weight: float = 1.0,
         exclude: Iterable[int] = (),
+        collapse_duplicates: bool = False,
     ) -> list[Hit]:
         """The k best images for a text query (see query.py for + / - / weights), an example image
         (PIL image, path, an indexed image's id, or its embedding), or both, best first.
@@ -239,15 +278,73 @@ class PhotoIndex:
         then means "no confident matches". A score is the cosine similarity of the query and the
         image (ruCLIP's scale: related pairs typically score 0.2-0.35, unrelated ones below 0.15).
         A text-only query with no word the model knows (when its folder lists them, as the demo's
-        does) returns []; `unknown_query(text)` says why.
+        does) returns []; `unknown_query(text)` says why. `collapse_duplicates`: one hit per
+        near-duplicate group (duplicate_groups(): bursts, resized or edited copies), the best
+        scoring of it that passes the filters, with the others' ids in `Hit.similar_shots`; k hits
+        still come back whenever k groups or single photos pass the filters.
         """
         _check_arguments(k, image)
         if image is None and self.unknown_query(text):
             return []
-        found = self._ranked(text, image, image_weight, k, folder, date_from, date_to, exclude)
+        if collapse_duplicates:
+            found, shots = self._collapsed(text, image, image_weight, k, folder, date_from, date_to, exclude)
+        else:
+            found, shots = self._ranked(text, image, image_weight, k, folder, date_from, date_to, exclude), {}
         if min_score is not None:
             found = [(i, s) for i, s in found if s >= min_score]
-        return self._hits(found[:k], folder)
+        hits = self._hits(found[:k], folder)
+        return [replace(hit, similar_shots=shots[hit.id]) if hit.id in shots else hit for hit in hits]
+
+    def _collapsed(
+        self,
+        text: str | None,
+        image: ImageQuery | None,
+        image_weight: float,
+        k: int,
+        folder: PathLike | None,
+        date_from: date | None,
+        date_to: date | None,
+        exclude: Iterable[int],
+    ) -> tuple[list[tuple[int, float]], dict[int, tuple[int, ...]]]:
+        """The k best hits with one per near-duplicate group, and each kept hit's folded group
+        members. Asks for more hits than k (a group may take many places), doubling until k are
+        kept or every photo passing the filters has been seen."""
+        group_of: dict[int, DuplicateGroup] = {}
+        for group in self.duplicate_groups():
+            for member in group.ids:
+                group_of[member] = group
+        excluded = list(exclude)
+        want = 2 * k
+        while True:
+            found = self._ranked(text, image, image_weight, want, folder, date_from, date_to, excluded)
+            kept: list[tuple[int, float]] = []
+            shots: dict[int, tuple[int, ...]] = {}
+            seen: set[int] = set()  # ids of groups already shown
+            for row_id, score in found:
+                group = group_of.get(row_id)
+                if group is not None:
+                    if id(group) in seen:
+                        continue
+                    seen.add(id(group))
+                    shots[row_id] = tuple(member for member in group.ids if member != row_id)
+                kept.append((row_id, score))
+            if len(kept) >= k or len(found) < want:
+                return kept[:k], shots
+            want *= 2
+
+    def duplicate_groups(self, threshold: float | None = None, min_size: int = 2) -> list[DuplicateGroup]:
+        """Groups of near-identical photos (bursts, resized or re-encoded copies, light edits),
+        largest first, each with its best representative first. `threshold`: the cosine from which
+        two photos are near-duplicates (default: the model's, search.duplicates.default_threshold).
+        Computed again only when a build has changed something since (a few seconds at 100 k)."""
+        threshold = check_threshold(default_threshold(self.model.name) if threshold is None else threshold)
+        key = (self._store.change_counter(), threshold)
+        with self._groups_lock:
+            cached = self._groups.get(key)
+            if cached is None:
+                cached = _groups_in_store(self._store, threshold)
+                self._groups = {key: cached}  # one threshold at a time: the page asks for one
+        return [group for group in cached if len(group) >= min_size]
 
     def scores(
         self,
@@ -353,6 +450,74 @@ class PhotoIndex:
                 paths.sort(key=lambda path: not path.startswith(inside))  # stable: the oldest first otherwise
             hits.append(Hit(i, paths[0], score, row.width, row.height, row.taken_at, row.camera, tuple(paths[1:])))
         return hits
+
+
+def _groups_in_store(store: IndexStore, threshold: float) -> list[DuplicateGroup]:
+    """The near-duplicate groups of every indexed photo, largest first, best representative first."""
+    _, ids, vectors = store.indexed_vectors()
+    if vectors is None:
+        return []
+    grouped = group_vectors(ids, vectors, threshold)
+    if not grouped:
+        return []
+    position = {int(row_id): i for i, row_id in enumerate(ids)}
+    members = [int(i) for group in grouped for i in group]
+    rows: dict = {}
+    copies: dict[int, list[str]] = {}
+    for start in range(0, len(members), 500):  # SQLite caps the parameters of one statement
+        chunk = members[start : start + 500]
+        rows.update(store.hit_rows(chunk))
+        copies.update(store.copies_of(chunk))
+    groups = []
+    for group in grouped:
+        present = [int(i) for i in group if int(i) in rows]  # a row deleted since the vectors were read
+        if len(present) < 2:
+            continue
+        present.sort(key=lambda i: _representative_order(rows[i]))
+        best = vectors[position[present[0]]]
+        hits = tuple(
+            Hit(
+                i,
+                rows[i].path,
+                float(np.dot(vectors[position[i]], best)) if i != present[0] else 1.0,
+                rows[i].width,
+                rows[i].height,
+                rows[i].taken_at,
+                rows[i].camera,
+                tuple(copies.get(i, ())),
+            )
+            for i in present
+        )
+        groups.append(DuplicateGroup(hits, threshold))
+    groups.sort(key=lambda group: (-len(group), group.hits[0].path))
+    return groups
+
+
+def _representative_order(row) -> tuple:
+    """Best representative first: most pixels (the original, not a resized copy), then the oldest
+    date taken (the first of a burst; undated last), then the first indexed."""
+    pixels = (row.width or 0) * (row.height or 0)
+    taken = row.taken_at.timestamp() if row.taken_at is not None else float("inf")
+    return (-pixels, taken, row.id)
+
+
+def duplicate_groups(
+    folder: str | os.PathLike[str], threshold: float | None = None, min_size: int = 2
+) -> list[DuplicateGroup]:
+    """PhotoIndex.duplicate_groups without loading the model: the vectors are all it needs (the
+    indexer's `duplicates` command). The default threshold is the one of the model the index
+    recorded."""
+    store = IndexStore(folder)
+    try:
+        record = store.model_record()
+        if record is None:
+            raise IndexStoreError(
+                f"{folder} holds no finished build yet; run python -m indexer build first.", StoreProblem.NOT_BUILT
+            )
+        chosen = check_threshold(default_threshold(record.name) if threshold is None else threshold)
+        return [group for group in _groups_in_store(store, chosen) if len(group) >= min_size]
+    finally:
+        store.close()
 
 
 def _check_arguments(k: object, image: object) -> None:

@@ -314,3 +314,63 @@ def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkey
     shown = [t.value for t in at.text]
     assert any(str(photos / "копия" / "star.jpg") in value for value in shown)
     assert any(str(photos / "star.jpg") == value for value in shown)
+
+
+def _copy_jpeg(data: bytes, *, half: bool = False, quality: int = 90) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    if half:
+        image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def burst_index(tmp_path_factory) -> Path:
+    """A red star with a half-size and a quality-60 copy, and four distinct photos, indexed."""
+    folder = tmp_path_factory.mktemp("bursts")
+    photos = folder / "photos"
+    photos.mkdir()
+    star = fresh_picture_jpeg("красный", "звезда")
+    (photos / "star.jpg").write_bytes(star)
+    (photos / "star-small.jpg").write_bytes(_copy_jpeg(star, half=True))
+    (photos / "star-q60.jpg").write_bytes(_copy_jpeg(star, quality=60))
+    for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
+        (photos / f"{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
+    build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))
+    return folder / "index"
+
+
+def test_near_duplicates_fold_into_one_card_that_shows_them_on_a_click(monkeypatch, burst_index):
+    at = search(page(monkeypatch, burst_index), "красная звезда")
+    at.slider(key="min_score").set_value(0.0).run()
+    no_failure(at)
+    names = [name for _, name, _ in cards(at)]
+    assert {"star.jpg", "star-small.jpg", "star-q60.jpg"} <= set(names)  # off by default: every photo
+    assert at.checkbox(key="collapse").value is False
+    at.checkbox(key="collapse").check().run()
+    no_failure(at)
+    folded = [name for _, name, _ in cards(at)]
+    assert len([n for n in folded if n.startswith("star")]) == 1 and len(folded) == len(names) - 2
+    assert any(c.value == "ещё 2 похожих кадра" for c in at.caption)
+    star_card = next(n for n in folded if n.startswith("star"))
+    at.button(key=button_of(at, "shots-", star_card)).click().run()
+    no_failure(at)
+    shown = " ".join(c.value for c in at.caption)
+    assert all(f"`{name}`" in shown for name in ("star.jpg", "star-small.jpg", "star-q60.jpg"))
+    assert any("и ещё 2 похожих кадра" in m.value and "Ничего не удаляется" in m.value for m in at.markdown)
+    assert "`star.jpg` · 400 × 300" in shown  # the largest is the best representative
+
+
+def test_the_groups_view_lists_near_duplicate_groups_in_russian(monkeypatch, burst_index):
+    at = page(monkeypatch, burst_index)
+    at.button(key="groups-view").click().run()
+    no_failure(at)
+    assert [h.value for h in at.main.header] == ["Похожие кадры"]
+    assert [s.value for s in at.subheader] == ["Группа 1: 3 кадра"]
+    said = next(m.value for m in at.markdown if m.value.startswith("Групп:"))
+    assert "**1**, в них 3 кадра" in russian(said) and "ничего не удаляем" in said
+    assert len(at.image) == 3 and not cards(at)
+    at.button(key="groups-back").click().run()
+    no_failure(at)
+    assert not at.subheader and at.text_input(key="query").value == ""

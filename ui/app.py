@@ -9,6 +9,7 @@ process; opened_index) -> sidebar (stats, filters) -> query (text, example pictu
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ from ui.thumbnails import jpeg_of, preview, thumbnail
 from ui.uploads import decode_upload
 
 HISTOGRAM_PHOTOS = 5000  # the best-scoring photos whose scores the sidebar's histogram shows
+GROUPS_SHOWN = 30  # near-duplicate groups listed on the «Похожие кадры» view, largest first
+PER_GROUP_SHOWN = 4  # thumbnails per group there (the rest are counted)
 
 
 @st.cache_resource
@@ -46,7 +49,15 @@ def _thumbnail_pool() -> ThreadPoolExecutor:
 
 
 def _state_defaults() -> None:
-    defaults = {"similar": None, "opened": None, "hits": {}, "upload_round": 0, "uploads": {}}
+    defaults = {
+        "similar": None,
+        "opened": None,
+        "hits": {},
+        "upload_round": 0,
+        "uploads": {},
+        "shots_of": None,  # the card whose folded near-duplicates are shown
+        "groups_view": False,  # the list of near-duplicate groups instead of the search
+    }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
     if "query" not in st.session_state:  # a shared link: ?q=...
@@ -63,6 +74,22 @@ def open_hit(image_id: int) -> None:
 
 def close_hit() -> None:
     st.session_state.opened = None
+
+
+def show_shots(image_id: int) -> None:
+    st.session_state.shots_of = image_id
+
+
+def close_shots() -> None:
+    st.session_state.shots_of = None
+
+
+def open_groups() -> None:
+    st.session_state.groups_view = True
+
+
+def close_groups() -> None:
+    st.session_state.groups_view = False
 
 
 def similar_to(image_id: int) -> None:
@@ -119,6 +146,42 @@ def large_view(hit: Hit, roots: list[str]) -> None:
         st.session_state.hits[hit.id] = hit
         similar_to(hit.id)
         st.rerun()
+
+
+@st.dialog("Похожие кадры", width="large", on_dismiss=close_shots)
+def shots_view(index: PhotoIndex, hit: Hit, roots: list[str]) -> None:
+    """The photos folded into a card: its near-duplicate group, the best representative first."""
+    group = next((g for g in index.duplicate_groups() if hit.id in g.ids), None)
+    if group is None:  # a build changed the index since the search: the group is gone
+        st.info("Этой группы похожих кадров больше нет: индекс обновился.")
+        return
+    st.markdown(f"**{os.path.basename(hit.path)}** и {views.similar_shots(len(group) - 1)}. Ничего не удаляется.")
+    views.group_pictures(list(group.hits), _thumbnails(index, list(group.hits), roots), key=f"shots-{hit.id}")
+
+
+def _thumbnails(index: PhotoIndex, hits: list[Hit], roots: list[str]) -> list[bytes | str]:
+    return list(
+        _thumbnail_pool().map(
+            lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, roots)), hits
+        )
+    )
+
+
+def groups_page(index: PhotoIndex, stats: IndexStats) -> None:
+    """Every near-duplicate group, largest first, a few thumbnails each."""
+    try:
+        groups = index.duplicate_groups()
+    except RuClipError as exc:
+        stop_with(exc, index.folder)
+    views.groups_header(len(groups), sum(len(group) for group in groups), close_groups)
+    for number, group in enumerate(groups[:GROUPS_SHOWN], 1):
+        views.group_title(number, len(group))
+        shown = list(group.hits[:PER_GROUP_SHOWN])
+        views.group_pictures(shown, _thumbnails(index, shown, stats.roots), key=f"group-{number}")
+        if len(group) > PER_GROUP_SHOWN:
+            st.caption(f"и {views.shots(len(group) - PER_GROUP_SHOWN)} ещё")
+    if len(groups) > GROUPS_SHOWN:
+        st.caption(f"Показаны {GROUPS_SHOWN} самых больших групп из {len(groups)}: `python -m indexer duplicates`")
 
 
 @dataclass(frozen=True)
@@ -194,6 +257,7 @@ def found(index: PhotoIndex, query: Query, chosen: views.Filters) -> list[Hit]:
             date_from=chosen.date_from,
             date_to=chosen.date_to,
             exclude=[query.similar.id] if query.similar is not None else (),
+            collapse_duplicates=chosen.collapse,
         )
     except RuClipError as exc:  # QueryError among them: «кот +» has an empty term
         stop_with(exc, index.folder)
@@ -231,7 +295,7 @@ def show_results(index: PhotoIndex, stats: IndexStats, hits: list[Hit], chosen: 
                 confident,
             )
         )
-        views.results_grid(confident, pictures, open_hit, similar_to)
+        views.results_grid(confident, pictures, open_hit, similar_to, show_shots)
 
 
 def main() -> None:
@@ -242,6 +306,10 @@ def main() -> None:
     index, stats, failures = opened_index(settings)
     views.sidebar_summary(stats, failures)
     chosen = views.filters(stats, photo_folders(stats.roots, skip=str(index.folder)))
+    st.sidebar.button("Похожие кадры", key="groups-view", on_click=open_groups, help="Серии и копии одного кадра")
+    if st.session_state.groups_view:
+        groups_page(index, stats)
+        st.stop()
     demo = stats.model == DEMO_MODEL
 
     query = read_query(index, stats, demo)
@@ -257,6 +325,9 @@ def main() -> None:
     opened = st.session_state.hits.get(st.session_state.opened)
     if opened is not None:
         large_view(opened, stats.roots)
+    folded = st.session_state.hits.get(st.session_state.shots_of)
+    if folded is not None and opened is None:
+        shots_view(index, folded, stats.roots)
 
 
 main()

@@ -39,6 +39,7 @@ class Filters:
     folder: str | None
     date_from: date | None
     date_to: date | None
+    collapse: bool = False  # one card per group of near-duplicates
 
 
 def day(moment: datetime | date | None) -> str:
@@ -114,7 +115,15 @@ def filters(stats: IndexStats, folders: list[str]) -> Filters:
         )
         if isinstance(span, tuple) and span:
             date_from, date_to = span[0], span[-1]  # one day picked so far: that day alone
-    return Filters(k, min_score, None if chosen == everything else chosen, date_from, date_to)
+    # Off by default: a grouping mistake (the demo model groups 97 % of pairs rightly; ruCLIP's
+    # threshold is unmeasured) would hide a different photo inside another's card, unseen.
+    collapse = st.sidebar.checkbox(
+        "Схлопывать похожие кадры",
+        value=False,
+        key="collapse",
+        help="Серии снимков, уменьшенные и пересохранённые копии одного кадра — одной карточкой. Ничего не удаляется.",
+    )
+    return Filters(k, min_score, None if chosen == everything else chosen, date_from, date_to, collapse)
 
 
 def _short(folder: str, stats: IndexStats) -> str:
@@ -201,6 +210,24 @@ def unknown_words(reason: str) -> None:
     st.warning(reason)
 
 
+def similar_shots(count: int) -> str:
+    """«ещё 1 похожий кадр», «ещё 3 похожих кадра», «ещё 5 похожих кадров»."""
+    if count % 10 == 1 and count % 100 != 11:
+        return f"ещё {count} похожий кадр"
+    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
+        return f"ещё {count} похожих кадра"
+    return f"ещё {count} похожих кадров"
+
+
+def shots(count: int) -> str:
+    """«1 кадр», «3 кадра», «5 кадров»."""
+    if count % 10 == 1 and count % 100 != 11:
+        return f"{count} кадр"
+    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
+        return f"{count} кадра"
+    return f"{count} кадров"
+
+
 def _places(count: int) -> str:
     """«в 1 месте», «в 2 местах», «в 21 месте»."""
     return "месте" if count % 10 == 1 and count % 100 != 11 else "местах"
@@ -240,8 +267,10 @@ def results_grid(
     pictures: list[bytes | str],
     open_hit: Callable[[int], None],
     similar_to: Callable[[int], None],
+    show_shots: Callable[[int], None] | None = None,
 ) -> None:
-    """Thumbnails with score, file name and date; a picture that could not be read shows why."""
+    """Thumbnails with score, file name and date; a picture that could not be read shows why. A
+    card that stands for a group of near-duplicates says how many more and shows them on a click."""
     st.caption(f"Найдено: {len(hits)}")
     for start in range(0, len(hits), COLUMNS):
         row = st.columns(COLUMNS)
@@ -255,6 +284,9 @@ def results_grid(
                 st.markdown(f"**{hit.score:.2f}** · `{os.path.basename(hit.path)}` · {day(hit.taken_at)}")
                 if hit.also_at:  # identical files: one photo, shown once
                     st.caption(f"та же фотография ещё в {len(hit.also_at)} {_places(len(hit.also_at))}")
+                if hit.similar_shots and show_shots is not None:  # near-duplicates: other photos, folded
+                    st.caption(similar_shots(len(hit.similar_shots)))
+                    st.button("Показать похожие кадры", key=f"shots-{hit.id}", on_click=show_shots, args=(hit.id,))
                 left, right = st.columns(2)
                 left.button("Открыть", key=f"open-{hit.id}", on_click=open_hit, args=(hit.id,), width="stretch")
                 right.button("Похожие", key=f"similar-{hit.id}", on_click=similar_to, args=(hit.id,), width="stretch")
@@ -282,3 +314,33 @@ def details(hit: Hit, picture: bytes | str) -> None:
     if raws:
         about.markdown("Снимок в RAW:" if len(raws) == 1 else "Снимки в RAW:")
         about.text("\n".join(raws))
+
+
+def group_pictures(hits: list[Hit], pictures: list[bytes | str], key: str) -> None:
+    """The photos of one near-duplicate group side by side, the best representative first."""
+    for start in range(0, len(hits), COLUMNS):
+        row = zip(st.columns(COLUMNS), hits[start : start + COLUMNS], pictures[start : start + COLUMNS], strict=False)
+        for column, hit, picture in row:
+            with column:
+                if isinstance(picture, bytes):
+                    st.image(picture, width="stretch")
+                else:
+                    st.warning(picture)
+                size = f"{hit.width} × {hit.height}" if hit.width and hit.height else "—"
+                st.caption(f"`{os.path.basename(hit.path)}` · {size} · {day(hit.taken_at)}", help=hit.path)
+
+
+def groups_header(groups: int, photos: int, back: Callable[[], None]) -> None:
+    st.header("Похожие кадры")
+    st.button("← К поиску", key="groups-back", on_click=back)
+    if not groups:
+        st.info("Похожих кадров в индексе нет: серии снимков и копии одного кадра не найдены.")
+        return
+    st.markdown(
+        f"Групп: **{groups}**, в них {shots(photos)}. Первым в группе стоит лучший кадр (самый большой, "
+        "потом самый ранний). Мы ничего не удаляем: решать вам."
+    )
+
+
+def group_title(number: int, size: int) -> None:
+    st.subheader(f"Группа {number}: {shots(size)}")

@@ -1,0 +1,184 @@
+"""Near-duplicate groups: the grouping on vectors with known answers, its chaining safeguard, the
+API (groups, collapsed search with filters), the CLI, and precision/recall on generated photos."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.duplicates import generate, pairwise_scores
+from indexer.build import BuildOptions, build_index
+from search.duplicates import CHAIN_SLACK, DEMO_THRESHOLD, default_threshold, group_vectors
+from search.index import open_index
+
+from .helpers import fresh_picture_jpeg, indexer
+
+
+def _unit(rows: list[list[float]]) -> np.ndarray:
+    vectors = np.array(rows, dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _on_arc(degrees: list[float], dim: int = 8) -> np.ndarray:
+    """Unit vectors in one plane at these angles: the cosine of two is the cosine of their gap."""
+    vectors = np.zeros((len(degrees), dim), dtype=np.float32)
+    vectors[:, 0] = np.cos(np.radians(degrees))
+    vectors[:, 1] = np.sin(np.radians(degrees))
+    return vectors
+
+
+def _as_lists(groups: list[np.ndarray]) -> list[list[int]]:
+    return [group.tolist() for group in groups]
+
+
+def test_known_groups_come_back_exactly_largest_first():
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((5, 64)).astype(np.float32)  # random directions: cosines near 0
+    rows = [centres[0], centres[0] + 0.01, centres[0] - 0.01, centres[1], centres[2], centres[2] + 0.02, centres[3]]
+    rows += [centres[4]]
+    ids = np.array([10, 11, 12, 20, 30, 31, 40, 50], dtype=np.int64)
+    groups = group_vectors(ids, _unit(rows), 0.95)
+    assert _as_lists(groups) == [[10, 11, 12], [30, 31]]
+    assert _as_lists(group_vectors(ids, _unit(rows), 0.95, min_size=3)) == [[10, 11, 12]]
+
+
+def test_identical_vectors_group_even_at_threshold_one():
+    vectors = _unit([[1, 0, 0], [1, 0, 0], [0, 1, 0]])
+    assert _as_lists(group_vectors(np.array([1, 2, 3]), vectors, 1.0)) == [[1, 2]]
+
+
+def test_a_chain_of_look_alikes_is_split_where_it_stretches():
+    # A~B at 0.98, B~C at 0.968: both over 0.965, but A and C are 0.90 apart. Linking alone makes
+    # one group of three; the safeguard keeps the close pair only.
+    gap_ab, gap_bc = math.degrees(math.acos(0.98)), math.degrees(math.acos(0.968))
+    vectors = _on_arc([0.0, gap_ab, gap_ab + gap_bc])
+    assert _as_lists(group_vectors(np.array([1, 2, 3]), vectors, 0.965)) == [[1, 2]]
+
+
+def test_a_long_chain_never_makes_a_group_wider_than_the_slack():
+    # 30 photos 14° apart in turn (neighbours at cosine 0.97): a chain over the whole arc.
+    vectors = _on_arc([14.0 * i / 10 for i in range(30)])  # 1.4° steps: neighbours ~0.9997
+    threshold = 0.99
+    groups = group_vectors(np.arange(30), vectors, threshold)
+    assert groups, "close neighbours must still be grouped"
+    for group in groups:
+        block = vectors[group]
+        assert float((block @ block.T).min()) >= threshold - CHAIN_SLACK - 1e-6
+    assert sum(len(group) for group in groups) >= 20  # most photos stay in some group
+
+
+def test_a_threshold_outside_zero_to_one_is_refused_by_name():
+    with pytest.raises(ValueError, match="got 1.5"):
+        group_vectors(np.arange(2), _unit([[1, 0], [1, 0]]), 1.5)
+
+
+def test_each_model_has_its_own_default_threshold():
+    assert default_threshold("demo") == DEMO_THRESHOLD
+    assert default_threshold("ruclip-vit-base-patch32-384") != DEMO_THRESHOLD
+
+
+def _jpeg(data: bytes, *, half: bool = False, quality: int = 90) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    if half:
+        image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def burst_index(tmp_path_factory) -> tuple[Path, Path]:
+    """A red star with a half-size and a quality-60 copy (in another folder), and distinct photos."""
+    folder = tmp_path_factory.mktemp("duplicates")
+    photos = folder / "photos"
+    (photos / "копии").mkdir(parents=True)
+    star = fresh_picture_jpeg("красный", "звезда")
+    (photos / "star.jpg").write_bytes(star)
+    (photos / "копии" / "star-small.jpg").write_bytes(_jpeg(star, half=True))
+    (photos / "копии" / "star-q60.jpg").write_bytes(_jpeg(star, quality=60))
+    for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
+        (photos / f"{shape}-{colour}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
+    build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))
+    return photos, folder / "index"
+
+
+def test_copies_of_a_photo_are_one_group_with_the_largest_first(burst_index):
+    photos, index_dir = burst_index
+    index = open_index(index_dir, device="cpu")
+    [group] = index.duplicate_groups()
+    assert group.paths[0] == str(photos / "star.jpg")  # 400×300 beats the 200×150 copy; older id beats q60
+    assert set(group.paths[1:]) == {str(photos / "копии" / "star-small.jpg"), str(photos / "копии" / "star-q60.jpg")}
+    assert group.hits[0].score == 1.0 and all(hit.score >= DEMO_THRESHOLD for hit in group.hits)
+    assert index.duplicate_groups(min_size=4) == []
+    assert index.duplicate_groups() is not index.duplicate_groups()  # lists, but computed once:
+    assert index.duplicate_groups()[0] is group  # the same groups until the index changes
+
+
+def test_a_collapsed_search_shows_a_group_once_and_still_fills_k(burst_index):
+    photos, index_dir = burst_index
+    index = open_index(index_dir, device="cpu")
+    plain = index.search("красная звезда", k=5)
+    assert [Path(hit.path).name for hit in plain[:3]].count("star-small.jpg") == 1
+    collapsed = index.search("красная звезда", k=5, collapse_duplicates=True)
+    assert len(collapsed) == 5  # 7 photos, 5 after folding the group of 3 into one
+    stars = [hit for hit in collapsed if "star" in Path(hit.path).name]
+    assert len(stars) == 1 and len(stars[0].similar_shots) == 2
+    assert all(not hit.similar_shots for hit in collapsed if hit is not stars[0])
+    # Folded shots are other photos, not identical files: also_at stays empty here.
+    assert stars[0].also_at == ()
+    # Only the copies folder: its two copies are one group there too, and k=2 still finds 1 card.
+    inside = index.search("красная звезда", k=2, folder=photos / "копии", collapse_duplicates=True)
+    assert len(inside) == 1 and inside[0].path.startswith(str(photos / "копии"))
+    # With filters leaving k groups or singles, k come back.
+    other = index.search("круг", k=4, folder=photos, collapse_duplicates=True)
+    assert len(other) == 4 and len({hit.id for hit in other}) == 4
+
+
+@pytest.mark.slow
+def test_the_cli_lists_groups_as_text_and_json(burst_index):
+    photos, index_dir = burst_index
+    listed = indexer("duplicates", "--index", index_dir)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0] == "group 1: 3 photos"
+    assert lines[1].endswith(str(photos / "star.jpg")) and "400x300" in lines[1]
+    assert lines[-1] == "1 group, 3 photos in them"
+    as_json = indexer("duplicates", "--index", index_dir, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    [group] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert group["size"] == 3 and group["photos"][0]["path"] == str(photos / "star.jpg")
+    assert group["photos"][0]["width"] == 400 and group["threshold"] == DEMO_THRESHOLD
+    assert as_json.stderr.strip().endswith("1 group, 3 photos in them")
+    none = indexer("duplicates", "--index", index_dir, "--min-size", "4")
+    assert none.stdout.strip() == "0 groups, 0 photos in them"
+    bad = indexer("duplicates", "--index", index_dir, "--threshold", "2")
+    assert bad.returncode == 2 and "expected a cosine similarity in (0, 1]" in bad.stderr
+    assert "deleted" in indexer("duplicates", "--help").stdout
+    assert all(path.exists() for path in photos.rglob("*.jpg")) and len(list(photos.rglob("*.jpg"))) == 7
+
+
+@pytest.mark.slow
+def test_groups_of_generated_copies_reach_precision_and_recall_of_095():
+    import search
+
+    generated = generate(scenes=24, distinct=24, seed=5)  # another seed than the benchmark's
+    vectors = search.load_model("demo", device="cpu").encode_images(generated.images)
+    groups = group_vectors(np.arange(len(vectors)), vectors, DEMO_THRESHOLD)
+    precision, recall = pairwise_scores(groups, generated.scene)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+
+def test_a_missing_index_is_one_clear_message(tmp_path):
+    from search.errors import RuClipError
+    from search.index import duplicate_groups
+
+    os.makedirs(tmp_path / "empty")
+    with pytest.raises(RuClipError):
+        duplicate_groups(tmp_path / "empty")
