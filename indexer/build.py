@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.clip.formats import optional_image_suffixes
-from search.constants import BASE_IMAGE_SUFFIXES
+from search.clip.formats import image_suffixes
 from search.errors import IndexStoreError, StoreProblem
 from search.paths import default_index_dir
 from search.store.catalog import Catalog
@@ -68,11 +67,13 @@ class BuildSummary:
     failed: Counter[str] = field(default_factory=Counter)
     deletion_refused: str | None = None
     unreadable_folders: list[str] = field(default_factory=list)
+    skipped: str | None = None  # the scan's "skipped N files that are not images: ..." line
     seconds: float = 0.0
     total_indexed: int = 0
 
     def add_scan_and_plan(self, scan: ScanResult, plan: Plan) -> None:
         self.scanned, self.unreadable_folders = len(scan.files), scan.unreadable_folders
+        self.skipped = scan.skipped_line()
         self.unchanged, self.new, self.changed = plan.unchanged, len(plan.new), len(plan.changed)
         self.renamed = len(plan.renamed)
         self.deleted = 0 if plan.deletion_refused else len(plan.vanished)
@@ -82,6 +83,7 @@ class BuildSummary:
         rate = self.indexed / self.seconds if self.seconds and self.indexed else 0.0
         out = [
             f"scanned {self.scanned} files in {self.root}",
+            *([f"  {self.skipped}"] if self.skipped else []),
             f"  unchanged {self.unchanged}, new {self.new}, changed {self.changed}, "
             f"renamed {self.renamed}, deleted {self.deleted}",
             f"  indexed {self.indexed} ({rate:.1f} images/s), failed {sum(self.failed.values())}",
@@ -113,7 +115,8 @@ def _no_cyclic_collection() -> Iterator[None]:
 
 
 def _scan(root: Path, index_dir: Path) -> ScanResult:
-    return scan_folder(root, BASE_IMAGE_SUFFIXES | optional_image_suffixes(), skip=[index_dir])
+    # Every format Pillow and rawpy can open (search/clip/formats.py states the rule), cached: no Pillow import.
+    return scan_folder(root, image_suffixes(), skip=[index_dir])
 
 
 def _open_store(index_dir: Path) -> IndexStore:
