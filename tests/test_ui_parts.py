@@ -330,3 +330,17 @@ def test_a_large_upload_adds_little_to_the_servers_memory(tmp_path, mode, size, 
     shown, added_mb = measured.stdout.split()
     assert shown == outcome
     assert int(added_mb) < max_mb, f"decoding a {size[0] * size[1] / 1e6:.0f} MP {format} added {added_mb} MB"
+
+
+def test_a_camera_raw_upload_is_decoded_small_from_its_raw_data():
+    from .dng import dng_bytes
+
+    picture = Image.new("RGB", (1200, 800), (200, 40, 30))
+    upload = io.BytesIO(dng_bytes(picture, preview_size=(90, 60)))  # a preview too small to use
+    decoded = decode_upload(upload, "IMG_0042.DNG", short_side=64)
+    assert max(decoded.size) <= 2 * 64 * 1.5 + 1 and min(decoded.size) <= 128
+    red, green, blue = decoded.convert("RGB").resize((1, 1)).getpixel((0, 0))
+    assert red > 120 and green < 90 and blue < 90  # the picture's red, demosaiced
+    from ui import views
+
+    assert "dng" in views.UPLOAD_TYPES and "cr3" in views.UPLOAD_TYPES and "qoi" in views.UPLOAD_TYPES

@@ -156,7 +156,7 @@ def shots_view(index: PhotoIndex, hit: Hit, roots: list[str]) -> None:
         st.info("Этой группы похожих кадров больше нет: индекс обновился.")
         return
     st.markdown(f"**{os.path.basename(hit.path)}** и {views.similar_shots(len(group) - 1)}. Ничего не удаляется.")
-    views.group_pictures(list(group.hits), _thumbnails(index, list(group.hits), roots), key=f"shots-{hit.id}")
+    views.group_pictures(list(group.hits), _thumbnails(index, list(group.hits), roots))
 
 
 def _thumbnails(index: PhotoIndex, hits: list[Hit], roots: list[str]) -> list[bytes | str]:
@@ -177,7 +177,7 @@ def groups_page(index: PhotoIndex, stats: IndexStats) -> None:
     for number, group in enumerate(groups[:GROUPS_SHOWN], 1):
         views.group_title(number, len(group))
         shown = list(group.hits[:PER_GROUP_SHOWN])
-        views.group_pictures(shown, _thumbnails(index, shown, stats.roots), key=f"group-{number}")
+        views.group_pictures(shown, _thumbnails(index, shown, stats.roots))
         if len(group) > PER_GROUP_SHOWN:
             st.caption(f"и {views.shots(len(group) - PER_GROUP_SHOWN)} ещё")
     if len(groups) > GROUPS_SHOWN:

@@ -17,7 +17,8 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from search.clip.preprocess import HIGH_BIT_DEPTH_MODES, to_8bit
+from search.clip import raw
+from search.clip.preprocess import HIGH_BIT_DEPTH_MODES, load_image, to_8bit
 from search.errors import ImageLoadError, ImageProblem
 
 MAX_UPLOAD_PIXELS = 50_000_000  # 50 MP: any phone's photo (48 MP sensors) fits; a 4-byte decode is 200 MB
@@ -48,6 +49,15 @@ class UploadTooLarge(ImageLoadError):
         return type(self), (self.name, self.pixels, self.limit)
 
 
+def _is_camera_raw(upload: BinaryIO, name: str) -> bool:
+    if raw.is_raw_name(name):
+        return True
+    position = upload.tell()
+    head = upload.read(raw.HEAD_BYTES)
+    upload.seek(position)
+    return raw.has_raw_magic(head)
+
+
 def decode_upload(upload: BinaryIO, name: str, short_side: int, max_pixels: int = MAX_UPLOAD_PIXELS) -> Image.Image:
     """The upload, upright, in L, LA, RGB or RGBA, its short side at most UPLOAD_SCALE × `short_side`.
 
@@ -55,6 +65,9 @@ def decode_upload(upload: BinaryIO, name: str, short_side: int, max_pixels: int 
     that is not a readable picture; both name the file as `name`.
     """
     target = UPLOAD_SCALE * short_side
+    if _is_camera_raw(upload, name):
+        # The camera's preview when it is big enough, else a half-size demosaic: never the full sensor.
+        return _shrunk(load_image(upload, draft_short_side=target), target)
     try:
         with Image.open(upload) as image:
             # A JPEG decodes at 1/2..1/8 scale, both sides staying ≥ target; a HEIC may pick an embedded

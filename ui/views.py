@@ -16,7 +16,8 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from search.constants import BASE_IMAGE_SUFFIXES, PLUGIN_IMAGE_SUFFIXES, RAW_SUFFIXES
+from search.clip.formats import image_suffixes
+from search.constants import RAW_SUFFIXES
 from search.index import Failure, Hit, IndexStats
 from ui.messages import failure_reason
 
@@ -29,7 +30,7 @@ DEFAULT_RESULTS = 24
 DEFAULT_MIN_SCORE = 0.20
 EXAMPLES = ["дети на пляже", "рыжий кот спит на подоконнике", "закат над морем", "собака + снег − люди"]
 DEMO_EXAMPLES = ["красная звезда", "синий круг", "жёлтый", "звезда − красный"]
-UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in BASE_IMAGE_SUFFIXES | PLUGIN_IMAGE_SUFFIXES)
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in image_suffixes())  # what the indexer reads, RAW too
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ def details(hit: Hit, picture: bytes | str) -> None:
         about.text("\n".join(raws))
 
 
-def group_pictures(hits: list[Hit], pictures: list[bytes | str], key: str) -> None:
+def group_pictures(hits: list[Hit], pictures: list[bytes | str]) -> None:
     """The photos of one near-duplicate group side by side, the best representative first."""
     for start in range(0, len(hits), COLUMNS):
         row = zip(st.columns(COLUMNS), hits[start : start + COLUMNS], pictures[start : start + COLUMNS], strict=False)
