@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from search.store.catalog import Catalog
 from search.store.health import check_writable, database_holds_no_images, index_folder_error
 from search.store.layout import DATABASE_FILE
 from search.store.lock import LOCK_FILE, writer_lock
+from search.store.thumbnails import prune_thumbnails
 
 from .model_choice import ModelChoice, choose_model, load_chosen
 from .plan import Plan, make_plan
@@ -51,6 +52,21 @@ class BuildOptions:
     checkpoint_every: int = COMMIT_EVERY_N_IMAGES
     allow_mass_deletion: bool = False
     progress: bool = True
+    progress_min_files: int = 1  # fewer files to encode than this: no progress bar (the watcher's small rounds)
+    # Set by a caller that builds again and again in one process (indexer/watch.py): the network
+    # stays loaded between builds instead of being loaded for each.
+    model_cache: ModelCache | None = None
+    # Asked after each encoded batch, before it is written: True stops the build there, cleanly (the
+    # batches written so far are kept and checkpointed; the rest waits for the next run).
+    stop_requested: Callable[[], bool] | None = None
+
+
+@dataclass
+class ModelCache:
+    """The network a previous build of this process loaded, and what it was loaded as."""
+
+    key: tuple[str, str, str, str] | None = None  # (weights fingerprint, model folder, device, precision)
+    model: RuClip | None = None
 
 
 @dataclass
@@ -66,6 +82,7 @@ class BuildSummary:
     reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
     failed: Counter[str] = field(default_factory=Counter)
     deletion_refused: str | None = None
+    stopped: bool = False  # stop_requested ended it before every file was encoded
     unreadable_folders: list[str] = field(default_factory=list)
     skipped: str | None = None  # the scan's "skipped N files that are not images: ..." line
     seconds: float = 0.0
@@ -137,20 +154,35 @@ def _write_changes(
     """Renames and deletions, then decode → encode → write, then the last FAISS checkpoint."""
     root_id = store.add_root(root)
     store.move_and_delete(plan.renamed, [] if plan.deletion_refused else plan.vanished)
-    model = load_chosen(store, choice, options.device, options.precision) if plan.to_decode else None
+    model = _model(store, choice, options) if plan.to_decode else None
     recorded = store.model_record()
     if recorded is not None:  # None: a first build of a folder without images, nothing to store
-        writer = _decode_encode_write(store, index_dir, root_id, plan, model, recorded.embed_dim, options)
+        writer, summary.stopped = _decode_encode_write(
+            store, index_dir, root_id, plan, model, recorded.embed_dim, options
+        )
         summary.indexed, summary.failed, summary.reused = writer.indexed, writer.failed, writer.reused
         summary.total_indexed = writer.vectors.ntotal
-    store.record_build_finished()
+    if not summary.stopped:  # a stopped build did not finish: the page keeps saying when one last did
+        store.record_build_finished()
+
+
+def _model(store: IndexStore, choice: ModelChoice, options: BuildOptions) -> RuClip:
+    """The chosen network: loaded now, or the one options.model_cache holds when it is the same."""
+    cache = options.model_cache
+    key = (choice.fingerprint, str(choice.folder), options.device, options.precision)
+    loaded = cache.model if cache is not None and cache.key == key else None
+    model = load_chosen(store, choice, options.device, options.precision, loaded=loaded)
+    if cache is not None:
+        cache.key, cache.model = key, model
+    return model
 
 
 def _decode_encode_write(
     store: IndexStore, index_dir: Path, root_id: int, plan: Plan, model: RuClip | None, dim: int, options: BuildOptions
-) -> IndexWriter:
+) -> tuple[IndexWriter, bool]:
     """Decode in worker processes, encode in batches, write; then the last FAISS checkpoint.
-    `model` is None when there is nothing to decode (only renames or deletions to write out)."""
+    `model` is None when there is nothing to decode (only renames or deletions to write out).
+    Returns the writer and whether options.stop_requested stopped it early."""
     from tqdm import tqdm
 
     from .decode import DecodePool, decoded_in_background
@@ -158,7 +190,9 @@ def _decode_encode_write(
     from .write import IndexWriter
 
     work = plan.to_decode
-    bar = tqdm(total=len(work), desc="indexing", unit="img", disable=not options.progress or not work, smoothing=0.1)
+    stopped = False
+    shown = options.progress and len(work) >= max(1, options.progress_min_files)
+    bar = tqdm(total=len(work), desc="indexing", unit="img", disable=not shown, smoothing=0.1)
     writer = IndexWriter(
         store,
         index_dir,
@@ -174,10 +208,15 @@ def _decode_encode_write(
             files = {found.path: found for found in work}
             batches = encode_in_batches(model, decoded, files, options.batch_size, known=store.vectors_by_hash)
             for rows in batches:
+                # Asked before the batch is written, not after: a Ctrl-C in a terminal also reaches the
+                # decoding workers, and the files they die on must not be recorded as failed.
+                if options.stop_requested is not None and options.stop_requested():
+                    stopped = True
+                    break
                 writer.write(rows)
     bar.close()
     writer.finish()
-    return writer
+    return writer, stopped
 
 
 def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
@@ -211,6 +250,8 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
             if before is not None:
                 _discard_unfinished_first_build(index_dir, before, folders_made)
             raise
+        if summary.deleted or summary.changed:  # the page's thumbnails of photos gone or edited since
+            prune_thumbnails(index_dir)
     summary.seconds = time.monotonic() - started
     return summary
 

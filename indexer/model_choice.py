@@ -123,11 +123,17 @@ def _same_model_name(a: str, b: str) -> bool:
     return a == b or (published_name(a) is not None and published_name(a) == published_name(b))
 
 
-def load_chosen(store: IndexStore, choice: ModelChoice, device: str, precision: str) -> RuClip:
-    """Load the network and record it in the index (on a first build: its name, fingerprint and size)."""
-    from search.clip.encoder import load_model  # torch: only when something is to be encoded
+def load_chosen(
+    store: IndexStore, choice: ModelChoice, device: str, precision: str, loaded: RuClip | None = None
+) -> RuClip:
+    """Load the network and record it in the index (on a first build: its name, fingerprint and size).
+    `loaded` is the same network already in memory (the watcher keeps it between its rounds)."""
+    if loaded is not None:
+        model = loaded
+    else:
+        from search.clip.encoder import load_model  # torch: only when something is to be encoded
 
-    model = load_model(choice.name, device=device, precision=precision)
+        model = load_model(choice.name, device=device, precision=precision)
     store.record_weights_stat(choice.weights_stat)
     if choice.recorded is None:
         store.record_model(ModelRecord(choice.name, choice.fingerprint, model.embed_dim))

@@ -15,8 +15,13 @@ from PIL import Image
 
 from search.clip.preprocess import load_image, register_optional_formats
 from search.errors import ImageLoadError, ImageProblem
+from search.store.thumbnails import (
+    PARTIAL_SUFFIX,
+    THUMBNAIL_DIR,  # noqa: F401 - where the page's callers found it
+    older_thumbnails,
+    thumbnail_path,
+)
 
-THUMBNAIL_DIR = "thumbnails"  # inside the index folder
 THUMBNAIL_PX = 384  # long side: sharp in a 4-column grid on a 1440-px wide page
 PREVIEW_PX = 1600  # long side of the large view
 JPEG_QUALITY = 85
@@ -73,12 +78,12 @@ def thumbnail(index_dir: Path, image_id: int, path: str, roots: list[str], long_
     """JPEG bytes of the photo's thumbnail, from the disk cache or made now and cached.
 
     The cache file name carries the photo's size and mtime, so an edited photo gets a new
-    thumbnail; the stale one is deleted then. Raises ImageLoadError for a missing or unreadable file.
+    thumbnail; the stale one is deleted then (the layout, and pruning the thumbnails of photos gone
+    from the index, are search.store.thumbnails'). Raises ImageLoadError for a missing or unreadable file.
     """
     stat = _checked(path, roots)
-    folder = Path(index_dir) / THUMBNAIL_DIR / f"{image_id % 256:02x}"  # 256 folders: no huge directory
-    name = f"{image_id}-{stat.st_size}-{stat.st_mtime_ns}-{long_side}.jpg"
-    cached = folder / name
+    cached = thumbnail_path(index_dir, image_id, stat.st_size, stat.st_mtime_ns, long_side)
+    folder = cached.parent
     try:
         return cached.read_bytes()
     except FileNotFoundError:
@@ -86,10 +91,10 @@ def thumbnail(index_dir: Path, image_id: int, path: str, roots: list[str], long_
     data = _render(path, long_side)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob(f"{image_id}-*-{long_side}.jpg"):
+        for stale in older_thumbnails(index_dir, image_id, long_side):
             stale.unlink(missing_ok=True)
         # Written beside and renamed: a session reading it meanwhile sees the old file or the whole new one.
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as part:
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=PARTIAL_SUFFIX, delete=False) as part:
             part.write(data)
         os.replace(part.name, cached)
     except OSError:
