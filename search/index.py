@@ -9,9 +9,11 @@ last committed state of a concurrent build: each search first replays rows chang
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +35,8 @@ from .store import Failure, IndexStats, IndexStore
 from .store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
 from .vocabulary import Vocabulary
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "DuplicateGroup",
     "Failure",
@@ -53,6 +57,7 @@ ImageQuery = Image.Image | str | os.PathLike[str] | int | npt.NDArray[np.float32
 # each parallel step waits for the thread that is not running: measured in BENCHMARKS.md
 # (benchmarks/query_beside_build.py).
 QUERY_THREADS: int | None = 1
+FRESH_CHECK_S = 1.0  # see PhotoIndex._unpin_stale_connections
 QUERY_CACHE_SIZE = 256  # term embeddings kept: the UI re-runs the same query on every interaction
 # Prompt ensembling (CLIP's trick: a term is embedded inside several captions and averaged). Off by
 # default: on the demo model it changes precision@5 of the 32 colour+shape queries by 0.00
@@ -148,12 +153,14 @@ class PhotoIndex:
         self._cache_lock = threading.Lock()
         self._term_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
+        self._fresh_checked = 0.0  # when _unpin_stale_connections last read the counter afresh
         self._groups: dict[tuple[int, float], list[DuplicateGroup]] = {}  # (change counter, threshold)
         self._groups_lock = threading.Lock()
         self._vectors = load_vectors(self.folder, self._store, self.dim)
 
     def _refresh(self) -> None:
         """Pick up rows a concurrent build committed since the last query."""
+        self._unpin_stale_connections()
         if self._store.change_counter() == self._vectors.seq:  # the common case, checked cheaply
             return
         kind = self._store.index_kind()
@@ -162,6 +169,19 @@ class PhotoIndex:
             self._vectors = load_vectors(self.folder, self._store, self.dim)
         else:
             self._vectors = catch_up(self._store, self._vectors, self.dim)
+
+    def _unpin_stale_connections(self) -> None:
+        """At most once every FRESH_CHECK_S, read the change counter on a new connection; if the
+        pooled ones read an older one, drop them. A pooled SQLite connection was seen to keep an old
+        read snapshot (one build in four went unseen by a long-lived reader; not reproduced once
+        probed, cause not found): this bounds how long a reader can lag behind a build."""
+        now = time.monotonic()
+        if now - self._fresh_checked < FRESH_CHECK_S:
+            return
+        self._fresh_checked = now
+        if self._store.fresh_change_counter() > self._store.change_counter():
+            log.warning("%s: a stale SQLite connection was dropped; reading the index afresh", self.folder)
+            self._store.release_connections()
 
     def __len__(self) -> int:
         return self._store.count_indexed()
@@ -172,6 +192,7 @@ class PhotoIndex:
         Counted again only when a build has changed something since the last call: the UI asks on
         every interaction, and counting a million rows takes a good part of a second.
         """
+        self._unpin_stale_connections()
         key = self._store.summary_key()
         cached = self._stats
         if cached is not None and cached[0] == key:

@@ -192,3 +192,33 @@ def test_a_k_that_is_not_a_whole_number_is_refused_plainly(index, k):
 def test_image_true_is_not_read_as_the_photo_with_id_1(index):
     with pytest.raises(QueryError, match="image is a picture"):
         index.search(image=True)
+
+
+def test_a_reader_whose_pooled_connection_keeps_an_old_snapshot_catches_up(tmp_path):
+    """A pooled connection returned with a half-read statement keeps its read snapshot (Python 3.11
+    resets no statement on rollback): the reader must still see a build's commit within a second."""
+    import time
+
+    from indexer.build import BuildOptions, build_index
+    from search.index import FRESH_CHECK_S
+
+    from .helpers import fresh_picture_jpeg
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(fresh_picture_jpeg("синий", "круг"))
+    options = BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", workers=1, progress=False)
+    build_index(photos, options)
+    index = search.open_index(tmp_path / "index", device="cpu")
+    assert len(index.search("синий круг", k=5)) == 1
+
+    pooled = index._store.engine.raw_connection()
+    half_read = pooled.driver_connection.execute("SELECT id FROM images UNION ALL SELECT id FROM images")
+    half_read.fetchone()  # the statement stays open: its snapshot is pinned
+    pooled.close()  # back to the pool, snapshot and all
+
+    (photos / "b.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
+    build_index(photos, options)  # another writer commits
+    time.sleep(FRESH_CHECK_S)
+    assert len(index.search("синий круг", k=5)) == 2
+    del half_read
