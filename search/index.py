@@ -52,11 +52,11 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 # A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
 ImageQuery = Image.Image | str | os.PathLike[str] | int | npt.NDArray[np.float32]
-# Threads that encode one query. A short text through the text tower gains little from a second
-# thread on a quiet machine, and when another process (a build, a watcher) holds the other core,
-# each parallel step waits for the thread that is not running: measured in BENCHMARKS.md
-# (benchmarks/query_beside_build.py).
-QUERY_THREADS: int | None = 1
+# Torch threads that encode one query; None: torch's own setting (one per core). Measured beside a
+# build on 2 cores (benchmarks/query_beside_build.py, BENCHMARKS.md): with the build at niceness 10
+# (its default), two threads are the fastest, quiet or not; one thread is the choice when other
+# programs at normal priority keep the cores busy (a second thread then waits for a core).
+QUERY_THREADS: int | None = None
 FRESH_CHECK_S = 1.0  # see PhotoIndex._unpin_stale_connections
 QUERY_CACHE_SIZE = 256  # term embeddings kept: the UI re-runs the same query on every interaction
 # Prompt ensembling (CLIP's trick: a term is embedded inside several captions and averaged). Off by
