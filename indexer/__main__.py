@@ -387,20 +387,28 @@ def _check_search_options(args: argparse.Namespace) -> None:
         args.usage_error(f"--date-from {args.date_from} is after --date-to {args.date_to}")
 
 
-def _build(args: argparse.Namespace) -> int:
-    lower_priority(args.nice)
-    options = BuildOptions(
+def _build_options(args: argparse.Namespace, **more: object) -> BuildOptions:
+    """The options `build` and `watch` share, plus `more` of build's own."""
+    return BuildOptions(
         index_dir=args.index,
         model=args.model,
         device=args.device,
         precision=args.precision,
-        batch_size=args.batch_size,
         workers=args.workers,
+        allow_mass_deletion=args.allow_mass_deletion,
+        progress=not args.quiet,
+        **more,
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    lower_priority(args.nice)
+    options = _build_options(
+        args,
+        batch_size=args.batch_size,
         fast_jpeg=not args.exact_decode,
         timeout_s=args.timeout,
-        allow_mass_deletion=args.allow_mass_deletion,
         checkpoint_every=args.checkpoint_every,
-        progress=not args.quiet,
     )
     summary = build_index(args.photos, options)
     print("\n".join(summary.lines()))
@@ -413,15 +421,7 @@ def _watch(args: argparse.Namespace) -> int:
     from .watch import WatchOptions, watch
 
     lower_priority(args.nice)
-    options = BuildOptions(
-        index_dir=args.index,
-        model=args.model,
-        device=args.device,
-        precision=args.precision,
-        workers=args.workers,
-        allow_mass_deletion=args.allow_mass_deletion,
-        progress=not args.quiet,
-    )
+    options = _build_options(args)
     rounds = WatchOptions(settle_s=args.settle, rescan_every_s=args.rescan_every)
     return watch(args.photos, options, rounds, image_suffixes())
 

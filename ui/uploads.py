@@ -18,22 +18,12 @@ from typing import BinaryIO
 from PIL import Image
 
 from search.clip import raw
+from search.clip.orientation import EXIF_ORIENTATION, UPRIGHT
 from search.clip.preprocess import HIGH_BIT_DEPTH_MODES, load_image, to_8bit
 from search.errors import ImageLoadError, ImageProblem
 
 MAX_UPLOAD_PIXELS = 50_000_000  # 50 MP: any phone's photo (48 MP sensors) fits; a 4-byte decode is 200 MB
 UPLOAD_SCALE = 2  # short side kept: twice the model's input, so its centre crop is still resized down
-EXIF_ORIENTATION = 0x0112
-# EXIF orientation -> the transposition that makes the picture upright (EXIF 2.3, tag 274).
-UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 
 class UploadTooLarge(ImageLoadError):

@@ -24,6 +24,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps
 
 from ..constants import EXIF_DATE, EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL, RAW_SUFFIXES
+from .orientation import UPRIGHT
 
 # Without a caller's need (the page, the API): a preview at least this big is good enough to show.
 DEFAULT_PREVIEW_SHORT_SIDE = 1024
@@ -43,15 +44,6 @@ _RAW_MAGICS = (
 )
 # LibRaw's flip value -> the EXIF orientation it stands for (dcraw's "50132467" table, inverted).
 _FLIP_TO_ORIENTATION = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
-_TRANSPOSE_FOR_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 HEAD_BYTES = 16
 
 
@@ -131,7 +123,7 @@ def _preview(raw, rawpy, need: int, flip: int) -> tuple[Image.Image | None, Imag
         image = image.convert("RGB")
     else:
         return None, None
-    method = _TRANSPOSE_FOR_ORIENTATION.get(_FLIP_TO_ORIENTATION.get(flip, 1))
+    method = UPRIGHT.get(_FLIP_TO_ORIENTATION.get(flip, 1))
     return (image.transpose(method) if method is not None else image), exif
 
 
