@@ -344,3 +344,22 @@ def test_a_camera_raw_upload_is_decoded_small_from_its_raw_data():
     from ui import views
 
     assert "dng" in views.UPLOAD_TYPES and "cr3" in views.UPLOAD_TYPES and "qoi" in views.UPLOAD_TYPES
+
+
+@pytest.mark.parametrize(
+    ("count", "said"),
+    [
+        (1, "ещё 1 похожий кадр"),
+        (3, "ещё 3 похожих кадра"),
+        (5, "ещё 5 похожих кадров"),
+        (11, "ещё 11 похожих кадров"),
+        (12, "ещё 12 похожих кадров"),
+        (21, "ещё 21 похожий кадр"),
+        (24, "ещё 24 похожих кадра"),
+        (111, "ещё 111 похожих кадров"),
+    ],
+)
+def test_counts_agree_with_their_russian_noun(count, said):
+    from ui import views
+
+    assert views.similar_shots(count) == said

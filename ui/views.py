@@ -211,27 +211,29 @@ def unknown_words(reason: str) -> None:
     st.warning(reason)
 
 
+def plural(count: int, one: str, few: str, many: str) -> str:
+    """The Russian form for `count`: plural(1, "кадр", "кадра", "кадров") -> "кадр" (21, 31...),
+    "кадра" for 2-4 (22-24...), "кадров" for the rest (11-14 included)."""
+    if count % 10 == 1 and count % 100 != 11:
+        return one
+    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
+        return few
+    return many
+
+
 def similar_shots(count: int) -> str:
     """«ещё 1 похожий кадр», «ещё 3 похожих кадра», «ещё 5 похожих кадров»."""
-    if count % 10 == 1 and count % 100 != 11:
-        return f"ещё {count} похожий кадр"
-    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
-        return f"ещё {count} похожих кадра"
-    return f"ещё {count} похожих кадров"
+    return f"ещё {count} {plural(count, 'похожий кадр', 'похожих кадра', 'похожих кадров')}"
 
 
 def shots(count: int) -> str:
     """«1 кадр», «3 кадра», «5 кадров»."""
-    if count % 10 == 1 and count % 100 != 11:
-        return f"{count} кадр"
-    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
-        return f"{count} кадра"
-    return f"{count} кадров"
+    return f"{count} {plural(count, 'кадр', 'кадра', 'кадров')}"
 
 
 def _places(count: int) -> str:
     """«в 1 месте», «в 2 местах», «в 21 месте»."""
-    return "месте" if count % 10 == 1 and count % 100 != 11 else "местах"
+    return plural(count, "месте", "местах", "местах")
 
 
 def score_histogram(scores: np.ndarray, threshold: float, limit: int) -> None:
