@@ -72,3 +72,17 @@ def fresh_picture_jpeg(colour: str, shape: str) -> bytes:
             picture.image.save(buffer, "JPEG", quality=90)
             return buffer.getvalue()
     raise AssertionError(f"no {colour} {shape} drawn")
+
+
+def reencoded_jpeg(data: bytes, *, half: bool = False, quality: int = 90) -> bytes:
+    """`data` decoded and saved again as JPEG at `quality`, at half size if `half`: a near-duplicate."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    if half:
+        image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()

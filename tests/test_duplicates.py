@@ -3,7 +3,6 @@ API (groups, collapsed search with filters), the CLI, and precision/recall on ge
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -11,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from benchmarks.duplicates import generate, pairwise_scores
 from indexer.build import BuildOptions, build_index
 from search.duplicates import CHAIN_SLACK, DEMO_THRESHOLD, default_threshold, group_vectors
 from search.index import open_index
 
-from .helpers import fresh_picture_jpeg, indexer
+from .helpers import fresh_picture_jpeg, indexer, reencoded_jpeg
 
 
 def _unit(rows: list[list[float]]) -> np.ndarray:
@@ -84,15 +82,6 @@ def test_each_model_has_its_own_default_threshold():
     assert default_threshold("ruclip-vit-base-patch32-384") != DEMO_THRESHOLD
 
 
-def _jpeg(data: bytes, *, half: bool = False, quality: int = 90) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    if half:
-        image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def burst_index(tmp_path_factory) -> tuple[Path, Path]:
     """A red star with a half-size and a quality-60 copy (in another folder), and distinct photos."""
@@ -101,8 +90,8 @@ def burst_index(tmp_path_factory) -> tuple[Path, Path]:
     (photos / "копии").mkdir(parents=True)
     star = fresh_picture_jpeg("красный", "звезда")
     (photos / "star.jpg").write_bytes(star)
-    (photos / "копии" / "star-small.jpg").write_bytes(_jpeg(star, half=True))
-    (photos / "копии" / "star-q60.jpg").write_bytes(_jpeg(star, quality=60))
+    (photos / "копии" / "star-small.jpg").write_bytes(reencoded_jpeg(star, half=True))
+    (photos / "копии" / "star-q60.jpg").write_bytes(reencoded_jpeg(star, quality=60))
     for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
         (photos / f"{shape}-{colour}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
     build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))

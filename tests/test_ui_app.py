@@ -21,7 +21,7 @@ from indexer.build import BuildOptions, build_index
 from search.store import IndexStore
 from search.testing import write_synthetic_index
 
-from .helpers import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection
+from .helpers import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection, reencoded_jpeg
 
 APP = REPO_ROOT / "ui" / "app.py"
 CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")
@@ -316,15 +316,6 @@ def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkey
     assert any(str(photos / "star.jpg") == value for value in shown)
 
 
-def _copy_jpeg(data: bytes, *, half: bool = False, quality: int = 90) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    if half:
-        image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def burst_index(tmp_path_factory) -> Path:
     """A red star with a half-size and a quality-60 copy, and four distinct photos, indexed."""
@@ -333,8 +324,8 @@ def burst_index(tmp_path_factory) -> Path:
     photos.mkdir()
     star = fresh_picture_jpeg("красный", "звезда")
     (photos / "star.jpg").write_bytes(star)
-    (photos / "star-small.jpg").write_bytes(_copy_jpeg(star, half=True))
-    (photos / "star-q60.jpg").write_bytes(_copy_jpeg(star, quality=60))
+    (photos / "star-small.jpg").write_bytes(reencoded_jpeg(star, half=True))
+    (photos / "star-q60.jpg").write_bytes(reencoded_jpeg(star, quality=60))
     for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
         (photos / f"{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
     build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import IndexStoreError, StoreProblem
-from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE
+from .layout import DATABASE_FILE, connect_read_only
 
 _SQLITE_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 # Below this much free space an I/O error is the disk being full: SQLite reports a full disk as
@@ -147,7 +147,7 @@ def database_holds_no_images(folder: Path) -> bool:
     if not path.exists():
         return True
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        connection = connect_read_only(path)
     except sqlite3.Error:
         return False
     try:

@@ -7,12 +7,20 @@ Free of SQLAlchemy, so that the quick path (catalog.py) and the planner can use 
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 DATABASE_FILE = "index.sqlite"
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000  # how long a connection waits for another's write to end
+
+
+def connect_read_only(path: str | Path) -> sqlite3.Connection:
+    """A stdlib connection that reads an index.sqlite and can write nothing (it waits for a writer
+    as long as the store's own connections do)."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 class RowState(StrEnum):

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE, RowState
+from .layout import DATABASE_FILE, RowState, connect_read_only
 
 THUMBNAIL_DIR = "thumbnails"  # inside the index folder
 SHARDS = 256  # subfolders by id: no folder of a hundred thousand files
@@ -53,7 +53,7 @@ def live_photos(index_dir: str | os.PathLike[str]) -> dict[int, tuple[int, int]]
     if not path.is_file():
         return None
     try:
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        connection = connect_read_only(path)
     except sqlite3.Error:
         return None
     try:
