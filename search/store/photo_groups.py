@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..constants import RAW_SUFFIXES
@@ -55,15 +55,18 @@ def name_prefix(path: bytes) -> bytes | None:
     return stem + b"." if suffix else None
 
 
+# Prebuilt: searches ask for the twins of every hit, and building a statement costs more than running it.
+_SAME_NAME = select(ImageRow.id, ImageRow.path, ImageRow.state, ImageRow.content_hash).where(
+    ImageRow.path >= bindparam("low"),
+    ImageRow.path < bindparam("high"),  # a range on the unique index of paths
+    ImageRow.state != RowState.FAILED.value,
+)
+_ANY_TWIN = select(ImageRow.id).where(ImageRow.state == RowState.TWIN.value).limit(1)
+
+
 def _same_name(connection: Connection | Session, prefix: bytes) -> list[tuple[int, bytes, str, str | None]]:
     """(id, path, state, content hash) of the readable files named prefix + one suffix."""
-    rows = connection.execute(
-        select(ImageRow.id, ImageRow.path, ImageRow.state, ImageRow.content_hash).where(
-            ImageRow.path >= prefix,
-            ImageRow.path < prefix + b"\xff",  # a range on the unique index of paths
-            ImageRow.state != RowState.FAILED.value,
-        )
-    ).all()
+    rows = connection.execute(_SAME_NAME, {"low": prefix, "high": prefix + b"\xff"}).all()
     separator = os.sep.encode()
     return [tuple(row) for row in rows if b"." not in row[1][len(prefix) :] and separator not in row[1][len(prefix) :]]
 
@@ -89,6 +92,8 @@ def settle_raw_twins(session: Session, paths: Iterable[bytes], seq: int) -> set[
 def raw_twins_of(connection: Connection, paths: Iterable[bytes]) -> dict[bytes, list[bytes]]:
     """Path of a shown picture -> the paths of its RAW twins (only pictures that have some)."""
     found: dict[bytes, list[bytes]] = {}
+    if connection.execute(_ANY_TWIN).first() is None:  # a collection without RAW twins: one lookup
+        return found
     for path in paths:
         prefix = name_prefix(path)
         if prefix is None or is_raw(path):
