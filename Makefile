@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(TORCH)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
 	$(VENV)/bin/pip install cython setuptools wheel
-	$(VENV)/bin/pip install --no-build-isolation -e ".[dev]"
+	$(VENV)/bin/pip install --no-build-isolation -e ".[dev,cluster]"
 	$(VENV)/bin/pip install --no-deps $(REFERENCE)
 	@touch $(STAMP)
 

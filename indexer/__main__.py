@@ -2,6 +2,7 @@
 
   python -m indexer build ~/Pictures                    # index (or update) with the default model
   python -m indexer build data/demo/photos --model demo # the offline demo: colours and shapes
+  python -m indexer build /mnt/photos --ray auto        # decode and encode on a running Ray cluster
   python -m indexer watch ~/Pictures                    # build, then keep the index current (Ctrl-C stops)
   python -m indexer search "рыжий кот на диване"        # best matches, with scores
   python -m indexer search --image photo.jpg "зимой"    # like this picture, steered by words (search --help)
@@ -105,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=COMMIT_EVERY_N_IMAGES,
         help="images between vector-index checkpoints (default %(default)s; SQLite commits every batch anyway)",
+    )
+    build.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="decode and encode on a Ray cluster (needs the [cluster] extra): --ray alone starts Ray on this "
+        "machine; --ray auto or --ray ray://HEAD:10001 joins a running cluster. The photos (and a model "
+        "folder) must be at the same path on every node; the index is written here. See README, On a cluster",
     )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -409,6 +419,7 @@ def _build(args: argparse.Namespace) -> int:
         fast_jpeg=not args.exact_decode,
         timeout_s=args.timeout,
         checkpoint_every=args.checkpoint_every,
+        ray=args.ray,
     )
     summary = build_index(args.photos, options)
     print("\n".join(summary.lines()))

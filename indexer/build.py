@@ -26,14 +26,16 @@ from search.store.layout import DATABASE_FILE
 from search.store.lock import LOCK_FILE, writer_lock
 from search.store.thumbnails import prune_thumbnails
 
-from .model_choice import ModelChoice, choose_model, load_chosen
+from .model_choice import ModelChoice, choose_model, load_chosen, record_chosen
 from .plan import Plan, make_plan
 from .scan import ScanResult, scan_folder
+from .stages import WRITE, StageTimes
 
 if TYPE_CHECKING:
     from search.clip.encoder import RuClip
     from search.store import IndexStore
 
+    from .engines import Engine
     from .write import IndexWriter
 
 COMMIT_EVERY_N_IMAGES = 1024  # FAISS checkpoint cadence; SQLite commits every batch regardless
@@ -59,6 +61,9 @@ class BuildOptions:
     # Asked after each encoded batch, before it is written: True stops the build there, cleanly (the
     # batches written so far are kept and checkpointed; the rest waits for the next run).
     stop_requested: Callable[[], bool] | None = None
+    # Decode and encode on a Ray cluster (indexer/engines/cluster.py): "local" starts one on this
+    # machine, "auto" or "ray://host:10001" joins a running one; None: this machine's worker processes.
+    ray: str | None = None
 
 
 @dataclass
@@ -87,6 +92,7 @@ class BuildSummary:
     skipped: str | None = None  # the scan's "skipped N files that are not images: ..." line
     seconds: float = 0.0
     total_indexed: int = 0
+    stages: StageTimes = field(default_factory=StageTimes)
 
     def add_scan_and_plan(self, scan: ScanResult, plan: Plan) -> None:
         self.scanned, self.unreadable_folders = len(scan.files), scan.unreadable_folders
@@ -113,6 +119,8 @@ class BuildSummary:
         if self.deletion_refused:
             out.append(f"  deletions refused: {self.deletion_refused} (use --allow-mass-deletion if it is real)")
         out += [f"  could not read folder {folder}" for folder in self.unreadable_folders]
+        if (rates := self.stages.line()) is not None:
+            out.append(f"  {rates}")
         out.append(f"  {self.total_indexed} images searchable; took {self.seconds:.1f} s")
         return out
 
@@ -154,16 +162,33 @@ def _write_changes(
     """Renames and deletions, then decode → encode → write, then the last FAISS checkpoint."""
     root_id = store.add_root(root)
     store.move_and_delete(plan.renamed, [] if plan.deletion_refused else plan.vanished)
-    model = _model(store, choice, options) if plan.to_decode else None
-    recorded = store.model_record()
-    if recorded is not None:  # None: a first build of a folder without images, nothing to store
-        writer, summary.stopped = _decode_encode_write(
-            store, index_dir, root_id, plan, model, recorded.embed_dim, options
-        )
-        summary.indexed, summary.failed, summary.reused = writer.indexed, writer.failed, writer.reused
-        summary.total_indexed = writer.vectors.ntotal
+    with ExitStack() as held:
+        engine = held.enter_context(_engine(store, choice, options)) if plan.to_decode else None
+        recorded = store.model_record()
+        if recorded is not None:  # None: a first build of a folder without images, nothing to store
+            writer, summary.stopped = _decode_encode_write(
+                store, index_dir, root_id, plan, engine, recorded.embed_dim, options, summary.stages
+            )
+            summary.indexed, summary.failed, summary.reused = writer.indexed, writer.failed, writer.reused
+            summary.total_indexed = writer.vectors.ntotal
     if not summary.stopped:  # a stopped build did not finish: the page keeps saying when one last did
         store.record_build_finished()
+
+
+@contextmanager
+def _engine(store: IndexStore, choice: ModelChoice, options: BuildOptions) -> Iterator[Engine]:
+    """Where decoding and encoding run: a Ray cluster (options.ray), else this machine."""
+    if options.ray is not None:
+        from .engines.cluster import RayEngine
+
+        with RayEngine.started(options.ray, choice, options) as engine:
+            record_chosen(store, choice, engine.embed_dim)
+            yield engine
+        return
+    from .engines.local import LocalEngine
+
+    model = _model(store, choice, options)
+    yield LocalEngine(model, options.workers, options.batch_size, options.fast_jpeg, options.timeout_s)
 
 
 def _model(store: IndexStore, choice: ModelChoice, options: BuildOptions) -> RuClip:
@@ -178,15 +203,20 @@ def _model(store: IndexStore, choice: ModelChoice, options: BuildOptions) -> RuC
 
 
 def _decode_encode_write(
-    store: IndexStore, index_dir: Path, root_id: int, plan: Plan, model: RuClip | None, dim: int, options: BuildOptions
+    store: IndexStore,
+    index_dir: Path,
+    root_id: int,
+    plan: Plan,
+    engine: Engine | None,
+    dim: int,
+    options: BuildOptions,
+    stages: StageTimes,
 ) -> tuple[IndexWriter, bool]:
-    """Decode in worker processes, encode in batches, write; then the last FAISS checkpoint.
-    `model` is None when there is nothing to decode (only renames or deletions to write out).
+    """The engine decodes and encodes, the writer commits each batch; then the last FAISS checkpoint.
+    `engine` is None when there is nothing to decode (only renames or deletions to write out).
     Returns the writer and whether options.stop_requested stopped it early."""
     from tqdm import tqdm
 
-    from .decode import DecodePool, decoded_in_background
-    from .encode import encode_in_batches
     from .write import IndexWriter
 
     work = plan.to_decode
@@ -201,19 +231,20 @@ def _decode_encode_write(
         checkpoint_every=options.checkpoint_every,
         on_batch=bar.update,
     )
-    if work and model is not None:
-        resolution = model.config.image_resolution
-        with DecodePool(resolution, options.workers, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s) as pool:
-            decoded = decoded_in_background(pool, [found.path for found in work], depth=4 * options.batch_size)
-            files = {found.path: found for found in work}
-            batches = encode_in_batches(model, decoded, files, options.batch_size, known=store.vectors_by_hash)
+    if work and engine is not None:
+        batches = engine.row_batches(work, store.vectors_by_hash, stages)
+        try:
             for rows in batches:
                 # Asked before the batch is written, not after: a Ctrl-C in a terminal also reaches the
                 # decoding workers, and the files they die on must not be recorded as failed.
                 if options.stop_requested is not None and options.stop_requested():
                     stopped = True
                     break
+                started = time.perf_counter()
                 writer.write(rows)
+                stages[WRITE].add(len(rows), time.perf_counter() - started)
+        finally:
+            batches.close()  # a stopped build's decoders and encoders are let go now, not at garbage collection
     bar.close()
     writer.finish()
     return writer, stopped

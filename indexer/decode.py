@@ -130,7 +130,9 @@ def _worker(connection: Connection, resolution: int, fast_jpeg: bool, memory_lim
     try:
         while (task := connection.recv()) is not None:
             number, path = task
-            connection.send((number, decode_one(path, resolution, fast_jpeg)))
+            started = time.perf_counter()
+            result = decode_one(path, resolution, fast_jpeg)
+            connection.send((number, result, time.perf_counter() - started))
     except (EOFError, KeyboardInterrupt):  # the parent went away or the user pressed Ctrl-C
         pass
 
@@ -187,6 +189,8 @@ class DecodePool:
         self._context = mp.get_context("spawn")
         self._slots: list[_Slot] = []
         self._deaths_before_ready = 0
+        self.busy_s = 0.0  # the seconds workers spent decoding the files they finished (the stage's rate)
+        self.finished = 0
 
     def _start_slot(self) -> _Slot:
         parent_end, child_end = self._context.Pipe()
@@ -241,6 +245,8 @@ class DecodePool:
                     slot.ready = True
                 elif message[0] == slot.number:
                     slot.number = None
+                    self.busy_s += message[2]
+                    self.finished += 1
                     yield message[1]
             now = time.monotonic()
             for index, slot in enumerate(self._slots):

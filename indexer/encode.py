@@ -9,7 +9,7 @@ again: it takes that vector (backups and exports copy whole folders of photos).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -37,13 +37,24 @@ def encode_batch(
     """One batch through the image encoder; failures keep their place. `files` gives each path's
     size and mtime as scanned: what the index records for it. `known` looks up the vectors of
     contents already indexed (IndexStore.vectors_by_hash)."""
+    return rows_of_batch(results, files, known, lambda todo: model.encode_squares(np.stack([r.pixels for r in todo])))
+
+
+def rows_of_batch(
+    results: list[Decoded | Failed],
+    files: Mapping[str, FoundFile],
+    known: KnownVectors,
+    encode: Callable[[list[Decoded]], np.ndarray],
+) -> list[Row]:
+    """The store records of one batch. `encode` is asked for the vectors of the decoded files whose
+    content neither the index nor an earlier file of the batch holds, one file per content (the local
+    engine runs the model there; a cluster engine hands over what its encoders returned)."""
     decoded = [r for r in results if isinstance(r, Decoded)]
     vectors: dict[str, Vector] = dict(known([r.content_hash for r in decoded])) if decoded else {}
     reused = set(vectors)
-    to_encode = {r.content_hash: r for r in decoded if r.content_hash not in vectors}  # one per content
+    to_encode = {r.content_hash: r for r in reversed(decoded) if r.content_hash not in vectors}  # the first of each
     if to_encode:
-        encoded = model.encode_squares(np.stack([r.pixels for r in to_encode.values()]))
-        vectors.update(zip(to_encode, encoded, strict=True))
+        vectors.update(zip(to_encode, encode(list(to_encode.values())), strict=True))
     first_of = {r.content_hash: r.path for r in reversed(decoded)}  # the batch's own first file of each content
     rows: list[Row] = []
     for result in results:
@@ -56,21 +67,3 @@ def encode_batch(
         else:
             rows.append(FailedImage(found, str(result.reason), result.detail))
     return rows
-
-
-def encode_in_batches(
-    model: RuClip,
-    results: Iterable[Decoded | Failed],
-    files: Mapping[str, FoundFile],
-    batch_size: int,
-    known: KnownVectors = _no_known_vectors,
-) -> Iterator[list[Row]]:
-    """Group results into batches of `batch_size` files and encode each."""
-    pending: list[Decoded | Failed] = []
-    for result in results:
-        pending.append(result)
-        if len(pending) >= batch_size:
-            yield encode_batch(model, pending, files, known)
-            pending = []
-    if pending:
-        yield encode_batch(model, pending, files, known)

@@ -134,7 +134,13 @@ def load_chosen(
         from search.clip.encoder import load_model  # torch: only when something is to be encoded
 
         model = load_model(choice.name, device=device, precision=precision)
+    record_chosen(store, choice, model.embed_dim)
+    return model
+
+
+def record_chosen(store: IndexStore, choice: ModelChoice, embed_dim: int) -> None:
+    """Record the chosen model in the index: the weights' stat always, its name, fingerprint and size
+    on a first build (a cluster build records it without loading the network here)."""
     store.record_weights_stat(choice.weights_stat)
     if choice.recorded is None:
-        store.record_model(ModelRecord(choice.name, choice.fingerprint, model.embed_dim))
-    return model
+        store.record_model(ModelRecord(choice.name, choice.fingerprint, embed_dim))

@@ -49,7 +49,7 @@ def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mas
         row = not_seen.pop(item.path.encode(encoding, errors), None)
         if row is None:
             plan.new.append(item)
-        elif row.size == item.size and row.mtime_ns == item.mtime_ns:
+        elif row.size == item.size and row.mtime_ns == item.mtime_ns and not row.retry:
             plan.unchanged += 1
         else:
             plan.changed.append((item, row.id))

@@ -34,6 +34,11 @@ class ImageProblem(StrEnum):
     DECODER_CRASHED = "crashed the decoder"
     TIMED_OUT = "timed out"
     RAW_UNREADABLE = "unreadable camera RAW"  # rawpy missing, a damaged RAW, or a camera LibRaw does not know
+    NOT_VISIBLE = "not visible on a node"  # a cluster node without the photos' mount: tried again next build
+
+
+# Failures that say nothing about the file itself: the next build tries such a file again even if unchanged.
+RETRIED_PROBLEMS = frozenset({ImageProblem.NOT_VISIBLE})
 
 
 class ImageLoadError(RuClipError):
@@ -62,6 +67,7 @@ class StoreProblem(Enum):
     NO_PHOTO_FOLDER = "no photo folder"  # the folder to index is missing (an unmounted disk?)
     DECODERS_FAIL = "decoders fail"  # the decoding processes cannot start
     BACKUP_FAILED = "backup failed"
+    CLUSTER = "cluster"  # Ray is missing, cannot be joined, or its pipeline failed (build --ray)
 
 
 class IndexStoreError(RuClipError):

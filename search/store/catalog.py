@@ -15,6 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..errors import RETRIED_PROBLEMS
 from .health import torn_file_cause, translated
 from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
 from .records import KnownRow, ModelRecord, VectorFileRecord
@@ -81,9 +82,11 @@ class Catalog:
 
     def known_rows(self, root_id: int) -> dict[bytes, KnownRow]:
         """Every file the index knows under a photo folder, by path (as IndexStore.known_rows)."""
+        retried = ", ".join("?" * len(RETRIED_PROBLEMS))
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, state != ?, content_hash FROM images WHERE root_id = ?",
-            (RowState.FAILED.value, root_id),
+            "SELECT id, path, size, mtime_ns, state != ?, content_hash, "
+            f"state = ? AND reason IN ({retried}) FROM images WHERE root_id = ?",
+            (RowState.FAILED.value, RowState.FAILED.value, *sorted(RETRIED_PROBLEMS), root_id),
         )
         return {row[1]: KnownRow._make(row) for row in rows}  # in the field order of the statement
 

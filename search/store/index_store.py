@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from ..errors import IndexStoreError, StoreProblem
+from ..errors import RETRIED_PROBLEMS, IndexStoreError, StoreProblem
 from .database import create_database_engine
 from .health import damaged_message
 from .layout import BUSY_TIMEOUT_MS, IndexKind
@@ -215,6 +215,7 @@ class IndexStore:
                     ImageRow.mtime_ns,
                     ImageRow.state != RowState.FAILED.value,
                     ImageRow.content_hash,
+                    (ImageRow.state == RowState.FAILED.value) & ImageRow.reason.in_(sorted(RETRIED_PROBLEMS)),
                 ).where(ImageRow.root_id == root_id)
             ).all()
         return {row[1]: KnownRow._make(row) for row in rows}

@@ -97,6 +97,7 @@ class KnownRow(NamedTuple):
     mtime_ns: int
     indexed: bool  # indexed or an identical copy, else failed: all the planner needs of the state (1/0 from sqlite3)
     content_hash: str | None
+    retry: bool = False  # failed for a reason that says nothing about the file (errors.RETRIED_PROBLEMS): try again
 
 
 @dataclass(frozen=True)

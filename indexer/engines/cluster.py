@@ -1,0 +1,362 @@
+"""The Ray engine (`build --ray [ADDRESS]`): decoding and encoding on a Ray cluster, through Ray Data.
+
+    files to do ──decoder actors (CPU)──▶ 8-bit squares ──encoder actors (GPU, else CPU)──▶ vectors
+                                                               ──streamed back in batches──▶ this process
+
+This process keeps everything else (scan, plan, the one index writer, checkpoints, progress), so a
+cluster build writes exactly the index a local one does. Ray Data streams: blocks flow through the two
+actor pools with back-pressure, and this process pulls finished batches as it writes them, so its
+memory does not grow with the collection.
+
+Decoders are actors rather than plain tasks because each keeps a one-process DecodePool
+(indexer/decode.py): the very decoding the local engine runs, with its crash, hang and memory isolation.
+A file that kills Pillow kills that pool's process and fails alone with its reason; as a plain task it
+would kill the Ray worker, and Ray would retry the whole block forever. What Ray retries is what dies
+of its own: a killed actor or a lost node is restarted and its batch done again.
+
+Photos must be at the same path on every node (a shared mount). A file a node cannot see fails with
+the reason "not visible on a node" and is tried again on the next run, never taken for a deletion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from search.clip.config import ModelConfig
+from search.constants import CONFIG_FILE
+from search.errors import ImageProblem, IndexStoreError, RuClipError, StoreProblem
+
+from ..decode import Decoded, DecodePool, Failed
+from ..encode import KnownVectors, Row, rows_of_batch
+from ..scan import FoundFile
+from ..stages import DECODE, ENCODE, StageTimes
+
+if TYPE_CHECKING:
+    from ..build import BuildOptions
+    from ..model_choice import ModelChoice
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"  # --ray without an address: start Ray on this machine for the build's length
+INSTALL_HINT = "pip install 'ruphoto-search[cluster]' (or: pip install 'ray[data]')"
+_NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the Data library is a separate extra of Ray
+    except ImportError as exc:
+        raise IndexStoreError(
+            f"--ray needs Ray Data, which is not installed here ({exc.name or exc}): {INSTALL_HINT}. "
+            "Install it on every node of the cluster too.",
+            StoreProblem.CLUSTER,
+        ) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How many actors of each kind, and what each one holds of the cluster."""
+
+    decoders: int
+    encoders: int
+    encoder_gpus: float  # 1 on a cluster with GPUs, else 0 (CPU encoders)
+
+    @classmethod
+    def for_cluster(cls, cpus: float, gpus: float, nodes: int, device: str) -> Placement:
+        """GPUs, when the cluster has them and the device allows: one encoder per GPU. Else one
+        CPU encoder per node (its torch threads use the node's cores). Decoders get the CPUs left,
+        at least one: an encoder's torch threads and the decoders share cores, as in the local engine."""
+        if gpus >= 1 and device != "cpu":
+            encoders, encoder_gpus = int(gpus), 1.0
+        else:
+            encoders, encoder_gpus = max(1, nodes), 0.0
+        decoders = max(1, int(cpus) - encoders)
+        return cls(decoders, encoders, encoder_gpus)
+
+
+def _where() -> tuple[str, str]:
+    """(node id, 'ip/pid'): who is running this, as the summary and the tests name it."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), f"{ray.util.get_node_ip_address()}/{os.getpid()}"
+
+
+class _Decoder:
+    """A decoder actor: a one-process DecodePool, fed a batch of paths at a time."""
+
+    def __init__(self, resolution: int, fast_jpeg: bool, timeout_s: float, driver_node: str):
+        self.pool = DecodePool(resolution, 1, fast_jpeg=fast_jpeg, timeout_s=timeout_s)
+        self.driver_node = driver_node
+        self.node, self.name = _where()
+        self.resolution = resolution
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        paths = [os.fsdecode(bytes(path)) for path in batch["path"]]
+        busy_before = self.pool.busy_s
+        started = time.perf_counter()
+        results = {result.path: result for result in self.pool.imap(paths)}
+        elapsed = time.perf_counter() - started
+        ordered = [self._seen_from_here(results[path]) for path in paths]
+        decode_s = max(self.pool.busy_s - busy_before, 0.0) or elapsed  # the pool's own clock when it has one
+        return _decoded_columns(ordered, self.resolution, self.node, self.name, decode_s / max(1, len(paths)))
+
+    def _seen_from_here(self, result: Decoded | Failed) -> Decoded | Failed:
+        """A file missing on another node than the one that scanned it is not visible here (no shared
+        mount, or another mount point), which says nothing about whether it was deleted."""
+        if isinstance(result, Failed) and result.reason is ImageProblem.VANISHED and self.node != self.driver_node:
+            return not_visible(result.path, self.node)
+        return result
+
+    def __del__(self) -> None:
+        self.pool.close()
+
+
+def not_visible(path: str, node: str) -> Failed:
+    return Failed(
+        path,
+        ImageProblem.NOT_VISIBLE,
+        f"{path}: not visible on node {node[:12]}; every node needs the photos at the same path (a shared "
+        "mount). The file is tried again on the next build.",
+    )
+
+
+def _decoded_columns(
+    results: list[Decoded | Failed], resolution: int, node: str, worker: str, seconds_each: float
+) -> dict[str, np.ndarray]:
+    """One block of decode results: the squares as a tensor column, the rest pickled per row (paths
+    and EXIF strings need not be valid UTF-8, which Arrow's strings require)."""
+    pixels = np.zeros((len(results), resolution, resolution, 3), np.uint8)
+    ok = np.zeros(len(results), bool)
+    facts = []
+    for i, result in enumerate(results):
+        if isinstance(result, Decoded):
+            pixels[i], ok[i] = result.pixels, True
+            result = dataclasses.replace(result, pixels=_NO_PIXELS)
+        facts.append(pickle.dumps(result))
+    count = len(results)
+    return {
+        "facts": np.array(facts, dtype=object),
+        "pixels": pixels,
+        "ok": ok,
+        "decode_node": np.array([node] * count),
+        "decoded_by": np.array([worker] * count),
+        "decode_s": np.full(count, seconds_each),
+    }
+
+
+class _Encoder:
+    """An encoder actor: the chosen network, loaded once, checked to be the driver's weights."""
+
+    def __init__(self, folder: str, name: str, fingerprint: str, device: str, precision: str):
+        import torch
+
+        from search.clip.encoder import load_model
+        from search.clip.folder import file_fingerprint, find_weights
+        from search.clip.hub import resolve_model
+
+        self.node, self.name = _where()
+        if device == "cpu" or not torch.cuda.is_available():
+            torch.set_num_threads(os.cpu_count() or 1)
+        here = Path(folder) if Path(folder).is_dir() else resolve_model(name)  # else the hub, on this node
+        weights = find_weights(here)
+        if weights is None or file_fingerprint(weights) != fingerprint:
+            raise RuClipError(
+                f"Node {self.node[:12]} has other weights for model {name!r} than the machine running the build "
+                f"({here}): put the model folder on the shared mount, or the same files on every node."
+            )
+        self.model = load_model(here, device=device, precision=precision)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        ok = batch["ok"].astype(bool)
+        vectors = np.zeros((len(ok), self.model.embed_dim), np.float32)
+        if ok.any():
+            vectors[ok] = self.model.encode_squares(np.ascontiguousarray(batch["pixels"][ok]))
+        elapsed = time.perf_counter() - started
+        count = len(ok)
+        out = {key: batch[key] for key in ("facts", "ok", "decode_node", "decoded_by", "decode_s")}
+        out.update(
+            vector=vectors,
+            encode_node=np.array([self.node] * count),
+            encoded_by=np.array([self.name] * count),
+            encode_s=np.full(count, elapsed / max(1, int(ok.sum()))) * ok,  # failures cost the encoder nothing
+        )
+        return out
+
+
+class RayEngine:
+    """Decodes and encodes a build's files on a Ray cluster; see the module's docstring."""
+
+    def __init__(self, ray: Any, choice: ModelChoice, options: BuildOptions, config: ModelConfig):
+        self.ray, self.choice, self.options, self.config = ray, choice, options, config
+        self.embed_dim = config.embed_dim
+        resources = ray.cluster_resources()
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        self.placement = Placement.for_cluster(resources.get("CPU", 1), resources.get("GPU", 0), nodes, options.device)
+        self.driver_node = ray.get_runtime_context().get_node_id()
+
+    @classmethod
+    @contextmanager
+    def started(cls, address: str, choice: ModelChoice, options: BuildOptions) -> Iterator[RayEngine]:
+        """Join the cluster at `address` (or start one here for "local") for the engine's length."""
+        ray = _import_ray()
+        config = ModelConfig.from_file(Path(choice.folder) / CONFIG_FILE)
+        joined_here = not ray.is_initialized()  # a caller's own ray.init (a notebook) is kept as it is
+        if joined_here:
+            _connect(ray, address)
+        try:
+            _quiet_ray_data(ray)
+            yield cls(ray, choice, options, config)
+        finally:
+            if joined_here:
+                ray.shutdown()
+
+    def row_batches(self, work: list[FoundFile], known: KnownVectors, stages: StageTimes) -> Iterator[list[Row]]:
+        files = {found.path: found for found in work}
+        batches = self._dataset([found.path for found in work]).iter_batches(batch_size=None, batch_format="numpy")
+        for batch in _cluster_errors_explained(batches):
+            results = [pickle.loads(facts) for facts in batch["facts"]]
+            yield rows_of_batch(results, files, known, _handed_over(results, batch["vector"]))
+            _record_stages(batch, stages)
+
+    def _dataset(self, paths: list[str]) -> Any:
+        ray, options, placement = self.ray, self.options, self.placement
+        batch = max(1, options.batch_size)
+        items = [{"path": os.fsencode(path)} for path in paths]
+        dataset = ray.data.from_items(items, override_num_blocks=max(1, min(math.ceil(len(items) / batch), 100_000)))
+        dataset = dataset.map_batches(
+            _Decoder,
+            fn_constructor_kwargs=dict(
+                resolution=self.config.image_resolution,
+                fast_jpeg=options.fast_jpeg,
+                timeout_s=options.timeout_s,
+                driver_node=self.driver_node,
+            ),
+            batch_size=batch,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=placement.decoders),
+            num_cpus=1,
+        )
+        return dataset.map_batches(
+            _Encoder,
+            fn_constructor_kwargs=dict(
+                folder=str(self.choice.folder),
+                name=self.choice.name,
+                fingerprint=self.choice.fingerprint,
+                device=options.device,
+                precision=options.precision,
+            ),
+            batch_size=batch,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=placement.encoders),
+            num_cpus=1,
+            num_gpus=placement.encoder_gpus,
+        )
+
+
+def _handed_over(results: list[Decoded | Failed], vectors: np.ndarray) -> Callable[[list[Decoded]], np.ndarray]:
+    """What rows_of_batch asks the model for, answered from what the encoders returned."""
+    vector_of = {result.path: vector for result, vector in zip(results, vectors, strict=True)}
+    return lambda todo: np.stack([vector_of[result.path] for result in todo])
+
+
+def _record_stages(batch: dict[str, np.ndarray], stages: StageTimes) -> None:
+    for row in range(len(batch["ok"])):
+        decoder = str(batch["decoded_by"][row])
+        stages[DECODE].add(1, float(batch["decode_s"][row]), decoder, str(batch["decode_node"][row]))
+        if batch["ok"][row]:
+            stages[ENCODE].add(
+                1, float(batch["encode_s"][row]), str(batch["encoded_by"][row]), str(batch["encode_node"][row])
+            )
+
+
+def _connect(ray: Any, address: str) -> None:
+    """ray.init for a local Ray (LOCAL) or a running cluster, with one message when it cannot."""
+    settings: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
+    if address != LOCAL:
+        # The cluster runs this build's own code, whatever version its nodes have installed.
+        import indexer
+        import search
+
+        settings["runtime_env"] = {"py_modules": [Path(search.__file__).parent, Path(indexer.__file__).parent]}
+    # Ray's C++ core prints notes about its own internals (actor arguments in the object store) on the
+    # build's stderr; real failures still reach this process as exceptions.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    try:
+        with _logger_quieted("ray._private.authentication.authentication_token_setup"):  # "token auth is on"
+            ray.init(address=None if address == LOCAL else address, **settings)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        where = "on this machine" if address == LOCAL else f"at {address}"
+        hint = (
+            "check that no other Ray is half-started here (ray stop), or run without --ray"
+            if address == LOCAL
+            else "is the cluster up (ray start --head on the head node) and is the address right? "
+            "--ray alone starts Ray on this machine"
+        )
+        raise IndexStoreError(f"Could not start or join Ray {where}: {exc}. {hint}.", StoreProblem.CLUSTER) from None
+
+
+@contextmanager
+def _logger_quieted(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _quiet_ray_data(ray: Any) -> None:
+    """The build draws its own progress bar and summary; Ray Data's bars and per-run INFO lines would interleave."""
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)  # "finished"
+
+
+def _cluster_errors_explained(batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+    """A failure of the pipeline itself (an encoder that cannot load its model, a cluster that went
+    away) as one message; the batches written before it stay, and a re-run resumes after them."""
+    try:
+        yield from batches
+    except RuClipError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Ray wraps a worker's exception in its own types
+        cause = _root_cause(exc)
+        if isinstance(cause, RuClipError):
+            raise IndexStoreError(str(cause), StoreProblem.CLUSTER) from None
+        raise IndexStoreError(
+            f"The Ray pipeline failed: {type(cause).__name__}: {_first_line(cause)}. The batches written so far "
+            "are kept; run the same command again to go on.",
+            StoreProblem.CLUSTER,
+        ) from None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = exc
+    while True:
+        inner = getattr(seen, "cause", None) or seen.__cause__
+        if inner is None or inner is seen:
+            return seen
+        seen = inner
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"

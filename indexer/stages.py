@@ -1,0 +1,62 @@
+"""How busy each stage of a build was: the per-stage rates a build's summary reports.
+
+Stages overlap (workers decode while the model encodes and the driver writes), so a build's wall
+time says little about which stage holds the others back. Each stage instead counts the images it
+handled and the seconds its workers spent on them; images per busy second is one worker's rate,
+and that times the workers is what the stage could do if nothing else waited. The slowest stage
+is the one to give more cores, GPUs or machines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DECODE, ENCODE, WRITE = "decode", "encode", "write"
+
+
+@dataclass
+class StageClock:
+    images: int = 0
+    busy_s: float = 0.0
+    workers: set[str] = field(default_factory=set)  # who did the work: "node/pid" names, or "driver"
+    nodes: set[str] = field(default_factory=set)  # the machines they ran on (a cluster's node ids)
+
+    def add(self, images: int, seconds: float, worker: str = "driver", node: str = "") -> None:
+        self.images += images
+        self.busy_s += seconds
+        self.workers.add(worker)
+        if node:
+            self.nodes.add(node)
+
+    @property
+    def per_worker_rate(self) -> float:
+        """Images per second of one worker while it was busy."""
+        return self.images / self.busy_s if self.busy_s > 0 else 0.0
+
+    @property
+    def capacity(self) -> float:
+        """Images per second of the stage's workers together, had none of them waited."""
+        return self.per_worker_rate * max(1, len(self.workers))
+
+
+@dataclass
+class StageTimes:
+    clocks: dict[str, StageClock] = field(default_factory=dict)
+
+    def __getitem__(self, stage: str) -> StageClock:
+        return self.clocks.setdefault(stage, StageClock())
+
+    def line(self) -> str | None:
+        """One summary line: 'decode 61.0 img/s (2 workers × 30.5, 2 nodes), encode 22.0 img/s (1 worker), ...'."""
+        parts = []
+        for stage in (DECODE, ENCODE, WRITE):
+            clock = self.clocks.get(stage)
+            if clock is None or not clock.images:
+                continue
+            unit = "rows/s" if stage == WRITE else "img/s"
+            workers = len(clock.workers)
+            how = f"{workers} workers × {clock.per_worker_rate:.1f}" if workers > 1 else "1 worker"
+            if len(clock.nodes) > 1:
+                how += f", {len(clock.nodes)} nodes"
+            parts.append(f"{stage} {clock.capacity:.1f} {unit} ({how})")
+        return "stage rates while busy: " + ", ".join(parts) if parts else None
