@@ -128,7 +128,8 @@ class _Run:
         self.decoder = engine.chosen_decoder()
         self.out: queue.Queue = queue.Queue(maxsize=max(2, engine.depth) + 2)  # lists of results, or _DONE
         self.to_cpu: queue.Queue = queue.Queue()  # paths, then _DONE
-        self.halt = threading.Event()
+        self.halt = threading.Event()  # stop working: a thread failed or the caller stopped
+        self.closed = threading.Event()  # the caller reads no more
         self.failure: list[BaseException] = []
         self.threads: list[threading.Thread] = []
         self.readers = ThreadPoolExecutor(max(1, engine.readers), thread_name_prefix="gpu-reader")
@@ -143,6 +144,7 @@ class _Run:
 
     def stop(self) -> None:
         self.halt.set()
+        self.closed.set()
         self.readers.shutdown(wait=False, cancel_futures=True)
         for thread in self.threads:
             thread.join(timeout=30)
@@ -175,15 +177,15 @@ class _Run:
             self._put(self.out, _DONE, always=True)
 
     def _put(self, where: queue.Queue, item: object, always: bool = False) -> bool:
-        while True:
-            if self.halt.is_set() and not always:
-                return False
+        """Put unless halted (a failure or the caller stopped); `always` (the end marker) waits for
+        room unless the caller has stopped reading."""
+        while not self.closed.is_set() and (always or not self.halt.is_set()):
             try:
                 where.put(item, timeout=0.1)
                 return True
             except queue.Full:
-                if always and self.halt.is_set():
-                    return False
+                continue
+        return False
 
     def _route_and_decode(self, paths: list[str]) -> None:
         """Read ahead with the reader threads, in order; cut device batches; decode them here."""
@@ -226,24 +228,43 @@ class _Run:
         context = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
         with context:
             pictures = decode_jpegs([job.data for job in jobs], device, self.decoder, pinned=self.stream is not None)
-            taken = [(job, picture) for job, picture in zip(jobs, pictures, strict=True) if picture is not None]
+            refused = [job for job, picture in zip(jobs, pictures, strict=True) if picture is None]
+            taken = [job for job, picture in zip(jobs, pictures, strict=True) if picture is not None]
             squares = None
             if taken:
-                squares = torch.stack([device_square(picture, job.orientation, resolution) for job, picture in taken])
-            del pictures
+                squares = torch.stack(
+                    [
+                        device_square(picture, job.orientation, resolution)
+                        for job, picture in zip(jobs, pictures, strict=True)
+                        if picture is not None
+                    ]
+                )
+            del pictures  # the full-size pictures: the largest thing a batch holds
         if self.stream is not None:
             self.stream.synchronize()  # this thread waits for its own work; the encoder's stream runs on
         results: list[Decoded | Failed] = [
             Decoded(job.path, squares[i], job.width, job.height, job.taken_at, job.camera, job.content_hash)
-            for i, (job, _) in enumerate(taken)
+            for i, job in enumerate(taken)
         ]
         self.stages[DECODE].add(len(results), time.perf_counter() - started, worker=f"nvJPEG {device}")
-        refused = [job for job, picture in zip(jobs, pictures_or_none(jobs, taken), strict=True) if picture is None]
         for job in refused:
             self.engine.routed_to_cpu[job.path] = "refused by the device decoder"
             self.to_cpu.put(job.path)
         if results:
             self._put(self.out, (results, squares))
+
+    def _gather(self, chunk: list[str], wanted: int, wait_s: float = 0.5) -> bool:
+        """Add paths to `chunk` until it holds `wanted`, the router is done (returns True) or `wait_s` passed."""
+        deadline = time.monotonic() + wait_s
+        while len(chunk) < wanted and time.monotonic() < deadline:
+            try:
+                item = self.to_cpu.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return True
+            chunk.append(item)
+        return False
 
     def _cpu(self) -> None:
         """Decode what the router sends here, in chunks of whatever has arrived, on one DecodePool."""
@@ -265,8 +286,12 @@ class _Run:
                 if not chunk:
                     continue
                 if pool is None:
+                    # The pool starts as many workers as its first chunk has files: gather a little.
+                    finished = finished or self._gather(chunk, engine.workers)
                     resolution = engine.model.config.image_resolution
-                    pool = DecodePool(resolution, engine.workers, fast_jpeg=engine.fast_jpeg, timeout_s=engine.timeout_s)
+                    pool = DecodePool(
+                        resolution, engine.workers, fast_jpeg=engine.fast_jpeg, timeout_s=engine.timeout_s
+                    )
                 results: list[Decoded | Failed] = []
                 for result in pool.imap(chunk):
                     if self.halt.is_set():
@@ -284,12 +309,6 @@ class _Run:
                 clock.busy_s += pool.busy_s
                 clock.workers.update(f"decoder {number}" for number in range(pool.workers))
                 pool.close()
-
-
-def pictures_or_none(jobs: list[JpegJob], taken: list[tuple[JpegJob, torch.Tensor]]) -> list[object | None]:
-    """For each job, whether the decoder took it (its picture) or None."""
-    kept = {id(job) for job, _ in taken}
-    return [job if id(job) in kept else None for job in jobs]
 
 
 def _timed_read(path: str) -> tuple[JpegJob | ToCpu, float]:
