@@ -1,7 +1,7 @@
 """Folder of real-size JPEGs -> index: `python -m indexer build` against the reference's loop.
 
     python benchmarks/index.py                       # 64 JPEGs of 4000×3000, ViT-B/32-384, CPU
-    python benchmarks/index.py --count 512 --device cuda
+    python benchmarks/index.py --count 512 --device cuda --distinct --skip-reference
 
 The reference loop is what a ruclip 0.0.2 user writes: one process, PIL open + convert, the
 reference transform (centre crop, bilinear resize, normalise; ours is value-identical, see the golden
@@ -107,6 +107,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="16 distinct pictures made in parallel, each file unique by a JPEG comment (fast for --count 512+)",
+    )
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
 
@@ -114,7 +119,12 @@ def main() -> None:
         work = Path(scratch)
         model_dir = make_random_checkpoint(work / "model", PUBLISHED_CONFIGS[args.config], BPE)
         print(f"writing {args.count} JPEGs of {size[0]}×{size[1]} …", file=sys.stderr)
-        paths = make_photos(work / "photos", args.count, size)
+        if args.distinct:
+            from benchmarks.gpu_pipeline import make_jpegs
+
+            paths = make_jpegs(work / "photos", args.count, size)
+        else:
+            paths = make_photos(work / "photos", args.count, size)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         ours_s = ours(model_dir, work / "photos", work / "index", args.device, args.workers)
         int8_s = None

@@ -115,7 +115,7 @@ def route(data: bytes) -> tuple[Image.Image | None, str | None]:
         return None, f"JPEG coding 0x{sof:02X} (lossless or arithmetic)"
     # FFD9 cannot occur inside entropy-coded data (0xFF is stuffed), so none after the first scan
     # means the file was cut short: Pillow refuses it, nvJPEG might return a half-grey picture.
-    if data.find(b"\xff\xd9", first_scan) < 0:
+    if data.rfind(b"\xff\xd9", first_scan) < 0:  # from the end: the marker is there, in a whole file
         return None, "truncated JPEG (no end-of-image marker)"
     try:
         with warnings.catch_warnings():
