@@ -36,7 +36,7 @@ def test_half_precisions_match_the_reference_fp32(name, reference, golden, tmp_p
     config = search.PUBLISHED_CONFIGS[name]
     folder = make_random_checkpoint(tmp_path / name, config, TINY_BPE, seed=7)
     exact = search.load_model(folder, device="cpu")
-    images = [Image.open(path) for path in golden["images"]]
+    images = [Image.open(path) for path in golden["images"][:6]]
     pixels = torch.stack([exact.preprocess(image) for image in images])
     ref_text, ref_image = reference_embeddings(reference, folder, exact.tokenize(TEXTS), pixels)
     for precision in ("fp16", "bf16"):

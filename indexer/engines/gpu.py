@@ -1,6 +1,6 @@
 """The GPU engine: JPEGs decoded, cropped and resized on the device (nvJPEG), the rest on CPU workers.
 
-Three threads and a process pool keep the card busy:
+Reader threads, two decoding threads and a process pool keep the card busy:
 - readers (a thread pool): file bytes, content hash, EXIF facts and the route (indexer/gpu_decode.py);
 - the device decoder (one thread, its own CUDA stream): batches of JPEGs through decode_jpeg, copied
   from one pinned host buffer, then upright / square / resize, while the encoder works on the batch
@@ -17,6 +17,7 @@ The device is a parameter: on the CPU the whole engine runs in the tests.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -54,7 +55,7 @@ class GpuEngine:
     model: RuClip  # loaded on `model.device`, which is where decoding runs too
     workers: int  # CPU decoding processes for what the device does not take
     batch_size: int | None = None  # None: from free device memory (CUDA), else DEFAULT_IMAGE_BATCH
-    readers: int = 8
+    readers: int = field(default_factory=lambda: os.cpu_count() or 1)  # threads: bytes, hash, header
     decoder: str = "auto"  # "torchvision" (nvJPEG / libjpeg) or "pillow" (the stand-in without torchvision)
     fast_jpeg: bool = True  # the CPU workers' DCT-scaled decoding
     timeout_s: float = 60.0
