@@ -42,7 +42,7 @@ from search.cli import (
 )
 from search.paths import default_index_dir
 
-from .build import COMMIT_EVERY_N_IMAGES, BuildOptions, build_index
+from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_BATCH_SIZE, BuildOptions, build_index
 from .watch import DEFAULT_RESCAN_EVERY_S, DEFAULT_SETTLE_S
 
 if TYPE_CHECKING:  # torch and faiss are imported by the search command only
@@ -78,8 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--batch-size",
         type=positive_int,
-        default=BuildOptions.batch_size,
-        help="images per encoder batch (default %(default)s)",
+        help=f"images per encoder batch (default {DEFAULT_BATCH_SIZE}; on a GPU, as many as its free memory holds)",
     )
     build.add_argument(
         "--workers",

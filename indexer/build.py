@@ -26,6 +26,7 @@ from search.store.layout import DATABASE_FILE
 from search.store.lock import LOCK_FILE, writer_lock
 from search.store.thumbnails import prune_thumbnails
 
+from .engines import DEFAULT_BATCH_SIZE
 from .model_choice import ModelChoice, choose_model, load_chosen, record_chosen
 from .plan import Plan, make_plan
 from .scan import ScanResult, scan_folder
@@ -47,7 +48,7 @@ class BuildOptions:
     model: str | None = None  # None: the model the index was built with, else the default model
     device: str = "auto"
     precision: str = "auto"
-    batch_size: int = 32
+    batch_size: int | None = None  # None: DEFAULT_BATCH_SIZE, or on a GPU from its free memory
     workers: int = max(1, (os.cpu_count() or 1))
     fast_jpeg: bool = True
     timeout_s: float = 60.0
@@ -185,10 +186,27 @@ def _engine(store: IndexStore, choice: ModelChoice, options: BuildOptions) -> It
             record_chosen(store, choice, engine.embed_dim)
             yield engine
         return
+    model = _model(store, choice, options)
+    if _gpu_decoding(model):
+        from .engines.gpu import GpuEngine
+
+        workers, batch = options.workers, options.batch_size
+        yield GpuEngine(model, workers, batch, fast_jpeg=options.fast_jpeg, timeout_s=options.timeout_s)
+        return
     from .engines.local import LocalEngine
 
-    model = _model(store, choice, options)
-    yield LocalEngine(model, options.workers, options.batch_size, options.fast_jpeg, options.timeout_s)
+    batch = options.batch_size or DEFAULT_BATCH_SIZE
+    yield LocalEngine(model, options.workers, batch, options.fast_jpeg, options.timeout_s)
+
+
+def _gpu_decoding(model: RuClip) -> bool:
+    """JPEGs are decoded on the GPU (nvJPEG) when the model runs on CUDA and torchvision loads (the
+    [gpu] extra); torch is already imported by then, so asking costs nothing on a CPU build."""
+    if model.device.type != "cuda":
+        return False
+    from .gpu_decode import gpu_decoding_available
+
+    return gpu_decoding_available(model.device)
 
 
 def _model(store: IndexStore, choice: ModelChoice, options: BuildOptions) -> RuClip:

@@ -64,7 +64,7 @@ class Failed:
     detail: str
 
 
-def _exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
+def exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
     try:
         exif = image.getexif()
         raw = exif.get_ifd(EXIF_IFD).get(EXIF_DATE_TAKEN) or exif.get(EXIF_DATE)
@@ -88,7 +88,7 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
         # ≥ the model's resolution; the bilinear resize after it sees nearly the same pixels.
         image = load_image(path, draft_short_side=DRAFT_FACTOR * resolution if fast_jpeg else None)
         with image:
-            taken_at, camera = _exif_facts(image)
+            taken_at, camera = exif_facts(image)
             width, height = image.info.get("full_size", image.size)  # not the JPEG draft's size
             pixels = square_pixels(image, resolution)
         return Decoded(path, pixels, width, height, taken_at, camera, content_hash(path))

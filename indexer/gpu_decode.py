@@ -42,7 +42,7 @@ from PIL import Image
 from search.clip.config import ModelConfig
 from search.clip.orientation import EXIF_ORIENTATION
 
-from .decode import _exif_facts
+from .decode import exif_facts
 from .scan import HASH_CHUNK_BYTES
 
 GPU_FORMATS = {"JPEG", "MPO"}  # MPO: a phone's multi-picture JPEG; its first picture is the photo
@@ -150,7 +150,7 @@ def read_job(path: str) -> JpegJob | ToCpu:
         return ToCpu(path, why or "")
     with header:
         orientation = orientation_of(header)
-        taken_at, camera = _exif_facts(header)
+        taken_at, camera = exif_facts(header)
         width, height = header.size
     if orientation in TRANSPOSED:
         width, height = height, width

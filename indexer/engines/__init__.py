@@ -19,6 +19,8 @@ from ..encode import KnownVectors, Row
 from ..scan import FoundFile
 from ..stages import StageTimes
 
+DEFAULT_BATCH_SIZE = 32  # images per encoder batch on the CPU and on a cluster (a GPU sizes its own)
+
 
 class Engine(Protocol):
     def row_batches(self, work: list[FoundFile], known: KnownVectors, stages: StageTimes) -> Iterator[list[Row]]:

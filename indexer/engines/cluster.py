@@ -25,6 +25,8 @@ import logging
 import math
 import os
 import pickle
+import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ from ..decode import Decoded, DecodePool, Failed
 from ..encode import KnownVectors, Row, rows_of_batch
 from ..scan import FoundFile
 from ..stages import DECODE, ENCODE, StageTimes
+from . import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
     from ..build import BuildOptions
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 LOCAL = "local"  # --ray without an address: start Ray on this machine for the build's length
 INSTALL_HINT = "pip install 'ruphoto-search[cluster]' (or: pip install 'ray[data]')"
 _NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+REACH_TIMEOUT_S = 3.0
 
 
 def _import_ray() -> Any:
@@ -235,7 +239,7 @@ class RayEngine:
 
     def _dataset(self, paths: list[str]) -> Any:
         ray, options, placement = self.ray, self.options, self.placement
-        batch = max(1, options.batch_size)
+        batch = options.batch_size or DEFAULT_BATCH_SIZE
         items = [{"path": os.fsencode(path)} for path in paths]
         dataset = ray.data.from_items(items, override_num_blocks=max(1, min(math.ceil(len(items) / batch), 100_000)))
         dataset = dataset.map_batches(
@@ -293,12 +297,14 @@ def _connect(ray: Any, address: str) -> None:
         import search
 
         settings["runtime_env"] = {"py_modules": [Path(search.__file__).parent, Path(indexer.__file__).parent]}
+    if address != LOCAL:
+        _check_reachable(address)
     # Ray's C++ core prints notes about its own internals (actor arguments in the object store) on the
     # build's stderr; real failures still reach this process as exceptions.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         with _logger_quieted("ray._private.authentication.authentication_token_setup"):  # "token auth is on"
-            ray.init(address=None if address == LOCAL else address, **settings)
+            ray.init(address=address, **settings)  # "local": always a new Ray, never one already running here
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         where = "on this machine" if address == LOCAL else f"at {address}"
         hint = (
@@ -308,6 +314,39 @@ def _connect(ray: Any, address: str) -> None:
             "--ray alone starts Ray on this machine"
         )
         raise IndexStoreError(f"Could not start or join Ray {where}: {exc}. {hint}.", StoreProblem.CLUSTER) from None
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port that nothing answers on fails here in seconds: ray.init would wait for it for minutes."""
+    target = address.removeprefix("ray://")
+    if target == "auto":  # Ray's own lookup: $RAY_ADDRESS, else the cluster `ray start` last started here
+        target = os.environ.get("RAY_ADDRESS", "").removeprefix("ray://") or _last_started_here()
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        if address == "auto" and not target:
+            raise IndexStoreError(
+                "--ray auto found no running Ray cluster here (no $RAY_ADDRESS, no `ray start` on this "
+                "machine). Start one (ray start --head), name its address (--ray HOST:6379), or use --ray "
+                "alone to start Ray on this machine for this build.",
+                StoreProblem.CLUSTER,
+            )
+        return  # a form Ray knows and this check does not: Ray says what is wrong with it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise IndexStoreError(
+            f"Nothing answers at {address} ({exc.strerror or exc}): is the cluster up (ray start --head on the "
+            "head node) and is the address right (HOST:6379 for the head, ray://HOST:10001 for Ray Client)? "
+            "--ray alone starts Ray on this machine. Nothing was changed.",
+            StoreProblem.CLUSTER,
+        ) from None
+
+
+def _last_started_here() -> str:
+    try:
+        return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").read_text().strip()
+    except OSError:
+        return ""
 
 
 @contextmanager

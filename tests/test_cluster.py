@@ -1,0 +1,211 @@
+"""build --ray: the Ray engine writes the local engine's index, on one node or two, through killed
+actors and a killed driver. Real Ray clusters on this machine (an embedded one, and a two-node
+ray.cluster_utils.Cluster); real files, the tiny golden model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexer.build import BuildOptions, build_index
+from indexer.engines.cluster import Placement, not_visible
+from indexer.stages import DECODE, ENCODE
+from search.errors import ImageProblem
+from search.store import DATABASE_FILE
+from search.store.verify import verify_index
+
+from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer
+from .test_indexer import make_good_photos, png_claiming, rows
+
+
+def test_placement_gives_each_gpu_an_encoder_and_the_cpus_left_to_decoders():
+    on_gpus = Placement.for_cluster(cpus=32, gpus=4, nodes=2, device="auto")
+    assert (on_gpus.encoders, on_gpus.encoder_gpus, on_gpus.decoders) == (4, 1.0, 28)
+    forced_cpu = Placement.for_cluster(cpus=32, gpus=4, nodes=2, device="cpu")
+    assert (forced_cpu.encoders, forced_cpu.encoder_gpus, forced_cpu.decoders) == (2, 0.0, 30)
+    tiny = Placement.for_cluster(cpus=1, gpus=0, nodes=1, device="auto")
+    assert (tiny.encoders, tiny.decoders) == (1, 1)  # never no decoder
+
+
+def test_a_file_another_node_cannot_see_is_not_visible_and_retried():
+    failed = not_visible("/mnt/photos/a.jpg", "f00dfeed" * 7)
+    assert failed.reason is ImageProblem.NOT_VISIBLE
+    assert "/mnt/photos/a.jpg" in failed.detail and "f00dfeedf00d" in failed.detail and "same path" in failed.detail
+
+
+def test_without_ray_the_message_names_the_extra(tmp_path):
+    photos = tmp_path / "photos"
+    make_good_photos(photos)
+    script = (
+        "import sys; sys.modules['ray'] = None\n"  # an import of ray now fails as if it were not installed
+        "from indexer.__main__ import main\n"
+        f"sys.exit(main(['build', {str(photos)!r}, '--index', {str(tmp_path / 'index')!r}, "
+        f"'--model', {str(TINY_MODEL)!r}, '--quiet', '--ray']))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "ruphoto-search[cluster]" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "index").exists()  # a failed first build leaves nothing behind
+
+
+def test_an_address_where_nothing_answers_fails_at_once(tmp_path):
+    photos = tmp_path / "photos"
+    make_good_photos(photos)
+    started = time.monotonic()
+    result = indexer("build", photos, "--index", tmp_path / "index", "--model", TINY_MODEL, "--ray", "127.0.0.1:9")
+    assert result.returncode == 2 and "Nothing answers at 127.0.0.1:9" in result.stderr, result.stderr
+    assert time.monotonic() - started < 60  # ray.init alone would wait for minutes
+    assert not (tmp_path / "index").exists()
+
+
+def _mixed_folder(photos: Path) -> None:
+    """Good photos (PNG, JPEG, HEIC, EXIF-rotated, a non-UTF-8 name, two identical files) and the
+    bad-file set of the indexer tests."""
+    make_good_photos(photos)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(GOLDEN / "images" / "chelsea.png").convert("RGB").save(photos / "rotated.jpg", exif=exif)
+    shutil.copy(GOLDEN / "images" / "rocket.jpg", os.path.join(os.fsencode(photos), b"caf\xe9.jpg"))
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    Image.open(GOLDEN / "images" / "astronaut.png").convert("RGB").save(photos / "iphone.HEIC")
+    (photos / "empty.jpg").write_bytes(b"")
+    (photos / "truncated.jpg").write_bytes((GOLDEN / "images" / "rocket.jpg").read_bytes()[:3000])
+    (photos / "notes.jpg").write_text("это не картинка", encoding="utf-8")
+    (photos / "huge.png").write_bytes(png_claiming(100_000, 100_000))
+
+
+@pytest.mark.slow
+def test_ray_on_this_machine_writes_the_local_engines_index(tmp_path):
+    pytest.importorskip("ray.data", reason="build --ray needs the [cluster] extra")
+    photos = tmp_path / "photos"
+    _mixed_folder(photos)
+    local, clustered = tmp_path / "local", tmp_path / "ray"
+    assert indexer("build", photos, "--index", local, "--model", TINY_MODEL, "--quiet").returncode == 0
+    result = indexer("build", photos, "--index", clustered, "--model", TINY_MODEL, "--quiet", "--ray")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "stage rates while busy: decode" in result.stdout
+
+    def facts(index: Path) -> dict[str, tuple]:
+        with sqlite3.connect(index / DATABASE_FILE) as db:
+            found = db.execute("SELECT path, state, reason, detail, width, height, taken_at, camera FROM images")
+            return {os.fsdecode(path): tuple(rest) for path, *rest in found}
+
+    expected, got = facts(local), facts(clustered)
+    assert got == expected  # the same paths, states, failure reasons and messages, metadata
+    assert sum(state == "failed" for state, *_ in got.values()) == 4
+    assert sorted(state for state, *_ in got.values()).count("copy") == 1
+    local_rows, ray_rows = rows(local), rows(clustered)
+    for path, (_, state, _, vector, *_) in local_rows.items():
+        if state != "failed":
+            difference = np.abs(np.frombuffer(vector, np.float32) - np.frombuffer(ray_rows[path][3], np.float32))
+            assert difference.max() <= 1e-6, (path, difference.max())
+    assert verify_index(clustered).ok
+
+
+def _distinct_photos(folder: Path, count: int) -> None:
+    """Distinct 1600×1200 JPEGs: big enough that decoding them exactly takes a while."""
+    folder.mkdir(parents=True)
+    source = Image.open(GOLDEN / "images" / "astronaut.png").convert("RGB").resize((1600, 1200))
+    for i in range(count):
+        source.rotate(i * 3.5).save(folder / f"img_{i:03d}.jpg", quality=85)
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """A head and a worker node on this machine, two CPUs each, for the module's tests."""
+    cluster_utils = pytest.importorskip("ray.cluster_utils", reason="build --ray needs the [cluster] extra")
+    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    node_ids = {node.node_id for node in cluster.list_all_nodes()}
+    yield cluster.address, node_ids
+    cluster.shutdown()
+
+
+def _busy_actor_pid(kind: str) -> int | None:
+    """A Ray Data actor of `kind` ('_Decoder' or '_Encoder') while it works on a batch (Ray names
+    the process after the call it is running)."""
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    busy = [line.split()[0] for line in listing.splitlines() if f"MapBatches({kind})).submit" in line]
+    return int(busy[0]) if busy else None
+
+
+@pytest.mark.slow
+def test_two_nodes_share_the_work_and_killed_actors_lose_nothing(tmp_path, two_nodes):
+    address, node_ids = two_nodes
+    photos, index = tmp_path / "photos", tmp_path / "index"
+    _distinct_photos(photos, 72)
+    killed: dict[str, int] = {}
+
+    def kill_one_of_each() -> None:
+        for kind in ("_Decoder", "_Encoder"):
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and kind not in killed:
+                if (pid := _busy_actor_pid(kind)) is not None:
+                    os.kill(pid, signal.SIGKILL)
+                    killed[kind] = pid
+                time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_of_each, daemon=True)
+    killer.start()
+    options = BuildOptions(
+        index_dir=index, model=str(TINY_MODEL), device="cpu", batch_size=4, fast_jpeg=False, progress=False, ray=address
+    )
+    summary = build_index(photos, options)
+    killer.join(5)
+    assert set(killed) == {"_Decoder", "_Encoder"}, f"the build ended before both kills: {killed}"
+    assert summary.indexed == 72 and not summary.failed
+    assert verify_index(index).ok
+    table = rows(index)
+    assert len(table) == 72 and all(row[1] == "indexed" for row in table.values())
+    # Every node the cluster has did some of it: the actors report where they ran.
+    worked_on = summary.stages[DECODE].nodes | summary.stages[ENCODE].nodes
+    assert worked_on == node_ids
+    assert summary.stages[DECODE].images == 72 and summary.stages[ENCODE].images == 72
+
+
+@pytest.mark.slow
+def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path, two_nodes):
+    address, _ = two_nodes
+    photos, index = tmp_path / "photos", tmp_path / "index"
+    _distinct_photos(photos, 72)
+    command = [sys.executable, "-m", "indexer", "build", str(photos), "--index", str(index), "--model", str(TINY_MODEL)]
+    command += ["--quiet", "--batch-size", "4", "--checkpoint-every", "8", "--exact-decode", "--ray", address]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    written = 0
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(index / DATABASE_FILE, timeout=5) as db:
+                written = db.execute("SELECT count(*) FROM images").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if written >= 12:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(30)
+    assert process.returncode == -signal.SIGKILL, "the build finished before it could be killed"
+    assert 0 < written < 72
+
+    resumed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "unchanged 0" not in resumed.stdout  # it took up what the killed run had committed
+    with sqlite3.connect(index / DATABASE_FILE) as db:
+        paths = [row[0] for row in db.execute("SELECT path FROM images WHERE state = 'indexed'")]
+    assert len(paths) == len(set(paths)) == 72
+    assert verify_index(index).ok
