@@ -86,6 +86,100 @@ def ours(model_dir: Path, photos: Path, index: Path, device: str, workers: int, 
     return elapsed
 
 
+def ours_summary(model_dir: Path, photos: Path, index: Path, *extra: str) -> tuple[float, str]:
+    """(seconds, the summary's stage-rates line) of one `indexer build` run, start-up included."""
+    command = [sys.executable, "-m", "indexer", "build", str(photos), "--index", str(index), "--model", str(model_dir)]
+    started = time.perf_counter()
+    result = subprocess.run(
+        [*command, "--device", "cpu", "--quiet", *extra], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0 or not re.search(r"failed 0\b", result.stdout):
+        raise SystemExit(f"indexer failed:\n{result.stdout}\n{result.stderr}")
+    rates = next((line.strip() for line in result.stdout.splitlines() if "stage rates" in line), "")
+    return elapsed, rates.removeprefix("stage rates while busy: ")
+
+
+def writer_rates(folder: Path, dim: int, rows: int, batch: int = 256) -> tuple[float, list[tuple[int, float]]]:
+    """The driver's single writer alone: rows/s committed to SQLite with their vectors (FAISS
+    checkpoints every 1,024 rows included), and the seconds one checkpoint takes at growing sizes."""
+    from indexer.scan import FoundFile
+    from indexer.write import IndexWriter
+    from search.store import IndexedImage
+    from search.store.index_store import IndexStore
+    from search.store.records import ModelRecord
+    from search.store.vectors import catch_up, save_vectors
+
+    rng = np.random.default_rng(0)
+    store = IndexStore(folder, create=True)
+    root_id = store.add_root(Path("/photos"))
+    store.record_model(ModelRecord("benchmark", "0" * 64, dim))
+    writer = IndexWriter(store, folder, root_id, dim, checkpoint_every=1024)
+    checkpoints = []
+    started = time.perf_counter()
+    for start in range(0, rows, batch):
+        vectors = rng.standard_normal((min(batch, rows - start), dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        written = [
+            IndexedImage(
+                FoundFile(f"/photos/{start + i:09d}.jpg", 3_000_000 + i, start + i),
+                vector,
+                4000,
+                3000,
+                None,
+                None,
+                f"{start + i:064x}",
+            )
+            for i, vector in enumerate(vectors)
+        ]
+        writer.write(written)
+    writer.finish()
+    rate = rows / (time.perf_counter() - started)
+    for _ in range(3):  # one checkpoint with nothing new: the cost of rewriting the whole FAISS file
+        began = time.perf_counter()
+        save_vectors(folder, store, catch_up(store, writer.vectors, dim))
+        checkpoints.append((writer.vectors.ntotal, time.perf_counter() - began))
+    store.close()
+    return rate, checkpoints
+
+
+def ray_comparison(args: argparse.Namespace, size: tuple[int, int]) -> None:
+    """The local engine and build --ray on the same folder in one run, then the writer alone."""
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        model_dir = make_random_checkpoint(work / "model", PUBLISHED_CONFIGS[args.config], BPE)
+        print(f"writing {args.count} JPEGs of {size[0]}×{size[1]} …", file=sys.stderr)
+        make_photos(work / "photos", args.count, size)
+        local_s, local_rates = ours_summary(model_dir, work / "photos", work / "local")
+        ray_s, ray_rates = ours_summary(model_dir, work / "photos", work / "ray", "--ray", args.ray_address)
+        dim = PUBLISHED_CONFIGS[args.config].embed_dim
+        write_rate, checkpoints = writer_rates(work / "writer", dim, args.writer_rows)
+    print(f"\n{_machine()}, {args.config}, random weights")
+    print(f"{args.count} JPEGs {size[0]}×{size[1]}; Ray: --ray {args.ray_address}\n")
+    print("| engine | seconds (start-up included) | images/s | stage rates while busy |")
+    print("| --- | --- | --- | --- |")
+    print(f"| local (worker processes) | {local_s:.1f} | {args.count / local_s:.2f} | {local_rates} |")
+    print(f"| build --ray | {ray_s:.1f} | {args.count / ray_s:.2f} | {ray_rates} |")
+    print(
+        f"\nthe single writer alone: {write_rate:,.0f} rows/s ({args.writer_rows:,} rows of {dim} floats, batches "
+        "of 256, FAISS checkpoint every 1,024)"
+    )
+    for total, seconds in checkpoints[-1:]:
+        print(f"one FAISS checkpoint at {total:,} vectors: {seconds * 1000:.0f} ms")
+
+
+def _machine() -> str:
+    flags = ""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+        flags = " ".join(flag for flag in wanted if f" {flag}" in cpuinfo)
+    except OSError:
+        pass
+    processor = platform.processor() or platform.machine()
+    return f"machine: {processor}, {os.cpu_count()} cores ({flags}), torch {torch.__version__}"
+
+
 def fast_path_error(model_dir: Path, paths: list[Path]) -> tuple[float, float, float]:
     """(min cosine, mean cosine, RMS pixel difference in 0..255) of draft vs exact decoding."""
     model = search.load_model(model_dir, device="cpu")
@@ -112,8 +206,20 @@ def main() -> None:
         action="store_true",
         help="16 distinct pictures made in parallel, each file unique by a JPEG comment (fast for --count 512+)",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        dest="ray_address",
+        metavar="ADDRESS",
+        help="compare the local engine with build --ray (local: a Ray on this machine) and time the writer alone",
+    )
+    parser.add_argument("--writer-rows", type=int, default=50_000, help="rows the writer-alone test commits")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
+    if args.ray_address:
+        ray_comparison(args, size)
+        return
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)

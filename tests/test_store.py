@@ -191,6 +191,58 @@ def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
         catalog.close()
 
 
+def test_a_file_no_node_could_see_is_planned_again_by_both_readers(tmp_path: Path):
+    from indexer.plan import make_plan
+    from search.store.catalog import Catalog
+
+    store = IndexStore(tmp_path, create=True)
+    store.record_model(ModelRecord("demo", "f" * 64, 4))
+    root = store.add_root(Path("/p"))
+    unseen, broken = FoundFile("/p/unseen.jpg", 3, 30), FoundFile("/p/broken.jpg", 4, 40)
+    store.write_batch(
+        root,
+        [
+            FailedImage(unseen, "not visible on a node", "/p/unseen.jpg: not visible on node ab12"),
+            FailedImage(broken, "not a readable image", "/p/broken.jpg: no"),
+        ],
+    )
+    catalog = Catalog.open(tmp_path)
+    try:
+        for known in (store.known_rows(root), catalog.known_rows(root)):
+            plan = make_plan([unseen, broken], known)
+            assert [found.path for found, _ in plan.changed] == ["/p/unseen.jpg"]  # tried again, though unchanged
+            assert plan.unchanged == 1  # a file that is broken stays failed until it changes
+    finally:
+        catalog.close()
+        store.close()
+
+
+def test_a_raw_twin_is_found_when_the_index_held_no_raw_before(tmp_path: Path):
+    store = IndexStore(tmp_path, create=True)
+    store.record_model(ModelRecord("demo", "f" * 64, 4))
+    root = store.add_root(Path("/p"))
+    unit = np.array([0, 0, 1, 0], dtype=np.float32)
+    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.JPG", 3, 30), unit, 10, 10, None, None, "a" * 32)])
+    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.CR2", 9, 30), unit, 10, 10, None, None, "b" * 32)])
+    states = {os.fsdecode(path): state for path, state in _states(tmp_path)}
+    assert states == {"/p/IMG_1.JPG": "indexed", "/p/IMG_1.CR2": "twin"}
+    store.close()
+
+    # An index written before the "holds RAW" fact was recorded finds its RAW files by their names.
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as db:
+        db.execute("DELETE FROM meta WHERE key = ?", (MetaKey.HOLDS_RAW.value,))
+        db.execute("UPDATE images SET state = 'indexed'")
+    store = IndexStore(tmp_path)
+    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.JPG", 3, 31), unit, 10, 10, None, None, "a" * 32)])
+    assert dict(_states(tmp_path))[b"/p/IMG_1.CR2"] == "twin"
+    store.close()
+
+
+def _states(folder: Path) -> list[tuple[bytes, str]]:
+    with sqlite3.connect(folder / DATABASE_FILE) as db:
+        return db.execute("SELECT path, state FROM images").fetchall()
+
+
 def test_the_quick_path_leaves_an_old_schema_to_index_store(schema_1_index: Path):
     from search.store.catalog import Catalog
 

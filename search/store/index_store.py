@@ -27,7 +27,7 @@ from .database import create_database_engine
 from .health import damaged_message
 from .layout import BUSY_TIMEOUT_MS, IndexKind
 from .migrations import upgrade
-from .photo_groups import picture_of_twin, raw_twins_of, settle_copies, settle_raw_twins
+from .photo_groups import holds_raw_files, is_raw, picture_of_twin, raw_twins_of, settle_copies, settle_raw_twins
 from .records import (
     FailedImage,
     Failure,
@@ -79,6 +79,48 @@ def _next_change(session: Session) -> int:
     value = int(_get(session, MetaKey.CHANGE_COUNTER) or 0) + 1
     _set(session, MetaKey.CHANGE_COUNTER, value)
     return value
+
+
+def _row_values(result: IndexedImage | FailedImage) -> dict[str, object]:
+    """The columns a result sets, whether its row is new or updated."""
+    if isinstance(result, IndexedImage):
+        return {
+            "state": RowState.INDEXED.value,
+            "reason": None,
+            "detail": None,
+            "width": result.width,
+            "height": result.height,
+            "taken_at": result.taken_at,
+            "camera": result.camera,
+            "content_hash": result.content_hash,
+            "vector": np.ascontiguousarray(result.vector, dtype=np.float32).tobytes(),
+        }
+    # A photo that was indexed and now fails keeps nothing of what it was.
+    return {
+        "state": RowState.FAILED.value,
+        "reason": str(result.reason),
+        "detail": result.detail,
+        "width": None,
+        "height": None,
+        "taken_at": None,
+        "camera": None,
+        "content_hash": None,
+        "vector": None,
+    }
+
+
+def _twins_possible(session: Session, keys: Sequence[bytes]) -> bool:
+    """Whether a RAW twin can be among these files: not while neither the index nor they hold a
+    camera RAW, which spares the usual collection a name lookup per file. Recorded in the metadata
+    once found out (a scan of the paths, once per index)."""
+    if any(is_raw(key) for key in keys):
+        _set(session, MetaKey.HOLDS_RAW, 1)
+        return True
+    known = _get(session, MetaKey.HOLDS_RAW)
+    if known is None:
+        known = "1" if holds_raw_files(session) else "0"
+        _set(session, MetaKey.HOLDS_RAW, known)
+    return known == "1"
 
 
 def _start_of(day: date) -> datetime:
@@ -230,6 +272,8 @@ class IndexStore:
             for start in range(0, len(moved_ids), DELETE_CHUNK_ROWS):
                 chunk = moved_ids[start : start + DELETE_CHUNK_ROWS]
                 named += session.scalars(select(ImageRow.path).where(ImageRow.id.in_(chunk)))  # where they were
+            if any(is_raw(key) for key in named[: len(moved)]):
+                _set(session, MetaKey.HOLDS_RAW, 1)
             for found, row_id in moved:
                 session.execute(
                     update(ImageRow)
@@ -264,23 +308,22 @@ class IndexStore:
             keys = [path_key(result.file.path) for result in results]
             existing = {row.path: row for row in session.scalars(select(ImageRow).where(ImageRow.path.in_(keys)))}
             touched = {row.content_hash for row in existing.values()}  # a changed file may leave copies behind
+            new_rows = []
             for result, key in zip(results, keys, strict=True):
-                row = existing.get(key) or ImageRow(path=key, root_id=root_id)
-                row.size, row.mtime_ns, row.seq = result.file.size, result.file.mtime_ns, seq
-                if isinstance(result, IndexedImage):
-                    row.state, row.reason, row.detail = RowState.INDEXED.value, None, None
-                    row.width, row.height = result.width, result.height
-                    row.taken_at, row.camera, row.content_hash = result.taken_at, result.camera, result.content_hash
-                    row.vector = np.ascontiguousarray(result.vector, dtype=np.float32).tobytes()
+                values = _row_values(result)
+                values.update(size=result.file.size, mtime_ns=result.file.mtime_ns, seq=seq)
+                row = existing.get(key)
+                if row is None:  # the usual case: inserted in one statement below, not one ORM object each
+                    new_rows.append({"path": key, "root_id": root_id, **values})
                 else:
-                    row.state, row.reason, row.detail = RowState.FAILED.value, str(result.reason), result.detail
-                    # A photo that was indexed and now fails keeps nothing of what it was.
-                    row.vector = row.width = row.height = row.taken_at = row.camera = row.content_hash = None
-                if key not in existing:
-                    session.add(row)
-                touched.add(row.content_hash)
+                    for column, value in values.items():
+                        setattr(row, column, value)
+                touched.add(values["content_hash"])
+            if new_rows:
+                session.execute(insert(ImageRow), new_rows)
             session.flush()
-            touched |= settle_raw_twins(session, keys, seq)
+            if _twins_possible(session, keys):
+                touched |= settle_raw_twins(session, keys, seq)
             settle_copies(session, touched, seq)
             return seq
 
@@ -309,7 +352,8 @@ class IndexStore:
                     for image in images
                 ],
             )
-            hashes = settle_raw_twins(session, [path_key(image.file.path) for image in images], seq)
+            keys = [path_key(image.file.path) for image in images]
+            hashes = settle_raw_twins(session, keys, seq) if _twins_possible(session, keys) else set()
             settle_copies(session, hashes | {image.content_hash for image in images}, seq)
             return seq
 

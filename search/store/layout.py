@@ -52,6 +52,7 @@ class MetaKey(StrEnum):
     VECTOR_FILE_COUNT = "faiss_count"
     VECTOR_FILE_MTIME = "faiss_mtime_ns"  # a file replaced or touched since is checked before it is trusted
     LAST_BUILD_FINISHED = "last_build_finished"  # ISO time (UTC)
+    HOLDS_RAW = "holds_raw"  # "1" once a camera RAW was written: only then are RAW twins looked for
 
 
 # Index kind by collection size. Up to EXACT_SEARCH_LIMIT images an exact inner-product scan is

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, String, bindparam, cast, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..constants import RAW_SUFFIXES
@@ -47,6 +47,14 @@ def settle_copies(session: Session, hashes: set[str | None], seq: int) -> None:
 
 def is_raw(path: bytes) -> bool:
     return os.path.splitext(path)[1].decode("ascii", "replace").lower() in RAW_SUFFIXES
+
+
+def holds_raw_files(session: Session) -> bool:
+    """Whether any row's file is a camera RAW (one scan of the paths; LIKE on text ignores ASCII case,
+    on the stored bytes it would not)."""
+    as_text = cast(ImageRow.path, String)
+    named_raw = or_(*(as_text.like(f"%{suffix}") for suffix in sorted(RAW_SUFFIXES)))
+    return session.execute(select(ImageRow.id).where(named_raw).limit(1)).first() is not None
 
 
 def name_prefix(path: bytes) -> bytes | None:
