@@ -27,7 +27,15 @@ from .database import create_database_engine
 from .health import damaged_message
 from .layout import BUSY_TIMEOUT_MS, IndexKind
 from .migrations import upgrade
-from .photo_groups import holds_raw_files, is_raw, picture_of_twin, raw_twins_of, settle_copies, settle_raw_twins
+from .photo_groups import (
+    holds_raw_files,
+    indexed_of,
+    is_raw,
+    picture_of_twin,
+    raw_twins_of,
+    settle_copies,
+    settle_raw_twins,
+)
 from .records import (
     FailedImage,
     Failure,
@@ -435,13 +443,14 @@ class IndexStore:
         unique = sorted(set(hashes))
         with self._sessions() as session:
             for start in range(0, len(unique), DELETE_CHUNK_ROWS):
-                for digest, blob in session.execute(
-                    select(ImageRow.content_hash, ImageRow.vector).where(
-                        ImageRow.content_hash.in_(unique[start : start + DELETE_CHUNK_ROWS]),
-                        ImageRow.state == RowState.INDEXED.value,
+                chunk = unique[start : start + DELETE_CHUNK_ROWS]
+                for digest, state, blob in session.execute(
+                    select(ImageRow.content_hash, ImageRow.state, ImageRow.vector).where(
+                        ImageRow.content_hash.in_(chunk)  # the state is checked here (photo_groups.BY_HASH_ONLY)
                     )
                 ):
-                    found[digest] = np.frombuffer(blob, dtype=np.float32).copy()
+                    if state == RowState.INDEXED.value:
+                        found[digest] = np.frombuffer(blob, dtype=np.float32).copy()
         return found
 
     def id_of(self, path: str | os.PathLike[str]) -> int | None:
@@ -455,11 +464,7 @@ class IndexStore:
                 return None if row is None else row.id
             if row.state == RowState.TWIN.value:
                 return picture_of_twin(session, key)
-            return session.scalar(
-                select(ImageRow.id).where(
-                    ImageRow.content_hash == row.content_hash, ImageRow.state == RowState.INDEXED.value
-                )
-            )
+            return indexed_of(session, row.content_hash)
 
     def ids_matching(
         self, folder: str | os.PathLike[str] | None, date_from: date | None, date_to: date | None

@@ -35,14 +35,28 @@ def settle_copies(session: Session, hashes: set[str | None], seq: int) -> None:
     for start in range(0, len(ordered), CHUNK):
         rows = session.execute(
             select(ImageRow.id, ImageRow.content_hash, ImageRow.state)
-            .where(ImageRow.content_hash.in_(ordered[start : start + CHUNK]), ImageRow.state.in_(SHOWN_WITH_OTHERS))
+            .where(ImageRow.content_hash.in_(ordered[start : start + CHUNK]))  # the state: below (BY_HASH_ONLY)
             .order_by(ImageRow.content_hash, ImageRow.state != RowState.INDEXED.value, ImageRow.id)
         ).all()
         keeper: dict[str, int] = {}
         for row_id, digest, state in rows:  # per hash, the first row is its oldest indexed one, if any
+            if state not in SHOWN_WITH_OTHERS:
+                continue
             wanted = RowState.INDEXED.value if keeper.setdefault(digest, row_id) == row_id else RowState.COPY.value
             if state != wanted:
                 session.execute(update(ImageRow).where(ImageRow.id == row_id).values(state=wanted, seq=seq))
+
+
+# BY_HASH_ONLY: a query by content hash leaves the state out of its WHERE clause and checks it in
+# Python. With both there, SQLite (which keeps no statistics here) may pick the index on state, which
+# nearly every row shares, and scan the whole table for a handful of rows: a cost per batch that grows
+# with the collection.
+
+
+def indexed_of(connection: Connection | Session, digest: str | None) -> int | None:
+    """The id of the indexed row of a content (None if none is)."""
+    rows = connection.execute(select(ImageRow.id, ImageRow.state).where(ImageRow.content_hash == digest))
+    return next((row_id for row_id, state in rows if state == RowState.INDEXED.value), None)
 
 
 def is_raw(path: bytes) -> bool:
@@ -123,7 +137,5 @@ def picture_of_twin(connection: Connection | Session, path: bytes) -> int | None
         if state == RowState.INDEXED.value:
             return row_id
         if state == RowState.COPY.value:
-            return connection.execute(
-                select(ImageRow.id).where(ImageRow.content_hash == digest, ImageRow.state == RowState.INDEXED.value)
-            ).scalar()
+            return indexed_of(connection, digest)
     return None
