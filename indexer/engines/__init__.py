@@ -13,11 +13,12 @@ against SQLite and one writer commits, so every engine gives the same index.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..encode import KnownVectors, Row
-from ..scan import FoundFile
-from ..stages import StageTimes
+if TYPE_CHECKING:  # encode.py imports torch: an unchanged re-run, which never gets here, must not
+    from ..encode import KnownVectors, Row
+    from ..scan import FoundFile
+    from ..stages import StageTimes
 
 DEFAULT_BATCH_SIZE = 32  # images per encoder batch on the CPU and on a cluster (a GPU sizes its own)
 
