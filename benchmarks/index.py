@@ -100,7 +100,9 @@ def ours_summary(model_dir: Path, photos: Path, index: Path, *extra: str) -> tup
     return elapsed, rates.removeprefix("stage rates while busy: ")
 
 
-def writer_rates(folder: Path, dim: int, rows: int, batch: int = 256) -> tuple[float, list[tuple[int, float]]]:
+def writer_rates(
+    folder: Path, dim: int, rows: int, batch: int = 256
+) -> tuple[float, list[tuple[int, float]], list[tuple[int, float]]]:
     """The driver's single writer alone: rows/s committed to SQLite with their vectors (FAISS
     checkpoints every 1,024 rows included), and the seconds one checkpoint takes at growing sizes."""
     from indexer.scan import FoundFile
@@ -115,8 +117,9 @@ def writer_rates(folder: Path, dim: int, rows: int, batch: int = 256) -> tuple[f
     root_id = store.add_root(Path("/photos"))
     store.record_model(ModelRecord("benchmark", "0" * 64, dim))
     writer = IndexWriter(store, folder, root_id, dim, checkpoint_every=1024)
-    checkpoints = []
-    started = time.perf_counter()
+    checkpoints, segments = [], []  # segments: (rows written so far, rows/s over the last quarter)
+    started = segment_start = time.perf_counter()
+    quarter = max(batch, rows // 4)
     for start in range(0, rows, batch):
         vectors = rng.standard_normal((min(batch, rows - start), dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -133,6 +136,10 @@ def writer_rates(folder: Path, dim: int, rows: int, batch: int = 256) -> tuple[f
             for i, vector in enumerate(vectors)
         ]
         writer.write(written)
+        if (start + batch) % quarter < batch:
+            now = time.perf_counter()
+            segments.append((start + len(written), quarter / (now - segment_start)))
+            segment_start = now
     writer.finish()
     rate = rows / (time.perf_counter() - started)
     for _ in range(3):  # one checkpoint with nothing new: the cost of rewriting the whole FAISS file
@@ -140,7 +147,7 @@ def writer_rates(folder: Path, dim: int, rows: int, batch: int = 256) -> tuple[f
         save_vectors(folder, store, catch_up(store, writer.vectors, dim))
         checkpoints.append((writer.vectors.ntotal, time.perf_counter() - began))
     store.close()
-    return rate, checkpoints
+    return rate, checkpoints, segments
 
 
 def ray_comparison(args: argparse.Namespace, size: tuple[int, int]) -> None:
@@ -153,7 +160,7 @@ def ray_comparison(args: argparse.Namespace, size: tuple[int, int]) -> None:
         local_s, local_rates = ours_summary(model_dir, work / "photos", work / "local")
         ray_s, ray_rates = ours_summary(model_dir, work / "photos", work / "ray", "--ray", args.ray_address)
         dim = PUBLISHED_CONFIGS[args.config].embed_dim
-        write_rate, checkpoints = writer_rates(work / "writer", dim, args.writer_rows)
+        write_rate, checkpoints, segments = writer_rates(work / "writer", dim, args.writer_rows)
     print(f"\n{_machine()}, {args.config}, random weights")
     print(f"{args.count} JPEGs {size[0]}×{size[1]}; Ray: --ray {args.ray_address}\n")
     print("| engine | seconds (start-up included) | images/s | stage rates while busy |")
@@ -164,6 +171,7 @@ def ray_comparison(args: argparse.Namespace, size: tuple[int, int]) -> None:
         f"\nthe single writer alone: {write_rate:,.0f} rows/s ({args.writer_rows:,} rows of {dim} floats, batches "
         "of 256, FAISS checkpoint every 1,024)"
     )
+    print("  by quarter: " + ", ".join(f"{rate:,.0f} rows/s up to {done:,}" for done, rate in segments))
     for total, seconds in checkpoints[-1:]:
         print(f"one FAISS checkpoint at {total:,} vectors: {seconds * 1000:.0f} ms")
 
