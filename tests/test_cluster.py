@@ -179,6 +179,28 @@ def test_two_nodes_share_the_work_and_killed_actors_lose_nothing(tmp_path, two_n
 
 
 @pytest.mark.slow
+def test_a_node_with_other_weights_stops_the_build_with_one_message(tmp_path, two_nodes):
+    from indexer.engines.cluster import RayEngine
+    from indexer.model_choice import ModelChoice
+    from indexer.scan import FoundFile
+    from indexer.stages import StageTimes
+    from search.errors import IndexStoreError
+
+    address, _ = two_nodes
+    photo = Path(shutil.copy(GOLDEN / "images" / "rocket.jpg", tmp_path / "rocket.jpg"))
+    stat = photo.stat()
+    # What the driver would have hashed had its weights been others than the nodes' own.
+    choice = ModelChoice(str(TINY_MODEL), TINY_MODEL, "0" * 64, "stat", None)
+    options = BuildOptions(model=str(TINY_MODEL), device="cpu", progress=False, ray=address)
+    started = time.monotonic()
+    with pytest.raises(IndexStoreError) as raised, RayEngine.started(address, choice, options) as engine:
+        work = [FoundFile(str(photo), stat.st_size, stat.st_mtime_ns)]
+        list(engine.row_batches(work, lambda hashes: {}, StageTimes()))
+    assert "other weights" in str(raised.value) and "shared mount" in str(raised.value)
+    assert time.monotonic() - started < 120  # said, not retried for ever
+
+
+@pytest.mark.slow
 def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path, two_nodes):
     address, _ = two_nodes
     photos, index = tmp_path / "photos", tmp_path / "index"

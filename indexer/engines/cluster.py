@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import socket
 import tempfile
 import time
@@ -175,20 +176,27 @@ class _Encoder:
         self.node, self.name = _where()
         if device == "cpu" or not torch.cuda.is_available():
             torch.set_num_threads(os.cpu_count() or 1)
-        here = Path(folder) if Path(folder).is_dir() else resolve_model(name)  # else the hub, on this node
-        weights = find_weights(here)
-        if weights is None or file_fingerprint(weights) != fingerprint:
-            raise RuClipError(
-                f"Node {self.node[:12]} has other weights for model {name!r} than the machine running the build "
-                f"({here}): put the model folder on the shared mount, or the same files on every node."
-            )
-        self.model = load_model(here, device=device, precision=precision)
+        # A model this node cannot load is handed back with the first batch, not raised: Ray restarts an
+        # actor whose constructor fails, again and again, and the build would wait forever; and Ray Data
+        # keeps only the text of an exception raised in a batch, not the error itself.
+        self.problem: RuClipError | None = None
+        try:
+            here = Path(folder) if Path(folder).is_dir() else resolve_model(name)  # else the hub, on this node
+            weights = find_weights(here)
+            if weights is None or file_fingerprint(weights) != fingerprint:
+                raise RuClipError(
+                    f"Node {self.node[:12]} has other weights for model {name!r} than the machine running the "
+                    f"build ({here}): put the model folder on the shared mount, or the same files on every node."
+                )
+            self.model = load_model(here, device=device, precision=precision)
+        except RuClipError as exc:
+            self.problem = exc
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         started = time.perf_counter()
         ok = batch["ok"].astype(bool)
-        vectors = np.zeros((len(ok), self.model.embed_dim), np.float32)
-        if ok.any():
+        vectors = np.zeros((len(ok), 1 if self.problem else self.model.embed_dim), np.float32)
+        if ok.any() and self.problem is None:
             vectors[ok] = self.model.encode_squares(np.ascontiguousarray(batch["pixels"][ok]))
         elapsed = time.perf_counter() - started
         count = len(ok)
@@ -198,6 +206,7 @@ class _Encoder:
             encode_node=np.array([self.node] * count),
             encoded_by=np.array([self.name] * count),
             encode_s=np.full(count, elapsed / max(1, int(ok.sum()))) * ok,  # failures cost the encoder nothing
+            problem=np.array([str(self.problem or "")] * count),
         )
         return out
 
@@ -233,9 +242,11 @@ class RayEngine:
         files = {found.path: found for found in work}
         batches = self._dataset([found.path for found in work]).iter_batches(batch_size=None, batch_format="numpy")
         for batch in _cluster_errors_explained(batches):
+            if problem := str(batch["problem"][0]):
+                raise IndexStoreError(problem, StoreProblem.CLUSTER)
             results = [pickle.loads(facts) for facts in batch["facts"]]
-            yield rows_of_batch(results, files, known, _handed_over(results, batch["vector"]))
             _record_stages(batch, stages)
+            yield rows_of_batch(results, files, known, _handed_over(results, batch["vector"]))
 
     def _dataset(self, paths: list[str]) -> Any:
         ray, options, placement = self.ray, self.options, self.placement
@@ -302,6 +313,9 @@ def _connect(ray: Any, address: str) -> None:
     # Ray's C++ core prints notes about its own internals (actor arguments in the object store) on the
     # build's stderr; real failures still reach this process as exceptions.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # No usage reports: a photo collection's build has nothing to tell Ray's authors (and after a failed
+    # run Ray Data's report queries a metrics server that is not there, printing its tracebacks).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         with _logger_quieted("ray._private.authentication.authentication_token_setup"):  # "token auth is on"
             ray.init(address=address, **settings)  # "local": always a new Ray, never one already running here
@@ -370,32 +384,22 @@ def _quiet_ray_data(ray: Any) -> None:
 
 
 def _cluster_errors_explained(batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
-    """A failure of the pipeline itself (an encoder that cannot load its model, a cluster that went
-    away) as one message; the batches written before it stay, and a re-run resumes after them."""
+    """A failure of the pipeline itself (a cluster that went away, a worker's bug) as one message; the
+    batches written before it stay, and a re-run resumes after them."""
     try:
         yield from batches
     except RuClipError:
         raise
     except Exception as exc:  # noqa: BLE001 - Ray wraps a worker's exception in its own types
-        cause = _root_cause(exc)
-        if isinstance(cause, RuClipError):
-            raise IndexStoreError(str(cause), StoreProblem.CLUSTER) from None
         raise IndexStoreError(
-            f"The Ray pipeline failed: {type(cause).__name__}: {_first_line(cause)}. The batches written so far "
+            f"The Ray pipeline failed: {_gist(exc)}. The batches written so far "
             "are kept; run the same command again to go on.",
             StoreProblem.CLUSTER,
         ) from None
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    seen = exc
-    while True:
-        inner = getattr(seen, "cause", None) or seen.__cause__
-        if inner is None or inner is seen:
-            return seen
-        seen = inner
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "no message"
+def _gist(exc: BaseException) -> str:
+    """The line that says what went wrong: Ray puts a worker's coloured traceback in the message,
+    whose last line is the exception itself."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
