@@ -397,24 +397,32 @@ def test_failed_build_of_an_existing_index_keeps_it(tmp_path):
 def test_ctrl_c_before_the_first_batch_leaves_no_folder(tmp_path):
     """Ctrl-C while the model loads (torch takes a second or more to import, after index.sqlite is
     made): the run says it was interrupted and removes the folder it made."""
-    index = tmp_path / "index"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "build", _photos(tmp_path / "photos"), "--model", "demo", "--index", index],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (index / "index.sqlite").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert process.poll() is None, "the build ended before it could be interrupted"
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
-    assert not index.exists(), (sorted(p.name for p in index.iterdir()), stderr)
+    # On a loaded machine this test's polling can be held back until the build is all but done, and
+    # a signal that lands after the summary interrupts nothing: then it tries again, from scratch.
+    for attempt in range(3):
+        index = tmp_path / f"index-{attempt}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "indexer", "build", _photos(tmp_path / f"photos-{attempt}"), "--model", "demo"]
+            + ["--index", str(index)],
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not (index / "index.sqlite").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert process.poll() is None, "the build ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        if process.returncode == 0 and "searchable" in stdout:
+            continue  # the signal came after the build's work was done
+        assert process.returncode == 130, stderr
+        assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+        assert not index.exists(), (sorted(p.name for p in index.iterdir()), stderr)
+        return
+    pytest.fail("three builds finished before Ctrl-C reached them")
 
 
 def test_stats_before_any_build_finished_says_so(tmp_path):
