@@ -79,18 +79,21 @@ class Placement:
     decoders: int
     encoders: int
     encoder_gpus: float  # 1 on a cluster with GPUs, else 0 (CPU encoders)
+    encoder_cpus: float  # 1 beside a GPU (it feeds the card); 0 for a CPU encoder, see for_cluster
 
     @classmethod
     def for_cluster(cls, cpus: float, gpus: float, nodes: int, device: str) -> Placement:
         """GPUs, when the cluster has them and the device allows: one encoder per GPU. Else one
-        CPU encoder per node (its torch threads use the node's cores). Decoders get the CPUs left,
-        at least one: an encoder's torch threads and the decoders share cores, as in the local engine."""
+        CPU encoder per node, whose torch threads share the node's cores with the decoders, as in the
+        local engine; it reserves no CPU, so that when a node is lost its encoder can start again on
+        any node still up (reserving one, it could wait for ever behind decoders holding them all).
+        Decoders get the CPUs left, at least one."""
         if gpus >= 1 and device != "cpu":
-            encoders, encoder_gpus = int(gpus), 1.0
+            encoders, encoder_gpus, encoder_cpus = int(gpus), 1.0, 1.0
         else:
-            encoders, encoder_gpus = max(1, nodes), 0.0
+            encoders, encoder_gpus, encoder_cpus = max(1, nodes), 0.0, 0.0
         decoders = max(1, int(cpus) - encoders)
-        return cls(decoders, encoders, encoder_gpus)
+        return cls(decoders, encoders, encoder_gpus, encoder_cpus)
 
 
 def _where() -> tuple[str, str]:
@@ -263,7 +266,7 @@ class RayEngine:
             ),
             batch_size=batch,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=placement.decoders),
+            compute=_pool(ray, placement.decoders),
             num_cpus=1,
         )
         return dataset.map_batches(
@@ -277,10 +280,16 @@ class RayEngine:
             ),
             batch_size=batch,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=placement.encoders),
-            num_cpus=1,
+            compute=_pool(ray, placement.encoders),
+            num_cpus=placement.encoder_cpus,
             num_gpus=placement.encoder_gpus,
         )
+
+
+def _pool(ray: Any, size: int) -> Any:
+    """`size` actors to begin with, and as few as one: a pool that must stay at full size cannot be
+    placed again after a node is lost (its actors restart, find no CPUs, and the build would hang)."""
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
 
 
 def _handed_over(results: list[Decoded | Failed], vectors: np.ndarray) -> Callable[[list[Decoded]], np.ndarray]:
