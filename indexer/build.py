@@ -10,6 +10,7 @@ import gc
 import os
 import shutil
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -295,8 +296,9 @@ def build_index(photos: Path, options: BuildOptions) -> BuildSummary:
         check_writable(index_dir)  # a read-only index.sqlite is said now, not at the first batch
         try:
             _build_locked(root, index_dir, options, summary)
-        except BaseException:
+        except BaseException as exc:
             if before is not None:
+                _let_go_of_connections(exc)
                 _discard_unfinished_first_build(index_dir, before, folders_made)
             raise
         if summary.deleted or summary.changed:  # the page's thumbnails of photos gone or edited since
@@ -362,6 +364,15 @@ def _entries(folder: Path, lock_was_there: bool) -> set[str]:
     if not lock_was_there:
         names.discard(LOCK_FILE)
     return names
+
+
+def _let_go_of_connections(exc: BaseException) -> None:
+    """A Ctrl-C inside the opening of index.sqlite (say, while its connection is set up) leaves that
+    connection alive in the traceback's frames, holding its lock on the new file, so the check below
+    could not read it and the half-made folder stayed. The frames' variables are dropped and the
+    connection collected (the message the user sees needs neither)."""
+    traceback.clear_frames(exc.__traceback__)
+    gc.collect()
 
 
 def _discard_unfinished_first_build(index_dir: Path, before: set[str], folders_made: list[Path]) -> None:

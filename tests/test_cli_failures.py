@@ -425,6 +425,25 @@ def test_ctrl_c_before_the_first_batch_leaves_no_folder(tmp_path):
     pytest.fail("three builds finished before Ctrl-C reached them")
 
 
+def test_ctrl_c_while_the_new_database_connects_leaves_no_folder(tmp_path, monkeypatch):
+    """The moment CI once caught: a Ctrl-C inside the new connection's set-up, which left the
+    connection (and its lock on index.sqlite) alive in the traceback, so the cleanup could not read
+    the file and the half-made folder stayed."""
+    import search.store.database as database
+    from indexer.build import BuildOptions, build_index
+
+    def interrupted_setup(connection, _record) -> None:
+        cursor = connection.cursor()  # as the real set-up: its cursor is open when the Ctrl-C lands
+        cursor.execute("PRAGMA journal_mode=WAL")
+        raise KeyboardInterrupt  # what Python raises when Ctrl-C lands here
+
+    monkeypatch.setattr(database, "_sqlite_pragmas", interrupted_setup)
+    index = tmp_path / "index"
+    with pytest.raises(KeyboardInterrupt):
+        build_index(_photos(tmp_path / "photos"), BuildOptions(index_dir=index, model="demo", progress=False))
+    assert not index.exists()
+
+
 def test_stats_before_any_build_finished_says_so(tmp_path):
     from search.store import IndexStore
 
