@@ -409,6 +409,9 @@ def test_ctrl_c_before_the_first_batch_leaves_no_folder(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Ctrl-C as in a terminal: a run started in the background by a non-interactive shell (a CI
+            # script's `cmd &`) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         deadline = time.monotonic() + 60
         while not (index / "index.sqlite").exists() and process.poll() is None and time.monotonic() < deadline:
