@@ -205,7 +205,7 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path, two_nodes):
 
 
 @pytest.mark.slow
-def test_two_nodes_share_the_work_and_killed_actors_and_a_lost_node_lose_nothing(tmp_path, two_nodes):
+def test_two_nodes_share_the_work_and_killed_actors_and_a_lost_node_lose_nothing(tmp_path, two_nodes, monkeypatch):
     """Runs last of the tests on `two_nodes`: it takes the worker node away."""
     address = two_nodes.address
     node_ids = {node.node_id for node in two_nodes.list_all_nodes()}
@@ -225,12 +225,22 @@ def test_two_nodes_share_the_work_and_killed_actors_and_a_lost_node_lose_nothing
 
     killer = threading.Thread(target=kill_one_of_each, daemon=True)
     killer.start()
+    import indexer.engines.cluster as cluster_engine
+
+    seen_nodes: set[str] = set()  # where the batches handed over so far were decoded and encoded
+    record_stages = cluster_engine._record_stages
+
+    def watched(batch, stages):
+        seen_nodes.update(map(str, batch["decode_node"]), map(str, batch["encode_node"]))
+        record_stages(batch, stages)
+
+    monkeypatch.setattr(cluster_engine, "_record_stages", watched)
     written = []
 
-    def lose_the_worker_node_after_six_batches() -> bool:  # asked before each batch is written
+    def lose_the_worker_node_once_both_worked() -> bool:  # asked before each batch is written
         written.append(1)
-        if len(written) == 6:
-            threading.Thread(target=two_nodes.remove_node, args=(worker_node,), daemon=True).start()
+        if len(written) >= 4 and seen_nodes == node_ids and worker_node in two_nodes.list_all_nodes():
+            two_nodes.remove_node(worker_node)
         return False
 
     options = BuildOptions(
@@ -241,12 +251,12 @@ def test_two_nodes_share_the_work_and_killed_actors_and_a_lost_node_lose_nothing
         fast_jpeg=False,
         progress=False,
         ray=address,
-        stop_requested=lose_the_worker_node_after_six_batches,
+        stop_requested=lose_the_worker_node_once_both_worked,
     )
     summary = build_index(photos, options)
     killer.join(5)
     assert set(killed) == {"_Decoder", "_Encoder"}, f"the build ended before both kills: {killed}"
-    assert len(written) >= 6 and worker_node not in two_nodes.list_all_nodes()  # the node went mid-build
+    assert worker_node not in two_nodes.list_all_nodes()  # the node went mid-build
     assert summary.indexed == 72 and not summary.failed
     assert verify_index(index).ok
     table = rows(index)
