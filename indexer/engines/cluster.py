@@ -40,6 +40,7 @@ import numpy as np
 from search.clip.config import ModelConfig
 from search.constants import CONFIG_FILE
 from search.errors import ImageProblem, IndexStoreError, RuClipError, StoreProblem
+from search.quiet import logger_quieted
 
 from ..decode import Decoded, DecodePool, Failed
 from ..encode import KnownVectors, Row, rows_of_batch
@@ -326,7 +327,7 @@ def _connect(ray: Any, address: str) -> None:
     # run Ray Data's report queries a metrics server that is not there, printing its tracebacks).
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
-        with _logger_quieted("ray._private.authentication.authentication_token_setup"):  # "token auth is on"
+        with logger_quieted("ray._private.authentication.authentication_token_setup"):  # "token auth is on"
             ray.init(address=address, **settings)  # "local": always a new Ray, never one already running here
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         where = "on this machine" if address == LOCAL else f"at {address}"
@@ -370,17 +371,6 @@ def _last_started_here() -> str:
         return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").read_text().strip()
     except OSError:
         return ""
-
-
-@contextmanager
-def _logger_quieted(name: str) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _quiet_ray_data(ray: Any) -> None:

@@ -24,6 +24,7 @@ from ..constants import (
 )
 from ..errors import ModelNotFoundError
 from ..paths import demo_model_dir
+from ..quiet import logger_quieted
 from .config import PUBLISHED_CONFIGS
 from .folder import missing_files
 
@@ -232,13 +233,8 @@ def hub_unreachable_reason(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> str | None
 def _hub_warnings_silenced() -> Iterator[None]:
     """huggingface_hub logs every retry as a warning (twice, through its own handler and the root
     logger): the user gets one message at the end instead. Progress bars are not logging: they stay."""
-    logger = logging.getLogger("huggingface_hub")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
+    with logger_quieted("huggingface_hub"):
         yield
-    finally:
-        logger.setLevel(level)
 
 
 def _hub_cache() -> str:
