@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.clip.formats import image_suffixes
 from search.errors import IndexStoreError, StoreProblem
+from search.images.formats import image_suffixes
 from search.paths import default_index_dir
 from search.store.catalog import Catalog
 from search.store.health import check_writable, database_holds_no_images, index_folder_error
@@ -205,7 +205,7 @@ def _gpu_decoding(model: RuClip) -> bool:
     [gpu] extra); torch is already imported by then, so asking costs nothing on a CPU build."""
     if model.device.type != "cuda":
         return False
-    from .gpu_decode import gpu_decoding_available
+    from search.images.device import gpu_decoding_available
 
     return gpu_decoding_available(model.device)
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..constants import CONFIG_FILE, DEMO_MODEL, TEXT_PRECISIONS, TOKENIZER_FILE
 from ..errors import RuClipError
+from ..images.open import load_image
 from ..paths import demo_model_dir
 from .checkpoint import load_network
 from .config import ModelConfig
@@ -24,7 +25,7 @@ from .folder import file_fingerprint
 from .hub import published_name, requested_model, resolve_model
 from .model import CLIP
 from .prepack import pack_text_tower
-from .preprocess import load_image, normalize_pixels, preprocess_image
+from .preprocess import normalize_pixels, preprocess_image
 from .runtime import keep_freed_memory_for_reuse
 from .tokenizer import Tokenizer
 
