@@ -142,7 +142,7 @@ def _no_cyclic_collection() -> Iterator[None]:
 
 
 def _scan(root: Path, index_dir: Path) -> ScanResult:
-    # Every format Pillow and rawpy can open (search/clip/formats.py states the rule), cached: no Pillow import.
+    # Every format Pillow and rawpy can open (search/images/formats.py states the rule), cached: no Pillow import.
     return scan_folder(root, image_suffixes(), skip=[index_dir])
 
 
