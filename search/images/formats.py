@@ -14,6 +14,9 @@ An unchanged re-run must not pay for importing Pillow and its plugins to learn t
 ~0.2 s and the whole run is ~0.15 s), so the set is computed once and kept in a small JSON file in
 the user's cache folder, keyed by where and when Pillow, the plugins and rawpy were installed (a
 stat of each package's __init__.py, found without importing it). An upgrade makes a new key.
+
+The decoders open those formats after register_optional_formats (once per process:
+ensure_optional_formats), which is why the scan's rule and the decoders agree.
 """
 
 from __future__ import annotations
