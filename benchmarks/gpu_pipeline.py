@@ -35,14 +35,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
-from indexer.decode import decode_one  # noqa: E402
 from indexer.engines.gpu import READ, GpuEngine  # noqa: E402
 from indexer.engines.local import LocalEngine  # noqa: E402
-from indexer.gpu_decode import decode_jpegs, device_square, read_job  # noqa: E402
 from indexer.scan import FoundFile  # noqa: E402
 from indexer.stages import StageTimes  # noqa: E402
 from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
-from search.clip.preprocess import load_image, square_pixels  # noqa: E402
+from search.clip.preprocess import normalize_device_squares  # noqa: E402
+from search.images.decode import decode_one  # noqa: E402
+from search.images.device import decode_jpegs, device_square, read_job  # noqa: E402
+from search.images.open import load_image  # noqa: E402
+from search.images.square import square_pixels  # noqa: E402
 from search.testing import make_random_checkpoint  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
@@ -127,17 +129,17 @@ def engine_command(args: argparse.Namespace, work: Path) -> None:
 def encoder_command(args: argparse.Namespace, work: Path) -> None:
     model = model_for(work, args.config, args.device, args.precision)
     resolution = model.config.image_resolution
-    from indexer.gpu_decode import normalized
-
     for batch in args.batches:
         squares = torch.randint(0, 256, (batch, 3, resolution, resolution), dtype=torch.uint8, device=args.device)
         for _ in range(3):
-            model.encode_pixels(normalized(squares, model.config))
+            model.encode_pixels(normalize_device_squares(squares, model.config.mean, model.config.std))
         _sync(args.device)
         rounds = max(2, args.images // batch)
         started = time.perf_counter()
         for _ in range(rounds):
-            model.encode_pixels(normalized(squares, model.config))  # returns host arrays: synchronises
+            model.encode_pixels(
+                normalize_device_squares(squares, model.config.mean, model.config.std)
+            )  # returns host arrays: synchronises
         seconds = time.perf_counter() - started
         print(f"encoder alone, {args.config}, {args.precision}, batch {batch}: {batch * rounds / seconds:.0f} img/s")
 
@@ -157,7 +159,7 @@ def preprocess_command(args: argparse.Namespace, work: Path) -> None:
         floated = device_square(picture.float(), job.orientation, resolution)
         ours_float.append(floated.permute(1, 2, 0).cpu().numpy())
         exact.append(square_pixels(load_image(path), resolution))
-        cpu_build.append(decode_one(str(path), resolution).pixels)
+        cpu_build.append(decode_one(str(path), resolution).square.pixels)
     arrays = {
         name: np.stack(x) for name, x in (("uint8", ours), ("float", ours_float), ("exact", exact), ("cpu", cpu_build))
     }

@@ -32,9 +32,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
-from indexer.decode import DRAFT_FACTOR  # noqa: E402
 from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
-from search.clip.preprocess import load_image, preprocess_image, square_pixels  # noqa: E402
+from search.clip.preprocess import preprocess_image  # noqa: E402
+from search.images.decode import DRAFT_FACTOR  # noqa: E402
+from search.images.facts import PhotoFacts  # noqa: E402
+from search.images.open import load_image  # noqa: E402
+from search.images.square import square_pixels  # noqa: E402
 from search.testing import make_random_checkpoint, reference_model_module  # noqa: E402
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
@@ -127,11 +130,7 @@ def writer_rates(
             IndexedImage(
                 FoundFile(f"/photos/{start + i:09d}.jpg", 3_000_000 + i, start + i),
                 vector,
-                4000,
-                3000,
-                None,
-                None,
-                f"{start + i:064x}",
+                PhotoFacts(width=4000, height=3000, taken_at=None, camera=None, content_hash=f"{start + i:064x}"),
             )
             for i, vector in enumerate(vectors)
         ]

@@ -56,9 +56,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from indexer.model_choice import choose_model  # noqa: E402
-from indexer.scan import content_hash, scan_folder  # noqa: E402
+from indexer.scan import scan_folder  # noqa: E402
 from search.clip.config import ModelConfig  # noqa: E402
 from search.constants import BASE_IMAGE_SUFFIXES, DEMO_MODEL  # noqa: E402
+from search.images.facts import PhotoFacts, file_hash  # noqa: E402
 from search.paths import demo_model_dir  # noqa: E402
 from search.store import IndexedImage, IndexStore, ModelRecord  # noqa: E402
 
@@ -160,9 +161,7 @@ def write_matching_index(index: Path, photos: Path, seed: int = 0) -> None:
             store.add_new_images(
                 root_id,
                 [
-                    IndexedImage(
-                        item, vector, *PHOTO_SIZE, taken_at=None, camera=None, content_hash=content_hash(item.path)
-                    )
+                    IndexedImage(item, vector, PhotoFacts(*PHOTO_SIZE, None, None, file_hash(item.path)))
                     for item, vector in zip(chunk, vectors, strict=True)
                 ],
             )

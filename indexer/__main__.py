@@ -426,7 +426,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from search.clip.formats import image_suffixes
+    from search.images import image_suffixes
 
     from .watch import WatchOptions, watch
 

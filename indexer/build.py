@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.clip.formats import image_suffixes
 from search.errors import IndexStoreError, StoreProblem
+from search.images.formats import image_suffixes
 from search.paths import default_index_dir
 from search.store.catalog import Catalog
 from search.store.health import check_writable, database_holds_no_images, index_folder_error
@@ -142,7 +142,7 @@ def _no_cyclic_collection() -> Iterator[None]:
 
 
 def _scan(root: Path, index_dir: Path) -> ScanResult:
-    # Every format Pillow and rawpy can open (search/clip/formats.py states the rule), cached: no Pillow import.
+    # Every format Pillow and rawpy can open (search/images/formats.py states the rule), cached: no Pillow import.
     return scan_folder(root, image_suffixes(), skip=[index_dir])
 
 
@@ -205,7 +205,7 @@ def _gpu_decoding(model: RuClip) -> bool:
     [gpu] extra); torch is already imported by then, so asking costs nothing on a CPU build."""
     if model.device.type != "cuda":
         return False
-    from .gpu_decode import gpu_decoding_available
+    from search.images.device import gpu_decoding_available
 
     return gpu_decoding_available(model.device)
 

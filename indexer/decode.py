@@ -1,6 +1,6 @@
-"""Image files -> 8-bit model-sized squares plus metadata, in worker processes.
+"""The decode stage of a build: search.images.decode_one in worker processes, isolated from each other.
 
-Any format load_image reads, camera RAW included (rawpy runs in the same workers, under the same
+Any format search.images reads, camera RAW included (rawpy runs in the same workers, under the same
 memory limit and timeout: a RAW that crashes or hangs LibRaw fails alone, like any other file).
 
 A crafted or broken file can crash Pillow, hang it, or ask for gigabytes. Each worker holds one
@@ -23,83 +23,17 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from multiprocessing.connection import Connection, wait
 
-import numpy as np
-import numpy.typing as npt
-from PIL import Image
-
-from search.clip.preprocess import load_image, register_optional_formats, square_pixels
-from search.constants import EXIF_DATE, EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
-from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
-
-from .scan import content_hash
+from search.errors import ImageProblem, IndexStoreError, StoreProblem
+from search.images.decode import decode_one
+from search.images.decoded import Decoded, Failed
+from search.images.formats import ensure_optional_formats
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_LIMIT_BYTES = 3 << 30  # address space a worker may add: a 178-Mpx 16-bit TIFF still fits
-# JPEG DCT scaling keeps the short side ≥ DRAFT_FACTOR × the model's resolution. 1 (not 2) because
-# measured on 12-MP photos it changes the embedding no more (see BENCHMARKS.md) and decodes in
-# 54 ms instead of 80 ms: on 2 cores every decoding millisecond is taken from the encoder.
-DRAFT_FACTOR = 1
-
-
-@dataclass(frozen=True)
-class Decoded:
-    path: str
-    pixels: npt.NDArray[np.uint8]  # (R, R, 3): the model's centre square, not yet normalised
-    width: int  # upright size of the original
-    height: int
-    taken_at: datetime | None
-    camera: str | None
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    path: str
-    reason: ImageProblem  # groups failures: "not a readable image", "too large", "timed out", ...
-    detail: str
-
-
-def exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
-    try:
-        exif = image.getexif()
-        raw = exif.get_ifd(EXIF_IFD).get(EXIF_DATE_TAKEN) or exif.get(EXIF_DATE)
-        make, model = (str(exif.get(tag, "")).strip("\x00 ") for tag in (EXIF_MAKE, EXIF_MODEL))
-    except Exception:  # noqa: BLE001 - broken EXIF costs the metadata, never the photo
-        return None, None
-    taken = None
-    if isinstance(raw, str):
-        try:
-            taken = datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
-        except ValueError:
-            taken = None
-    camera = model if make and model.lower().startswith(make.lower()) else " ".join(p for p in (make, model) if p)
-    return taken, camera or None
-
-
-def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | Failed:
-    """Decode one file into the model's 8-bit square; every expected problem becomes a Failed."""
-    try:
-        # Fast path: a large JPEG decodes at 1/2-1/8 scale (DCT scaling) with its short side kept
-        # ≥ the model's resolution; the bilinear resize after it sees nearly the same pixels.
-        image = load_image(path, draft_short_side=DRAFT_FACTOR * resolution if fast_jpeg else None)
-        with image:
-            taken_at, camera = exif_facts(image)
-            width, height = image.info.get("full_size", image.size)  # not the JPEG draft's size
-            pixels = square_pixels(image, resolution)
-        return Decoded(path, pixels, width, height, taken_at, camera, content_hash(path))
-    except ImageLoadError as exc:
-        return Failed(path, exc.reason, str(exc))
-    except MemoryError:
-        return Failed(path, ImageProblem.OUT_OF_MEMORY, f"{path}: decoding needed more memory than a worker may use.")
-    except OSError as exc:  # reading the bytes for the hash
-        return Failed(path, ImageProblem.NOT_AN_IMAGE, f"{path}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a decoder bug on one file must not stop the worker
-        return Failed(path, ImageProblem.DECODER_ERROR, f"{path}: {type(exc).__name__}: {exc}")
 
 
 def _limit_memory(extra_bytes: int) -> None:
@@ -125,7 +59,7 @@ def _worker(connection: Connection, resolution: int, fast_jpeg: bool, memory_lim
     # collection those lines bury the summary. A failure still becomes a Failed; a decompression
     # bomb is a RuntimeWarning that load_image turns into one itself.
     warnings.filterwarnings("ignore", category=UserWarning)
-    register_optional_formats()
+    ensure_optional_formats()
     connection.send(None)  # ready: the parent starts a file's clock only now, not during start-up
     try:
         while (task := connection.recv()) is not None:

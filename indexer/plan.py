@@ -11,9 +11,10 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from search.images.facts import file_hash
 from search.store import KnownRow
 
-from .scan import FoundFile, content_hash
+from .scan import FoundFile
 
 # A sweep that would delete more than this share of a root's photos (and at least the count) is
 # refused: an unmounted disk or a network outage looks exactly like a mass deletion.
@@ -67,7 +68,7 @@ def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mas
             match = None
             if candidates:
                 try:
-                    digest = content_hash(item.path)
+                    digest = file_hash(item.path)
                 except OSError:
                     digest = None
                 match = next((row for row in candidates if row.content_hash == digest), None)

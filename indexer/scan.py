@@ -6,7 +6,6 @@ symlinked folders followed once (a loop cannot trap the walk); unreadable folder
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import Counter
@@ -17,8 +16,6 @@ from stat import S_ISREG
 from typing import NamedTuple
 
 log = logging.getLogger(__name__)
-
-HASH_CHUNK_BYTES = 1 << 20
 
 
 class FoundFile(NamedTuple):
@@ -94,12 +91,3 @@ def scan_folder(root: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) 
         stack.extend(sorted(subfolders, reverse=True))  # depth-first, in name order
     result.files.sort()  # by path: paths are unique
     return result
-
-
-def content_hash(path: str) -> str:
-    """blake2b of the file's bytes: finds a renamed or moved photo without decoding it."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -9,6 +9,8 @@ pay for torch. The package, by layer, lowest first:
 
     constants.py, paths.py, errors.py   shared values, where data lives, typed errors (no torch)
     lazy.py                             names imported on first use (this file, search.store)
+    images/                             every decode: files -> upright pictures, photo facts, the model's
+                                        squares (CPU and torch device), uploads, thumbnails
     clip/                               the ruCLIP network: config, tokenizer, preprocessing, checkpoint
                                         files, hub, network, encoder (RuClip), CPU tuning, demo model
     store/                              the storage layer: index.sqlite (all SQL) and the FAISS cache
@@ -41,7 +43,9 @@ _EXPORTS = {
     "IndexStats": "index",
     "PhotoIndex": "index",
     "open_index": "index",
-    "load_image": "clip.preprocess",
+    "load_image": "images.open",
+    "PhotoFacts": "images.facts",
+    "cached_thumbnail": "store.thumbnails",
 }
 
 __all__ = [
@@ -56,10 +60,12 @@ __all__ = [
     "ModelConfig",
     "ModelNotFoundError",
     "PUBLISHED_CONFIGS",
+    "PhotoFacts",
     "PhotoIndex",
     "RuClip",
     "RuClipError",
     "StoreProblem",
+    "cached_thumbnail",
     "load_image",
     "load_model",
     "open_index",
@@ -78,7 +84,6 @@ if TYPE_CHECKING:
     from .clip.config import PUBLISHED_CONFIGS, ModelConfig
     from .clip.encoder import RuClip, load_model
     from .clip.hub import resolve_model
-    from .clip.preprocess import load_image
     from .constants import DEFAULT_MODEL, DEMO_MODEL
     from .errors import (
         CheckpointError,
@@ -89,4 +94,7 @@ if TYPE_CHECKING:
         RuClipError,
         StoreProblem,
     )
+    from .images.facts import PhotoFacts
+    from .images.open import load_image
     from .index import Hit, IndexStats, PhotoIndex, open_index
+    from .store.thumbnails import cached_thumbnail

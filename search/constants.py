@@ -39,7 +39,7 @@ TEXT_PRECISIONS = ("fp32", "int8")
 
 # --- image files ---------------------------------------------------------------------------------
 # Formats Pillow decodes out of the box. HEIC/HEIF/AVIF join when their plugin is installed (see
-# search.clip.preprocess.register_optional_formats): a suffix we cannot decode would only add failures.
+# search.images.formats.register_optional_formats): a suffix we cannot decode would only add failures.
 BASE_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # with pillow-heif
 AVIF_SUFFIXES = frozenset({".avif"})  # with Pillow's own libavif decoder or a plugin

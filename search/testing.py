@@ -96,6 +96,7 @@ def write_synthetic_index(folder: Path, vectors, *, model_name: str, fingerprint
     dates over 2020-2024), as `python -m indexer build` would leave it, without any image files."""
     from datetime import datetime, timedelta
 
+    from .images.facts import PhotoFacts
     from .store import IndexedImage, IndexStore, ModelRecord
     from .store.layout import IndexKind
     from .store.vectors import build_from_sqlite, save_vectors
@@ -112,11 +113,13 @@ def write_synthetic_index(folder: Path, vectors, *, model_name: str, fingerprint
                 IndexedImage(
                     _SyntheticFile(f"/photos/album_{i % folders}/IMG_{i:07d}.jpg"),
                     vectors[i],
-                    width=4000,
-                    height=3000,
-                    taken_at=start + timedelta(hours=int(i * 43_800 // max(len(vectors), 1))),
-                    camera=None,
-                    content_hash=f"{i:032x}",
+                    PhotoFacts(
+                        width=4000,
+                        height=3000,
+                        taken_at=start + timedelta(hours=int(i * 43_800 // max(len(vectors), 1))),
+                        camera=None,
+                        content_hash=f"{i:032x}",
+                    ),
                 )
                 for i in range(chunk, min(len(vectors), chunk + 50_000))
             ],

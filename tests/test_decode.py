@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.decode import Decoded, DecodePool, Failed, decode_one
+from indexer.decode import DecodePool
+from search.images import Decoded, Failed, decode_one
 
 from .helpers import GOLDEN
 
@@ -30,8 +31,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def test_decoded_square_matches_the_encoders_preprocessing():
     result = decode_one(str(GOLDEN / "images" / "chelsea.png"), 224, fast_jpeg=False)
     assert isinstance(result, Decoded)
-    assert result.pixels.shape == (224, 224, 3) and result.pixels.dtype == np.uint8
-    assert (result.width, result.height) == Image.open(GOLDEN / "images" / "chelsea.png").size
+    assert result.square.pixels.shape == (224, 224, 3) and result.square.pixels.dtype == np.uint8
+    assert (result.facts.width, result.facts.height) == Image.open(GOLDEN / "images" / "chelsea.png").size
 
 
 def test_a_file_that_overruns_its_time_fails_alone(files):

@@ -17,12 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.decode import Decoded, decode_one
 from indexer.scan import scan_folder
-from search.clip.formats import image_suffixes
-from search.clip.preprocess import load_image, register_optional_formats
 from search.constants import RAW_SUFFIXES
 from search.errors import ImageProblem
+from search.images import Decoded, decode_one, image_suffixes, load_image, register_optional_formats
 
 from .corpus import CorpusUnavailable, pillow_test_images
 from .helpers import REPO_ROOT
@@ -52,7 +50,7 @@ def test_the_suffixes_are_pillows_registry_less_what_is_not_a_photo(tmp_path: Pa
 
 
 def _suffixes_in_a_fresh_python(cache: Path) -> tuple[list[str], bool]:
-    code = "import sys; from search.clip.formats import image_suffixes; print(sorted(image_suffixes())); "
+    code = "import sys; from search.images import image_suffixes; print(sorted(image_suffixes())); "
     code += "print('PIL' in sys.modules)"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, env=env)
@@ -116,8 +114,8 @@ def test_a_files_content_decides_its_format_not_its_suffix(mislabelled: dict[str
         expected, got = decode_one(str(mislabelled[right]), 224), decode_one(str(mislabelled[wrong]), 224)
         assert isinstance(got, Decoded), got
         # The JPEG named .png takes the JPEG draft path too: the same pixels as when it is named right.
-        assert np.array_equal(expected.pixels, got.pixels)
-        assert (got.width, got.height) == (expected.width, expected.height)
+        assert np.array_equal(expected.square.pixels, got.square.pixels)
+        assert (got.facts.width, got.facts.height) == (expected.facts.width, expected.facts.height)
 
 
 @pytest.mark.slow

@@ -12,10 +12,10 @@ from PIL import Image
 import search
 from indexer.engines.gpu import GpuEngine
 from indexer.engines.local import LocalEngine
-from indexer.gpu_decode import device_square, gpu_decoding_available
 from indexer.scan import FoundFile
 from indexer.stages import DECODE, StageTimes
-from search.clip.preprocess import square_pixels
+from search.images.device import device_square, gpu_decoding_available
+from search.images.square import square_pixels
 from search.testing import make_random_checkpoint
 
 from .helpers import TINY_BPE

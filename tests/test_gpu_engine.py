@@ -1,4 +1,4 @@
-"""The GPU engine's CPU-testable parts (indexer/engines/gpu.py, indexer/gpu_decode.py): which files go
+"""The GPU engine's CPU-testable parts (indexer/engines/gpu.py, search/images/device.py): which files go
 to the device decoder and which to the CPU pool, the fallbacks, EXIF orientation, the device-side
 square against square_pixels, batch sizing, and the rows the engine hands the writer, all with the
 device set to the CPU. The decoder is torchvision's decode_jpeg where torchvision loads, and the
@@ -17,27 +17,16 @@ import torch
 from PIL import Image
 
 import search
-from indexer.decode import decode_one
 from indexer.encode import rows_of_batch  # noqa: F401 - the engine's contract with the writer
 from indexer.engines.gpu import GpuEngine
+from indexer.engines.gpu_batch import MAX_BATCH, MEMORY_SHARE, batch_size_for, bytes_per_image
 from indexer.engines.local import LocalEngine
-from indexer.gpu_decode import (
-    MAX_BATCH,
-    MEMORY_SHARE,
-    JpegJob,
-    ToCpu,
-    batch_size_for,
-    bytes_per_image,
-    device_square,
-    read_job,
-    torchvision_decode_jpeg,
-    upright,
-)
-from indexer.scan import FoundFile, content_hash
+from indexer.scan import FoundFile
 from indexer.stages import DECODE, ENCODE, StageTimes
-from search.clip.orientation import EXIF_ORIENTATION, UPRIGHT
-from search.clip.preprocess import load_image, square_pixels
 from search.constants import EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
+from search.images import decode_one, file_hash, load_image, square_pixels
+from search.images.device import JpegJob, ToCpu, device_square, read_job, torchvision_decode_jpeg, upright
+from search.images.orientation import EXIF_ORIENTATION, UPRIGHT
 
 from .helpers import TINY_MODEL
 
@@ -138,12 +127,13 @@ def test_read_job_takes_the_header_facts_the_cpu_decoder_takes(collection):
         job = read_job(path)
         cpu = decode_one(path, 224, fast_jpeg=False)
         assert isinstance(job, JpegJob)
-        assert (job.width, job.height) == (cpu.width, cpu.height)
-        assert job.taken_at == cpu.taken_at == datetime(2021, 6, 5, 14, 30)
-        assert job.camera == cpu.camera == "Canon EOS 5D"
-        assert job.content_hash == content_hash(path)
-    assert read_job(str(collection["rotated"])).orientation == 6
-    assert (read_job(str(collection["rotated"])).width, read_job(str(collection["rotated"])).height) == (1200, 900)
+        assert job.facts == cpu.facts
+        assert job.facts.taken_at == datetime(2021, 6, 5, 14, 30)
+        assert job.facts.camera == "Canon EOS 5D"
+        assert job.facts.content_hash == file_hash(path)
+    rotated = read_job(str(collection["rotated"]))
+    assert rotated.orientation == 6
+    assert (rotated.facts.width, rotated.facts.height) == (1200, 900)
 
 
 # ---- the device-side square --------------------------------------------------------------------------
@@ -221,13 +211,7 @@ def test_engine_rows_match_the_cpu_engines(decoder, collection, model):
         assert type(row) is type(expected), name
         if hasattr(row, "vector"):
             assert float(row.vector @ expected.vector) >= 0.999, name
-            assert (row.width, row.height, row.taken_at, row.camera, row.content_hash) == (
-                expected.width,
-                expected.height,
-                expected.taken_at,
-                expected.camera,
-                expected.content_hash,
-            )
+            assert row.facts == expected.facts, name
         else:
             assert (row.reason, row.detail) == (expected.reason, expected.detail), name
     assert {name for name, row in ours.items() if not hasattr(row, "vector")} == {"truncated", "refused", "vanished"}
@@ -251,12 +235,12 @@ def test_an_exif_rotated_jpeg_is_encoded_upright(tmp_path, model):
     turned_off = 1 - float(rows["untagged"].vector @ rows["upright"].vector)  # what a missed turn costs
     off = 1 - float(rows["tagged"].vector @ rows["upright"].vector)
     assert off < turned_off / 20
-    assert (rows["tagged"].width, rows["tagged"].height) == (1200, 900)
+    assert (rows["tagged"].facts.width, rows["tagged"].facts.height) == (1200, 900)
 
 
 def test_known_contents_are_not_encoded_again(collection, model):
     first, _ = rows_by_name(GpuEngine(model, workers=1, batch_size=4, decoder="pillow"), collection, model)
-    held = {row.content_hash: row.vector for row in first.values() if hasattr(row, "vector")}
+    held = {row.facts.content_hash: row.vector for row in first.values() if hasattr(row, "vector")}
     again, stages = rows_by_name(
         GpuEngine(model, workers=1, batch_size=4, decoder="pillow"),
         collection,

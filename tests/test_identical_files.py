@@ -14,7 +14,8 @@ import pytest
 import search
 from indexer.build import BuildOptions, build_index
 from indexer.encode import encode_batch
-from indexer.scan import FoundFile, content_hash
+from indexer.scan import FoundFile
+from search.images import PhotoFacts, file_hash
 from search.store import DATABASE_FILE, IndexedImage, IndexStore, RowState
 from search.store.vectors import catch_up, load_vectors
 from search.store.verify import verify_index
@@ -30,7 +31,7 @@ def _unit(*values: float) -> np.ndarray:
 
 
 def _image(path: Path, digest: str, vector: np.ndarray) -> IndexedImage:
-    return IndexedImage(FoundFile(str(path), 10, 1), vector, 8, 8, None, None, digest)
+    return IndexedImage(FoundFile(str(path), 10, 1), vector, PhotoFacts(8, 8, None, None, digest))
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ class CountingModel:
 
 
 def test_identical_files_are_encoded_once(tmp_path):
-    from indexer.decode import decode_one
+    from search.images import decode_one
 
     model = search.load_model("demo", device="cpu")
     photo = tmp_path / "a.jpg"
@@ -113,7 +114,7 @@ def test_identical_files_are_encoded_once(tmp_path):
     assert counting.encoded == 2  # the copy took the original's vector
     assert np.array_equal(rows[0].vector, rows[1].vector) and [r.reused for r in rows] == [False, True, False]
 
-    known = {content_hash(str(other)): rows[2].vector}
+    known = {file_hash(str(other)): rows[2].vector}
     again = encode_batch(counting, results[2:], {paths[2]: files[paths[2]]}, known=lambda hashes: known)
     assert counting.encoded == 2 and again[0].reused  # already in the index: nothing encoded
 

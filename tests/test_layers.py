@@ -28,14 +28,18 @@ def heavy_imports(module: str, *args: str) -> tuple[subprocess.CompletedProcess,
 
 
 def test_the_light_modules_import_neither_torch_nor_faiss():
+    # First what an unchanged re-run reads (no Pillow either), then the rest, decoding workers included.
     code = (
-        "import sys, search, search.constants, search.paths, search.errors, search.cli, search.store, "
-        "search.clip.hub, search.clip.folder, search.clip.config, indexer.build, indexer.plan, indexer.scan; "
-        "print(sorted({'torch', 'faiss'} & set(sys.modules)))"
+        "import sys, search.store.catalog, search.store.records, search.images.facts, search.images.formats, "
+        "indexer.plan, indexer.scan; pillow = 'PIL' in sys.modules; "
+        "import search, search.constants, search.paths, search.errors, search.cli, search.store, "
+        "search.clip.hub, search.clip.folder, search.clip.config, search.images, search.images.decode, "
+        "indexer.build, indexer.decode; "
+        "print(sorted({'torch', 'faiss'} & set(sys.modules)), pillow)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[]"
+    assert run.stdout.strip() == "[] False"
 
 
 def test_listing_the_models_loads_no_torch():

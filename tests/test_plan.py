@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from indexer.plan import MASS_DELETION_MIN_FILES, make_plan
-from indexer.scan import FoundFile, content_hash
+from indexer.scan import FoundFile
+from search.images import file_hash
 from search.store import KnownRow
 
 
@@ -38,7 +39,7 @@ def test_a_moved_photo_keeps_its_row_when_its_content_matches(tmp_path: Path):
     moved.parent.mkdir()
     moved.write_bytes(b"the same bytes as before")
     size = moved.stat().st_size
-    old = known(7, str(tmp_path / "old.jpg"), size=size, digest=content_hash(str(moved)))
+    old = known(7, str(tmp_path / "old.jpg"), size=size, digest=file_hash(str(moved)))
     plan = make_plan([FoundFile(str(moved), size, 5)], rows(old))
     assert [(f.path, row_id) for f, row_id in plan.renamed] == [(str(moved), 7)]
     assert plan.new == [] and plan.vanished == []
@@ -57,7 +58,7 @@ def test_same_size_other_content_is_a_new_file_and_a_deletion(tmp_path: Path):
 def test_a_failed_row_is_never_a_rename_candidate(tmp_path: Path):
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"bytes")
-    failed = known(3, str(tmp_path / "was.jpg"), size=5, indexed=False, digest=content_hash(str(photo)))
+    failed = known(3, str(tmp_path / "was.jpg"), size=5, indexed=False, digest=file_hash(str(photo)))
     plan = make_plan([FoundFile(str(photo), 5, 1)], rows(failed))
     assert [f.path for f in plan.new] == [str(photo)] and plan.vanished == [3]
 

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.decode import Decoded, DecodePool, Failed, decode_one
-from search.clip.formats import image_suffixes
-from search.clip.preprocess import load_image
+from indexer.decode import DecodePool
 from search.constants import RAW_SUFFIXES
 from search.errors import ImageLoadError, ImageProblem
+from search.images import Decoded, Failed, decode_one, image_suffixes, load_image
 
 from .dng import dng_bytes
 from .helpers import REPO_ROOT
@@ -77,15 +76,15 @@ def test_the_decoder_records_a_dngs_date_taken_and_camera(tmp_path: Path, pictur
     decoded = decode_one(str(path), 224)
     assert isinstance(decoded, Decoded), decoded
     # DateTimeOriginal, not IFD0's DateTime (2022, the file's last change).
-    assert decoded.taken_at == datetime(2021, 6, 5, 14, 30)
-    assert decoded.camera == "Testcam DNG-1"
-    assert (decoded.width, decoded.height) == (640, 480)
-    assert decoded.pixels.shape == (224, 224, 3)
+    assert decoded.facts.taken_at == datetime(2021, 6, 5, 14, 30)
+    assert decoded.facts.camera == "Testcam DNG-1"
+    assert (decoded.facts.width, decoded.facts.height) == (640, 480)
+    assert decoded.square.pixels.shape == (224, 224, 3)
 
     other = tmp_path / "other.dng"
     other.write_bytes(dng_bytes(picture, make="Acme", model="R1", taken="2019:12:31 23:59:58"))
     decoded = decode_one(str(other), 224)
-    assert (decoded.taken_at, decoded.camera) == (datetime(2019, 12, 31, 23, 59, 58), "Acme R1")
+    assert (decoded.facts.taken_at, decoded.facts.camera) == (datetime(2019, 12, 31, 23, 59, 58), "Acme R1")
 
 
 def test_a_raw_is_known_by_its_content_not_its_suffix(tmp_path: Path, picture: Image.Image):
@@ -131,7 +130,7 @@ def test_raw_files_decode_in_the_isolated_workers_beside_broken_ones(tmp_path: P
     picture.save(jpeg, quality=90)
     with DecodePool(224, workers=1, timeout_s=30) as pool:
         results = {Path(r.path).name: r for r in pool.imap([str(good), str(broken), str(jpeg)])}
-    assert isinstance(results["good.dng"], Decoded) and results["good.dng"].camera == "Testcam DNG-1"
+    assert isinstance(results["good.dng"], Decoded) and results["good.dng"].facts.camera == "Testcam DNG-1"
     assert isinstance(results["broken.arw"], Failed) and results["broken.arw"].reason is ImageProblem.RAW_UNREADABLE
     assert isinstance(results["plain.jpg"], Decoded)
 

@@ -79,7 +79,6 @@ def test_a_name_that_is_not_utf8_is_kept_as_the_file_system_spells_it(tmp_path: 
 
 
 def test_the_scan_looks_for_exactly_the_optional_formats_the_decoders_register():
-    from search.clip.formats import optional_image_suffixes
-    from search.clip.preprocess import register_optional_formats
+    from search.images.formats import optional_image_suffixes, register_optional_formats
 
     assert optional_image_suffixes() == register_optional_formats()

@@ -20,7 +20,8 @@ import pytest
 import search
 from indexer.scan import FoundFile
 from indexer.stats import index_stats
-from search.errors import StoreProblem
+from search.errors import ImageProblem, StoreProblem
+from search.images import PhotoFacts
 from search.store import (
     DATABASE_FILE,
     SCHEMA_VERSION,
@@ -132,18 +133,22 @@ def test_the_summary_counts_only_what_is_searchable(tmp_path: Path):
     store.write_batch(
         root,
         [
-            IndexedImage(FoundFile(f"/p/{i}.jpg", 1, 1), unit, 10, 10, when, None, f"{i:032x}")
+            IndexedImage(FoundFile(f"/p/{i}.jpg", 1, 1), unit, PhotoFacts(10, 10, when, None, f"{i:032x}"))
             for i, when in enumerate(taken)
         ],
     )
     # The oldest photo is replaced by a broken file: its date must leave the summary with it.
     store.write_batch(
-        root, [FailedImage(FoundFile("/p/0.jpg", 2, 1), "not a readable image", "/p/0.jpg: not an image")]
+        root, [FailedImage(FoundFile("/p/0.jpg", 2, 1), ImageProblem.NOT_AN_IMAGE, "/p/0.jpg: not an image")]
     )
     stats = store.summary()
     assert (stats.images, stats.failed) == (2, 1)
     assert (stats.taken_from, stats.taken_to) == (taken[1], taken[2])
     assert stats.failures == {"not a readable image": 1}
+    # The reason is written as its value and read back as the enum.
+    assert [type(reason) for reason in stats.failures] == [ImageProblem]
+    assert [failure.reason for failure in store.failures()] == [ImageProblem.NOT_AN_IMAGE]
+    assert type(store.failures()[0].reason) is ImageProblem
     lines = index_stats(tmp_path)  # the CLI prints the same summary
     assert "photos     2 searchable, 1 failed" in lines
     assert "taken      2021-07-01 … 2023-01-02 (EXIF)" in lines
@@ -174,8 +179,8 @@ def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
     store.write_batch(
         root,
         [
-            IndexedImage(FoundFile("/p/a.jpg", 3, 30), unit, 10, 10, None, None, "a" * 32),
-            FailedImage(FoundFile("/p/b.jpg", 4, 40), "not a readable image", "/p/b.jpg: no"),
+            IndexedImage(FoundFile("/p/a.jpg", 3, 30), unit, PhotoFacts(10, 10, None, None, "a" * 32)),
+            FailedImage(FoundFile("/p/b.jpg", 4, 40), ImageProblem.NOT_AN_IMAGE, "/p/b.jpg: no"),
         ],
     )
     catalog = Catalog.open(tmp_path)
@@ -202,8 +207,8 @@ def test_a_file_no_node_could_see_is_planned_again_by_both_readers(tmp_path: Pat
     store.write_batch(
         root,
         [
-            FailedImage(unseen, "not visible on a node", "/p/unseen.jpg: not visible on node ab12"),
-            FailedImage(broken, "not a readable image", "/p/broken.jpg: no"),
+            FailedImage(unseen, ImageProblem.NOT_VISIBLE, "/p/unseen.jpg: not visible on node ab12"),
+            FailedImage(broken, ImageProblem.NOT_AN_IMAGE, "/p/broken.jpg: no"),
         ],
     )
     catalog = Catalog.open(tmp_path)
@@ -222,8 +227,8 @@ def test_a_raw_twin_is_found_when_the_index_held_no_raw_before(tmp_path: Path):
     store.record_model(ModelRecord("demo", "f" * 64, 4))
     root = store.add_root(Path("/p"))
     unit = np.array([0, 0, 1, 0], dtype=np.float32)
-    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.JPG", 3, 30), unit, 10, 10, None, None, "a" * 32)])
-    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.CR2", 9, 30), unit, 10, 10, None, None, "b" * 32)])
+    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.JPG", 3, 30), unit, facts("a" * 32))])
+    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.CR2", 9, 30), unit, facts("b" * 32))])
     states = {os.fsdecode(path): state for path, state in _states(tmp_path)}
     assert states == {"/p/IMG_1.JPG": "indexed", "/p/IMG_1.CR2": "twin"}
     store.close()
@@ -233,9 +238,13 @@ def test_a_raw_twin_is_found_when_the_index_held_no_raw_before(tmp_path: Path):
         db.execute("DELETE FROM meta WHERE key = ?", (MetaKey.HOLDS_RAW.value,))
         db.execute("UPDATE images SET state = 'indexed'")
     store = IndexStore(tmp_path)
-    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.JPG", 3, 31), unit, 10, 10, None, None, "a" * 32)])
+    store.write_batch(root, [IndexedImage(FoundFile("/p/IMG_1.JPG", 3, 31), unit, facts("a" * 32))])
     assert dict(_states(tmp_path))[b"/p/IMG_1.CR2"] == "twin"
     store.close()
+
+
+def facts(content_hash: str) -> PhotoFacts:
+    return PhotoFacts(10, 10, None, None, content_hash)
 
 
 def _states(folder: Path) -> list[tuple[bytes, str]]:

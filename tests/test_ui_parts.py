@@ -26,7 +26,9 @@ from search.errors import (
     ModelNotFoundError,
     StoreProblem,
 )
+from search.images import THUMBNAIL_PX, UploadTooLarge, decode_upload
 from search.query import QueryError, QueryProblem, parse_query
+from search.store.thumbnails import THUMBNAIL_DIR
 from ui.folders import photo_folders
 from ui.loading import ModelProblem, _needs_download, model_problem
 from ui.messages import (
@@ -40,8 +42,7 @@ from ui.messages import (
     upload_refused,
 )
 from ui.settings import read_settings
-from ui.thumbnails import THUMBNAIL_DIR, THUMBNAIL_PX, inside_roots, preview, thumbnail
-from ui.uploads import UploadTooLarge, decode_upload
+from ui.thumbnails import inside_roots, preview, thumbnail
 
 from .helpers import REPO_ROOT, TINY_MODEL
 
@@ -152,7 +153,7 @@ def test_a_model_missing_from_the_hub_cache_is_announced_as_a_download(tmp_path,
 
 
 def test_iphone_heic_photos_get_thumbnails(tmp_path, photos):
-    pytest.importorskip("pillow_heif")  # a dependency; ui.thumbnails registers its opener
+    pytest.importorskip("pillow_heif")  # a dependency; search.images registers its opener
     path = photos / "IMG_1234.HEIC"
     Image.new("RGB", (800, 600), (20, 200, 30)).save(path, format="HEIF")
     image = _decoded(thumbnail(tmp_path / "index", 3, str(path), [str(photos)]))
@@ -259,7 +260,7 @@ def test_a_missing_model_is_told_apart_from_where_it_should_be(tmp_path, monkeyp
     assert problem(str(broken)) is ModelProblem.DAMAGED
 
 
-# --- Uploads decoded small, with a pixel cap: ui/uploads.py ------------------------------------
+# --- Uploads decoded small, with a pixel cap: search/images/uploads.py ------------------------------------
 
 
 def _file(image: Image.Image, format: str, **options) -> io.BytesIO:
@@ -297,8 +298,11 @@ def test_an_upload_over_the_pixel_cap_is_refused_before_decoding_in_russian():
 
 MEASURE_PEAK = """
 import resource, sys
-from ui.uploads import decode_upload
+from search.images import decode_upload
+from search.images.formats import ensure_optional_formats
 from search.errors import ImageLoadError
+
+ensure_optional_formats()  # the plugins' import is not the decode's memory
 
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

@@ -12,6 +12,7 @@ import search
 import search.store.layout as layout_module
 from indexer.scan import FoundFile
 from search.clip.folder import file_fingerprint, find_weights
+from search.images import PhotoFacts
 from search.store import IndexedImage, IndexStore
 from search.store.layout import IndexKind
 from search.store.vectors import (
@@ -95,7 +96,7 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     monkeypatch.setattr(layout_module, "EXACT_SEARCH_LIMIT", 10_000)
     store = IndexStore(tmp_path)
     row_5 = IndexedImage(
-        FoundFile("/photos/album_0/IMG_0000004.jpg", 1, 1), vectors[4], 4000, 3000, None, None, f"{4:032x}"
+        FoundFile("/photos/album_0/IMG_0000004.jpg", 1, 1), vectors[4], PhotoFacts(4000, 3000, None, None, f"{4:032x}")
     )
     store.write_batch(store.add_root(Path("/photos")), [row_5])  # row 5 written again: the counter moves
     current = catch_up(store, load_vectors(tmp_path, store, DIM), DIM)

@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 from search.clip.config import ModelConfig
-from search.clip.preprocess import center_square
 from search.clip.tokenizer import Tokenizer
+from search.images.square import center_square
 
 from .captions import COLOURS, SHAPES, Colour, Shape, random_caption
 from .contrastive import Batch

@@ -28,13 +28,13 @@ except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/
 
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
+from search.images import decode_upload, jpeg_of
 from search.index import Failure, Hit, IndexStats, PhotoIndex
 from ui import messages, views
 from ui.folders import photo_folders
 from ui.loading import FirstBuildRunning, NoIndex, open_state
 from ui.settings import Settings, read_settings
-from ui.thumbnails import jpeg_of, preview, thumbnail
-from ui.uploads import decode_upload
+from ui.thumbnails import preview, thumbnail
 
 HISTOGRAM_PHOTOS = 5000  # the best-scoring photos whose scores the sidebar's histogram shows
 GROUPS_SHOWN = 30  # near-duplicate groups listed on the «Похожие кадры» view, largest first
@@ -127,7 +127,7 @@ def picture_or_reason(make: Callable[[], bytes]) -> bytes | str:
 def uploaded_example(index: PhotoIndex, upload: UploadedFile) -> tuple[np.ndarray, bytes]:
     """The upload's embedding and a JPEG to show it back, computed once per uploaded file.
 
-    Decoded small and with a pixel cap (ui/uploads.py): the page may serve many people at once.
+    Decoded small and with a pixel cap (search/images/uploads.py): the page may serve many people at once.
     Raises ImageLoadError (UploadTooLarge among them) for a file that cannot be the example.
     """
     cache = st.session_state.uploads

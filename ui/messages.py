@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 
 from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
+from search.images import UploadTooLarge
 from search.query import QueryError, QueryProblem
 from search.store import DATABASE_FILE
 from ui.loading import ModelProblem, ModelUnavailable
 from ui.thumbnails import OutsideFolders
-from ui.uploads import UploadTooLarge
 
 log = logging.getLogger(__name__)
 

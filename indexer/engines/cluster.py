@@ -40,9 +40,10 @@ import numpy as np
 from search.clip.config import ModelConfig
 from search.constants import CONFIG_FILE
 from search.errors import ImageProblem, IndexStoreError, RuClipError, StoreProblem
+from search.images.decoded import Decoded, Failed, HostSquare
 from search.quiet import logger_quieted
 
-from ..decode import Decoded, DecodePool, Failed
+from ..decode import DecodePool
 from ..encode import KnownVectors, Row, rows_of_batch
 from ..scan import FoundFile
 from ..stages import DECODE, ENCODE, StageTimes
@@ -153,8 +154,8 @@ def _decoded_columns(
     facts = []
     for i, result in enumerate(results):
         if isinstance(result, Decoded):
-            pixels[i], ok[i] = result.pixels, True
-            result = dataclasses.replace(result, pixels=_NO_PIXELS)
+            pixels[i], ok[i] = result.square.pixels, True
+            result = dataclasses.replace(result, square=HostSquare(_NO_PIXELS))
         facts.append(pickle.dumps(result))
     count = len(results)
     return {

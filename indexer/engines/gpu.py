@@ -1,7 +1,7 @@
 """The GPU engine: JPEGs decoded, cropped and resized on the device (nvJPEG), the rest on CPU workers.
 
 Reader threads, two decoding threads and a process pool keep the card busy:
-- readers (a thread pool): file bytes, content hash, EXIF facts and the route (indexer/gpu_decode.py);
+- readers (a thread pool): file bytes, the photo's facts and the route (search/images/device.py);
 - the device decoder (one thread, its own CUDA stream): batches of JPEGs through decode_jpeg, copied
   from one pinned host buffer, then upright / square / resize, while the encoder works on the batch
   before (decode of batch n+1 overlaps encode of batch n);
@@ -9,7 +9,7 @@ Reader threads, two decoding threads and a process pool keep the card busy:
   every file the device does not take, so a bad file still fails alone with its reason;
 - the caller's thread: encodes what both decoders handed over and yields the store records.
 
-The batch size comes from the free device memory (gpu_decode.batch_size_for) unless given; a device
+The batch size comes from the free device memory (gpu_batch.batch_size_for) unless given; a device
 batch is also cut when its pictures add up to more pixels than that size was planned for.
 The device is a parameter: on the CPU the whole engine runs in the tests.
 """
@@ -29,21 +29,15 @@ import numpy as np
 import torch
 
 from search.clip.encoder import DEFAULT_IMAGE_BATCH, RuClip
+from search.clip.preprocess import normalize_device_squares
+from search.images.decoded import Decoded, DeviceSquare, Failed, HostSquare
+from search.images.device import JpegJob, ToCpu, decode_jpegs, device_square, read_job, torchvision_decode_jpeg
 
-from ..decode import Decoded, DecodePool, Failed
+from ..decode import DecodePool
 from ..encode import KnownVectors, Row, rows_of_batch
-from ..gpu_decode import (
-    JpegJob,
-    ToCpu,
-    batch_size_for,
-    decode_jpegs,
-    device_square,
-    normalized,
-    read_job,
-    torchvision_decode_jpeg,
-)
 from ..scan import FoundFile
 from ..stages import DECODE, ENCODE, StageTimes
+from .gpu_batch import batch_size_for
 
 READ = "read"  # the readers' stage (bytes, hash, header); StageTimes.line() does not print it yet
 PLANNED_MEGAPIXELS = 12.0  # the picture size a memory-sized batch is planned for
@@ -106,16 +100,18 @@ class GpuEngine:
         """Squares on the device (from its decoder) and on the host (from the CPU pool) -> unit rows."""
         resolution = self.model.config.image_resolution
         squares = torch.empty((len(todo), 3, resolution, resolution), dtype=torch.uint8, device=self.device)
-        on_device = [i for i, r in enumerate(todo) if isinstance(r.pixels, torch.Tensor)]
-        on_host = [i for i, r in enumerate(todo) if not isinstance(r.pixels, torch.Tensor)]
+        on_device = [i for i, r in enumerate(todo) if isinstance(r.square, DeviceSquare)]
+        on_host = [i for i, r in enumerate(todo) if isinstance(r.square, HostSquare)]
         if on_device:
-            squares[on_device] = torch.stack([todo[i].pixels for i in on_device])
+            squares[on_device] = torch.stack([todo[i].square.pixels for i in on_device])  # (n, 3, R, R)
         if on_host:
-            host = torch.from_numpy(np.stack([todo[i].pixels for i in on_host])).permute(0, 3, 1, 2)
+            # (n, R, R, 3) -> (n, 3, R, R)
+            host = torch.from_numpy(np.stack([todo[i].square.pixels for i in on_host])).permute(0, 3, 1, 2)
             if self.device.type == "cuda":
                 host = host.pin_memory()  # a non-blocking copy needs page-locked memory
             squares[on_host] = host.to(self.device, non_blocking=True)
-        return self.model.encode_pixels(normalized(squares, self.model.config))
+        config = self.model.config
+        return self.model.encode_pixels(normalize_device_squares(squares, config.mean, config.std))
 
 
 class _Run:
@@ -212,7 +208,7 @@ class _Run:
                     self.to_cpu.put(job.path)
                     continue
                 jobs.append(job)
-                pixels += job.width * job.height
+                pixels += job.facts.width * job.facts.height
                 if len(jobs) >= self.batch or pixels >= self.pixel_budget:
                     self._decode(jobs)
                     jobs, pixels = [], 0.0
@@ -244,8 +240,7 @@ class _Run:
         if self.stream is not None:
             self.stream.synchronize()  # this thread waits for its own work; the encoder's stream runs on
         results: list[Decoded | Failed] = [
-            Decoded(job.path, squares[i], job.width, job.height, job.taken_at, job.camera, job.content_hash)
-            for i, job in enumerate(taken)
+            Decoded(job.path, job.facts, DeviceSquare(squares[i])) for i, job in enumerate(taken)
         ]
         self.stages[DECODE].add(len(results), time.perf_counter() - started, worker=f"nvJPEG {device}")
         for job in refused:

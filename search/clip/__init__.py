@@ -3,9 +3,8 @@
     config.py      ModelConfig from config.json; the published models' shapes
     folder.py      a checkpoint folder's files and the weights' fingerprint (no torch)
     hub.py         model name -> folder: a path, the demo model, the hub cache or a download (no torch)
-    formats.py     which optional image formats (HEIC, AVIF) this Python decodes (no Pillow import)
     tokenizer.py   Russian text -> the reference's token ids (youtokentome BPE)
-    preprocess.py  image file -> upright 8-bit picture -> the reference's pixels (no torch to decode)
+    preprocess.py  search.images' centre square -> the reference's normalised pixels (torch on use only)
     model.py       the network (ViT image tower, causal text tower)
     checkpoint.py  weights file -> network, strictly checked
     prepack.py, runtime.py   CPU speed-ups that change no result

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..constants import CONFIG_FILE, DEMO_MODEL, TEXT_PRECISIONS, TOKENIZER_FILE
 from ..errors import RuClipError
+from ..images.open import load_image
 from ..paths import demo_model_dir
 from .checkpoint import load_network
 from .config import ModelConfig
@@ -24,7 +25,7 @@ from .folder import file_fingerprint
 from .hub import published_name, requested_model, resolve_model
 from .model import CLIP
 from .prepack import pack_text_tower
-from .preprocess import load_image, normalize_pixels, preprocess_image
+from .preprocess import normalize_device_squares, normalize_pixels, preprocess_image
 from .runtime import keep_freed_memory_for_reuse
 from .tokenizer import Tokenizer
 
@@ -185,17 +186,15 @@ class RuClip:
         return self._unit_rows(features)
 
     def encode_squares(self, squares: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """(N, R, R, 3) uint8 squares from preprocess.square_pixels -> (N, embed_dim) unit rows.
+        """(N, R, R, 3) uint8 squares from search.images.square_pixels -> (N, embed_dim) unit rows.
 
         The indexer's path: decoding workers send 8-bit squares; on a GPU they travel as uint8
         (4× less to copy) and are normalised there.
         """
         if self.device.type == "cpu":
             return self.encode_pixels(torch.from_numpy(normalize_pixels(squares, self.config.mean, self.config.std)))
-        raw = torch.from_numpy(squares).to(self.device, non_blocking=True)  # (N, R, R, 3) uint8
-        mean = torch.tensor(self.config.mean, device=self.device)
-        std = torch.tensor(self.config.std, device=self.device)
-        pixels = ((raw.float() / 255.0 - mean) / std).permute(0, 3, 1, 2).contiguous()  # (N, 3, R, R)
+        raw = torch.from_numpy(squares).to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # (N, 3, R, R) uint8
+        pixels = normalize_device_squares(raw, self.config.mean, self.config.std).contiguous()
         return self.encode_pixels(pixels)
 
     def encode_texts(self, texts: Sequence[str] | str, batch_size: int = DEFAULT_TEXT_BATCH) -> npt.NDArray[np.float32]:

@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ..errors import RETRIED_PROBLEMS, IndexStoreError, StoreProblem
+from ..images.facts import FACT_NAMES, PhotoFacts
 from .database import create_database_engine
 from .health import damaged_message
 from .layout import BUSY_TIMEOUT_MS, IndexKind
@@ -47,6 +49,7 @@ from .records import (
     ModelRecord,
     VectorFileRecord,
     path_key,
+    problem_of,
 )
 from .schema import DATABASE_FILE, Base, ImageRow, Meta, MetaKey, Removed, Root, RowState
 
@@ -64,9 +67,11 @@ _COPY_PATHS = (
     .where(ImageRow.id.in_(bindparam("ids", expanding=True)), _COPY.state == RowState.COPY.value)
     .order_by(_COPY.id)
 )
-_HIT_ROWS = select(
-    ImageRow.id, ImageRow.path, ImageRow.width, ImageRow.height, ImageRow.taken_at, ImageRow.camera
-).where(ImageRow.id.in_(bindparam("ids", expanding=True)), ImageRow.state == RowState.INDEXED.value)
+# A photo's facts and what a hit shows are read from, and written to, the columns of their fields' names.
+_HIT_COLUMNS = tuple(field.name for field in fields(HitRow))
+_HIT_ROWS = select(*(getattr(ImageRow, name) for name in _HIT_COLUMNS)).where(
+    ImageRow.id.in_(bindparam("ids", expanding=True)), ImageRow.state == RowState.INDEXED.value
+)
 
 
 def _get(session: Session, key: MetaKey) -> str | None:
@@ -89,6 +94,11 @@ def _next_change(session: Session) -> int:
     return value
 
 
+def _fact_values(facts: PhotoFacts | None) -> dict[str, object]:
+    """The fact columns (one per PhotoFacts field, of its name); all None for a failed row."""
+    return {name: None if facts is None else getattr(facts, name) for name in FACT_NAMES}
+
+
 def _row_values(result: IndexedImage | FailedImage) -> dict[str, object]:
     """The columns a result sets, whether its row is new or updated."""
     if isinstance(result, IndexedImage):
@@ -96,23 +106,15 @@ def _row_values(result: IndexedImage | FailedImage) -> dict[str, object]:
             "state": RowState.INDEXED.value,
             "reason": None,
             "detail": None,
-            "width": result.width,
-            "height": result.height,
-            "taken_at": result.taken_at,
-            "camera": result.camera,
-            "content_hash": result.content_hash,
+            **_fact_values(result.facts),
             "vector": np.ascontiguousarray(result.vector, dtype=np.float32).tobytes(),
         }
     # A photo that was indexed and now fails keeps nothing of what it was.
     return {
         "state": RowState.FAILED.value,
-        "reason": str(result.reason),
+        "reason": result.reason.value,
         "detail": result.detail,
-        "width": None,
-        "height": None,
-        "taken_at": None,
-        "camera": None,
-        "content_hash": None,
+        **_fact_values(None),
         "vector": None,
     }
 
@@ -348,13 +350,7 @@ class IndexStore:
                         "path": path_key(image.file.path),
                         "size": image.file.size,
                         "mtime_ns": image.file.mtime_ns,
-                        "content_hash": image.content_hash,
-                        "state": RowState.INDEXED.value,
-                        "width": image.width,
-                        "height": image.height,
-                        "taken_at": image.taken_at,
-                        "camera": image.camera,
-                        "vector": np.ascontiguousarray(image.vector, dtype=np.float32).tobytes(),
+                        **_row_values(image),
                         "seq": seq,
                     }
                     for image in images
@@ -362,7 +358,7 @@ class IndexStore:
             )
             keys = [path_key(image.file.path) for image in images]
             hashes = settle_raw_twins(session, keys, seq) if _twins_possible(session, keys) else set()
-            settle_copies(session, hashes | {image.content_hash for image in images}, seq)
+            settle_copies(session, hashes | {image.facts.content_hash for image in images}, seq)
             return seq
 
     # --- vectors, for the FAISS cache -------------------------------------------------------------
@@ -488,7 +484,7 @@ class IndexStore:
         """id -> what a hit shows, for those ids that are indexed."""
         with self.engine.connect() as connection:
             return {
-                row.id: HitRow(row.id, os.fsdecode(row.path), row.width, row.height, row.taken_at, row.camera)
+                row.id: HitRow(**{**row._asdict(), "path": os.fsdecode(row.path)})
                 for row in connection.execute(_HIT_ROWS, {"ids": ids})
             }
 
@@ -517,7 +513,7 @@ class IndexStore:
                 .order_by(ImageRow.seq.desc())
                 .limit(limit)
             )
-            return [Failure(row.file_path, str(row.reason), str(row.detail or row.reason)) for row in rows]
+            return [Failure(row.file_path, problem_of(row.reason), str(row.detail or row.reason)) for row in rows]
 
     def summary_key(self) -> tuple[int, str | None]:
         """Changes whenever summary() would: the change counter and the last build's end."""
@@ -546,7 +542,7 @@ class IndexStore:
                 copies=states.get(RowState.COPY.value, 0),
                 raw_twins=states.get(RowState.TWIN.value, 0),
                 failed=states.get(RowState.FAILED.value, 0),
-                failures={str(reason): count for reason, count in reasons},
+                failures={problem_of(reason): count for reason, count in reasons},
                 model=str(_get(session, MetaKey.MODEL_NAME)),
                 index_type=str(_get(session, MetaKey.INDEX_KIND)),
                 roots=list(session.scalars(select(Root.path))),

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from ..errors import ImageProblem
+from ..images.facts import PhotoFacts
 from .layout import MetaKey
 
 if TYPE_CHECKING:  # numpy is not imported for the quick path (catalog.py)
@@ -102,15 +104,11 @@ class KnownRow(NamedTuple):
 
 @dataclass(frozen=True)
 class IndexedImage:
-    """A decoded and encoded file, to be written as an indexed row."""
+    """A decoded and encoded file, to be written as an indexed row (one column per fact, same name)."""
 
     file: FileFacts
     vector: npt.NDArray[np.float32]  # (embed_dim,), unit length
-    width: int
-    height: int
-    taken_at: datetime | None
-    camera: str | None
-    content_hash: str
+    facts: PhotoFacts
     reused: bool = False  # the vector is an identical file's, already indexed: nothing was encoded
 
 
@@ -119,12 +117,14 @@ class FailedImage:
     """A file that could not be indexed, to be written as a failed row."""
 
     file: FileFacts
-    reason: str  # groups failures (an ImageProblem value)
+    reason: ImageProblem  # groups failures; its value is what the row records
     detail: str
 
 
 @dataclass(frozen=True)
 class HitRow:
+    """What a hit shows of an indexed row: each field is read from the column of its name."""
+
     id: int
     path: str
     width: int | None
@@ -138,8 +138,16 @@ class Failure:
     """A file the index could not take, and why (the reason groups failures; detail is the message)."""
 
     path: str
-    reason: str
+    reason: ImageProblem | str  # a str only for a reason recorded by another version of the indexer
     detail: str
+
+
+def problem_of(recorded: str | None) -> ImageProblem | str:
+    """A failed row's recorded reason as the ImageProblem it names (as recorded when it names none)."""
+    try:
+        return ImageProblem(recorded)
+    except ValueError:
+        return str(recorded)
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ class IndexStats:
 
     images: int  # searchable: one per content, identical copies counted apart
     failed: int
-    failures: dict[str, int]  # reason -> count, most frequent first
+    failures: dict[ImageProblem | str, int]  # reason (see Failure.reason) -> count, most frequent first
     model: str
     index_type: str  # "flat-ip" or "ivf<lists>-sq8"
     roots: list[str]  # the photo folders it was built from

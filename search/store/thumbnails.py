@@ -1,6 +1,7 @@
 """Where the page's thumbnails live in the index folder, and pruning those of photos gone from it.
 
-The page (ui/thumbnails.py) makes and reads them; the indexer prunes them after a build or a watch
+The page (ui/thumbnails.py) reads and writes them through cached_thumbnail, with the JPEG rendered
+by search.images; the indexer prunes them after a build or a watch
 round, so the layout is here, free of Pillow and SQLAlchemy: pruning reads the rows through the
 standard library's sqlite3 and must not slow an indexer run down by importing either.
 
@@ -15,8 +16,9 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from .layout import DATABASE_FILE, RowState, connect_read_only
@@ -44,6 +46,37 @@ def older_thumbnails(index_dir: str | os.PathLike[str], image_id: int, long_side
     when the photo was edited)."""
     folder = thumbnail_folder(index_dir, image_id)
     return folder.glob(f"{image_id}-*-{long_side}.jpg")
+
+
+def cached_thumbnail(
+    index_dir: str | os.PathLike[str],
+    image_id: int,
+    size: int,
+    mtime_ns: int,
+    long_side: int,
+    make: Callable[[], bytes],
+) -> bytes:
+    """The thumbnail of photo `image_id` (as it is with this size and mtime) from the disk cache, or
+    `make()` now and cached; the stale ones of an older version of the photo are deleted then.
+    A read-only index folder only costs making it on every view."""
+    cached = thumbnail_path(index_dir, image_id, size, mtime_ns, long_side)
+    try:
+        return cached.read_bytes()
+    except FileNotFoundError:
+        pass
+    data = make()
+    folder = cached.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in older_thumbnails(index_dir, image_id, long_side):
+            stale.unlink(missing_ok=True)
+        # Written beside and renamed: a session reading it meanwhile sees the old file or the whole new one.
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=PARTIAL_SUFFIX, delete=False) as part:
+            part.write(data)
+        os.replace(part.name, cached)
+    except OSError:
+        pass  # a read-only index folder: thumbnails are made on every view instead, nothing breaks
+    return data
 
 
 def live_photos(index_dir: str | os.PathLike[str]) -> dict[int, tuple[int, int]] | None:

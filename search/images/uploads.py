@@ -17,10 +17,11 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from search.clip import raw
-from search.clip.orientation import EXIF_ORIENTATION, UPRIGHT
-from search.clip.preprocess import HIGH_BIT_DEPTH_MODES, load_image, to_8bit
-from search.errors import ImageLoadError, ImageProblem
+from ..errors import ImageLoadError, ImageProblem
+from . import raw
+from .formats import ensure_optional_formats
+from .open import HIGH_BIT_DEPTH_MODES, load_image, to_8bit
+from .orientation import orientation_of, upright
 
 MAX_UPLOAD_PIXELS = 50_000_000  # 50 MP: any phone's photo (48 MP sensors) fits; a 4-byte decode is 200 MB
 UPLOAD_SCALE = 2  # short side kept: twice the model's input, so its centre crop is still resized down
@@ -54,6 +55,7 @@ def decode_upload(upload: BinaryIO, name: str, short_side: int, max_pixels: int 
     Raises UploadTooLarge above `max_pixels` (before decoding), ImageLoadError for anything else
     that is not a readable picture; both name the file as `name`.
     """
+    ensure_optional_formats()
     target = UPLOAD_SCALE * short_side
     if _is_camera_raw(upload, name):
         # The camera's preview when it is big enough, else a half-size demosaic: never the full sensor.
@@ -65,7 +67,7 @@ def decode_upload(upload: BinaryIO, name: str, short_side: int, max_pixels: int 
             image.draft(image.mode, (target, target))
             if image.width * image.height > max_pixels:
                 raise UploadTooLarge(name, image.width * image.height, max_pixels)
-            orientation = image.getexif().get(EXIF_ORIENTATION)
+            orientation = orientation_of(image)  # read now: the reduced picture has no EXIF of its own
             image.load()
             small = _shrunk(image, target)
     except ImageLoadError:
@@ -76,9 +78,7 @@ def decode_upload(upload: BinaryIO, name: str, short_side: int, max_pixels: int 
         raise ImageLoadError(f"{name}: out of memory while decoding.", ImageProblem.OUT_OF_MEMORY) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageLoadError(f"{name}: not a readable image ({exc}).") from None
-    if orientation in UPRIGHT:
-        small = small.transpose(UPRIGHT[orientation])
-    return small
+    return upright(small, orientation)
 
 
 def _shrunk(image: Image.Image, target: int) -> Image.Image:

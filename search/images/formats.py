@@ -14,6 +14,9 @@ An unchanged re-run must not pay for importing Pillow and its plugins to learn t
 ~0.2 s and the whole run is ~0.15 s), so the set is computed once and kept in a small JSON file in
 the user's cache folder, keyed by where and when Pillow, the plugins and rawpy were installed (a
 stat of each package's __init__.py, found without importing it). An upgrade makes a new key.
+
+The decoders open those formats after register_optional_formats (once per process:
+ensure_optional_formats), which is why the scan's rule and the decoders agree.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import sys
 import tempfile
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -73,8 +77,6 @@ def registry_suffixes() -> frozenset[str]:
     """The rule applied to Pillow's registry, now (imports Pillow and registers its plugins)."""
     from PIL import Image
 
-    from .preprocess import register_optional_formats
-
     register_optional_formats()
     Image.init()
     openable = set(Image.OPEN) | {name for name, opener in OPENED_BY_ANOTHER.items() if opener in Image.OPEN}
@@ -83,6 +85,39 @@ def registry_suffixes() -> frozenset[str]:
         for suffix, name in Image.registered_extensions().items()
         if name in openable and name not in NOT_PHOTOS
     )
+
+
+def register_optional_formats() -> frozenset[str]:
+    """Enable HEIC/HEIF/AVIF when their Pillow plugins are installed; returns the suffixes gained."""
+    from PIL import Image
+
+    gained: set[str] = set()
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        gained |= HEIF_SUFFIXES
+        if hasattr(pillow_heif, "register_avif_opener"):
+            pillow_heif.register_avif_opener()
+            gained |= AVIF_SUFFIXES
+    except Exception:  # noqa: BLE001 - absent or broken plugin: those formats stay off
+        pass
+    if not AVIF_SUFFIXES <= gained:
+        try:
+            import pillow_avif  # noqa: F401 - registers itself on import
+
+            gained |= AVIF_SUFFIXES
+        except Exception:  # noqa: BLE001
+            pass
+    if hasattr(Image, "registered_extensions") and AVIF_SUFFIXES <= set(Image.registered_extensions()):
+        gained |= AVIF_SUFFIXES  # Pillow ≥ 11.3 decodes AVIF itself when built with libavif
+    return frozenset(gained)
+
+
+@cache
+def ensure_optional_formats() -> None:
+    """register_optional_formats once per process: every opener here calls it before Pillow's Image.open."""
+    register_optional_formats()
 
 
 def _cache_key() -> str:

@@ -21,10 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..constants import EXIF_DATE, EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL, RAW_SUFFIXES
-from .orientation import UPRIGHT
+from ..errors import ImageLoadError, ImageProblem
+from .orientation import EXIF_ORIENTATION, upright
 
 # Without a caller's need (the page, the API): a preview at least this big is good enough to show.
 DEFAULT_PREVIEW_SHORT_SIDE = 1024
@@ -70,8 +71,35 @@ def is_dng(image: Image.Image) -> bool:
     return tags is not None and DNG_VERSION_TAG in tags
 
 
+def open_raw(source: Path | BinaryIO, label: str, min_short_side: int | None) -> Image.Image:
+    """load_raw with its errors worded: one ImageLoadError naming the file (as `label`) and the fix."""
+    try:
+        import rawpy
+    except ImportError:
+        raise ImageLoadError(
+            f"{label}: a camera RAW file; install rawpy to read it (pip install rawpy).",
+            ImageProblem.RAW_UNREADABLE,
+        ) from None
+    if not isinstance(source, Path):
+        source.seek(0)
+    try:
+        return load_raw(source, min_short_side)
+    except (rawpy.LibRawTooBigError, Image.DecompressionBombError) as exc:
+        raise ImageLoadError(f"{label}: RAW image too large to decode ({exc}).", ImageProblem.TOO_LARGE) from None
+    except (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError):
+        raise ImageLoadError(
+            f"{label}: decoding the RAW needed more memory than allowed.", ImageProblem.OUT_OF_MEMORY
+        ) from None
+    except (rawpy.LibRawError, rawpy.NotSupportedError, OSError, ValueError) as exc:
+        raise ImageLoadError(
+            f"{label}: camera RAW that LibRaw cannot read ({type(exc).__name__}: {exc}); the file is damaged "
+            "or its camera is newer than the installed rawpy (pip install -U rawpy).",
+            ImageProblem.RAW_UNREADABLE,
+        ) from None
+
+
 def load_raw(source: str | Path | BinaryIO, min_short_side: int | None) -> Image.Image:
-    """Decode a RAW file (rawpy errors and RawUnavailable propagate: the caller words them)."""
+    """Decode a RAW file (rawpy errors and RawUnavailable propagate: open_raw words them)."""
     try:
         import rawpy
     except ImportError as exc:
@@ -113,8 +141,8 @@ def _preview(raw, rawpy, need: int, flip: int) -> tuple[Image.Image | None, Imag
             image.load()
         except (OSError, ValueError, SyntaxError):
             return None, None
-        if exif.get(0x0112, 1) not in (None, 1):
-            return ImageOps.exif_transpose(image).convert("RGB"), exif
+        if (own := exif.get(EXIF_ORIENTATION, 1)) not in (None, 1):
+            return upright(image, own).convert("RGB"), exif
         image = image.convert("RGB")
     elif thumb.format == rawpy.ThumbFormat.BITMAP:
         image = Image.fromarray(thumb.data)
@@ -123,8 +151,7 @@ def _preview(raw, rawpy, need: int, flip: int) -> tuple[Image.Image | None, Imag
         image = image.convert("RGB")
     else:
         return None, None
-    method = UPRIGHT.get(_FLIP_TO_ORIENTATION.get(flip, 1))
-    return (image.transpose(method) if method is not None else image), exif
+    return upright(image, _FLIP_TO_ORIENTATION.get(flip, 1)), exif
 
 
 def _exif_of(source: str | Path | BinaryIO) -> Image.Exif | None:

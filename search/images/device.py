@@ -1,22 +1,24 @@
-"""JPEG files -> the model's squares on a torch device: the GPU engine's decode stage (issue 14).
+"""JPEG files -> the model's squares on a torch device: the GPU engine's decode (indexer/engines/gpu.py).
 
 A build on an NVIDIA GPU is held back by decoding, not by the encoder: a 12-MP JPEG costs ~13 ms of
 a CPU core even with DCT scaling, while the H100 encodes ViT-B/32-384 at tens of thousands of images
 a second. So JPEGs are decoded by nvJPEG (torchvision.io.decode_jpeg with device="cuda") in batches,
 and turned upright, centre-cropped and resized on the GPU, as close as torch gets to
-search.clip.preprocess.square_pixels (PIL's bilinear with its antialiasing support on downscales).
+square.square_pixels (PIL's bilinear with its antialiasing support on downscales).
 
 What runs where:
-- read_job (CPU threads): the file's bytes, the content hash of those bytes (the same blake2b as
-  indexer.scan.content_hash), and from the header alone (no pixel decoding) the EXIF date, camera
-  and orientation, and whether the GPU decoder should see the file at all (route).
+- read_job (CPU threads): the file's bytes, and from the header alone (no pixel decoding) its
+  PhotoFacts (facts.read_facts, the content hash of those bytes included) and orientation, and
+  whether the GPU decoder should see the file at all (route).
 - decode_jpegs (the device): a batch of byte strings -> (3, H, W) uint8 tensors; a batch the
   decoder refuses is retried file by file, so one bad file does not send its batch to the CPU.
-- device_square (the device): upright, centre square, resize -> (3, R, R) uint8.
+- device_square (the device): upright (orientation.UPRIGHT's transpositions), centre square,
+  resize -> (3, R, R) uint8.
 
 Everything else (PNG, HEIC, RAW, CMYK or lossless JPEGs, truncated files, files that vanished or
-cannot be read, files the decoder refuses) goes to the CPU decode pool (indexer/decode.py), which
-fails a bad file alone with its reason, exactly as a build without a GPU would.
+cannot be read, files the decoder refuses) goes to the CPU decode (decode.decode_one in the
+indexer's worker pool), which fails a bad file alone with its reason, exactly as a build without a
+GPU would.
 
 The device is a parameter: on the CPU the same code runs in CI (torchvision's decode_jpeg decodes on
 the CPU too; without torchvision, the "pillow" decoder stands in for it so that routing, orientation,
@@ -25,13 +27,11 @@ cropping and the engine's rows are still tested).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import struct
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 
 import numpy as np
@@ -39,16 +39,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from search.clip.config import ModelConfig
-from search.clip.orientation import EXIF_ORIENTATION
-
-from .decode import exif_facts
-from .scan import HASH_CHUNK_BYTES
+from .facts import PhotoFacts, bytes_hash, read_facts
+from .orientation import UPRIGHT, orientation_of, upright_size
 
 GPU_FORMATS = {"JPEG", "MPO"}  # MPO: a phone's multi-picture JPEG; its first picture is the photo
 GPU_MODES = {"RGB", "L"}  # YCbCr and greyscale; CMYK/YCCK (4 components) go to the CPU
 GPU_SOF_MARKERS = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive Huffman; not lossless or arithmetic
-TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 @dataclass(frozen=True)
@@ -58,11 +54,7 @@ class JpegJob:
     path: str
     data: bytes
     orientation: int  # EXIF 1..8 (anything else: 1)
-    width: int  # upright size of the original
-    height: int
-    taken_at: datetime | None
-    camera: str | None
-    content_hash: str
+    facts: PhotoFacts
 
 
 @dataclass(frozen=True)
@@ -71,15 +63,6 @@ class ToCpu:
 
     path: str
     why: str
-
-
-def bytes_hash(data: bytes) -> str:
-    """indexer.scan.content_hash of a file whose bytes are already read (blake2b is stream-invariant)."""
-    digest = hashlib.blake2b(digest_size=16)
-    view = memoryview(data)
-    for start in range(0, len(view), HASH_CHUNK_BYTES):  # hashlib drops the GIL on each chunk
-        digest.update(view[start : start + HASH_CHUNK_BYTES])
-    return digest.hexdigest()
 
 
 def jpeg_frame(data: bytes) -> tuple[int, int] | None:
@@ -130,14 +113,6 @@ def route(data: bytes) -> tuple[Image.Image | None, str | None]:
     return header, None
 
 
-def orientation_of(header: Image.Image) -> int:
-    try:
-        value = header.getexif().get(EXIF_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 - a broken EXIF block costs the orientation, as in Pillow's exif_transpose
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
 def read_job(path: str) -> JpegJob | ToCpu:
     """Read one file on a CPU thread: a JpegJob for the device decoder, or ToCpu."""
     try:
@@ -150,11 +125,8 @@ def read_job(path: str) -> JpegJob | ToCpu:
         return ToCpu(path, why or "")
     with header:
         orientation = orientation_of(header)
-        taken_at, camera = exif_facts(header)
-        width, height = header.size
-    if orientation in TRANSPOSED:
-        width, height = height, width
-    return JpegJob(path, data, orientation, width, height, taken_at, camera, bytes_hash(data))
+        facts = read_facts(header, upright_size(header.size, orientation), bytes_hash(data))
+    return JpegJob(path, data, orientation, facts)
 
 
 # ---- decoding on the device ------------------------------------------------------------------------
@@ -237,23 +209,22 @@ def _pillow_decode(data: bytes, device: torch.device) -> torch.Tensor | None:
 # ---- upright, centre square, resize: square_pixels on the device ------------------------------------
 
 
+# Each transposition of orientation.UPRIGHT as a tensor operation on (C, H, W).
+_ON_TENSORS: dict[Image.Transpose, Callable[[torch.Tensor], torch.Tensor]] = {
+    Image.Transpose.FLIP_LEFT_RIGHT: lambda image: image.flip(2),
+    Image.Transpose.ROTATE_180: lambda image: image.flip(1, 2),
+    Image.Transpose.FLIP_TOP_BOTTOM: lambda image: image.flip(1),
+    Image.Transpose.TRANSPOSE: lambda image: image.transpose(1, 2),
+    Image.Transpose.ROTATE_270: lambda image: image.rot90(-1, (1, 2)),  # a quarter turn clockwise
+    Image.Transpose.TRANSVERSE: lambda image: image.transpose(1, 2).flip(1, 2),
+    Image.Transpose.ROTATE_90: lambda image: image.rot90(1, (1, 2)),  # a quarter turn anticlockwise
+}
+
+
 def upright(image: torch.Tensor, orientation: int) -> torch.Tensor:
-    """(C, H, W) as stored -> as seen (EXIF orientation, search.clip.orientation.UPRIGHT's transpositions)."""
-    if orientation == 2:  # FLIP_LEFT_RIGHT
-        return image.flip(2)
-    if orientation == 3:  # ROTATE_180
-        return image.flip(1, 2)
-    if orientation == 4:  # FLIP_TOP_BOTTOM
-        return image.flip(1)
-    if orientation == 5:  # TRANSPOSE
-        return image.transpose(1, 2)
-    if orientation == 6:  # ROTATE_270: a quarter turn clockwise
-        return image.rot90(-1, (1, 2))
-    if orientation == 7:  # TRANSVERSE
-        return image.transpose(1, 2).flip(1, 2)
-    if orientation == 8:  # ROTATE_90: a quarter turn anticlockwise
-        return image.rot90(1, (1, 2))
-    return image
+    """(C, H, W) as stored -> as seen: orientation.UPRIGHT's transposition, on the tensor's device."""
+    method = UPRIGHT.get(orientation)
+    return image if method is None else _ON_TENSORS[method](image)
 
 
 def device_square(image: torch.Tensor, orientation: int, resolution: int) -> torch.Tensor:
@@ -274,47 +245,3 @@ def device_square(image: torch.Tensor, orientation: int, resolution: int) -> tor
     if resized.dtype != torch.uint8:
         resized = resized.round_().clamp_(0, 255).to(torch.uint8)
     return resized[0]
-
-
-def normalized(squares: torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """(N, 3, R, R) uint8 -> float32 (N, 3, R, R): ToTensor's /255, then Normalize, on the squares' device."""
-    mean = torch.tensor(config.mean, device=squares.device).view(1, 3, 1, 1)
-    std = torch.tensor(config.std, device=squares.device).view(1, 3, 1, 1)
-    return (squares.float() / 255.0 - mean) / std
-
-
-# ---- how many images a batch holds ------------------------------------------------------------------
-
-_BYTES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
-MAX_BATCH = 512  # beyond this the encoder is no faster per image and the pipeline's latency grows
-MEMORY_SHARE = 0.5  # of the free GPU memory: the allocator's fragmentation and cuDNN/cuBLAS workspaces need room
-
-
-def bytes_per_image(config: ModelConfig, precision: torch.dtype, megapixels: float) -> int:
-    """A conservative estimate of the device memory one image of a batch holds at its peak.
-
-    Decoding: the decoded picture (3 bytes a pixel), its upright copy (a rotation copies), and the
-    float32 square the resize reads (the crop of a 4:3 picture is 3/4 of it, 4 bytes a sample).
-    Encoding, in `precision` (autocast): the vision transformer's widest moment, the residual stream
-    plus the MLP's 4x hidden layer plus attention's q, k, v, output and scores (heads x T x T),
-    twice for the allocator's overlap between layers, plus the float32 input.
-    """
-    element = _BYTES.get(precision, 4)
-    pixels = megapixels * 1e6
-    decode = pixels * 3 * 2 + pixels * 0.75 * 3 * 4
-    tokens = (config.image_resolution // config.vision_patch_size) ** 2 + 1
-    width, heads = config.vision_width, config.vision_heads
-    layer = element * tokens * width * (1 + 4 + 4) + element * heads * tokens * tokens
-    encode = 2 * layer + 4 * 3 * config.image_resolution**2
-    return int(decode + encode)
-
-
-def batch_size_for(
-    free_bytes: int, config: ModelConfig, precision: torch.dtype, megapixels: float = 12.0, most: int = MAX_BATCH
-) -> int:
-    """The batch size for `free_bytes` of free device memory: MEMORY_SHARE of it over
-    bytes_per_image, rounded down to a multiple of 8 (tensor-core tiles) when at least 8, within 1..most."""
-    fits = int(free_bytes * MEMORY_SHARE // bytes_per_image(config, precision, megapixels))
-    if fits >= 8:
-        fits -= fits % 8
-    return max(1, min(most, fits))
