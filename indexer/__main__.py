@@ -42,7 +42,8 @@ from search.cli import (
 )
 from search.paths import default_index_dir
 
-from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_BATCH_SIZE, BuildOptions, build_index
+from .build import FAISS_CHECKPOINT_MIN_IMAGES, BuildOptions, build_index
+from .engines import DEFAULT_BATCH_SIZE, default_workers
 from .watch import DEFAULT_RESCAN_EVERY_S, DEFAULT_SETTLE_S
 
 if TYPE_CHECKING:  # torch and faiss are imported by the search command only
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--workers",
         type=positive_int,
-        default=BuildOptions.workers,
+        default=default_workers(),
         help="decoding processes (default: one per CPU core, %(default)s here)",
     )
     build.add_argument(
@@ -103,8 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--checkpoint-every",
         type=positive_int,
-        default=COMMIT_EVERY_N_IMAGES,
-        help="images between vector-index checkpoints (default %(default)s; SQLite commits every batch anyway)",
+        default=FAISS_CHECKPOINT_MIN_IMAGES,
+        help="images written before the vector index is checkpointed again (default %(default)s; on a large "
+        "collection checkpoints are also spaced by their own cost; SQLite commits every batch anyway)",
     )
     build.add_argument(
         "--ray",
@@ -182,7 +184,7 @@ def _add_watch_command(commands: argparse._SubParsersAction, common: argparse.Ar
     watch.add_argument(
         "--workers",
         type=positive_int,
-        default=BuildOptions.workers,
+        default=default_workers(),
         help="decoding processes (default: one per CPU core, %(default)s here)",
     )
     watch.add_argument(
@@ -417,7 +419,7 @@ def _build(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         fast_jpeg=not args.exact_decode,
         timeout_s=args.timeout,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_min_images=args.checkpoint_every,
         ray=args.ray,
     )
     summary = build_index(args.photos, options)
@@ -426,14 +428,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from search.clip.formats import image_suffixes
-
     from .watch import WatchOptions, watch
 
     lower_priority(args.nice)
-    options = _build_options(args)
-    rounds = WatchOptions(settle_s=args.settle, rescan_every_s=args.rescan_every)
-    return watch(args.photos, options, rounds, image_suffixes())
+    options = WatchOptions(_build_options(args), settle_s=args.settle, rescan_every_s=args.rescan_every)
+    return watch(args.photos, options)
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -32,8 +32,9 @@ from PIL import Image
 
 from search.clip.preprocess import load_image, register_optional_formats, square_pixels
 from search.constants import EXIF_DATE, EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
-from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
+from search.errors import ImageLoadError, ImageProblem
 
+from .errors import DecoderStartError
 from .scan import content_hash
 
 log = logging.getLogger(__name__)
@@ -256,10 +257,9 @@ class DecodePool:
                 elif slot.number is None and not slot.process.is_alive():
                     self._deaths_before_ready += not slot.ready
                     if self._deaths_before_ready > 3 * self.workers:
-                        raise IndexStoreError(
+                        raise DecoderStartError(
                             f"Decoding processes exit as soon as they start (exit code {slot.process.exitcode}); "
-                            "try --workers 1, or check that Pillow imports in this Python.",
-                            StoreProblem.DECODERS_FAIL,
+                            "try --workers 1, or check that Pillow imports in this Python."
                         )
                     self._replace(index)  # died between files or at start-up: a fresh one
 
