@@ -37,7 +37,6 @@ from .scan import PhotoFilter, ScanResult, check_photo_folder, scan_photos
 from .stages import PLAN, SCAN, WRITE, StageTimes
 
 if TYPE_CHECKING:
-
     from search.store import IndexStore
 
     from .engines import Engine
