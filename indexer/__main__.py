@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--model",
         help="ruCLIP name, model folder, or 'demo' (default: the model the index was built with, else "
-        "$RUCLIP_MODEL, else ruclip-vit-base-patch32-384)",
+        "$RUPHOTO_MODEL, else ruclip-vit-base-patch32-384)",
     )
     add_device_option(build)
     add_precision_option(build)

@@ -8,16 +8,16 @@ there is something to encode, so an unchanged re-run never pays for it.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.clip.folder import file_fingerprint, find_weights
 from search.clip.hub import published_name, requested_model, resolve_model
-from search.constants import DEMO_MODEL, MODEL_ENV_VAR
+from search.constants import DEMO_MODEL
 from search.errors import IndexStoreError, ModelNotFoundError, StoreProblem
 from search.paths import default_index_dir
+from search.settings import settings
 from search.store.reads import IndexReads
 from search.store.records import ModelRecord
 
@@ -41,7 +41,7 @@ def choose_model(
     store: IndexReads, requested: str | None, root: Path | None = None, index_dir: Path | None = None
 ) -> ModelChoice:
     """The model to build `root` into `index_dir` with: the one asked for, else the index's, else
-    $RUCLIP_MODEL or the default. Raises IndexStoreError when its weights are not those the index
+    $RUPHOTO_MODEL or the default. Raises IndexStoreError when its weights are not those the index
     was built with, or when a new photo folder would silently be encoded by the demo model."""
     recorded = store.model_record()
     asked = requested.strip() if requested and requested.strip() else None
@@ -92,12 +92,12 @@ def _refuse_new_folder_into_demo_index(
 
 
 def _say_why_the_recorded_model(recorded: ModelRecord, index_dir: Path | None) -> None:
-    """When the index's model is not the one $RUCLIP_MODEL (or the default) names, the build keeps
+    """When the index's model is not the one $RUPHOTO_MODEL (or the default) names, the build keeps
     the index's (an index holds one model's vectors) and says so, since the user expected the other."""
     configured = requested_model(None)
     if _same_model_name(recorded.name, configured):
         return
-    source = f"${MODEL_ENV_VAR}" if os.environ.get(MODEL_ENV_VAR, "").strip() else "the default"
+    source = settings().model_source
     where = index_dir if index_dir is not None else "this index"
     log.warning(
         "using model %s, recorded in %s (not %s, %s): an index holds one model's vectors. "
