@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,12 +51,25 @@ if TYPE_CHECKING:  # torch and faiss are imported by the search command only
     from search.index import Hit, PhotoIndex
 
 
-def _parser() -> argparse.ArgumentParser:
+PROG = "python -m indexer"
+
+
+def parser(
+    prog: str = PROG, more_commands: Callable[[argparse._SubParsersAction], None] | None = None
+) -> argparse.ArgumentParser:
+    """The command line of `python -m indexer` (or of the `ruphoto` console script, named `prog`, which
+    adds its own commands through `more_commands`)."""
+    return _parser(prog, more_commands)
+
+
+def _parser(
+    prog: str = PROG, more_commands: Callable[[argparse._SubParsersAction], None] | None = None
+) -> argparse.ArgumentParser:
     parser = CliParser(
-        prog="python -m indexer",
+        prog=prog,
         description="Semantic photo search for Russian: index a folder with ruCLIP, then search it by description.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=__doc__.split("\n\n", 1)[1].replace(PROG, prog),  # the examples as this program is called
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", type=Path, default=default_index_dir(), help="index folder (default %(default)s)")
@@ -144,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_search_command(commands, common)
     _add_duplicates_command(commands, common)
+    if more_commands is not None:
+        more_commands(commands)
     return parser
 
 
@@ -568,8 +584,8 @@ def _queries_kept_whole(argv: list[str]) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(_queries_kept_whole(sys.argv[1:] if argv is None else argv))
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(_queries_kept_whole(sys.argv[1:] if argv is None else argv))
     if args.command == "search":
         _check_search_options(args)
     run = {

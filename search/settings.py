@@ -14,8 +14,9 @@ accepted, the new name winning when both are set:
     RUPHOTO_DEFAULT_MALLOC  set (not 0): leave glibc's allocator alone (alias RUCLIP_DEFAULT_MALLOC)
 
 The hub's own variables stay huggingface_hub's (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME): they are
-read here for our messages and checks, and honoured by huggingface_hub itself. Ray's (RAY_ADDRESS,
-...) stay Ray's, read where the cluster is joined.
+read here for our messages and checks, and honoured by huggingface_hub itself; so is Ray's
+RAY_ADDRESS (what `build --ray auto` joins). The two RAY_ variables the Ray engine sets for Ray
+before it starts (indexer/engines/cluster.py) are writes, not settings.
 
 settings() reads the environment afresh on each call (a dozen look-ups), so that a change a test or
 a benchmark makes to os.environ is seen; it imports nothing heavy.
@@ -64,6 +65,7 @@ class Settings:
     tune_malloc: bool  # glibc's allocator tuned for tensor reuse (RUPHOTO_DEFAULT_MALLOC not set)
     hub_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
     hub_offline: bool  # HF_HUB_OFFLINE
+    ray_address: str  # RAY_ADDRESS (Ray's own): the cluster `build --ray auto` joins; "" when not set
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +86,7 @@ class Settings:
             tune_malloc=not _flag(env, DEFAULT_MALLOC_VAR),
             hub_endpoint=_value(env, "HF_ENDPOINT") or None,
             hub_offline=_value(env, "HF_HUB_OFFLINE").lower() in _HF_TRUE,
+            ray_address=_value(env, "RAY_ADDRESS"),
         )
 
     @property

@@ -41,6 +41,7 @@ from search.clip.config import ModelConfig
 from search.constants import CONFIG_FILE
 from search.errors import ImageProblem, RuClipError
 from search.quiet import logger_quieted
+from search.settings import settings
 
 from ..decode import Decoded, DecodePool, Failed
 from ..encode import KnownVectors, Row, rows_of_batch
@@ -345,7 +346,7 @@ def _check_reachable(address: str) -> None:
     """A host:port that nothing answers on fails here in seconds: ray.init would wait for it for minutes."""
     target = address.removeprefix("ray://")
     if target == "auto":  # Ray's own lookup: $RAY_ADDRESS, else the cluster `ray start` last started here
-        target = os.environ.get("RAY_ADDRESS", "").removeprefix("ray://") or _last_started_here()
+        target = settings().ray_address.removeprefix("ray://") or _last_started_here()
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         if address == "auto" and not target:
