@@ -42,10 +42,11 @@ from typing import TYPE_CHECKING
 
 from search.errors import IndexStoreError, RuClipError, StoreProblem
 
-from .build import BuildHooks, BuildOptions, BuildSummary, build_index, photo_filter
+from .build import BuildHooks, BuildOptions, build_index, photo_filter
 from .errors import BadOptionError, PhotoFolderError
 from .model_choice import ModelCache
 from .scan import PhotoFilter
+from .summary import BuildSummary
 
 if TYPE_CHECKING:  # watchdog itself is imported when watching starts: `python -m indexer build` never pays for it
     from watchdog.events import FileSystemEvent
