@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import search  # noqa: E402
-from indexer.engines.gpu import READ, GpuEngine  # noqa: E402
+from indexer.engines.gpu import GpuEngine  # noqa: E402
 from indexer.engines.local import LocalEngine  # noqa: E402
 from indexer.scan import FoundFile  # noqa: E402
 from indexer.stages import StageTimes  # noqa: E402
@@ -116,8 +116,7 @@ def engine_command(args: argparse.Namespace, work: Path) -> None:
             f"GpuEngine ({how}, {args.readers} readers) run {attempt + 1}: "
             f"{rows} rows in {seconds:.2f} s = {rows / seconds:.0f} img/s"
         )
-        read = stages[READ]
-        print(f"  {stages.line()}; read {read.per_worker_rate * args.readers:.0f} img/s ({args.readers} threads)")
+        print(f"  {stages.line()}")  # the readers' stage included
     if args.compare_cpu:
         cpu_model = model_for(work, args.config, "cpu" if args.device == "cuda" else args.device, "auto")
         subset = paths[: args.compare_cpu]

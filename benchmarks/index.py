@@ -108,6 +108,7 @@ def writer_rates(
 ) -> tuple[float, list[tuple[int, float]], list[tuple[int, float]]]:
     """The driver's single writer alone: rows/s committed to SQLite with their vectors (FAISS
     checkpoints every 1,024 rows included), and the seconds one checkpoint takes at growing sizes."""
+    from indexer.build import FAISS_CHECKPOINT_MIN_IMAGES
     from indexer.scan import FoundFile
     from indexer.write import IndexWriter
     from search.store import IndexedImage
@@ -119,7 +120,7 @@ def writer_rates(
     store = IndexStore(folder, create=True)
     root_id = store.add_root(Path("/photos"))
     store.record_model(ModelRecord("benchmark", "0" * 64, dim))
-    writer = IndexWriter(store, folder, root_id, dim, checkpoint_every=1024)
+    writer = IndexWriter(store, folder, root_id, dim, checkpoint_min_images=FAISS_CHECKPOINT_MIN_IMAGES)
     checkpoints, segments = [], []  # segments: (rows written so far, rows/s over the last quarter)
     started = segment_start = time.perf_counter()
     quarter = max(batch, rows // 4)

@@ -13,7 +13,7 @@ search.open_index and asks short Russian texts, each encoder in turn, through th
 query pays its text encoding; "encode p50" is that part alone (the same texts encoded one by one).
 
 Query encoders: fp32 (exact, the default: text-tower weights prepacked for oneDNN), fp32-noprepack
-(exact, torch's default kernels, as with RUCLIP_NO_PREPACK=1), int8 (the opt-in quantized text
+(exact, torch's default kernels, as with RUPHOTO_NO_PREPACK=1), int8 (the opt-in quantized text
 transformer). Recall@10 compares the chosen FAISS index with an exact scan on query vectors drawn
 near the data. Memory per image is the FAISS file's size on disk (what a reader holds in RAM);
 SQLite keeps the exact vectors on disk besides.
@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO_ROOT))
 import search  # noqa: E402
 from benchmarks.encode import short_queries  # noqa: E402
 from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
-from search.clip.prepack import OPT_OUT_ENV_VAR  # noqa: E402
 from search.constants import BOS_ID, EOS_ID  # noqa: E402
+from search.settings import NO_PREPACK_VAR  # noqa: E402
 from search.store.vectors import kind_of  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
 
@@ -80,11 +80,11 @@ def recall_at_10(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray) -
 def load_encoder(model_dir: Path, encoder: str) -> search.RuClip:
     text_precision, prepack = ENCODERS[encoder]
     if not prepack:
-        os.environ[OPT_OUT_ENV_VAR] = "1"  # read while the model loads
+        os.environ[NO_PREPACK_VAR] = "1"  # read while the model loads
     try:
         return search.load_model(model_dir, device="cpu", text_precision=text_precision)
     finally:
-        os.environ.pop(OPT_OUT_ENV_VAR, None)
+        os.environ.pop(NO_PREPACK_VAR, None)
 
 
 def in_turn(encoders: list[str], turn: int) -> list[str]:

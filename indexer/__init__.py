@@ -5,6 +5,7 @@ summary = build_index("/mnt/photos", BuildOptions(index_dir="photo-index", ray="
 print("\n".join(summary.lines()))
 """
 
-from .build import BuildOptions, BuildSummary, build_index
+from .build import BuildOptions, build_index
+from .summary import BuildSummary
 
 __all__ = ["BuildOptions", "BuildSummary", "build_index"]

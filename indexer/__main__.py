@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,19 +43,33 @@ from search.cli import (
 )
 from search.paths import default_index_dir
 
-from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_BATCH_SIZE, BuildOptions, build_index
+from .build import FAISS_CHECKPOINT_MIN_IMAGES, BuildOptions, build_index
+from .engines import DEFAULT_BATCH_SIZE, default_workers
 from .watch import DEFAULT_RESCAN_EVERY_S, DEFAULT_SETTLE_S
 
 if TYPE_CHECKING:  # torch and faiss are imported by the search command only
     from search.index import Hit, PhotoIndex
 
 
-def _parser() -> argparse.ArgumentParser:
+PROG = "python -m indexer"
+
+
+def parser(
+    prog: str = PROG, more_commands: Callable[[argparse._SubParsersAction], None] | None = None
+) -> argparse.ArgumentParser:
+    """The command line of `python -m indexer` (or of the `ruphoto` console script, named `prog`, which
+    adds its own commands through `more_commands`)."""
+    return _parser(prog, more_commands)
+
+
+def _parser(
+    prog: str = PROG, more_commands: Callable[[argparse._SubParsersAction], None] | None = None
+) -> argparse.ArgumentParser:
     parser = CliParser(
-        prog="python -m indexer",
+        prog=prog,
         description="Semantic photo search for Russian: index a folder with ruCLIP, then search it by description.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=__doc__.split("\n\n", 1)[1].replace(PROG, prog),  # the examples as this program is called
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", type=Path, default=default_index_dir(), help="index folder (default %(default)s)")
@@ -70,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--model",
         help="ruCLIP name, model folder, or 'demo' (default: the model the index was built with, else "
-        "$RUCLIP_MODEL, else ruclip-vit-base-patch32-384)",
+        "$RUPHOTO_MODEL, else ruclip-vit-base-patch32-384)",
     )
     add_device_option(build)
     add_precision_option(build)
@@ -83,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--workers",
         type=positive_int,
-        default=BuildOptions.workers,
+        default=default_workers(),
         help="decoding processes (default: one per CPU core, %(default)s here)",
     )
     build.add_argument(
@@ -103,8 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--checkpoint-every",
         type=positive_int,
-        default=COMMIT_EVERY_N_IMAGES,
-        help="images between vector-index checkpoints (default %(default)s; SQLite commits every batch anyway)",
+        default=FAISS_CHECKPOINT_MIN_IMAGES,
+        help="images written before the vector index is checkpointed again (default %(default)s; on a large "
+        "collection checkpoints are also spaced by their own cost; SQLite commits every batch anyway)",
     )
     build.add_argument(
         "--ray",
@@ -142,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_search_command(commands, common)
     _add_duplicates_command(commands, common)
+    if more_commands is not None:
+        more_commands(commands)
     return parser
 
 
@@ -182,7 +200,7 @@ def _add_watch_command(commands: argparse._SubParsersAction, common: argparse.Ar
     watch.add_argument(
         "--workers",
         type=positive_int,
-        default=BuildOptions.workers,
+        default=default_workers(),
         help="decoding processes (default: one per CPU core, %(default)s here)",
     )
     watch.add_argument(
@@ -417,7 +435,7 @@ def _build(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         fast_jpeg=not args.exact_decode,
         timeout_s=args.timeout,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_min_images=args.checkpoint_every,
         ray=args.ray,
     )
     summary = build_index(args.photos, options)
@@ -426,14 +444,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from search.images import image_suffixes
-
     from .watch import WatchOptions, watch
 
     lower_priority(args.nice)
-    options = _build_options(args)
-    rounds = WatchOptions(settle_s=args.settle, rescan_every_s=args.rescan_every)
-    return watch(args.photos, options, rounds, image_suffixes())
+    options = WatchOptions(_build_options(args), settle_s=args.settle, rescan_every_s=args.rescan_every)
+    return watch(args.photos, options)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -569,8 +584,8 @@ def _queries_kept_whole(argv: list[str]) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(_queries_kept_whole(sys.argv[1:] if argv is None else argv))
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(_queries_kept_whole(sys.argv[1:] if argv is None else argv))
     if args.command == "search":
         _check_search_options(args)
     run = {

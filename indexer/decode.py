@@ -25,10 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from search.errors import ImageProblem, IndexStoreError, StoreProblem
+from search.errors import ImageProblem
 from search.images.decode import decode_one
 from search.images.decoded import Decoded, Failed
 from search.images.formats import ensure_optional_formats
+
+from .errors import DecoderStartError
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +192,9 @@ class DecodePool:
                 elif slot.number is None and not slot.process.is_alive():
                     self._deaths_before_ready += not slot.ready
                     if self._deaths_before_ready > 3 * self.workers:
-                        raise IndexStoreError(
+                        raise DecoderStartError(
                             f"Decoding processes exit as soon as they start (exit code {slot.process.exitcode}); "
-                            "try --workers 1, or check that Pillow imports in this Python.",
-                            StoreProblem.DECODERS_FAIL,
+                            "try --workers 1, or check that Pillow imports in this Python."
                         )
                     self._replace(index)  # died between files or at start-up: a fresh one
 

@@ -8,16 +8,17 @@ there is something to encode, so an unchanged re-run never pays for it.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from search.clip.folder import file_fingerprint, find_weights
 from search.clip.hub import published_name, requested_model, resolve_model
-from search.constants import DEMO_MODEL, MODEL_ENV_VAR
+from search.constants import DEMO_MODEL
 from search.errors import IndexStoreError, ModelNotFoundError, StoreProblem
 from search.paths import default_index_dir
+from search.settings import settings
+from search.store.reads import IndexReads
 from search.store.records import ModelRecord
 
 if TYPE_CHECKING:
@@ -25,15 +26,6 @@ if TYPE_CHECKING:
     from search.store import IndexStore
 
 log = logging.getLogger(__name__)
-
-
-class ModelFacts(Protocol):
-    """What the choice reads and writes of an index (search.store's Catalog and IndexStore both do)."""
-
-    def model_record(self) -> ModelRecord | None: ...
-    def known_root_id(self, root: Path) -> int | None: ...
-    def weights_stat(self) -> str | None: ...
-    def record_weights_stat(self, stat_key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,10 +38,10 @@ class ModelChoice:
 
 
 def choose_model(
-    store: ModelFacts, requested: str | None, root: Path | None = None, index_dir: Path | None = None
+    store: IndexReads, requested: str | None, root: Path | None = None, index_dir: Path | None = None
 ) -> ModelChoice:
     """The model to build `root` into `index_dir` with: the one asked for, else the index's, else
-    $RUCLIP_MODEL or the default. Raises IndexStoreError when its weights are not those the index
+    $RUPHOTO_MODEL or the default. Raises IndexStoreError when its weights are not those the index
     was built with, or when a new photo folder would silently be encoded by the demo model."""
     recorded = store.model_record()
     asked = requested.strip() if requested and requested.strip() else None
@@ -79,7 +71,7 @@ def choose_model(
 
 
 def _refuse_new_folder_into_demo_index(
-    store: ModelFacts, recorded: ModelRecord, root: Path | None, index_dir: Path | None
+    store: IndexReads, recorded: ModelRecord, root: Path | None, index_dir: Path | None
 ) -> None:
     """The index's model is reused when --model is left out, which is right for a re-run, but
     turns a first build of the user's own photos into the demo's index into a trap: they would be
@@ -100,12 +92,12 @@ def _refuse_new_folder_into_demo_index(
 
 
 def _say_why_the_recorded_model(recorded: ModelRecord, index_dir: Path | None) -> None:
-    """When the index's model is not the one $RUCLIP_MODEL (or the default) names, the build keeps
+    """When the index's model is not the one $RUPHOTO_MODEL (or the default) names, the build keeps
     the index's (an index holds one model's vectors) and says so, since the user expected the other."""
     configured = requested_model(None)
     if _same_model_name(recorded.name, configured):
         return
-    source = f"${MODEL_ENV_VAR}" if os.environ.get(MODEL_ENV_VAR, "").strip() else "the default"
+    source = settings().model_source
     where = index_dir if index_dir is not None else "this index"
     log.warning(
         "using model %s, recorded in %s (not %s, %s): an index holds one model's vectors. "
@@ -123,18 +115,25 @@ def _same_model_name(a: str, b: str) -> bool:
     return a == b or (published_name(a) is not None and published_name(a) == published_name(b))
 
 
-def load_chosen(
-    store: IndexStore, choice: ModelChoice, device: str, precision: str, loaded: RuClip | None = None
-) -> RuClip:
-    """Load the network and record it in the index (on a first build: its name, fingerprint and size).
-    `loaded` is the same network already in memory (the watcher keeps it between its rounds)."""
-    if loaded is not None:
-        model = loaded
-    else:
-        from search.clip.encoder import load_model  # torch: only when something is to be encoded
+@dataclass
+class ModelCache:
+    """The network a previous build of this process loaded, and what it was loaded as: a caller that
+    builds again and again in one process (indexer/watch.py) keeps it loaded between builds."""
 
-        model = load_model(choice.name, device=device, precision=precision)
-    record_chosen(store, choice, model.embed_dim)
+    key: tuple[str, str, str, str] | None = None  # (weights fingerprint, model folder, device, precision)
+    model: RuClip | None = None
+
+
+def load_chosen(choice: ModelChoice, device: str, precision: str, cache: ModelCache | None = None) -> RuClip:
+    """Load the chosen network, or take the one `cache` holds when it was loaded as the same."""
+    key = (choice.fingerprint, str(choice.folder), device, precision)
+    if cache is not None and cache.key == key and cache.model is not None:
+        return cache.model
+    from search.clip.encoder import load_model  # torch: only when something is to be encoded
+
+    model = load_model(choice.name, device=device, precision=precision)
+    if cache is not None:
+        cache.key, cache.model = key, model
     return model
 
 

@@ -5,13 +5,23 @@ time says little about which stage holds the others back. Each stage instead cou
 handled and the seconds its workers spent on them; images per busy second is one worker's rate,
 and that times the workers is what the stage could do if nothing else waited. The slowest stage
 is the one to give more cores, GPUs or machines.
+
+One StageTimes serves every engine, filled the same way: the build's runner (indexer/build.py)
+times the stages it runs itself (scan, plan, write); an engine records its own (read, decode,
+encode), since only it knows which worker was busy when.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-DECODE, ENCODE, WRITE = "decode", "encode", "write"
+SCAN, PLAN, READ, DECODE, ENCODE, WRITE = "scan", "plan", "read", "decode", "encode", "write"
+# The order of the summary line: the data flow. A stage an engine adds under another name comes after these.
+PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE)
+_UNITS = {SCAN: "files/s", PLAN: "files/s", WRITE: "rows/s"}  # the others count images
 
 
 @dataclass
@@ -40,20 +50,38 @@ class StageClock:
 
 
 @dataclass
+class Counted:
+    items: int = 0
+
+
+@dataclass
 class StageTimes:
     clocks: dict[str, StageClock] = field(default_factory=dict)
 
     def __getitem__(self, stage: str) -> StageClock:
         return self.clocks.setdefault(stage, StageClock())
 
+    @contextmanager
+    def timed(self, stage: str, worker: str = "driver") -> Iterator[Counted]:
+        """Time the block as `stage`'s busy time; the block says how many items it handled
+        (`counted.items = n`). What the runner uses for the stages it runs itself."""
+        counted = Counted()
+        started = time.perf_counter()
+        try:
+            yield counted
+        finally:
+            self[stage].add(counted.items, time.perf_counter() - started, worker)
+
     def line(self) -> str | None:
-        """One summary line: 'decode 61.0 img/s (2 workers × 30.5, 2 nodes), encode 22.0 img/s (1 worker), ...'."""
+        """One summary line of every stage that handled anything, in the data flow's order:
+        'scan 9000.0 files/s (1 worker), ..., decode 61.0 img/s (2 workers × 30.5, 2 nodes), ...'."""
         parts = []
-        for stage in (DECODE, ENCODE, WRITE):
+        stages = [*PIPELINE_ORDER, *(stage for stage in self.clocks if stage not in PIPELINE_ORDER)]
+        for stage in stages:
             clock = self.clocks.get(stage)
             if clock is None or not clock.images:
                 continue
-            unit = "rows/s" if stage == WRITE else "img/s"
+            unit = _UNITS.get(stage, "img/s")
             workers = len(clock.workers)
             how = f"{workers} workers × {clock.per_worker_rate:.1f}" if workers > 1 else "1 worker"
             if len(clock.nodes) > 1:

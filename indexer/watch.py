@@ -6,21 +6,21 @@ photos and ~1.7 s for 100 000 (BENCHMARKS.md), and the plan already tells new, c
 deleted files apart, with the deletion guard (an unmounted disk deletes nothing). Events only say
 *when* to run a round:
 
-- watchdog reports file-system events (inotify on Linux) for files with a suffix the scan looks
-  for, and for folders created, moved or deleted; events inside the index folder and hidden paths
-  are ignored, as the scan ignores them;
+- watchdog reports file-system events (inotify on Linux) for files and for folders created, moved
+  or deleted; only those on paths the scan would look at count (the build's PhotoFilter: a photo
+  suffix, no hidden part, not in the index folder);
 - a round starts once no event came for `settle` seconds, so a camera import of 500 files is one
   round, not 500 (and a stream that never pauses still gets a round every `max_delay` seconds);
 - a round also runs every `rescan_every` seconds without any event: network drives send none;
 - the first round runs at start, so whatever changed while nothing watched is caught up.
 
-The network stays loaded between rounds (BuildOptions.model_cache); the writer lock is taken per
+The network stays loaded between rounds (BuildHooks.model_cache); the writer lock is taken per
 round, so a `build` run by hand while watch is idle works as usual (and one that is running makes
 the next round wait for it). If PHOTOS disappears (an unplugged disk, a network outage), watch says
 so once, removes nothing, and carries on when the folder is back.
 
 Stopping: Ctrl-C or SIGTERM only sets a flag. Idle, watch stops at once; during a round, the build
-checks the flag before writing each batch (BuildOptions.stop_requested) and stops there: every
+checks the flag before writing each batch (BuildHooks.stop_requested) and stops there: every
 batch written so far is committed and checkpointed, the rest is left for the next run. So no
 signal ever lands in the middle of a SQLite commit. A second Ctrl-C stops at once (a
 KeyboardInterrupt, as in `build`: the batch in flight is rolled back, the committed ones are kept).
@@ -32,9 +32,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -42,7 +42,11 @@ from typing import TYPE_CHECKING
 
 from search.errors import IndexStoreError, RuClipError, StoreProblem
 
-from .build import BuildOptions, BuildSummary, ModelCache, build_index
+from .build import BuildHooks, BuildOptions, build_index, photo_filter
+from .errors import BadOptionError, PhotoFolderError
+from .model_choice import ModelCache
+from .scan import PhotoFilter
+from .summary import BuildSummary
 
 if TYPE_CHECKING:  # watchdog itself is imported when watching starts: `python -m indexer build` never pays for it
     from watchdog.events import FileSystemEvent
@@ -61,9 +65,17 @@ _FOLDER_CHANGES = frozenset({"created", "moved", "deleted"})  # "modified" on a 
 
 @dataclass(frozen=True)
 class WatchOptions:
-    settle_s: float = DEFAULT_SETTLE_S
-    rescan_every_s: float = DEFAULT_RESCAN_EVERY_S
+    """What `watch` is asked to do: the build each round runs, and when rounds run. Validated when made."""
+
+    build: BuildOptions = field(default_factory=BuildOptions)
+    settle_s: float = DEFAULT_SETTLE_S  # a round starts once no event came for this long
+    rescan_every_s: float = DEFAULT_RESCAN_EVERY_S  # a round also runs this often without events
     max_delay_s: float | None = None  # None: max(30 s, 10 × settle)
+
+    def __post_init__(self) -> None:
+        for name in ("settle_s", "rescan_every_s") + (("max_delay_s",) if self.max_delay_s is not None else ()):
+            if not getattr(self, name) > 0:
+                raise BadOptionError(f"{name} must be a number of seconds above 0, not {getattr(self, name)!r}.")
 
     @property
     def longest_wait_s(self) -> float:
@@ -76,10 +88,8 @@ class EventLog:
     A watchdog event handler (its observer calls `dispatch`, in its own thread); read by the main
     loop, under a lock."""
 
-    def __init__(self, root: Path, index_dir: Path, suffixes: Collection[str]):
-        self.root = os.path.abspath(root)
-        self.skipped = {os.path.abspath(index_dir), os.path.realpath(index_dir)}  # the index writes there
-        self.suffixes = frozenset(s.lower() for s in suffixes)
+    def __init__(self, photos: PhotoFilter):
+        self.photos = photos
         self._lock = threading.Lock()
         self._first: float | None = None
         self._last: float | None = None
@@ -89,18 +99,9 @@ class EventLog:
         folder = event.is_directory
         if event.event_type not in (_FOLDER_CHANGES if folder else _CHANGES):
             return
-        if any(self.relevant(os.fsdecode(path), folder) for path in (event.src_path, event.dest_path) if path):
+        paths = (os.fsdecode(path) for path in (event.src_path, event.dest_path) if path)
+        if any(self.photos.looks_at(path, folder) for path in paths):
             self.note()
-
-    def relevant(self, path: str, folder: bool) -> bool:
-        """A path the scan would look at: under the root, not hidden, not in the index folder, and
-        (for a file) with an image suffix."""
-        relative = os.path.relpath(path, self.root)
-        if relative.startswith(os.pardir) or any(part.startswith(".") for part in Path(relative).parts):
-            return False
-        if any(path == skip or path.startswith(os.path.join(skip, "")) for skip in self.skipped):
-            return False
-        return folder or os.path.splitext(path)[1].lower() in self.suffixes
 
     def note(self, when: float | None = None) -> None:
         when = time.monotonic() if when is None else when
@@ -184,19 +185,16 @@ class Watcher:
     def __init__(
         self,
         photos: Path,
-        build_options: BuildOptions,
         options: WatchOptions,
-        suffixes: Collection[str],
         say: Callable[[str], None],
     ):
         self.root = Path(os.path.abspath(photos))
         self.options = options
         self.say = say
         self.stop = StopFlag()
-        self.build_options = build_options
-        build_options.model_cache = build_options.model_cache or ModelCache()
-        build_options.stop_requested = self.stop
-        self.events = EventLog(self.root, Path(build_options.index_dir).resolve(), suffixes)
+        # Each round's build: the network kept loaded between rounds, stopped by the flag before a batch.
+        self.hooks = BuildHooks(model_cache=ModelCache(), stop_requested=self.stop)
+        self.events = EventLog(photo_filter(self.root, Path(options.build.index_dir).resolve()))
         self.observer: BaseObserver | None = None
         self.identity: tuple[int, int] | None = None
         self.up_to_date_as_of: datetime | None = None  # the start of the last round that finished
@@ -267,20 +265,22 @@ class Watcher:
         """One incremental build. None when it could not run now (another build holds the index,
         the folder is gone, or an error that was said and is retried at the next change)."""
         started = datetime.now()
-        self.build_options.progress_min_files = 1 if first else ROUND_PROGRESS_FROM
+        hooks = replace(self.hooks, progress_min_files=1 if first else ROUND_PROGRESS_FROM)
         self.stop.in_round = True
         try:
-            summary = build_index(self.root, self.build_options)
+            summary = build_index(self.root, self.options.build, hooks)
         except IndexStoreError as exc:
             if exc.reason is StoreProblem.BUSY:
                 self._once(f"{exc} (watch waits for it)")
                 return None
             if first:
                 raise  # at start, every problem is the build's: one message, exit 2
-            if exc.reason is StoreProblem.NO_PHOTO_FOLDER:
-                return None  # the loop sees the folder gone and says so
             self._once(f"error: {exc} (still watching; tried again at the next change)")
             return None
+        except PhotoFolderError:
+            if first:
+                raise
+            return None  # the loop sees the folder gone (or unreadable) and says so
         except RuClipError as exc:
             if first:
                 raise
@@ -365,10 +365,8 @@ class Watcher:
 
 def watch(
     photos: Path,
-    build_options: BuildOptions,
     options: WatchOptions,
-    suffixes: Collection[str],
     say: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> int:
     """Keep the index of `photos` current until Ctrl-C or SIGTERM; returns the exit code (0)."""
-    return Watcher(photos, build_options, options, suffixes, say).run()
+    return Watcher(photos, options, say).run()

@@ -1,7 +1,7 @@
 """The index writer: store records (IndexedImage / FailedImage) -> committed rows, FAISS checkpoints.
 
 Every batch is one SQLite transaction (the source of truth, vectors included); every
-`checkpoint_every` files and at the end the FAISS cache is brought up to date and replaced
+`checkpoint_min_images` files (and time: see below) and at the end the FAISS cache is brought up to date and replaced
 atomically. A kill at any moment loses at most the batch in flight.
 
 A checkpoint rewrites the whole FAISS file, so its cost grows with the collection while a batch's
@@ -34,11 +34,11 @@ class IndexWriter:
         root_id: int,
         dim: int,
         *,
-        checkpoint_every: int,
+        checkpoint_min_images: int,
         on_batch: Callable[[int], None] = lambda files: None,
     ):
         self.store, self.index_dir, self.root_id, self.dim = store, index_dir, root_id, dim
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_min_images = checkpoint_min_images
         self.on_batch = on_batch  # told how many files each batch held (the progress bar)
         self.indexed = 0
         self.reused = 0  # of those, identical to a photo already indexed (not encoded again)
@@ -60,7 +60,7 @@ class IndexWriter:
                 self.reused += row.reused
         self._since_checkpoint += len(rows)
         self.on_batch(len(rows))
-        due = self._since_checkpoint >= self.checkpoint_every
+        due = self._since_checkpoint >= self.checkpoint_min_images
         affordable = time.monotonic() - self._checkpoint_ended >= CHECKPOINT_WAIT_FACTOR * self._checkpoint_s
         if due and affordable:
             self.checkpoint()

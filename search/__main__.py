@@ -13,8 +13,9 @@ import sys
 from .cli import CliParser, add_device_option, run_cli
 from .clip.config import PUBLISHED_CONFIGS
 from .clip.hub import requested_model, resolve_model
-from .constants import DEFAULT_MODEL, DEMO_MODEL, MODEL_ENV_VAR
+from .constants import DEFAULT_MODEL, DEMO_MODEL
 from .errors import RuClipError
+from .settings import MODEL_VAR
 
 
 def _models(_: argparse.Namespace) -> int:
@@ -32,7 +33,7 @@ def _models(_: argparse.Namespace) -> int:
     except RuClipError as exc:
         demo_status = str(exc)
     print(f"{DEMO_MODEL:{width}} {'64':>4}  {demo_status}")
-    print(f"\nThe default is {requested_model(None)} (set {MODEL_ENV_VAR} or --model to change it).")
+    print(f"\nThe default is {requested_model(None)} (set {MODEL_VAR} or --model to change it).")
     return 0
 
 
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         run=_models
     )
     download = commands.add_parser("download", help="download a published model into the local cache")
-    download.add_argument("model", nargs="?", help=f"published name (default: ${MODEL_ENV_VAR} or {DEFAULT_MODEL})")
+    download.add_argument("model", nargs="?", help=f"published name (default: ${MODEL_VAR} or {DEFAULT_MODEL})")
     download.set_defaults(run=_download)
     check = commands.add_parser("check", help="load a model (name or folder, no download) and encode a test query")
     check.add_argument("model", nargs="?", help="published name or folder path")

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from .constants import DEVICES, PRECISIONS, TEXT_PRECISIONS
 from .errors import RuClipError
+from .settings import SettingsError, settings
 
 EXIT_ERROR = 2  # a RuClipError: the message says what to do
 EXIT_USAGE = 2  # a bad command line, as argparse reports it
@@ -53,9 +54,14 @@ def lower_priority(niceness: int) -> None:
 
 
 def add_device_option(
-    parser: argparse.ArgumentParser, help: str = "default %(default)s: the GPU when there is one"
+    parser: argparse.ArgumentParser, help: str = "default %(default)s ($RUPHOTO_DEVICE, else auto: the GPU if any)"
 ) -> None:
-    parser.add_argument("--device", default=DEVICES[0], choices=DEVICES, help=help)
+    """--device, defaulting to $RUPHOTO_DEVICE (else auto); a device that variable misnames is a usage error."""
+    try:
+        default = settings().device
+    except SettingsError as exc:
+        parser.error(str(exc))
+    parser.add_argument("--device", default=default, choices=DEVICES, help=help)
 
 
 def add_precision_option(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 # --- models --------------------------------------------------------------------------------------
 DEFAULT_MODEL = "ruclip-vit-base-patch32-384"
-MODEL_ENV_VAR = "RUCLIP_MODEL"  # a name or a folder, used when --model / name_or_path is not given
 DEMO_MODEL = "demo"  # the small offline model this project trains (colours and shapes only)
 HUB_ORGANISATION = "ai-forever"
 # The checkpoints moved from the sberbank-ai organisation; both spellings of a repo id are accepted.

@@ -64,10 +64,7 @@ class StoreProblem(Enum):
     DISK_FULL = "disk full"
     READ_ONLY = "read-only"  # index.sqlite or its folder cannot be written
     UNKNOWN_IMAGE = "unknown image"  # an id or a path that is not an indexed image
-    NO_PHOTO_FOLDER = "no photo folder"  # the folder to index is missing (an unmounted disk?)
-    DECODERS_FAIL = "decoders fail"  # the decoding processes cannot start
     BACKUP_FAILED = "backup failed"
-    CLUSTER = "cluster"  # Ray is missing, cannot be joined, or its pipeline failed (build --ray)
 
 
 class IndexStoreError(RuClipError):

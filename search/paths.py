@@ -11,21 +11,19 @@ never end up beside the demo's pictures or encoded by the demo model.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .clip.folder import missing_files
 from .constants import DEMO_MODEL
+from .settings import settings
 
-DATA_DIR_ENV_VAR = "RUPHOTO_DATA"
 # Shipped inside the package (package data), not found through the source tree.
 PACKAGED_DEMO_MODEL_DIR = Path(__file__).resolve().parent / "clip" / "demo_model"
 
 
 def data_dir() -> Path:
     """$RUPHOTO_DATA, else ./data."""
-    configured = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
-    return Path(configured).expanduser() if configured else Path("data")
+    return settings().data_dir
 
 
 def default_index_dir() -> Path:
@@ -41,9 +39,9 @@ def demo_index_dir() -> Path:
 def demo_model_dir() -> Path:
     """The demo model's checkpoint folder: $RUPHOTO_DATA/models/demo when it holds a whole
     checkpoint, else the packaged copy."""
-    configured = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
-    if configured:
-        override = Path(configured).expanduser() / "models" / DEMO_MODEL
+    configured = settings()
+    if configured.data_dir_set:
+        override = configured.data_dir / "models" / DEMO_MODEL
         if override.is_dir() and not missing_files(override):
             return override
     return PACKAGED_DEMO_MODEL_DIR

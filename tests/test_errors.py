@@ -176,7 +176,7 @@ def test_text_precision_is_fp32_or_int8_with_fp32_compute():
 
 
 def _run_python(code: str, env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "RUCLIP_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "RUCLIP_", "RUPHOTO_"))}
     env.update({"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO_ROOT), **env_extra})
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
@@ -221,7 +221,7 @@ def test_offline_download_says_how_to_get_the_weights(env, tmp_path):
         error_line
     )
     assert "https://huggingface.co/ai-forever/ruclip-vit-base-patch16-224" in error_line
-    assert "--model FOLDER" in error_line and "RUCLIP_MODEL" in error_line and "--model demo" in error_line
+    assert "--model FOLDER" in error_line and "RUPHOTO_MODEL" in error_line and "--model demo" in error_line
     assert ".." not in error_line
     # No retries waited out, none logged: the hub is found unreachable at once.
     assert float(seconds_line.split()[1]) <= 2.0, seconds_line
@@ -323,7 +323,8 @@ def test_published_name_resolves_from_the_hub_cache_offline(tmp_path):
 
 def test_model_from_environment_variable(tmp_path):
     snapshot = _fake_hub_cache(tmp_path / "hf", "ruclip-vit-base-patch32-384")
-    # No name given: RUCLIP_MODEL wins over the default; unset, the default name is looked up.
+    # No name given: RUPHOTO_MODEL (or its old name RUCLIP_MODEL) wins over the default; unset, the default
+    # name is looked up.
     folder_run = _run_python(LOAD_AND_REPORT.format(name=None), {"RUCLIP_MODEL": str(TINY_MODEL)}, tmp_path)
     assert folder_run.stdout.split()[:2] == ["LOADED", str(TINY_MODEL)], folder_run.stdout + folder_run.stderr
     default_run = _run_python(LOAD_AND_REPORT.format(name=None), {"HF_HUB_OFFLINE": "1"}, tmp_path)

@@ -31,10 +31,10 @@ def test_the_light_modules_import_neither_torch_nor_faiss():
     # First what an unchanged re-run reads (no Pillow either), then the rest, decoding workers included.
     code = (
         "import sys, search.store.catalog, search.store.records, search.images.facts, search.images.formats, "
-        "indexer.plan, indexer.scan; pillow = 'PIL' in sys.modules; "
+        "search.store.reads, search.settings, indexer.plan, indexer.scan; pillow = 'PIL' in sys.modules; "
         "import search, search.constants, search.paths, search.errors, search.cli, search.store, "
         "search.clip.hub, search.clip.folder, search.clip.config, search.images, search.images.decode, "
-        "indexer.build, indexer.decode; "
+        "indexer.build, indexer.decode, indexer.engines, indexer.errors, indexer.watch, ruphoto.__main__; "
         "print(sorted({'torch', 'faiss'} & set(sys.modules)), pillow)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)

@@ -26,7 +26,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PHOTOS = REPO_ROOT / "data" / "demo" / "photos"
 DEMO_MODEL_FILES = ("config.json", "pytorch_model.bin", "bpe.model", "training.json")
 # Everything that could point the installed package back at the repository, or elsewhere.
-SCRUBBED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "RUPHOTO_DATA", "RUCLIP_MODEL", "VIRTUAL_ENV")
+SCRUBBED_ENV = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "RUPHOTO_DATA",
+    "RUPHOTO_MODEL",
+    "RUCLIP_MODEL",
+    "VIRTUAL_ENV",
+)
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from torch import nn
 
 import search
 from search.clip.model import SelfAttention
-from search.clip.prepack import OPT_OUT_ENV_VAR, PackedLinear, pack_text_tower, prepacking_available
+from search.clip.prepack import PackedLinear, pack_text_tower, prepacking_available
+from search.settings import NO_PREPACK_VAR
 from search.testing import random_network
 
 from .helpers import TINY_MODEL
@@ -37,9 +38,9 @@ def packed_layers(model: search.RuClip) -> list[nn.Module]:
 
 @pytest.fixture
 def unpacked(monkeypatch) -> search.RuClip:
-    monkeypatch.setenv(OPT_OUT_ENV_VAR, "1")
+    monkeypatch.setenv(NO_PREPACK_VAR, "1")
     model = search.load_model(TINY_MODEL, device="cpu")
-    monkeypatch.delenv(OPT_OUT_ENV_VAR)
+    monkeypatch.delenv(NO_PREPACK_VAR)
     return model
 
 
@@ -68,7 +69,7 @@ def test_packing_keeps_the_published_checkpoint_format(tiny_model, unpacked):
 @needs_prepacking
 def test_int8_query_encoder_keeps_its_quantized_layers_and_packs_the_rest(monkeypatch):
     quantized = search.load_model(TINY_MODEL, device="cpu", text_precision="int8")
-    monkeypatch.setenv(OPT_OUT_ENV_VAR, "1")
+    monkeypatch.setenv(NO_PREPACK_VAR, "1")
     quantized_unpacked = search.load_model(TINY_MODEL, device="cpu", text_precision="int8")
     layers = quantized.config.transformer_layers
     assert len(packed_layers(quantized)) == layers  # the fused q/k/v projections only
@@ -83,7 +84,7 @@ def test_no_packing_where_the_text_tower_is_not_fp32(monkeypatch):
     assert packed_layers(bf16) == []
     vectors = bf16.encode_texts(TEXTS[:3])
     assert np.isfinite(vectors).all() and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
-    monkeypatch.setenv(OPT_OUT_ENV_VAR, "1")
+    monkeypatch.setenv(NO_PREPACK_VAR, "1")
     network = random_network(search.ModelConfig.from_file(TINY_MODEL / "config.json"))
     assert pack_text_tower(network) == 0  # the opt-out is honoured by the function itself
 

@@ -11,7 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +171,7 @@ def test_sql_is_written_only_in_the_storage_layer():
 
 def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
     from search.store.catalog import Catalog
+    from search.store.reads import READS, IndexReads
 
     store = IndexStore(tmp_path, create=True)
     store.record_model(ModelRecord("demo", "f" * 64, 4))
@@ -183,15 +184,40 @@ def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
             FailedImage(FoundFile("/p/b.jpg", 4, 40), ImageProblem.NOT_AN_IMAGE, "/p/b.jpg: no"),
         ],
     )
+    store.record_weights_stat("/m/weights|1|2")
     catalog = Catalog.open(tmp_path)
     assert catalog is not None
+
+    def answers(reads: IndexReads) -> dict[str, object]:
+        """What each read of the protocol answers on this index (the writes are checked below)."""
+        return {
+            "model_record": reads.model_record(),
+            "weights_stat": reads.weights_stat(),
+            "known_root_id": reads.known_root_id(tmp_path / "photos"),
+            "known_root_id elsewhere": reads.known_root_id(tmp_path / "elsewhere"),
+            "known_rows": reads.known_rows(root),
+            "vector_file_is_current": reads.vector_file_is_current(),
+            "count_indexed": reads.count_indexed(),
+        }
+
     try:
-        assert catalog.known_root_id(tmp_path / "photos") == store.known_root_id(tmp_path / "photos") == root
-        assert catalog.known_root_id(tmp_path / "elsewhere") is None
-        assert catalog.known_rows(root) == store.known_rows(root)
-        assert catalog.model_record() == store.model_record()
-        assert catalog.count_indexed() == store.count_indexed() == 1
-        assert not catalog.vector_file_is_current()  # no FAISS file written yet
+        assert isinstance(catalog, IndexReads) and isinstance(store, IndexReads)
+        # Every public method of Catalog is in the protocol: a read added to one is added to both, and here.
+        public = {name for name in vars(Catalog) if not name.startswith("_") and callable(getattr(Catalog, name))}
+        assert public - {"open"} == set(READS)
+        assert answers(catalog) == answers(store)
+        assert answers(store)["known_root_id"] == root and answers(store)["count_indexed"] == 1
+        assert answers(store)["known_root_id elsewhere"] is None
+        assert answers(store)["vector_file_is_current"] is False  # no FAISS file written yet
+        assert answers(store)["weights_stat"] == "/m/weights|1|2"
+        # The two writes: what one writes, the other reads.
+        catalog.record_weights_stat("/m/moved|1|2")
+        assert store.weights_stat() == "/m/moved|1|2"
+        store.record_weights_stat("/m/back|1|2")
+        assert catalog.weights_stat() == "/m/back|1|2"
+        when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        catalog.record_build_finished(when)
+        assert store.summary().last_build == when
     finally:
         catalog.close()
 

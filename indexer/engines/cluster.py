@@ -39,18 +39,19 @@ import numpy as np
 
 from search.clip.config import ModelConfig
 from search.constants import CONFIG_FILE
-from search.errors import ImageProblem, IndexStoreError, RuClipError, StoreProblem
+from search.errors import ImageProblem, RuClipError
 from search.images.decoded import Decoded, Failed, HostSquare
 from search.quiet import logger_quieted
+from search.settings import settings
 
 from ..decode import DecodePool
 from ..encode import KnownVectors, Row, rows_of_batch
+from ..errors import ClusterError, ClusterProblem
 from ..scan import FoundFile
 from ..stages import DECODE, ENCODE, StageTimes
-from . import DEFAULT_BATCH_SIZE
+from . import DEFAULT_BATCH_SIZE, EngineSpec
 
 if TYPE_CHECKING:
-    from ..build import BuildOptions
     from ..model_choice import ModelChoice
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,10 @@ def _import_ray() -> Any:
         import ray
         import ray.data  # noqa: F401 - the Data library is a separate extra of Ray
     except ImportError as exc:
-        raise IndexStoreError(
+        raise ClusterError(
             f"--ray needs Ray Data, which is not installed here ({exc.name or exc}): {INSTALL_HINT}. "
             "Install it on every node of the cluster too.",
-            StoreProblem.CLUSTER,
+            ClusterProblem.NOT_INSTALLED,
         ) from None
     return ray
 
@@ -219,18 +220,19 @@ class _Encoder:
 class RayEngine:
     """Decodes and encodes a build's files on a Ray cluster; see the module's docstring."""
 
-    def __init__(self, ray: Any, choice: ModelChoice, options: BuildOptions, config: ModelConfig):
-        self.ray, self.choice, self.options, self.config = ray, choice, options, config
+    def __init__(self, ray: Any, spec: EngineSpec, choice: ModelChoice, config: ModelConfig):
+        self.ray, self.spec, self.choice, self.config = ray, spec, choice, config
         self.embed_dim = config.embed_dim
         resources = ray.cluster_resources()
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-        self.placement = Placement.for_cluster(resources.get("CPU", 1), resources.get("GPU", 0), nodes, options.device)
+        self.placement = Placement.for_cluster(resources.get("CPU", 1), resources.get("GPU", 0), nodes, spec.device)
         self.driver_node = ray.get_runtime_context().get_node_id()
 
     @classmethod
     @contextmanager
-    def started(cls, address: str, choice: ModelChoice, options: BuildOptions) -> Iterator[RayEngine]:
-        """Join the cluster at `address` (or start one here for "local") for the engine's length."""
+    def started(cls, spec: EngineSpec, choice: ModelChoice) -> Iterator[RayEngine]:
+        """Join the cluster at spec.ray_address (or start one here for "local") for the engine's length."""
+        address = spec.ray_address if spec.ray_address is not None else LOCAL
         ray = _import_ray()
         config = ModelConfig.from_file(Path(choice.folder) / CONFIG_FILE)
         joined_here = not ray.is_initialized()  # a caller's own ray.init (a notebook) is kept as it is
@@ -238,7 +240,7 @@ class RayEngine:
             _connect(ray, address)
         try:
             _quiet_ray_data(ray)
-            yield cls(ray, choice, options, config)
+            yield cls(ray, spec, choice, config)
         finally:
             if joined_here:
                 ray.shutdown()
@@ -248,22 +250,22 @@ class RayEngine:
         batches = self._dataset([found.path for found in work]).iter_batches(batch_size=None, batch_format="numpy")
         for batch in _cluster_errors_explained(batches):
             if problem := str(batch["problem"][0]):
-                raise IndexStoreError(problem, StoreProblem.CLUSTER)
+                raise ClusterError(problem, ClusterProblem.NODE_REFUSED)
             results = [pickle.loads(facts) for facts in batch["facts"]]
             _record_stages(batch, stages)
             yield rows_of_batch(results, files, known, _handed_over(results, batch["vector"]))
 
     def _dataset(self, paths: list[str]) -> Any:
-        ray, options, placement = self.ray, self.options, self.placement
-        batch = options.batch_size or DEFAULT_BATCH_SIZE
+        ray, spec, placement = self.ray, self.spec, self.placement
+        batch = spec.batch_size or DEFAULT_BATCH_SIZE
         items = [{"path": os.fsencode(path)} for path in paths]
         dataset = ray.data.from_items(items, override_num_blocks=max(1, min(math.ceil(len(items) / batch), 100_000)))
         dataset = dataset.map_batches(
             _Decoder,
             fn_constructor_kwargs=dict(
                 resolution=self.config.image_resolution,
-                fast_jpeg=options.fast_jpeg,
-                timeout_s=options.timeout_s,
+                fast_jpeg=spec.fast_jpeg,
+                timeout_s=spec.timeout_s,
                 driver_node=self.driver_node,
             ),
             batch_size=batch,
@@ -277,8 +279,8 @@ class RayEngine:
                 folder=str(self.choice.folder),
                 name=self.choice.name,
                 fingerprint=self.choice.fingerprint,
-                device=options.device,
-                precision=options.precision,
+                device=spec.device,
+                precision=spec.precision,
             ),
             batch_size=batch,
             batch_format="numpy",
@@ -338,32 +340,32 @@ def _connect(ray: Any, address: str) -> None:
             else "is the cluster up (ray start --head on the head node) and is the address right? "
             "--ray alone starts Ray on this machine"
         )
-        raise IndexStoreError(f"Could not start or join Ray {where}: {exc}. {hint}.", StoreProblem.CLUSTER) from None
+        raise ClusterError(f"Could not start or join Ray {where}: {exc}. {hint}.", ClusterProblem.CANNOT_JOIN) from None
 
 
 def _check_reachable(address: str) -> None:
     """A host:port that nothing answers on fails here in seconds: ray.init would wait for it for minutes."""
     target = address.removeprefix("ray://")
     if target == "auto":  # Ray's own lookup: $RAY_ADDRESS, else the cluster `ray start` last started here
-        target = os.environ.get("RAY_ADDRESS", "").removeprefix("ray://") or _last_started_here()
+        target = settings().ray_address.removeprefix("ray://") or _last_started_here()
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         if address == "auto" and not target:
-            raise IndexStoreError(
+            raise ClusterError(
                 "--ray auto found no running Ray cluster here (no $RAY_ADDRESS, no `ray start` on this "
                 "machine). Start one (ray start --head), name its address (--ray HOST:6379), or use --ray "
                 "alone to start Ray on this machine for this build.",
-                StoreProblem.CLUSTER,
+                ClusterProblem.NO_CLUSTER,
             )
         return  # a form Ray knows and this check does not: Ray says what is wrong with it
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
     except OSError as exc:
-        raise IndexStoreError(
+        raise ClusterError(
             f"Nothing answers at {address} ({exc.strerror or exc}): is the cluster up (ray start --head on the "
             "head node) and is the address right (HOST:6379 for the head, ray://HOST:10001 for Ray Client)? "
             "--ray alone starts Ray on this machine. Nothing was changed.",
-            StoreProblem.CLUSTER,
+            ClusterProblem.UNREACHABLE,
         ) from None
 
 
@@ -391,10 +393,10 @@ def _cluster_errors_explained(batches: Iterator[dict[str, np.ndarray]]) -> Itera
     except RuClipError:
         raise
     except Exception as exc:  # noqa: BLE001 - Ray wraps a worker's exception in its own types
-        raise IndexStoreError(
+        raise ClusterError(
             f"The Ray pipeline failed: {_gist(exc)}. The batches written so far "
             "are kept; run the same command again to go on.",
-            StoreProblem.CLUSTER,
+            ClusterProblem.PIPELINE_FAILED,
         ) from None
 
 

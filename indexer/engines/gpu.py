@@ -36,10 +36,9 @@ from search.images.device import JpegJob, ToCpu, decode_jpegs, device_square, re
 from ..decode import DecodePool
 from ..encode import KnownVectors, Row, rows_of_batch
 from ..scan import FoundFile
-from ..stages import DECODE, ENCODE, StageTimes
+from ..stages import DECODE, ENCODE, READ, StageTimes
 from .gpu_batch import batch_size_for
 
-READ = "read"  # the readers' stage (bytes, hash, header); StageTimes.line() does not print it yet
 PLANNED_MEGAPIXELS = 12.0  # the picture size a memory-sized batch is planned for
 _DONE = object()
 
@@ -59,6 +58,10 @@ class GpuEngine:
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    @property
+    def embed_dim(self) -> int:
+        return self.model.embed_dim
 
     def chosen_decoder(self) -> str:
         if self.decoder != "auto":
@@ -216,7 +219,12 @@ class _Run:
                 self._decode(jobs)
         finally:
             self.to_cpu.put(_DONE)
-            self.stages[READ].add(read, read_busy, worker=f"{self.engine.readers} reader threads")
+            # Each reader thread is a worker of the stage, as each decoding process is (the threads' busy
+            # seconds are summed), so the line's capacity is the rate of all of them together.
+            clock = self.stages[READ]
+            clock.images += read
+            clock.busy_s += read_busy
+            clock.workers.update(f"reader {number}" for number in range(self.engine.readers))
 
     def _decode(self, jobs: list[JpegJob]) -> None:
         started = time.perf_counter()

@@ -25,6 +25,10 @@ class LocalEngine:
     fast_jpeg: bool = True
     timeout_s: float = 60.0
 
+    @property
+    def embed_dim(self) -> int:
+        return self.model.embed_dim
+
     def row_batches(self, work: list[FoundFile], known: KnownVectors, stages: StageTimes) -> Iterator[list[Row]]:
         files = {found.path: found for found in work}
         resolution = self.model.config.image_resolution

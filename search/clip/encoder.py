@@ -242,7 +242,7 @@ def load_model(
 ) -> RuClip:
     """Load a ruCLIP model by published name (e.g. 'ruclip-vit-base-patch32-384') or folder path.
 
-    None means $RUCLIP_MODEL, else the default model. `device`: auto | cpu | cuda[:N].
+    None means $RUPHOTO_MODEL (or $RUCLIP_MODEL), else the default model. `device`: auto | cpu | cuda[:N].
     `precision`: auto (fp16 autocast on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (autocast) |
     int8 (CPU only: int8 image tower, ~1.3x faster images, cosine to fp32 >= 0.999; texts stay exact).
     `text_precision`: fp32 (exact) | int8 (CPU only: int8 text transformer, ~1.6x faster short

@@ -18,13 +18,13 @@ from ..constants import (
     DEMO_MODEL,
     HUB_ORGANISATION,
     LEGACY_ORGANISATIONS,
-    MODEL_ENV_VAR,
     TOKENIZER_FILE,
     WEIGHTS_FILES,
 )
 from ..errors import ModelNotFoundError
 from ..paths import demo_model_dir
 from ..quiet import logger_quieted
+from ..settings import MODEL_VAR, settings
 from .config import PUBLISHED_CONFIGS
 from .folder import missing_files
 
@@ -38,10 +38,10 @@ HUB_CHECK_TIMEOUT_S = 1.5
 
 
 def requested_model(name_or_path: str | os.PathLike[str] | None) -> str:
-    """The model the user asked for: the argument, else $RUCLIP_MODEL, else the default."""
+    """The model the user asked for: the argument, else $RUPHOTO_MODEL (or $RUCLIP_MODEL), else the default."""
     if name_or_path is not None and str(name_or_path).strip():
         return str(name_or_path).strip()
-    return os.environ.get(MODEL_ENV_VAR, "").strip() or DEFAULT_MODEL
+    return settings().model
 
 
 def published_name(name: str) -> str | None:
@@ -163,13 +163,13 @@ def _hub_endpoint() -> str:
     """The hub's address as huggingface_hub uses it ($HF_ENDPOINT, else https://huggingface.co)."""
     from huggingface_hub import constants
 
-    return str(getattr(constants, "ENDPOINT", "") or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return str(getattr(constants, "ENDPOINT", "") or settings().hub_endpoint or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def _hub_offline_mode() -> bool:
     from huggingface_hub import constants
 
-    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False)) or settings().hub_offline
 
 
 def _host_and_port(url: str, default_port: int) -> tuple[str, int] | None:
@@ -247,7 +247,7 @@ def _manual_download(name: str) -> str:
     url = f"https://huggingface.co/{HUB_ORGANISATION}/{name}"
     return (
         f"download {', '.join(DOWNLOADED_FILES)} from {url} (on any machine with internet) into a folder and "
-        f"pass that folder as the model (--model FOLDER or {MODEL_ENV_VAR}=FOLDER), or try the offline demo "
+        f"pass that folder as the model (--model FOLDER or {MODEL_VAR}=FOLDER), or try the offline demo "
         f"with --model {DEMO_MODEL} (colours and shapes only)"
     )
 

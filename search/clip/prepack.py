@@ -11,13 +11,12 @@ packed.
 
 The packed copy costs the text tower's fp32 size again in RAM (150 MB for ViT-B/32-384). The
 original parameters stay, so `state_dict()` and everything reading weights are unchanged.
-Set RUCLIP_NO_PREPACK=1 to keep torch's default path (to compare, or on a CPU where it is slower).
+Set RUPHOTO_NO_PREPACK=1 to keep torch's default path (to compare, or on a CPU where it is slower).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import platform
 from typing import TYPE_CHECKING
 
@@ -25,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..settings import settings
+
 if TYPE_CHECKING:  # model.py imports packed_linear from here
     from .model import CLIP, SelfAttention
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_ENV_VAR = "RUCLIP_NO_PREPACK"
 # Measured on x86-64 only (AVX2, AMD); other CPUs keep torch's default path.
 _MEASURED_MACHINES = ("x86_64", "amd64")
 _PACKED_FOR_ROWS = 16  # oneDNN picks its weight layout for this batch size; queries are ~5-20 tokens
@@ -64,7 +64,7 @@ class PackedLinear(nn.Linear):
 
 def prepacking_available() -> bool:
     """Whether this torch build and machine can use (and were measured with) packed Linears."""
-    if os.environ.get(OPT_OUT_ENV_VAR, "") not in ("", "0"):
+    if not settings().prepack:  # RUPHOTO_NO_PREPACK
         return False
     if platform.machine().lower() not in _MEASURED_MACHINES or not torch.backends.mkldnn.is_available():
         return False

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import sys
+
+from ..settings import settings
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_ENV_VAR = "RUCLIP_DEFAULT_MALLOC"
 _M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 _M_MMAP_MAX = -4
 _KEEP_FREED_BYTES = 1 << 30
@@ -23,13 +23,13 @@ def keep_freed_memory_for_reuse() -> bool:
     mmap and gives them back on free, so every layer pays page faults on fresh zeroed pages: measured
     here, a `sigmoid` over a 57 MB activation took 39 ms freshly allocated vs 4 ms in place, and
     a B/32-384 batch ran ~25% faster with this setting. The cost: the process keeps up to its peak
-    working set. Linux/glibc only; set RUCLIP_DEFAULT_MALLOC=1 to leave the allocator alone.
+    working set. Linux/glibc only; set RUPHOTO_DEFAULT_MALLOC=1 to leave the allocator alone.
     Returns whether the setting is in force.
     """
     global _applied
     if _applied:
         return True
-    if not sys.platform.startswith("linux") or os.environ.get(OPT_OUT_ENV_VAR):
+    if not sys.platform.startswith("linux") or not settings().tune_malloc:  # RUPHOTO_DEFAULT_MALLOC
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

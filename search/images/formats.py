@@ -31,6 +31,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from ..constants import AVIF_SUFFIXES, HEIF_SUFFIXES, RAW_SUFFIXES
+from ..settings import settings
 
 # Pillow format names (Image.registered_extensions() values) that the scan leaves out, with why.
 NOT_PHOTOS = {
@@ -46,7 +47,6 @@ OPENED_BY_ANOTHER = {"MPO": "JPEG"}
 # Packages whose installation changes the answer; their stat is the cache key.
 _PACKAGES = ("PIL", "pillow_heif", "pillow_avif", "rawpy")
 _RULE_VERSION = 1  # bump when the rule above changes: old cache files are then ignored
-CACHE_FOLDER_NAME = "ruphoto-search"
 
 
 def _installed(module: str) -> bool:
@@ -137,9 +137,9 @@ def _cache_key() -> str:
 
 
 def cache_folder() -> Path:
-    """$XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search."""
-    base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(base) if base else Path.home() / ".cache") / CACHE_FOLDER_NAME
+    """Where the suffix set is cached: Settings.cache_dir ($RUPHOTO_CACHE, else
+    $XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search)."""
+    return settings().cache_dir
 
 
 def image_suffixes() -> frozenset[str]:

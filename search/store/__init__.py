@@ -8,6 +8,7 @@
     lock.py         one writer per index folder (a build, or verify)
     records.py      the dataclasses it takes and returns (no ORM objects leave the layer)
     index_store.py  IndexStore: every read and write, named for what it does
+    reads.py        IndexReads: the reads a build starts with, which Catalog and IndexStore both implement
     catalog.py      the quick path: an indexer run's first reads through sqlite3 alone
     vectors.py      the FAISS file: a checksummed cache of SQLite's vectors, replayed and rebuilt
     verify.py       `indexer verify [--repair]`;  backup.py  `indexer backup DEST`

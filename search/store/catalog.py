@@ -22,6 +22,8 @@ from .records import KnownRow, ModelRecord, VectorFileRecord
 
 
 class Catalog:
+    """The reads of search.store.reads.IndexReads through sqlite3 alone (IndexStore has the same)."""
+
     def __init__(self, connection: sqlite3.Connection, path: Path):
         self._db = connection
         self.path = path

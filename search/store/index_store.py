@@ -211,6 +211,13 @@ class IndexStore:
     def vector_file_record(self) -> VectorFileRecord | None:
         return VectorFileRecord.from_meta(self._meta())
 
+    def vector_file_is_current(self) -> bool:
+        """Whether the recorded FAISS file holds every committed change and is, by its size and
+        mtime, the file that was written (as Catalog.vector_file_is_current)."""
+        meta = self._meta()
+        record = VectorFileRecord.from_meta(meta)
+        return record is not None and record.is_current(int(meta.get(MetaKey.CHANGE_COUNTER, 0)), self.folder)
+
     def record_vector_file(self, record: VectorFileRecord, index_kind: IndexKind) -> None:
         """The FAISS file just written (and fsynced) is now the one to read."""
         with self._sessions.begin() as session:

@@ -1,0 +1,63 @@
+"""BuildSummary: what a build did, counted by the runner (indexer/build.py), and its lines as the
+CLI prints them (the watcher's rounds word it in one line of their own)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plan import Plan
+from .scan import ScanResult
+from .stages import StageTimes
+
+
+@dataclass
+class BuildSummary:
+    root: Path
+    scanned: int = 0
+    unchanged: int = 0
+    new: int = 0
+    changed: int = 0
+    renamed: int = 0
+    deleted: int = 0
+    indexed: int = 0
+    reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
+    failed: Counter[str] = field(default_factory=Counter)
+    deletion_refused: str | None = None
+    stopped: bool = False  # stop_requested ended it before every file was encoded
+    unreadable_folders: list[str] = field(default_factory=list)
+    skipped: str | None = None  # the scan's "skipped N files that are not images: ..." line
+    seconds: float = 0.0
+    total_indexed: int = 0
+    stages: StageTimes = field(default_factory=StageTimes)
+
+    def add_scan_and_plan(self, scan: ScanResult, plan: Plan) -> None:
+        self.scanned, self.unreadable_folders = len(scan.files), scan.unreadable_folders
+        self.skipped = scan.skipped_line()
+        self.unchanged, self.new, self.changed = plan.unchanged, len(plan.new), len(plan.changed)
+        self.renamed = len(plan.renamed)
+        self.deleted = 0 if plan.deletion_refused else len(plan.vanished)
+        self.deletion_refused = plan.deletion_refused
+
+    def lines(self) -> list[str]:
+        rate = self.indexed / self.seconds if self.seconds and self.indexed else 0.0
+        out = [
+            f"scanned {self.scanned} files in {self.root}",
+            *([f"  {self.skipped}"] if self.skipped else []),
+            f"  unchanged {self.unchanged}, new {self.new}, changed {self.changed}, "
+            f"renamed {self.renamed}, deleted {self.deleted}",
+            f"  indexed {self.indexed} ({rate:.1f} images/s), failed {sum(self.failed.values())}",
+        ]
+        if self.reused:
+            out.append(
+                f"    {self.reused} of them identical to photos already indexed: kept as copies, not encoded again"
+            )
+        out += [f"    {count} × {reason}" for reason, count in self.failed.most_common()]
+        if self.deletion_refused:
+            out.append(f"  deletions refused: {self.deletion_refused} (use --allow-mass-deletion if it is real)")
+        out += [f"  could not read folder {folder}" for folder in self.unreadable_folders]
+        if (rates := self.stages.line()) is not None:
+            out.append(f"  {rates}")
+        out.append(f"  {self.total_indexed} images searchable; took {self.seconds:.1f} s")
+        return out

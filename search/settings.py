@@ -1,0 +1,128 @@
+"""Settings: every environment variable the project reads, read in this one place.
+
+Our own variables share one prefix, RUPHOTO_; the names of older releases (RUCLIP_...) are still
+accepted, the new name winning when both are set:
+
+    RUPHOTO_DATA            where data lives (the default index, the demo's index, a retrained demo
+                            model: see search/paths.py); default ./data
+    RUPHOTO_MODEL           the model when --model (or name_or_path) is not given: a published name
+                            or a checkpoint folder; default ruclip-vit-base-patch32-384 (alias RUCLIP_MODEL)
+    RUPHOTO_DEVICE          the default of the commands' --device: auto, cpu or cuda
+    RUPHOTO_CACHE           this installation's small caches (the image suffixes); default
+                            $XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search
+    RUPHOTO_NO_PREPACK      set (not 0): no prepacked Linear layers on x86-64 (alias RUCLIP_NO_PREPACK)
+    RUPHOTO_DEFAULT_MALLOC  set (not 0): leave glibc's allocator alone (alias RUCLIP_DEFAULT_MALLOC)
+
+The hub's own variables stay huggingface_hub's (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME): they are
+read here for our messages and checks, and honoured by huggingface_hub itself; so is Ray's
+RAY_ADDRESS (what `build --ray auto` joins). The two RAY_ variables the Ray engine sets for Ray
+before it starts (indexer/engines/cluster.py) are writes, not settings.
+
+settings() reads the environment afresh on each call (a dozen look-ups), so that a change a test or
+a benchmark makes to os.environ is seen; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .constants import DEFAULT_MODEL, DEVICES
+from .errors import RuClipError
+
+PREFIX = "RUPHOTO_"
+DATA_VAR = "RUPHOTO_DATA"
+MODEL_VAR = "RUPHOTO_MODEL"
+DEVICE_VAR = "RUPHOTO_DEVICE"
+CACHE_VAR = "RUPHOTO_CACHE"
+NO_PREPACK_VAR = "RUPHOTO_NO_PREPACK"
+DEFAULT_MALLOC_VAR = "RUPHOTO_DEFAULT_MALLOC"
+# The names older releases read (and the README documented): still accepted.
+ALIASES = {
+    MODEL_VAR: "RUCLIP_MODEL",
+    NO_PREPACK_VAR: "RUCLIP_NO_PREPACK",
+    DEFAULT_MALLOC_VAR: "RUCLIP_DEFAULT_MALLOC",
+}
+CACHE_FOLDER_NAME = "ruphoto-search"
+_HF_TRUE = frozenset({"1", "on", "yes", "true"})  # how huggingface_hub reads a flag
+
+
+class SettingsError(RuClipError):
+    """An environment variable holds a value the program cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path  # RUPHOTO_DATA, else ./data
+    data_dir_set: bool  # RUPHOTO_DATA is set (then a retrained demo model under it is preferred)
+    model: str  # the model asked for when none is named (RUPHOTO_MODEL, else the default)
+    model_source: str  # where `model` came from, for messages: "$RUPHOTO_MODEL", "$RUCLIP_MODEL" or "the default"
+    device_asked: str  # RUPHOTO_DEVICE as set ("" when not): checked when `device` is read
+    cache_dir: Path
+    prepack: bool  # prepacked Linear layers allowed (RUPHOTO_NO_PREPACK not set)
+    tune_malloc: bool  # glibc's allocator tuned for tensor reuse (RUPHOTO_DEFAULT_MALLOC not set)
+    hub_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
+    hub_offline: bool  # HF_HUB_OFFLINE
+    ray_address: str  # RAY_ADDRESS (Ray's own): the cluster `build --ray auto` joins; "" when not set
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings `environ` (default: os.environ) gives; SettingsError for an unusable value."""
+        env = os.environ if environ is None else environ
+        data = _value(env, DATA_VAR)
+        model_var, model = _named(env, MODEL_VAR)
+        cache = _value(env, CACHE_VAR)
+        xdg = _value(env, "XDG_CACHE_HOME")
+        return cls(
+            data_dir=Path(data).expanduser() if data else Path("data"),
+            data_dir_set=bool(data),
+            model=model or DEFAULT_MODEL,
+            model_source=f"${model_var}" if model_var else "the default",
+            device_asked=_value(env, DEVICE_VAR),
+            cache_dir=Path(cache).expanduser() if cache else _cache_base(xdg) / CACHE_FOLDER_NAME,
+            prepack=not _flag(env, NO_PREPACK_VAR),
+            tune_malloc=not _flag(env, DEFAULT_MALLOC_VAR),
+            hub_endpoint=_value(env, "HF_ENDPOINT") or None,
+            hub_offline=_value(env, "HF_HUB_OFFLINE").lower() in _HF_TRUE,
+            ray_address=_value(env, "RAY_ADDRESS"),
+        )
+
+    @property
+    def device(self) -> str:
+        """The default device (one of DEVICES); SettingsError when RUPHOTO_DEVICE names none. Checked
+        here rather than when the settings are read, so that a wrong device spoils nothing else."""
+        device = self.device_asked.lower() or DEVICES[0]
+        if device not in DEVICES:
+            raise SettingsError(
+                f"{DEVICE_VAR}={self.device_asked!r} is not a device: set it to one of {', '.join(DEVICES)} "
+                "or unset it."
+            )
+        return device
+
+
+def settings() -> Settings:
+    """The settings of this process's environment, as it is now."""
+    return Settings.from_environment()
+
+
+def _cache_base(xdg: str) -> Path:
+    return Path(xdg) if xdg else Path.home() / ".cache"
+
+
+def _value(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _named(env: Mapping[str, str], name: str) -> tuple[str | None, str]:
+    """(the variable that was set, its value): the RUPHOTO_ name first, then its old alias."""
+    for variable in (name, ALIASES.get(name)):
+        if variable is not None and (value := _value(env, variable)):
+            return variable, value
+    return None, ""
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """An opt-out: set to anything but "" or "0" (under its name or its old alias)."""
+    return any(_value(env, variable) not in ("", "0") for variable in (name, ALIASES.get(name)) if variable)
