@@ -46,7 +46,7 @@ from .build import COMMIT_EVERY_N_IMAGES, DEFAULT_BATCH_SIZE, BuildOptions, buil
 from .watch import DEFAULT_RESCAN_EVERY_S, DEFAULT_SETTLE_S
 
 if TYPE_CHECKING:  # torch and faiss are imported by the search command only
-    from search.index import Hit, PhotoIndex
+    from search import Hit, PhotoIndex
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -324,7 +324,7 @@ def _at_least_two(text: str) -> int:
 
 
 def _duplicates(args: argparse.Namespace) -> int:
-    from search.index import duplicate_groups  # faiss: only for this command
+    from search import duplicate_groups  # faiss: only for this command
 
     groups = duplicate_groups(args.index, threshold=args.threshold, min_size=args.min_size)
     for number, group in enumerate(groups, 1):
@@ -471,7 +471,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from search.index import open_index  # torch and faiss: only for this command
+    from search import open_index  # torch and faiss: only for this command
 
     index = open_index(args.index, device=args.device, text_precision=args.text_precision)
     args.query = None if args.query is None else args.query.strip()  # the space _queries_kept_whole added

@@ -12,7 +12,8 @@ pay for torch. The package, by layer, lowest first:
     clip/                               the ruCLIP network: config, tokenizer, preprocessing, checkpoint
                                         files, hub, network, encoder (RuClip), CPU tuning, demo model
     store/                              the storage layer: index.sqlite (all SQL) and the FAISS cache
-    query.py, index.py                  the query language and the search API (PhotoIndex)
+    query/                              the search API: the query language, SearchRequest, ranking,
+                                        hits and groups, wired by PhotoIndex (query/__init__.py)
     cli.py, __main__.py                 argparse pieces shared by the CLIs; `python -m search`
 """
 
@@ -37,10 +38,21 @@ _EXPORTS = {
     "RuClipError": "errors",
     "IndexStoreError": "errors",
     "StoreProblem": "errors",
-    "Hit": "index",
-    "IndexStats": "index",
-    "PhotoIndex": "index",
-    "open_index": "index",
+    "Hit": "query.results",
+    "DuplicateGroup": "query.results",
+    "EmptyReason": "query.results",
+    "SearchResults": "query.results",
+    "Filters": "query.request",
+    "SearchRequest": "query.request",
+    "QueryError": "query.language",
+    "QueryProblem": "query.language",
+    "IndexStats": "store",
+    "Failure": "store",
+    "PhotoIndex": "query.photo_index",
+    "open_index": "query.photo_index",
+    "recorded_model": "query.photo_index",
+    "duplicate_groups": "query.groups",
+    "RUSSIAN_PROMPTS": "query.vectors",
     "load_image": "clip.preprocess",
 }
 
@@ -48,6 +60,10 @@ __all__ = [
     "CheckpointError",
     "DEFAULT_MODEL",
     "DEMO_MODEL",
+    "DuplicateGroup",
+    "EmptyReason",
+    "Failure",
+    "Filters",
     "Hit",
     "ImageLoadError",
     "ImageProblem",
@@ -57,12 +73,19 @@ __all__ = [
     "ModelNotFoundError",
     "PUBLISHED_CONFIGS",
     "PhotoIndex",
+    "QueryError",
+    "QueryProblem",
+    "RUSSIAN_PROMPTS",
     "RuClip",
     "RuClipError",
+    "SearchRequest",
+    "SearchResults",
     "StoreProblem",
+    "duplicate_groups",
     "load_image",
     "load_model",
     "open_index",
+    "recorded_model",
     "resolve_model",
 ]
 
@@ -89,4 +112,10 @@ if TYPE_CHECKING:
         RuClipError,
         StoreProblem,
     )
-    from .index import Hit, IndexStats, PhotoIndex, open_index
+    from .query.groups import duplicate_groups
+    from .query.language import QueryError, QueryProblem
+    from .query.photo_index import PhotoIndex, open_index, recorded_model
+    from .query.request import Filters, SearchRequest
+    from .query.results import DuplicateGroup, EmptyReason, Hit, SearchResults
+    from .query.vectors import RUSSIAN_PROMPTS
+    from .store import Failure, IndexStats

@@ -12,7 +12,7 @@ import pytest
 
 import search
 from indexer.build import BuildOptions, build_index
-from search.query import QueryError, Term, parse_query
+from search.query.language import QueryError, Term, parse_query
 from training.captions import COLOURS, SHAPES
 from training.demo import DEMO_ALBUMS, write_demo_photos
 
@@ -132,7 +132,7 @@ def test_filters_return_k_hits_whenever_k_match(index, demo_index):
 
 
 def test_prompt_ensembling_averages_the_templates(demo_index, index):
-    from search.index import RUSSIAN_PROMPTS
+    from search import RUSSIAN_PROMPTS
 
     ensembled = search.open_index(demo_index[1], model=index.model, prompts=RUSSIAN_PROMPTS)
     captions = index.model.encode_texts([t.format("жёлтая звезда") for t in RUSSIAN_PROMPTS])
@@ -200,7 +200,7 @@ def test_a_reader_whose_pooled_connection_keeps_an_old_snapshot_catches_up(tmp_p
     import time
 
     from indexer.build import BuildOptions, build_index
-    from search.index import FRESH_CHECK_S
+    from search.query.ranking import FRESH_CHECK_S
 
     from .helpers import fresh_picture_jpeg
 

@@ -26,7 +26,7 @@ from search.errors import (
     ModelNotFoundError,
     StoreProblem,
 )
-from search.query import QueryError, QueryProblem, parse_query
+from search.query.language import QueryError, QueryProblem, parse_query
 from ui.folders import photo_folders
 from ui.loading import ModelProblem, _needs_download, model_problem
 from ui.messages import (

@@ -26,9 +26,9 @@ try:
 except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/ on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from search import Failure, Hit, IndexStats, PhotoIndex
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
-from search.index import Failure, Hit, IndexStats, PhotoIndex
 from ui import messages, views
 from ui.folders import photo_folders
 from ui.loading import FirstBuildRunning, NoIndex, open_state

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from search import PhotoIndex, recorded_model
 from search.clip.encoder import RuClip, load_model
 from search.clip.hub import published_name, resolve_model
 from search.constants import DEMO_MODEL
 from search.errors import CheckpointError, ModelNotFoundError, RuClipError
-from search.index import PhotoIndex, recorded_model
 from search.store import DATABASE_FILE
 
 

@@ -13,8 +13,8 @@ import logging
 import re
 from pathlib import Path
 
+from search import QueryError, QueryProblem
 from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
-from search.query import QueryError, QueryProblem
 from search.store import DATABASE_FILE
 from ui.loading import ModelProblem, ModelUnavailable
 from ui.thumbnails import OutsideFolders

@@ -16,9 +16,9 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from search import Failure, Hit, IndexStats
 from search.clip.formats import image_suffixes
 from search.constants import RAW_SUFFIXES
-from search.index import Failure, Hit, IndexStats
 from ui.messages import failure_reason
 
 COLUMNS = 4
