@@ -38,6 +38,11 @@ _EXPORTS = {
     "RuClipError": "errors",
     "IndexStoreError": "errors",
     "StoreProblem": "errors",
+    "ModelProblem": "errors",
+    "DATABASE_FILE": "store",
+    "image_suffixes": "clip.formats",
+    "verify_index": "store.verify",
+    "backup_index": "store.backup",
     "Hit": "query.results",
     "DuplicateGroup": "query.results",
     "EmptyReason": "query.results",
@@ -58,6 +63,7 @@ _EXPORTS = {
 
 __all__ = [
     "CheckpointError",
+    "DATABASE_FILE",
     "DEFAULT_MODEL",
     "DEMO_MODEL",
     "DuplicateGroup",
@@ -71,6 +77,7 @@ __all__ = [
     "IndexStoreError",
     "ModelConfig",
     "ModelNotFoundError",
+    "ModelProblem",
     "PUBLISHED_CONFIGS",
     "PhotoIndex",
     "QueryError",
@@ -81,12 +88,15 @@ __all__ = [
     "SearchRequest",
     "SearchResults",
     "StoreProblem",
+    "backup_index",
     "duplicate_groups",
+    "image_suffixes",
     "load_image",
     "load_model",
     "open_index",
     "recorded_model",
     "resolve_model",
+    "verify_index",
 ]
 
 
@@ -100,6 +110,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .clip.config import PUBLISHED_CONFIGS, ModelConfig
     from .clip.encoder import RuClip, load_model
+    from .clip.formats import image_suffixes
     from .clip.hub import resolve_model
     from .clip.preprocess import load_image
     from .constants import DEFAULT_MODEL, DEMO_MODEL
@@ -109,6 +120,7 @@ if TYPE_CHECKING:
         ImageProblem,
         IndexStoreError,
         ModelNotFoundError,
+        ModelProblem,
         RuClipError,
         StoreProblem,
     )
@@ -118,4 +130,6 @@ if TYPE_CHECKING:
     from .query.request import Filters, SearchRequest
     from .query.results import DuplicateGroup, EmptyReason, Hit, SearchResults
     from .query.vectors import RUSSIAN_PROMPTS
-    from .store import Failure, IndexStats
+    from .store import DATABASE_FILE, Failure, IndexStats
+    from .store.backup import backup_index
+    from .store.verify import verify_index
