@@ -75,7 +75,7 @@ class PhotoIndex:
             )
         # The words the model was trained on, when its folder lists them (the demo does).
         self.vocabulary = Vocabulary.of_model_folder(self.model.folder)
-        self._vectors = QueryVectors(self.model, self._store, self.dim, prompts, query_threads)
+        self._query_vectors = QueryVectors(self.model, self._store, self.dim, prompts, query_threads)
         self._ranking = Ranking(self.folder, self._store, self.dim)
         self._groups = GroupCache(self._store)
         self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
@@ -83,12 +83,12 @@ class PhotoIndex:
     @property
     def prompts(self) -> tuple[str, ...] | None:
         """Caption templates a text term is embedded in and averaged over (None: as typed)."""
-        return self._vectors.prompts
+        return self._query_vectors.prompts
 
     @property
     def query_threads(self) -> int | None:
         """Torch threads that encode a query (None: torch's own setting)."""
-        return self._vectors.query_threads
+        return self._query_vectors.query_threads
 
     def __len__(self) -> int:
         return self._store.count_indexed()
@@ -117,7 +117,7 @@ class PhotoIndex:
     ) -> npt.NDArray[np.float32]:
         """The unit vector a search looks for: text terms and the example image, weighted and summed."""
         request = SearchRequest(text, image=image, image_weight=image_weight)
-        return self._vectors.query_vector(request.terms, request.image, request.image_weight)
+        return self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
 
     def unknown_query(self, text: str | None) -> str | None:
         """Why a text query gets no results when the model lists the words it knows and the query
@@ -179,7 +179,7 @@ class PhotoIndex:
             if note is not None:
                 reason = EmptyReason.INDEX_EMPTY if len(self) == 0 else EmptyReason.UNKNOWN_WORDS
                 return SearchResults([], reason, note=note)
-        query = self._vectors.query_vector(request.terms, request.image, request.image_weight)
+        query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
         allowed = allowed_ids(self._store, request.filters)
         if request.collapse_duplicates:
             found, shots = collapsed(
@@ -240,7 +240,7 @@ class PhotoIndex:
     def scores_of(self, request: SearchRequest, limit: int) -> npt.NDArray[np.float32]:
         """scores() for a request: its query and filters, the `limit` best (its k, min_score and
         collapsing do not apply)."""
-        query = self._vectors.query_vector(request.terms, request.image, request.image_weight)
+        query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
         found = self._ranking.ranked(query, limit, allowed_ids(self._store, request.filters), request.exclude)
         return np.array([score for _, score in found], dtype=np.float32)
 

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..store import IndexStore
+from ..store.layout import IndexKind
 from ..store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ class Ranking:
         self._lock = threading.Lock()
         self._fresh_checked = 0.0  # when unpin_stale_connections last read the counter afresh
         self._vectors = load_vectors(folder, store, dim)
+
+    @property
+    def kind(self) -> IndexKind:
+        """The kind of FAISS index searched now (exact, or IVF past a size threshold)."""
+        return self._vectors.kind
 
     def ranked(
         self,

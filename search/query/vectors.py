@@ -69,6 +69,11 @@ class QueryVectors:
             )
         return (total / norm).astype(np.float32)
 
+    def clear_cache(self) -> None:
+        """Forget the term embeddings (a benchmark times every query's text encoding)."""
+        with self._cache_lock:
+            self._term_cache.clear()
+
     def _term_vector(self, text: str) -> npt.NDArray[np.float32]:
         with self._cache_lock:
             cached = self._term_cache.get(text)
