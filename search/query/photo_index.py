@@ -232,9 +232,15 @@ class PhotoIndex:
         """The scores of the `limit` best images for a query (all of them in a smaller collection),
         best first: where a score threshold falls among them (the page draws their histogram)."""
         request = SearchRequest.of(
-            text, image=image, k=limit, folder=folder, date_from=date_from, date_to=date_to,
-            image_weight=image_weight, exclude=exclude,
-        )  # fmt: skip
+            text,
+            image=image,
+            k=limit,  # checked as a search's k is
+            folder=folder,
+            date_from=date_from,
+            date_to=date_to,
+            image_weight=image_weight,
+            exclude=exclude,
+        )
         return self.scores_of(request, request.k)
 
     def scores_of(self, request: SearchRequest, limit: int) -> npt.NDArray[np.float32]:
