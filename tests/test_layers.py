@@ -31,7 +31,8 @@ def heavy_imports(module: str, *args: str) -> tuple[subprocess.CompletedProcess,
 def test_the_light_modules_import_neither_torch_nor_faiss():
     code = (
         "import sys, search, search.constants, search.paths, search.errors, search.cli, search.store, "
-        "search.clip.hub, search.clip.folder, search.clip.config, indexer.build, indexer.plan, indexer.scan; "
+        "search.clip.hub, search.clip.folder, search.clip.config, indexer.build, indexer.plan, indexer.scan, "
+        "indexer.search_cli, search.query.language, search.query.request, search.query.results; "
         "print(sorted({'torch', 'faiss'} & set(sys.modules)))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
