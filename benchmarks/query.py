@@ -106,7 +106,7 @@ def reader(args: argparse.Namespace) -> None:
     for turn, text in enumerate(texts):
         for encoder in in_turn(encoders, turn):
             index = indexes[encoder]
-            index._term_cache.clear()  # every query pays its text encoding
+            index._query_vectors.clear_cache()  # every query pays its text encoding
             began = time.perf_counter()
             hits = index.search(text, k=10)
             results[encoder]["totals"].append((time.perf_counter() - began) * 1000)

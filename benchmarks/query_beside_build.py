@@ -30,9 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.index import BPE, make_photos  # noqa: E402
+from search import PhotoIndex  # noqa: E402
 from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
 from search.clip.folder import file_fingerprint, find_weights  # noqa: E402
-from search.index import PhotoIndex  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
 
 WORDS = (

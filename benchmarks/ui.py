@@ -30,9 +30,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.index import BPE, make_photos  # noqa: E402
 from indexer.build import BuildOptions, build_index  # noqa: E402
+from search import PhotoIndex  # noqa: E402
 from search.clip.config import PUBLISHED_CONFIGS  # noqa: E402
 from search.clip.encoder import load_model  # noqa: E402
-from search.index import PhotoIndex  # noqa: E402
 from search.testing import clustered_unit_vectors, make_random_checkpoint, write_synthetic_index  # noqa: E402
 
 APP = REPO_ROOT / "ui" / "app.py"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from search.clip.folder import file_fingerprint, find_weights
 from search.clip.hub import published_name, requested_model, resolve_model
 from search.constants import DEMO_MODEL
-from search.errors import IndexStoreError, ModelNotFoundError, StoreProblem
+from search.errors import IndexStoreError, ModelNotFoundError, ModelProblem, StoreProblem
 from search.paths import default_index_dir
 from search.settings import settings
 from search.store.reads import IndexReads
@@ -52,7 +52,7 @@ def choose_model(
     folder = resolve_model(name)
     weights = find_weights(folder)
     if weights is None:
-        raise ModelNotFoundError(f"Model folder {folder} holds no weights file.")
+        raise ModelNotFoundError(f"Model folder {folder} holds no weights file.", ModelProblem.INCOMPLETE)
     stat = weights.stat()
     stat_key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if recorded is not None and store.weights_stat() == stat_key:

@@ -14,7 +14,8 @@ pay for torch. The package, by layer, lowest first:
     clip/                               the ruCLIP network: config, tokenizer, preprocessing, checkpoint
                                         files, hub, network, encoder (RuClip), CPU tuning, demo model
     store/                              the storage layer: index.sqlite (all SQL) and the FAISS cache
-    query.py, index.py                  the query language and the search API (PhotoIndex)
+    query/                              the search API: the query language, SearchRequest, ranking,
+                                        hits and groups, wired by PhotoIndex (query/__init__.py)
     cli.py, __main__.py                 argparse pieces shared by the CLIs; `python -m search`
 """
 
@@ -39,19 +40,40 @@ _EXPORTS = {
     "RuClipError": "errors",
     "IndexStoreError": "errors",
     "StoreProblem": "errors",
-    "Hit": "index",
-    "IndexStats": "index",
-    "PhotoIndex": "index",
-    "open_index": "index",
+    "ModelProblem": "errors",
+    "DATABASE_FILE": "store",
+    "image_suffixes": "images.formats",
+    "verify_index": "store.verify",
+    "backup_index": "store.backup",
+    "cached_thumbnail": "store.thumbnails",
+    "Hit": "query.results",
+    "DuplicateGroup": "query.results",
+    "EmptyReason": "query.results",
+    "SearchResults": "query.results",
+    "Filters": "query.request",
+    "SearchRequest": "query.request",
+    "QueryError": "query.language",
+    "QueryProblem": "query.language",
+    "IndexStats": "store",
+    "Failure": "store",
+    "PhotoIndex": "query.photo_index",
+    "open_index": "query.photo_index",
+    "recorded_model": "query.photo_index",
+    "duplicate_groups": "query.groups",
+    "RUSSIAN_PROMPTS": "query.vectors",
     "load_image": "images.open",
     "PhotoFacts": "images.facts",
-    "cached_thumbnail": "store.thumbnails",
 }
 
 __all__ = [
     "CheckpointError",
+    "DATABASE_FILE",
     "DEFAULT_MODEL",
     "DEMO_MODEL",
+    "DuplicateGroup",
+    "EmptyReason",
+    "Failure",
+    "Filters",
     "Hit",
     "ImageLoadError",
     "ImageProblem",
@@ -59,17 +81,28 @@ __all__ = [
     "IndexStoreError",
     "ModelConfig",
     "ModelNotFoundError",
+    "ModelProblem",
     "PUBLISHED_CONFIGS",
     "PhotoFacts",
     "PhotoIndex",
+    "QueryError",
+    "QueryProblem",
+    "RUSSIAN_PROMPTS",
     "RuClip",
     "RuClipError",
+    "SearchRequest",
+    "SearchResults",
     "StoreProblem",
+    "backup_index",
     "cached_thumbnail",
+    "duplicate_groups",
+    "image_suffixes",
     "load_image",
     "load_model",
     "open_index",
+    "recorded_model",
     "resolve_model",
+    "verify_index",
 ]
 
 
@@ -91,10 +124,20 @@ if TYPE_CHECKING:
         ImageProblem,
         IndexStoreError,
         ModelNotFoundError,
+        ModelProblem,
         RuClipError,
         StoreProblem,
     )
     from .images.facts import PhotoFacts
+    from .images.formats import image_suffixes
     from .images.open import load_image
-    from .index import Hit, IndexStats, PhotoIndex, open_index
+    from .query.groups import duplicate_groups
+    from .query.language import QueryError, QueryProblem
+    from .query.photo_index import PhotoIndex, open_index, recorded_model
+    from .query.request import Filters, SearchRequest
+    from .query.results import DuplicateGroup, EmptyReason, Hit, SearchResults
+    from .query.vectors import RUSSIAN_PROMPTS
+    from .store import DATABASE_FILE, Failure, IndexStats
+    from .store.backup import backup_index
     from .store.thumbnails import cached_thumbnail
+    from .store.verify import verify_index

@@ -14,12 +14,34 @@ class RuClipError(Exception):
     """Base class of every error this project raises on purpose."""
 
 
+class ModelProblem(Enum):
+    """Why a model cannot be loaded (ModelNotFoundError.reason; CheckpointError's is always DAMAGED)."""
+
+    DEMO_MISSING = "demo missing"  # the packaged demo model is gone from the installation
+    FOLDER_MISSING = "folder missing"  # a path that is no folder (moved, an unmounted disk)
+    INCOMPLETE = "incomplete"  # a folder without all the checkpoint files: not a model (yet)
+    UNREADABLE = "unreadable"  # a model folder or file this user may not read
+    UNKNOWN_NAME = "unknown name"  # neither a published name, nor "demo", nor a path
+    NOT_DOWNLOADED = "not downloaded"  # a published model not in the hub cache, and no download asked for
+    DOWNLOAD_FAILED = "download failed"  # not cached, and the hub cannot be reached or the download failed
+    DAMAGED = "damaged"  # the files are there but unreadable as a checkpoint, or of another version
+
+
 class ModelNotFoundError(RuClipError):
-    """A model name or folder could not be resolved to the three checkpoint files."""
+    """A model name or folder could not be resolved to the three checkpoint files; `reason` says why."""
+
+    def __init__(self, message: str, reason: ModelProblem):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # the reason survives pickling, as for the other errors
+        return type(self), (str(self), self.reason)
 
 
 class CheckpointError(RuClipError):
     """A checkpoint folder exists but its config, weights or tokenizer are unusable."""
+
+    reason = ModelProblem.DAMAGED  # one case, named as ModelNotFoundError's are
 
 
 class ImageProblem(StrEnum):

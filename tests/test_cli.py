@@ -72,9 +72,10 @@ def test_a_reader_that_stops_early_gets_no_traceback():
 
 
 def test_a_query_that_starts_with_a_minus_is_a_query_not_an_option():
-    from indexer.__main__ import _parser, _queries_kept_whole
+    from indexer.__main__ import _parser
+    from indexer.search_cli import queries_kept_whole
 
-    args = _parser().parse_args(_queries_kept_whole(["search", "-красный", "-k", "3", "--json"]))
+    args = _parser().parse_args(queries_kept_whole(["search", "-красный", "-k", "3", "--json"]))
     assert (args.query.strip(), args.k, args.json) == ("-красный", 3, True)
-    args = _parser().parse_args(_queries_kept_whole(["search", "- собака", "--index", "somewhere"]))
+    args = _parser().parse_args(queries_kept_whole(["search", "- собака", "--index", "somewhere"]))
     assert args.query.strip() == "- собака" and str(args.index) == "somewhere"

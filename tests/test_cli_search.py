@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexer.__main__ import _parser, _queries_kept_whole
+from indexer.__main__ import _parser
+from indexer.search_cli import queries_kept_whole
 
 from .helpers import REPO_ROOT, LabelledCollection, fresh_picture_jpeg, indexer
 
@@ -212,13 +213,13 @@ def test_help_teaches_with_examples():
     examples = [line for line in result.stdout.splitlines() if line.startswith("  python -m indexer search")]
     assert len(examples) >= 3 and any("--image" in line for line in examples), examples
     for example in examples:  # every example parses
-        _parser().parse_args(_queries_kept_whole(shlex.split(example.split("#")[0])[3:]))
+        _parser().parse_args(queries_kept_whole(shlex.split(example.split("#")[0])[3:]))
 
 
 def test_the_query_is_optional_with_an_image_and_may_start_with_a_minus():
-    args = _parser().parse_args(_queries_kept_whole(["search", "--image", "5", "-k", "3"]))
+    args = _parser().parse_args(queries_kept_whole(["search", "--image", "5", "-k", "3"]))
     assert (args.query, args.image, args.k) == (None, "5", 3)
-    args = _parser().parse_args(_queries_kept_whole(["search", "--image", "x.jpg", "-красный", "--image-weight", "-1"]))
+    args = _parser().parse_args(queries_kept_whole(["search", "--image", "x.jpg", "-красный", "--image-weight", "-1"]))
     assert (args.query.strip(), args.image, args.image_weight) == ("-красный", "x.jpg", -1.0)
     args = _parser().parse_args(["search", "закат", "--date-from", "2023-06-01", "--folder", "album"])
     assert args.date_from == date(2023, 6, 1) and args.folder == Path.cwd() / "album"

@@ -13,8 +13,8 @@ import pytest
 
 from benchmarks.duplicates import generate, pairwise_scores
 from indexer.build import BuildOptions, build_index
+from search import open_index
 from search.duplicates import CHAIN_SLACK, DEMO_THRESHOLD, default_threshold, group_vectors
-from search.index import open_index
 
 from .helpers import fresh_picture_jpeg, indexer, reencoded_jpeg
 
@@ -165,8 +165,8 @@ def test_groups_of_generated_copies_reach_precision_and_recall_of_095():
 
 
 def test_a_missing_index_is_one_clear_message(tmp_path):
+    from search import duplicate_groups
     from search.errors import RuClipError
-    from search.index import duplicate_groups
 
     os.makedirs(tmp_path / "empty")
     with pytest.raises(RuClipError):

@@ -156,6 +156,42 @@ def test_missing_folder_path(tmp_path):
         search.load_model(tmp_path / "nowhere", device="cpu")
 
 
+def test_a_model_that_cannot_be_loaded_says_why_by_its_reason(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from search.clip import hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub, "_hub_endpoint", lambda: "http://127.0.0.1:9")  # a closed port: no download
+    monkeypatch.setattr(hub, "_hub_offline_mode", lambda: False)
+    monkeypatch.chdir(tmp_path)  # a published name is also tried as a folder of that name
+
+    def problem(name: str, download: bool = True) -> search.ModelProblem:
+        with pytest.raises((search.ModelNotFoundError, search.CheckpointError)) as caught:
+            search.resolve_model(name, download=download)
+            search.load_model(name, device="cpu")
+        return caught.value.reason
+
+    assert problem(str(tmp_path / "moved")) is search.ModelProblem.FOLDER_MISSING
+    assert problem("ruclip-vit-huge") is search.ModelProblem.UNKNOWN_NAME
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    assert problem(str(tmp_path / "half")) is search.ModelProblem.INCOMPLETE
+    assert problem(search.DEFAULT_MODEL, download=False) is search.ModelProblem.NOT_DOWNLOADED
+    assert problem(search.DEFAULT_MODEL) is search.ModelProblem.DOWNLOAD_FAILED
+    broken = tmp_path / "broken"
+    shutil.copytree(TINY_MODEL, broken)
+    (broken / "config.json").write_text("not json")
+    assert problem(str(broken)) is search.ModelProblem.DAMAGED
+    monkeypatch.setattr(hub, "demo_model_dir", lambda: tmp_path / "no-demo")
+    assert problem(search.DEMO_MODEL) is search.ModelProblem.DEMO_MISSING
+    if os.geteuid() != 0:  # root reads every file
+        unreadable = tmp_path / "unreadable"
+        shutil.copytree(TINY_MODEL, unreadable)
+        (unreadable / "config.json").chmod(0)
+        assert problem(str(unreadable)) is search.ModelProblem.UNREADABLE
+
+
 def test_cuda_requested_without_gpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")  # the error case only exists without one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def test_the_light_modules_import_neither_torch_nor_faiss():
         "search.store.reads, search.settings, indexer.plan, indexer.scan; pillow = 'PIL' in sys.modules; "
         "import search, search.constants, search.paths, search.errors, search.cli, search.store, "
         "search.clip.hub, search.clip.folder, search.clip.config, search.images, search.images.decode, "
-        "indexer.build, indexer.decode, indexer.engines, indexer.errors, indexer.watch, ruphoto.__main__; "
+        "indexer.build, indexer.decode, indexer.engines, indexer.errors, indexer.watch, ruphoto.__main__, "
+        "indexer.search_cli, search.query.language, search.query.request, search.query.results; "
         "print(sorted({'torch', 'faiss'} & set(sys.modules)), pillow)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
@@ -65,3 +67,155 @@ def test_an_unchanged_rerun_loads_no_model_and_no_faiss(tmp_path: Path):
     run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
     assert run.returncode == 0 and "new 1" in run.stdout, run.stderr
     assert report == "heavy: ['faiss', 'torch']"  # the same probe sees them when there is work
+
+
+# --- The import contract: clients through the public API, no import circles ----------------------
+# Read from the source (ast), not by importing, so that a module that is never imported in a test
+# is checked too, and imports under `if TYPE_CHECKING:` count like any other.
+
+LAYERED_PACKAGES = ("search", "indexer", "ui")
+# What the page and the CLI may import of `search`: its root names (search/__init__.py's lazy
+# table), the decoding package's root names (search/images/__init__.py's, for the page's uploads and
+# thumbnails) and the light modules every client shares.
+CLIENT_MODULES_ALLOWED = {
+    "search",
+    "search.images",
+    "search.errors",
+    "search.constants",
+    "search.paths",
+    "search.cli",
+    "search.settings",
+}
+CLI_MODULES = ("indexer/__main__.py", "indexer/search_cli.py")
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    path = REPO_ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _imports(path: Path, *, in_functions: bool, module: str | None = None) -> list[tuple[str, int]]:
+    """(module imported, line) for each import in `path`. `from pkg import name` counts as an import
+    of pkg.name when that is a module of this project, else of pkg. Relative imports are resolved.
+    in_functions=False leaves out imports inside function bodies (imported when called, not loaded
+    with the module); imports under `if TYPE_CHECKING:`, try and class bodies are always in."""
+    module = module or _module_of(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) and not in_functions:
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, child.lineno) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (child.level - 1)]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                for alias in child.names:
+                    whole = f"{base}.{alias.name}"
+                    found.append((whole if _is_module(whole) else base, child.lineno))
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    return found
+
+
+def _private_search_imports(path: Path, allowed: set[str], module: str | None = None) -> list[str]:
+    return [
+        f"{path.name}:{line} imports {name}"
+        for name, line in _imports(path, in_functions=True, module=module)  # a lazy import in a function counts too
+        if (name == "search" or name.startswith("search.")) and name not in allowed
+    ]
+
+
+def _client_files() -> list[str]:
+    page = sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "ui").rglob("*.py"))
+    return [*page, *CLI_MODULES]
+
+
+def test_the_page_and_the_cli_use_only_the_public_api_of_search():
+    broken = []
+    for relative in _client_files():
+        broken += [
+            f"{relative}: {entry}" for entry in _private_search_imports(REPO_ROOT / relative, CLIENT_MODULES_ALLOWED)
+        ]
+    assert not broken, "import these through `search` (add them to search/__init__.py's _EXPORTS):\n" + "\n".join(
+        broken
+    )
+
+
+def test_the_contract_check_sees_a_private_import(tmp_path):
+    # The check above must be able to fail: a client file with a private import, as a module would
+    # write it at the top, in a TYPE_CHECKING block and inside a function.
+    client = tmp_path / "probe.py"
+    client.write_text(
+        "from typing import TYPE_CHECKING\nfrom search import Hit\nfrom search.errors import RuClipError\n"
+        "if TYPE_CHECKING:\n    from search.store import IndexStore\n"
+        "def f():\n    import search.clip.encoder\n    from search import query\n",
+        encoding="utf-8",
+    )
+    found = _private_search_imports(client, CLIENT_MODULES_ALLOWED, module="ui.probe")
+    assert [entry.split(" imports ")[1] for entry in found] == ["search.store", "search.clip.encoder", "search.query"]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports when it is loaded (function-level imports excluded:
+    they run when called, after every module involved has loaded, and are how a light module
+    defers a heavy one). An import of a.b.c is an edge to a.b.c alone: the packages a and a.b are
+    loaded on the way, but a package's own imports are its edges, so circles through them show."""
+    graph: dict[str, set[str]] = {}
+    for package in LAYERED_PACKAGES:
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            if "demo_model" in path.parts:
+                continue
+            graph[_module_of(path)] = {
+                name
+                for name, _ in _imports(path, in_functions=False)
+                if name.split(".")[0] in LAYERED_PACKAGES and _is_module(name)
+            }
+    return graph
+
+
+def _a_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of the graph (its modules, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def walk(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                circle = walk(target)
+                if circle:
+                    return circle
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            circle = walk(module)
+            if circle:
+                return circle
+    return None
+
+
+def test_no_import_circle_between_the_modules_of_search_indexer_and_ui():
+    circle = _a_circle(_import_graph())
+    assert circle is None, "import circle (TYPE_CHECKING imports included): " + " -> ".join(circle)
+
+
+def test_the_circle_check_finds_a_circle():
+    assert _a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _a_circle({"a": {"b"}, "b": {"c"}, "d": {"a", "c"}}) is None

@@ -13,7 +13,7 @@ import torch
 
 import search
 from indexer.build import BuildOptions, build_index
-from search.index import QUERY_THREADS
+from search.query.vectors import QUERY_THREADS
 
 from .helpers import REPO_ROOT, fresh_picture_jpeg
 

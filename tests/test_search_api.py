@@ -12,7 +12,7 @@ import pytest
 
 import search
 from indexer.build import BuildOptions, build_index
-from search.query import QueryError, Term, parse_query
+from search.query.language import QueryError, Term, parse_query
 from training.captions import COLOURS, SHAPES
 from training.demo import DEMO_ALBUMS, write_demo_photos
 
@@ -132,7 +132,7 @@ def test_filters_return_k_hits_whenever_k_match(index, demo_index):
 
 
 def test_prompt_ensembling_averages_the_templates(demo_index, index):
-    from search.index import RUSSIAN_PROMPTS
+    from search import RUSSIAN_PROMPTS
 
     ensembled = search.open_index(demo_index[1], model=index.model, prompts=RUSSIAN_PROMPTS)
     captions = index.model.encode_texts([t.format("жёлтая звезда") for t in RUSSIAN_PROMPTS])
@@ -141,6 +141,42 @@ def test_prompt_ensembling_averages_the_templates(demo_index, index):
     assert not np.allclose(ensembled.query_vector("жёлтая звезда"), index.query_vector("жёлтая звезда"), atol=1e-3)
     hits = ensembled.search("жёлтая звезда", k=3)
     assert all(label(h.path) == ("жёлтый", "звезда") for h in hits)
+
+
+def test_a_request_is_checked_once_and_runs_as_search_does(index):
+    with pytest.raises(QueryError) as empty_term:
+        search.SearchRequest("кот + ")  # refused when made, before any search
+    assert empty_term.value.reason is search.QueryProblem.EMPTY_TERM
+    request = search.SearchRequest("2:звезда + синий", k=4, exclude=iter([1]))
+    assert request.terms == (Term("звезда", 2.0), Term("синий", 1.0)) and request.exclude == (1,)
+    assert [h.id for h in index.run(request)] == [h.id for h in index.search("2:звезда + синий", k=4, exclude=[1])]
+
+
+def test_an_empty_result_says_why(index, tmp_path):
+    found = index.search("звезда", k=3)
+    assert len(found) == 3 and found.empty_reason is None and found.best_score == found[0].score
+
+    long_ago = index.search("звезда", date_from=date(1990, 1, 1), date_to=date(1990, 12, 31))
+    assert long_ago == [] and long_ago.empty_reason is search.EmptyReason.FILTERS_LEAVE_NOTHING
+
+    unknown = index.search("кот")
+    assert unknown.empty_reason is search.EmptyReason.UNKNOWN_WORDS and "знает только" in unknown.note
+
+    best = found[0].score
+    weak = index.search("звезда", min_score=best + 0.01)
+    assert weak.empty_reason is search.EmptyReason.BELOW_MIN_SCORE and weak.best_score == pytest.approx(best)
+
+    everyone = [h.id for h in index.search("звезда", k=len(index))]
+    alone = index.search(image=everyone[0], exclude=everyone)
+    assert alone.empty_reason is search.EmptyReason.NOTHING_LEFT and alone.best_score is None
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "broken.jpg").write_bytes(b"not a JPEG")  # a build that records the model and no photo
+    build_index(photos, BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", progress=False))
+    empty = search.open_index(tmp_path / "index", model=index.model)
+    assert empty.search("звезда").empty_reason is search.EmptyReason.INDEX_EMPTY
+    assert empty.search("кот").empty_reason is search.EmptyReason.INDEX_EMPTY  # before the words are judged
 
 
 def test_min_score_says_when_nothing_matches(index):
@@ -200,7 +236,7 @@ def test_a_reader_whose_pooled_connection_keeps_an_old_snapshot_catches_up(tmp_p
     import time
 
     from indexer.build import BuildOptions, build_index
-    from search.index import FRESH_CHECK_S
+    from search.query.ranking import FRESH_CHECK_S
 
     from .helpers import fresh_picture_jpeg
 

@@ -8,30 +8,29 @@ import io
 import os
 import pickle
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 from PIL import Image
 
-from search.clip.encoder import load_model
-from search.clip.hub import DOWNLOADED_FILES, resolve_model
+from search import EmptyReason, SearchResults
+from search.clip.hub import DOWNLOADED_FILES
 from search.constants import DEFAULT_MODEL, HUB_ORGANISATION
 from search.errors import (
-    CheckpointError,
     ImageLoadError,
     ImageProblem,
     IndexStoreError,
-    ModelNotFoundError,
+    ModelProblem,
     StoreProblem,
 )
 from search.images import THUMBNAIL_PX, UploadTooLarge, decode_upload
-from search.query import QueryError, QueryProblem, parse_query
+from search.query.language import QueryError, QueryProblem, parse_query
 from search.store.thumbnails import THUMBNAIL_DIR
 from ui.folders import photo_folders
-from ui.loading import ModelProblem, _needs_download, model_problem
+from ui.loading import _needs_download
 from ui.messages import (
+    EMPTY_REASONS,
     IMAGE_PROBLEMS,
     MODEL_PROBLEMS,
     QUERY_PROBLEMS,
@@ -39,12 +38,13 @@ from ui.messages import (
     explained,
     failure_reason,
     not_shown,
+    nothing_found,
     upload_refused,
 )
 from ui.settings import read_settings
 from ui.thumbnails import inside_roots, preview, thumbnail
 
-from .helpers import REPO_ROOT, TINY_MODEL
+from .helpers import REPO_ROOT
 
 EXIF_ORIENTATION = 0x0112
 
@@ -190,6 +190,16 @@ def test_every_reason_has_a_russian_text(reasons, texts):
         assert not english_outside_code(text), (reason, text)
 
 
+def test_every_empty_reason_is_worded_in_russian():
+    assert set(EMPTY_REASONS) == set(EmptyReason)
+    note = "Демо-модель знает только цвета и фигуры."  # the model's own sentence (search/vocabulary.py)
+    for reason in EmptyReason:
+        said = nothing_found(SearchResults([], reason, best_score=0.31, note=note), 0.4)
+        assert re.search("[а-яё]{3,}", said) and not english_outside_code(said), (reason, said)
+    below = nothing_found(SearchResults([], EmptyReason.BELOW_MIN_SCORE, best_score=0.31), 0.4)
+    assert "лучшее сходство 0.31, порог 0.40" in below
+
+
 def test_the_query_errors_carry_a_machine_readable_reason():
     cases = {"кот +": QueryProblem.EMPTY_TERM, "+ − собака": QueryProblem.EMPTY_TERM, "0:кот": QueryProblem.NO_WEIGHT}
     for query, reason in cases.items():
@@ -235,29 +245,6 @@ def test_a_card_says_in_russian_why_it_has_no_picture(tmp_path, photos):
     with pytest.raises(ImageLoadError) as outside:
         preview(str(tmp_path / "secret.jpg"), [str(photos)])
     assert not_shown(outside.value) == "Не показать: фото лежит вне папок индекса, поэтому не показывается."
-
-
-def test_a_missing_model_is_told_apart_from_where_it_should_be(tmp_path, monkeypatch):
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.chdir(tmp_path)  # a published name is also tried as a folder of that name
-
-    def problem(name: str, download: bool = True) -> ModelProblem:
-        with pytest.raises((ModelNotFoundError, CheckpointError)) as caught:
-            resolve_model(name, download=download)
-            load_model(name, device="cpu")
-        return model_problem(name, caught.value)
-
-    assert problem(str(tmp_path / "moved")) is ModelProblem.FOLDER_MISSING
-    (tmp_path / "half").mkdir()
-    (tmp_path / "half" / "config.json").write_text("{}")
-    assert problem(str(tmp_path / "half")) is ModelProblem.INCOMPLETE
-    assert problem(DEFAULT_MODEL, download=False) is ModelProblem.NOT_DOWNLOADED
-    broken = tmp_path / "broken"
-    shutil.copytree(TINY_MODEL, broken)
-    (broken / "config.json").write_text("not json")
-    assert problem(str(broken)) is ModelProblem.DAMAGED
 
 
 # --- Uploads decoded small, with a pixel cap: search/images/uploads.py ------------------------------------

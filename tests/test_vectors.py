@@ -78,7 +78,7 @@ def test_an_approximate_index_is_verified_searched_and_filtered(synthetic):
     report = verify_index(folder)
     assert report.ok, report.problems[:5]
     index = search.open_index(folder, device="cpu")
-    assert not index._vectors.kind.exact
+    assert not index._ranking.kind.exact
     assert index.search(image=1, k=1)[0].id == 1  # self-retrieval by stored vector
     # A folder filter whose matches are spread over many lists still fills k.
     hits = index.search(image=1, k=50, folder="/photos/album_3")
@@ -90,7 +90,7 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     fingerprint = file_fingerprint(find_weights(TINY_MODEL))
     write_synthetic_index(tmp_path, vectors, model_name=str(TINY_MODEL), fingerprint=fingerprint)
     reader = search.open_index(tmp_path, device="cpu")
-    assert reader._vectors.kind.exact
+    assert reader._ranking.kind.exact
 
     # The collection "grows past" the exact limit: a build's checkpoint after a change reshapes it.
     monkeypatch.setattr(layout_module, "EXACT_SEARCH_LIMIT", 10_000)
@@ -104,4 +104,4 @@ def test_a_reader_takes_the_new_file_when_the_index_type_changes(tmp_path, monke
     save_vectors(tmp_path, store, reshaped)
     assert not reshaped.kind.exact
     assert reader.search(image=5, k=1)[0].id == 5
-    assert reader._vectors.kind == reshaped.kind
+    assert reader._ranking.kind == reshaped.kind

@@ -133,7 +133,7 @@ def collection(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_watch_follows_additions_renames_edits_deletions_and_an_unplugged_folder(collection):
-    from search.index import open_index
+    from search import open_index
     from search.store.verify import verify_index
 
     photos, index = collection

@@ -3,7 +3,8 @@
 Streamlit runs this script top to bottom on every interaction; widget callbacks change
 st.session_state first. The flow, one function a step: settings -> open the index (cached per
 process; opened_index) -> sidebar (stats, filters) -> query (text, example picture; read_query)
--> search (found) -> grid (show_results) -> large view. An error on the way is shown in Russian
+-> one SearchRequest (search_request) -> search (found) -> grid, or why there is none (show_results)
+-> large view. An error on the way is shown in Russian
 (ui/messages.py, by its type and reason) and ends the run: stop_with.
 """
 
@@ -26,10 +27,10 @@ try:
 except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/ on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from search import Failure, Hit, IndexStats, PhotoIndex, SearchRequest, SearchResults
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
 from search.images import decode_upload, jpeg_of
-from search.index import Failure, Hit, IndexStats, PhotoIndex
 from ui import messages, views
 from ui.folders import photo_folders
 from ui.loading import FirstBuildRunning, NoIndex, open_state
@@ -241,14 +242,11 @@ def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
     return Query(text, None, 1.0, None)
 
 
-def found(index: PhotoIndex, query: Query, chosen: views.Filters) -> list[Hit]:
-    """The hits; a query of words the model does not know is told so, and the run ends here."""
+def search_request(index: PhotoIndex, query: Query, chosen: views.Filters) -> SearchRequest:
+    """The one request of this run, for the hits and the histogram alike; a query the language
+    cannot read («кот +» has an empty term) is told so, and the run ends here."""
     try:
-        unknown = None if query.example is not None else index.unknown_query(query.text)
-        if unknown is not None:
-            views.unknown_words(unknown)
-            st.stop()
-        return index.search(
+        return SearchRequest.of(
             query.text or None,
             image=query.example,
             image_weight=query.weight,
@@ -256,46 +254,45 @@ def found(index: PhotoIndex, query: Query, chosen: views.Filters) -> list[Hit]:
             folder=chosen.folder,
             date_from=chosen.date_from,
             date_to=chosen.date_to,
+            min_score=chosen.min_score,
             exclude=[query.similar.id] if query.similar is not None else (),
             collapse_duplicates=chosen.collapse,
         )
-    except RuClipError as exc:  # QueryError among them: «кот +» has an empty term
+    except RuClipError as exc:
         stop_with(exc, index.folder)
 
 
-def score_distribution(index: PhotoIndex, query: Query, chosen: views.Filters) -> None:
+def found(index: PhotoIndex, request: SearchRequest) -> SearchResults:
+    """The hits over the threshold, or why there is none (the results' empty reason)."""
+    try:
+        return index.run(request)
+    except RuClipError as exc:  # an unknown example id, words and weights that cancel out
+        stop_with(exc, index.folder)
+
+
+def score_distribution(index: PhotoIndex, request: SearchRequest) -> None:
     """The query's scores over the photos that pass the filters, with the threshold marked, in the
     sidebar: the user sees whether the threshold cuts between matches and the rest."""
-    scores = index.scores(
-        query.text or None,
-        image=query.example,
-        image_weight=query.weight,
-        limit=HISTOGRAM_PHOTOS,
-        folder=chosen.folder,
-        date_from=chosen.date_from,
-        date_to=chosen.date_to,
-        exclude=[query.similar.id] if query.similar is not None else (),
-    )
+    scores = index.scores_of(request, HISTOGRAM_PHOTOS)
     with st.sidebar:
-        views.score_histogram(scores, chosen.min_score, HISTOGRAM_PHOTOS)
+        views.score_histogram(scores, request.min_score, HISTOGRAM_PHOTOS)
 
 
-def show_results(index: PhotoIndex, stats: IndexStats, hits: list[Hit], chosen: views.Filters) -> None:
-    """The grid of the hits over the threshold, or why there is none."""
-    confident = [hit for hit in hits if hit.score >= chosen.min_score]
+def show_results(index: PhotoIndex, stats: IndexStats, hits: SearchResults, request: SearchRequest) -> None:
+    """The grid of the hits, or why there is none (ui/messages.py words the reason)."""
     if not hits:
-        filtered = chosen.folder or chosen.date_from
-        st.info("Ни одно фото не подходит под фильтры слева." if filtered else "В индексе нет фото.")
-    elif not confident:
-        views.no_confident_matches(hits[0].score, chosen.min_score)
-    else:
-        pictures = list(
-            _thumbnail_pool().map(
-                lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, stats.roots)),
-                confident,
-            )
+        said = messages.nothing_found(hits, request.min_score)
+        if hits.empty_reason in messages.WARNED_EMPTY:
+            st.warning(said)
+        else:
+            st.info(said)
+        return
+    pictures = list(
+        _thumbnail_pool().map(
+            lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, stats.roots)), hits
         )
-        views.results_grid(confident, pictures, open_hit, similar_to, show_shots)
+    )
+    views.results_grid(hits, pictures, open_hit, similar_to, show_shots)
 
 
 def main() -> None:
@@ -316,11 +313,12 @@ def main() -> None:
     if not query.text.strip() and query.example is None:
         views.welcome(demo, use_example)
         st.stop()
-    hits = found(index, query, chosen)
+    request = search_request(index, query, chosen)
+    hits = found(index, request)
     st.session_state.hits = {hit.id: hit for hit in hits}
-    if hits:
-        score_distribution(index, query, chosen)
-    show_results(index, stats, hits, chosen)
+    if hits.best_score is not None:  # something was found, over the threshold or not
+        score_distribution(index, request)
+    show_results(index, stats, hits, request)
 
     opened = st.session_state.hits.get(st.session_state.opened)
     if opened is not None:

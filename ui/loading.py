@@ -8,19 +8,13 @@ apart here so that the page can say what to do.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import streamlit as st
 
-from search.clip.encoder import RuClip, load_model
-from search.clip.hub import published_name, resolve_model
-from search.constants import DEMO_MODEL
-from search.errors import CheckpointError, ModelNotFoundError, RuClipError
-from search.index import PhotoIndex, recorded_model
-from search.store import DATABASE_FILE
+from search import DATABASE_FILE, PhotoIndex, RuClip, load_model, recorded_model, resolve_model
+from search.errors import CheckpointError, ModelNotFoundError, ModelProblem, RuClipError
 
 
 @dataclass(frozen=True)
@@ -36,36 +30,13 @@ class FirstBuildRunning:
 IndexState = NoIndex | FirstBuildRunning | PhotoIndex
 
 
-class ModelProblem(Enum):
-    """Why the model an index was built with cannot be loaded here, told from where it should be."""
-
-    DEMO_MISSING = "demo missing"  # the packaged demo model is gone from the installation
-    NOT_DOWNLOADED = "not downloaded"  # a published model, not cached, and the download failed
-    FOLDER_MISSING = "folder missing"  # a model folder that is not there (moved, an unmounted disk)
-    INCOMPLETE = "incomplete"  # a model folder without all its files
-    DAMAGED = "damaged"  # its files are there but unreadable or of another version
-
-
 class ModelUnavailable(RuClipError):
-    """The index's model could not be loaded; `name` is the model the index records."""
+    """The index's model could not be loaded; `name` is the model the index records, `reason` the
+    library's (ModelNotFoundError.reason, or DAMAGED for a CheckpointError)."""
 
     def __init__(self, name: str, reason: ModelProblem):
         super().__init__(f"the model {name} of this index cannot be loaded: {reason.value}")
         self.name, self.reason = name, reason
-
-
-def model_problem(name: str, error: ModelNotFoundError | CheckpointError) -> ModelProblem:
-    """What is wrong with the model `name`, from the error and from what is on disk."""
-    if isinstance(error, CheckpointError):
-        return ModelProblem.DAMAGED
-    if name == DEMO_MODEL:
-        return ModelProblem.DEMO_MISSING
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        return ModelProblem.INCOMPLETE
-    if published_name(name) is not None:
-        return ModelProblem.NOT_DOWNLOADED
-    return ModelProblem.FOLDER_MISSING
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -83,13 +54,12 @@ def _index(
 
 
 def _needs_download(name: str) -> bool:
-    if published_name(name) is None or os.path.isdir(name):
-        return False  # the demo model or a local folder
+    """Whether loading `name` starts with a download (a published model not in the cache yet)."""
     try:
         resolve_model(name, download=False)
         return False
-    except ModelNotFoundError:
-        return True
+    except ModelNotFoundError as exc:
+        return exc.reason is ModelProblem.NOT_DOWNLOADED
 
 
 def open_state(folder: Path, device: str, text_precision: str = "fp32") -> IndexState:
@@ -114,4 +84,4 @@ def open_state(folder: Path, device: str, text_precision: str = "fp32") -> Index
         with st.spinner(message):
             return _index(str(folder.resolve()), (stat.st_dev, stat.st_ino), model_name, device, text_precision)
     except (ModelNotFoundError, CheckpointError) as exc:
-        raise ModelUnavailable(model_name, model_problem(model_name, exc)) from exc
+        raise ModelUnavailable(model_name, exc.reason) from exc

@@ -13,11 +13,10 @@ import logging
 import re
 from pathlib import Path
 
-from search.errors import ImageLoadError, ImageProblem, IndexStoreError, StoreProblem
+from search import DATABASE_FILE, EmptyReason, QueryError, QueryProblem, SearchResults
+from search.errors import ImageLoadError, ImageProblem, IndexStoreError, ModelProblem, StoreProblem
 from search.images import UploadTooLarge
-from search.query import QueryError, QueryProblem
-from search.store import DATABASE_FILE
-from ui.loading import ModelProblem, ModelUnavailable
+from ui.loading import ModelUnavailable
 from ui.thumbnails import OutsideFolders
 
 log = logging.getLogger(__name__)
@@ -63,9 +62,15 @@ STORE_PROBLEMS: dict[StoreProblem, str] = {
 MODEL_PROBLEMS: dict[ModelProblem, str] = {
     ModelProblem.DEMO_MISSING: "Демо-модели нет в установленной программе. Переустановите программу "
     "или создайте модель заново: `python -m training demo-model`.",
-    ModelProblem.NOT_DOWNLOADED: "Модель `{model}`, которой построен индекс, ещё не скачана, а скачать её "
+    ModelProblem.NOT_DOWNLOADED: "Модель `{model}`, которой построен индекс, ещё не скачана. Подключитесь "
+    "к интернету и обновите страницу: модель скачивается один раз, дальше берётся с диска.",
+    ModelProblem.DOWNLOAD_FAILED: "Модель `{model}`, которой построен индекс, ещё не скачана, а скачать её "
     "не удалось: нет интернета или сайт с моделями недоступен. Подключитесь к интернету и обновите страницу: "
     "модель скачивается один раз, дальше берётся с диска.",
+    ModelProblem.UNREADABLE: "Файлы модели `{model}` нельзя прочитать: не хватает прав. Проверьте права "
+    "на папку модели и её файлы и обновите страницу.",
+    ModelProblem.UNKNOWN_NAME: "Индекс построен моделью `{model}`, а такой модели нет: это не имя опубликованной "
+    "модели и не папка. Верните папку модели на место или постройте индекс заново: " + _BUILD,
     ModelProblem.FOLDER_MISSING: "Папки с моделью `{model}`, которой построен индекс, нет: её переместили "
     "или диск не подключён. Верните папку на место и обновите страницу.",
     ModelProblem.INCOMPLETE: "В папке модели `{model}` не хватает файлов: нужны `config.json`, файл весов "
@@ -73,6 +78,19 @@ MODEL_PROBLEMS: dict[ModelProblem, str] = {
     ModelProblem.DAMAGED: "Файлы модели `{model}` повреждены или от другой версии. Скачайте или скопируйте "
     "модель заново и обновите страницу.",
 }
+
+# Why a search found nothing (SearchResults.empty_reason); {note} is the model's own sentence on
+# the words it knows, {best} the best score found, {threshold} the page's threshold.
+EMPTY_REASONS: dict[EmptyReason, str] = {
+    EmptyReason.INDEX_EMPTY: "В индексе нет фото.",
+    EmptyReason.UNKNOWN_WORDS: "{note}",
+    EmptyReason.FILTERS_LEAVE_NOTHING: "Ни одно фото не подходит под фильтры слева.",
+    EmptyReason.NOTHING_LEFT: "В индексе нет других фото.",
+    EmptyReason.BELOW_MIN_SCORE: "Уверенных совпадений нет: лучшее сходство {best:.2f}, порог {threshold:.2f}. "
+    "Попробуйте другие слова или понизьте «Порог сходства» слева.",
+}
+# Shown as a warning (the user can change something); the others as a plain note.
+WARNED_EMPTY = frozenset({EmptyReason.UNKNOWN_WORDS, EmptyReason.BELOW_MIN_SCORE})
 
 # Why a photo could not be read: the sidebar's failure groups, a card that cannot show its picture.
 IMAGE_PROBLEMS: dict[ImageProblem, str] = {
@@ -112,6 +130,12 @@ def explained(error: Exception, folder: Path) -> str:
         return MODEL_PROBLEMS[error.reason].format(model=error.name)
     log.warning("an error without a Russian text", exc_info=error)
     return UNEXPECTED
+
+
+def nothing_found(results: SearchResults, threshold: float | None) -> str:
+    """Why a search found nothing, in Russian, by its empty reason."""
+    reason = results.empty_reason or EmptyReason.NOTHING_LEFT
+    return EMPTY_REASONS[reason].format(note=results.note, best=results.best_score or 0.0, threshold=threshold or 0.0)
 
 
 def failure_reason(reason: str) -> str:

@@ -16,16 +16,16 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from search import Failure, Hit, IndexStats
 from search.constants import RAW_SUFFIXES
 from search.images import image_suffixes
-from search.index import Failure, Hit, IndexStats
 from ui.messages import failure_reason
 
 COLUMNS = 4
 RESULT_COUNTS = [12, 24, 48, 96]
 DEFAULT_RESULTS = 24
 # Cosine similarity below which a hit is not called a match. ruCLIP scores related text/photo
-# pairs about 0.2-0.35 and unrelated ones below 0.15 (search/index.py). The demo model is less
+# pairs about 0.2-0.35 and unrelated ones below 0.15 (search/query/photo_index.py). The demo model is less
 # calibrated: words it never learned («самолёт») reach 0.17-0.26 on its photos, known ones 0.5-0.6.
 DEFAULT_MIN_SCORE = 0.20
 EXAMPLES = ["дети на пляже", "рыжий кот спит на подоконнике", "закат над морем", "собака + снег − люди"]
@@ -206,11 +206,6 @@ def example_banner(label: str, picture: bytes | None, clear: Callable[[], None])
     return weight
 
 
-def unknown_words(reason: str) -> None:
-    """The model lists the words it knows and the query has none of them: it says so, shows nothing."""
-    st.warning(reason)
-
-
 def plural(count: int, one: str, few: str, many: str) -> str:
     """The Russian form for `count`: plural(1, "кадр", "кадра", "кадров") -> "кадр" (21, 31...),
     "кадра" for 2-4 (22-24...), "кадров" for the rest (11-14 included)."""
@@ -256,13 +251,6 @@ def score_histogram(scores: np.ndarray, threshold: float, limit: int) -> None:
     )
     rule = alt.Chart(alt.Data(values=[{"threshold": threshold}])).mark_rule(color="black").encode(x="threshold:Q")
     st.altair_chart(bars + rule, height=140, width="stretch")
-
-
-def no_confident_matches(best: float, threshold: float) -> None:
-    st.warning(
-        f"Уверенных совпадений нет: лучшее сходство {best:.2f}, порог {threshold:.2f}. "
-        "Попробуйте другие слова или понизьте «Порог сходства» слева."
-    )
 
 
 def results_grid(

@@ -21,7 +21,7 @@ from ..constants import (
     TOKENIZER_FILE,
     WEIGHTS_FILES,
 )
-from ..errors import ModelNotFoundError
+from ..errors import ModelNotFoundError, ModelProblem
 from ..paths import demo_model_dir
 from ..quiet import logger_quieted
 from ..settings import MODEL_VAR, settings
@@ -70,7 +70,8 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
         if not demo.is_dir() or missing_files(demo):
             raise ModelNotFoundError(
                 f"The demo model is not in {demo}. It ships with the package; reinstall it, or "
-                "re-create it with: python -m training demo-model"
+                "re-create it with: python -m training demo-model",
+                ModelProblem.DEMO_MISSING,
             )
         return demo
     if folder.is_dir():
@@ -80,17 +81,21 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
             raise ModelNotFoundError(
                 f"Model folder {folder} is missing {', '.join(missing)}. A ruCLIP folder holds "
                 f"{CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}, as published at "
-                f"https://huggingface.co/{HUB_ORGANISATION}/{DEFAULT_MODEL}."
+                f"https://huggingface.co/{HUB_ORGANISATION}/{DEFAULT_MODEL}.",
+                ModelProblem.INCOMPLETE,
             )
         return folder
     bare = published_name(name)
     if bare is None:
         if _looks_like_path(name) or folder.exists():
-            raise ModelNotFoundError(f"Model folder {folder} does not exist (or is not a folder).")
+            raise ModelNotFoundError(
+                f"Model folder {folder} does not exist (or is not a folder).", ModelProblem.FOLDER_MISSING
+            )
         raise ModelNotFoundError(
             f"Unknown model {name!r}. Use one of: {', '.join(PUBLISHED_CONFIGS)}, {DEMO_MODEL!r} (offline, "
             "colours and shapes only), "
-            f"or the path of a folder with {CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}."
+            f"or the path of a folder with {CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}.",
+            ModelProblem.UNKNOWN_NAME,
         )
     return _hub_folder(bare, download=download)
 
@@ -103,7 +108,8 @@ def _check_readable(folder: Path) -> None:
     except OSError as exc:
         raise ModelNotFoundError(
             f"Model folder {folder} cannot be read ({exc.strerror or exc}). Check its permissions (it needs "
-            "read and execute rights for you)."
+            "read and execute rights for you).",
+            ModelProblem.UNREADABLE,
         ) from None
     for name in (CONFIG_FILE, TOKENIZER_FILE, *WEIGHTS_FILES):
         if name not in names:
@@ -114,7 +120,8 @@ def _check_readable(folder: Path) -> None:
         except OSError as exc:
             raise ModelNotFoundError(
                 f"Model file {folder / name} cannot be read ({exc.strerror or exc}). Check its permissions "
-                f"(chmod a+r {folder / name})."
+                f"(chmod a+r {folder / name}).",
+                ModelProblem.UNREADABLE,
             ) from None
 
 
@@ -130,19 +137,20 @@ def _hub_folder(name: str, *, download: bool) -> Path:
     except LocalEntryNotFoundError:
         pass  # not (completely) cached yet
     if not download:
-        raise ModelNotFoundError(_not_downloaded_message(name))
+        raise ModelNotFoundError(_not_downloaded_message(name), ModelProblem.NOT_DOWNLOADED)
     # Without this check an offline machine waits out the hub client's retries (~25 s of warnings)
     # before failing; a connection attempt answers within HUB_CHECK_TIMEOUT_S.
     unreachable = hub_unreachable_reason()
     if unreachable is not None:
-        raise ModelNotFoundError(_offline_message(name, unreachable))
+        raise ModelNotFoundError(_offline_message(name, unreachable), ModelProblem.DOWNLOAD_FAILED)
     log.info("downloading %s from the Hugging Face hub", repo_id)
     try:
         with _hub_warnings_silenced():
             # hf_hub_download shows a tqdm progress bar per file and resumes interrupted downloads.
             paths = [Path(hf_hub_download(repo_id, f)) for f in DOWNLOADED_FILES]
     except Exception as exc:  # DNS, HTTP, disk: all end in the same advice
-        raise ModelNotFoundError(_offline_message(name, f"the download failed ({_failure_summary(exc)})")) from None
+        failed = _offline_message(name, f"the download failed ({_failure_summary(exc)})")
+        raise ModelNotFoundError(failed, ModelProblem.DOWNLOAD_FAILED) from None
     return paths[0].parent
 
 

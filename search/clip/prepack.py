@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import logging
 import platform
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..settings import settings
-
-if TYPE_CHECKING:  # model.py imports packed_linear from here
-    from .model import CLIP, SelfAttention
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +82,11 @@ def _packs_exactly(weight: torch.Tensor, bias: torch.Tensor) -> bool:
 
 
 @torch.no_grad()
-def pack_text_tower(network: CLIP) -> int:
+def pack_text_tower(network: nn.Module) -> int:
     """Prepack the text transformer's fp32 Linear layers in place; returns how many were packed.
+
+    `network` is a model.CLIP (typed as a Module: model.py imports packed_linear from here, and an
+    import back, even for type checking only, would close a circle; tests/test_layers.py).
 
     Call on a CPU fp32 network only (autocast would feed these ops bf16). The fused q/k/v
     projection of each block gets a packed copy beside it; plain `nn.Linear` layers (attention
@@ -103,7 +102,7 @@ def pack_text_tower(network: CLIP) -> int:
         return 0
     count = 0
     for block in blocks:
-        attention: SelfAttention = block.attn
+        attention = block.attn  # a model.SelfAttention
         attention.packed_in_proj_weight = pack_weight(attention.in_proj_weight)
         count += 1
         for parent, name in ((attention, "out_proj"), (block.mlp, "c_fc"), (block.mlp, "c_proj")):

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import RuClipError
+from ..errors import RuClipError
 
 
 class QueryProblem(StrEnum):

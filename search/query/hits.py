@@ -1,0 +1,57 @@
+"""Ids and scores -> Hit: the photo's details and its other files, read from the store.
+
+The one place a Hit is made from a stored row (a new photo fact is added here and in results.py).
+"""
+
+from __future__ import annotations
+
+from ..store import IndexStore
+from ..store.records import HitRow
+from .filters import inside_first
+from .request import PathLike
+from .results import Hit
+
+
+def hit_of(
+    row: HitRow,
+    score: float,
+    also_at: tuple[str, ...] = (),
+    path: str | None = None,
+    similar_shots: tuple[int, ...] = (),
+) -> Hit:
+    """The hit for a stored row: shown at `path` (default the row's own), its other files `also_at`,
+    the near-duplicates folded into it `similar_shots`."""
+    return Hit(
+        id=row.id,
+        path=row.path if path is None else path,
+        score=score,
+        width=row.width,
+        height=row.height,
+        taken_at=row.taken_at,
+        camera=row.camera,
+        also_at=also_at,
+        similar_shots=similar_shots,
+    )
+
+
+def filled_hits(
+    store: IndexStore,
+    found: list[tuple[int, float]],
+    folder: PathLike | None = None,
+    similar_shots: dict[int, tuple[int, ...]] | None = None,
+) -> list[Hit]:
+    """Hits for (id, score) pairs in their order, with each photo's identical copies and RAW twins;
+    an id no longer indexed (deleted by a build since the search) is left out. Under a folder
+    filter a photo is shown at its file there. `similar_shots`: the near-duplicates folded into a hit."""
+    ids = [i for i, _ in found]
+    rows, copies = store.hit_rows(ids), store.copies_of(ids)
+    twins = store.raw_twins_of([row.path for row in rows.values()])
+    shots = similar_shots or {}
+    hits = []
+    for i, score in found:
+        row = rows.get(i)
+        if row is None:
+            continue
+        paths = inside_first([row.path, *copies.get(i, ()), *twins.get(row.path, ())], folder)
+        hits.append(hit_of(row, score, tuple(paths[1:]), path=paths[0], similar_shots=shots.get(i, ())))
+    return hits

@@ -1,0 +1,97 @@
+"""What one search asks for, as one validated value: the page, the CLI and PhotoIndex.search build it.
+
+Light (numpy and Pillow's Image type only): a client builds a request before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from .language import QueryError, Term, parse_query
+
+PathLike = str | os.PathLike[str]
+# A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
+ImageQuery = Image.Image | str | os.PathLike[str] | int | npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which photos a search may return: those under `folder`, taken from `date_from` to `date_to`
+    (EXIF date, inclusive; photos without one are left out when a date is set)."""
+
+    folder: PathLike | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.folder is not None or self.date_from is not None or self.date_to is not None
+
+
+# eq=False: an example image may be a numpy array, which has no plain equality.
+@dataclass(frozen=True, eq=False)
+class SearchRequest:
+    """A text query (see language.py), an example image, or both; how many hits, which photos.
+
+    `image` is a PIL image, a path, an indexed image's id or an embedding; `image_weight` is how
+    much it counts against the words. `min_score` drops weaker hits; `collapse_duplicates` keeps
+    one hit per near-duplicate group; `exclude` ids are never returned. Checked once, here: a
+    wrong type or a query the language cannot read is a QueryError.
+    """
+
+    text: str | None = None
+    image: ImageQuery | None = None
+    image_weight: float = 1.0
+    k: int = 20
+    filters: Filters = Filters()
+    min_score: float | None = None
+    collapse_duplicates: bool = False
+    exclude: tuple[int, ...] = ()
+    terms: tuple[Term, ...] = field(init=False)  # the text, parsed
+
+    def __post_init__(self) -> None:
+        # Wrong types as the caller's mistake, said plainly (True is an int to Python, not an id here).
+        if isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral):
+            raise QueryError(f"k is how many results to return, a whole number; got {self.k!r}")
+        if isinstance(self.image, bool):
+            raise QueryError(
+                f"image is a picture, a file path, an indexed image's id or an embedding; got {self.image!r}"
+            )
+        object.__setattr__(self, "exclude", tuple(int(i) for i in self.exclude))
+        has_text = self.text is not None and bool(self.text.strip())
+        object.__setattr__(self, "terms", tuple(parse_query(self.text)) if has_text else ())
+
+    @classmethod
+    def of(
+        cls,
+        text: str | None = None,
+        *,
+        image: ImageQuery | None = None,
+        k: int = 20,
+        folder: PathLike | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        min_score: float | None = None,
+        image_weight: float = 1.0,
+        exclude: Iterable[int] = (),
+        collapse_duplicates: bool = False,
+    ) -> SearchRequest:
+        """A request from PhotoIndex.search's keyword arguments (the filters given one by one)."""
+        return cls(
+            text,
+            image=image,
+            image_weight=image_weight,
+            k=k,
+            filters=Filters(folder, date_from, date_to),
+            min_score=min_score,
+            collapse_duplicates=collapse_duplicates,
+            exclude=tuple(exclude),
+        )
