@@ -1,15 +1,20 @@
 """Ids and scores -> Hit: the photo's details and its other files, read from the store.
 
-The one place a Hit is made from a stored row (a new photo fact is added here and in results.py).
+The one place a Hit is made from a stored row: a field of HitRow (search/store/records.py) is the
+Hit's field of the same name (search/query/results.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 from ..store import IndexStore
 from ..store.records import HitRow
 from .filters import inside_first
 from .request import PathLike
 from .results import Hit
+
+HIT_ROW_FIELDS = tuple(field.name for field in fields(HitRow))
 
 
 def hit_of(
@@ -20,18 +25,12 @@ def hit_of(
     similar_shots: tuple[int, ...] = (),
 ) -> Hit:
     """The hit for a stored row: shown at `path` (default the row's own), its other files `also_at`,
-    the near-duplicates folded into it `similar_shots`."""
-    return Hit(
-        id=row.id,
-        path=row.path if path is None else path,
-        score=score,
-        width=row.width,
-        height=row.height,
-        taken_at=row.taken_at,
-        camera=row.camera,
-        also_at=also_at,
-        similar_shots=similar_shots,
-    )
+    the near-duplicates folded into it `similar_shots`. Every field of the row is the Hit's field of
+    the same name, so a photo fact added to HitRow and Hit needs nothing here."""
+    shown = {name: getattr(row, name) for name in HIT_ROW_FIELDS}
+    if path is not None:
+        shown["path"] = path
+    return Hit(**shown, score=score, also_at=also_at, similar_shots=similar_shots)
 
 
 def filled_hits(
