@@ -11,6 +11,7 @@ No Pillow import: the scan and the planner use the content hash, and an unchange
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from PIL import Image
 
 HASH_CHUNK_BYTES = 1 << 20
+# EXIF's GPS IFD and its tags (EXIF 2.3, section 4.6.6): a hemisphere letter and three rationals
+# (degrees, minutes, seconds) per axis.
+EXIF_GPS_IFD = 0x8825
+GPS_LATITUDE_REF, GPS_LATITUDE, GPS_LONGITUDE_REF, GPS_LONGITUDE = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class PhotoFacts:
     taken_at: datetime | None  # EXIF DateTimeOriginal, else DateTime; local time as the camera wrote it
     camera: str | None  # make and model, the make once
     content_hash: str  # file_hash of the file's bytes: finds a moved photo and identical copies
+    # Where it was taken (EXIF GPS), in decimal degrees: north and east positive; None without GPS.
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 FACT_NAMES = tuple(field.name for field in fields(PhotoFacts))
@@ -41,8 +49,17 @@ def read_facts(image: Image.Image, size: tuple[int, int], content_hash: str) -> 
     """The facts of an opened image (a decoded picture or only its header), whose original has
     the upright `size` and whose bytes hash to `content_hash`. Broken EXIF costs its facts, never the photo."""
     taken_at, camera = _exif_facts(image)
+    latitude, longitude = _gps_position(image)
     width, height = size
-    return PhotoFacts(width=width, height=height, taken_at=taken_at, camera=camera, content_hash=content_hash)
+    return PhotoFacts(
+        width=width,
+        height=height,
+        taken_at=taken_at,
+        camera=camera,
+        content_hash=content_hash,
+        latitude=latitude,
+        longitude=longitude,
+    )
 
 
 def _exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
@@ -60,6 +77,31 @@ def _exif_facts(image: Image.Image) -> tuple[datetime | None, str | None]:
             taken = None
     camera = model if make and model.lower().startswith(make.lower()) else " ".join(p for p in (make, model) if p)
     return taken, camera or None
+
+
+def _gps_position(image: Image.Image) -> tuple[float | None, float | None]:
+    """(latitude, longitude) from the EXIF GPS IFD, or (None, None) when it is missing, incomplete
+    or out of range (a phone without a fix writes zero denominators, which Pillow reads as NaN)."""
+    try:
+        gps = image.getexif().get_ifd(EXIF_GPS_IFD)
+        latitude = _degrees(gps.get(GPS_LATITUDE), gps.get(GPS_LATITUDE_REF), "S", limit=90.0)
+        longitude = _degrees(gps.get(GPS_LONGITUDE), gps.get(GPS_LONGITUDE_REF), "W", limit=180.0)
+    except Exception:  # noqa: BLE001 - broken EXIF costs the metadata, never the photo
+        return None, None
+    if latitude is None or longitude is None:
+        return None, None
+    return latitude, longitude
+
+
+def _degrees(parts: object, hemisphere: object, negative: str, limit: float) -> float | None:
+    """Degrees, minutes and seconds (rationals) and a hemisphere letter -> signed decimal degrees."""
+    if not isinstance(parts, tuple) or len(parts) != 3:
+        return None
+    value = float(parts[0]) + float(parts[1]) / 60 + float(parts[2]) / 3600
+    if not math.isfinite(value) or value > limit:
+        return None
+    letter = hemisphere.strip("\x00 ").upper() if isinstance(hemisphere, str) else ""
+    return -value if letter == negative else value
 
 
 def file_hash(path: str) -> str:

@@ -20,6 +20,9 @@ class Hit:
     height: int | None = None
     taken_at: datetime | None = None
     camera: str | None = None
+    # Where it was taken (EXIF GPS), decimal degrees, north and east positive; None without GPS.
+    latitude: float | None = None
+    longitude: float | None = None
     # The same photo in other files: identical copies (same bytes) elsewhere, and the camera RAW
     # beside a picture of the same name (IMG_1.CR2 with IMG_1.JPG).
     also_at: tuple[str, ...] = ()

@@ -6,7 +6,9 @@ Version 1 (up to commit 8b30075): the tables of schema.py; the FAISS file record
 change counter only. Version 2: the FAISS file's size, sha256 and vector count are recorded too, so
 that a swapped, truncated or bit-flipped file is noticed and rebuilt from SQLite. Version 3: files
 with the same content are one photo: one row per content is indexed, the others are copies
-(RowState.COPY), kept out of the FAISS file and shown with it.
+(RowState.COPY), kept out of the FAISS file and shown with it. Version 4: where a photo was taken
+(EXIF GPS latitude and longitude), empty for the rows written before (a rebuild with changed files fills
+theirs; unchanged files keep none until they are indexed again).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..clip.folder import file_fingerprint
@@ -72,8 +74,18 @@ def _identical_files_as_copies(session: Session, folder: Path) -> None:
         session.execute(update(ImageRow).where(ImageRow.id.in_(chunk)).values(state=RowState.COPY.value, seq=seq))
 
 
+def _gps_columns(session: Session, folder: Path) -> None:
+    """3 -> 4: the images table gains the GPS position's columns, empty (NULL) for every row."""
+    for column in ("latitude", "longitude"):
+        session.execute(text(f"ALTER TABLE images ADD COLUMN {column} FLOAT"))
+
+
 # STEPS[n] upgrades version n to n + 1.
-STEPS: dict[int, Callable[[Session, Path], None]] = {1: _checksum_vector_file, 2: _identical_files_as_copies}
+STEPS: dict[int, Callable[[Session, Path], None]] = {
+    1: _checksum_vector_file,
+    2: _identical_files_as_copies,
+    3: _gps_columns,
+}
 
 
 def stored_version(session: Session) -> int | None:

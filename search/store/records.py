@@ -131,6 +131,8 @@ class HitRow:
     height: int | None
     taken_at: datetime | None
     camera: str | None
+    latitude: float | None
+    longitude: float | None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .layout import DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
@@ -49,6 +49,8 @@ class ImageRow(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     taken_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     camera: Mapped[str | None] = mapped_column(String)
+    latitude: Mapped[float | None] = mapped_column(Float)  # EXIF GPS, decimal degrees (schema 4)
+    longitude: Mapped[float | None] = mapped_column(Float)
     vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 × embed_dim, unit length
     seq: Mapped[int] = mapped_column(Integer, index=True)  # the change counter when last written
 
