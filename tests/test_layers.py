@@ -219,3 +219,46 @@ def test_no_import_circle_between_the_modules_of_search_indexer_and_ui():
 def test_the_circle_check_finds_a_circle():
     assert _a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert _a_circle({"a": {"b"}, "b": {"c"}, "d": {"a", "c"}}) is None
+
+
+# What each layer may not import (docs/ARCHITECTURE.md's table), imports inside functions included.
+# A forbidden prefix covers the module and everything under it; ALLOWED_EXCEPTIONS lists the few
+# crossings the layering permits on purpose.
+FORBIDDEN_IMPORTS = {
+    "search/images": ("search.clip", "search.store", "search.query", "indexer", "ui", "training"),
+    "search/clip": ("search.store", "search.query", "indexer", "ui", "training"),
+    "search/store": ("search.clip", "search.query", "indexer", "ui", "training"),
+    "search/query": ("indexer", "ui", "training"),
+    "indexer": ("ui", "training"),
+    "ui": ("indexer", "training"),
+    "training": ("indexer", "ui"),
+}
+# The store fingerprints weights files (which model built an index) with the checkpoint folder's
+# torch-free helper.
+ALLOWED_EXCEPTIONS = {"search.clip.folder"}
+
+
+def _layer_violations(files: dict[Path, str], forbidden: tuple[str, ...]) -> list[str]:
+    """`files`: path -> its module name."""
+    found = []
+    for path, module in files.items():
+        for name, line in _imports(path, in_functions=True, module=module):
+            crosses = any(name == prefix or name.startswith(prefix + ".") for prefix in forbidden)
+            if crosses and name not in ALLOWED_EXCEPTIONS:
+                found.append(f"{module}:{line} imports {name}")
+    return found
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    broken = []
+    for folder, forbidden in FORBIDDEN_IMPORTS.items():
+        files = {path: _module_of(path) for path in sorted((REPO_ROOT / folder).rglob("*.py"))}
+        broken += _layer_violations(files, forbidden)
+    assert not broken, "see docs/ARCHITECTURE.md, Packages:\n" + "\n".join(broken)
+
+
+def test_the_layer_check_sees_a_crossing(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from ..errors import ImageLoadError\ndef f():\n    from ..store import IndexStore\n")
+    found = _layer_violations({probe: "search.images.probe"}, FORBIDDEN_IMPORTS["search/images"])
+    assert found == ["search.images.probe:3 imports search.store"]
