@@ -19,7 +19,7 @@ TINY_BPE = TINY_MODEL / "bpe.model"
 SCHEMA_1_INDEX = Path(__file__).parent / "data" / "index-schema1"
 
 
-def indexer(*argv: str | Path) -> subprocess.CompletedProcess:
+def indexer(*argv: str | Path, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     """`python -m indexer ARGV...` run in this process, from the repository root: the CLI's own main()
     with what a process of its own would print (its stdout, its stderr with the warnings run_cli's
     logging set-up prints) and its exit code, without a process's start-up (Python, torch, the model).
@@ -33,12 +33,14 @@ def indexer(*argv: str | Path) -> subprocess.CompletedProcess:
     args = [str(arg) for arg in argv]
     if args[:1] in (["build"], ["watch"]) and "--nice" not in args:
         args += ["--nice", "0"]
-    return in_this_process(main, args)
+    return in_this_process(main, args, cwd)
 
 
-def in_this_process(main: Callable[[list[str]], int], argv: list[str]) -> subprocess.CompletedProcess:
-    """A CLI's main(argv) run here as its process would run it: from the repository root, its output
-    and its exit code (argparse's SystemExit included) returned, logging set up by the CLI itself."""
+def in_this_process(
+    main: Callable[[list[str]], int], argv: list[str], cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess:
+    """A CLI's main(argv) run here as its process would run it: in `cwd`, its output and its exit
+    code (argparse's SystemExit included) returned, logging set up by the CLI itself."""
     import io
     import logging
     from contextlib import chdir, redirect_stderr, redirect_stdout
@@ -50,7 +52,7 @@ def in_this_process(main: Callable[[list[str]], int], argv: list[str]) -> subpro
     root.handlers.clear()
     out, err = io.StringIO(), io.StringIO()
     try:
-        with chdir(REPO_ROOT), redirect_stdout(out), redirect_stderr(err):
+        with chdir(cwd), redirect_stdout(out), redirect_stderr(err):
             try:
                 code = main(argv)
             except SystemExit as exit_:

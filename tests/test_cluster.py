@@ -25,7 +25,7 @@ from search.errors import ImageProblem
 from search.store import DATABASE_FILE
 from search.store.verify import verify_index
 
-from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer
+from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer, indexer_process
 from .test_indexer import make_good_photos, png_claiming, rows
 
 
@@ -69,7 +69,8 @@ def test_an_address_where_nothing_answers_fails_at_once(tmp_path):
     photos = tmp_path / "photos"
     make_good_photos(photos)
     started = time.monotonic()
-    result = indexer("build", photos, "--index", tmp_path / "index", "--model", TINY_MODEL, "--ray", "127.0.0.1:9")
+    index = tmp_path / "index"
+    result = indexer_process("build", photos, "--index", index, "--model", TINY_MODEL, "--ray", "127.0.0.1:9")
     assert result.returncode == 2 and "Nothing answers at 127.0.0.1:9" in result.stderr, result.stderr
     assert time.monotonic() - started < 60  # ray.init alone would wait for minutes
     assert not (tmp_path / "index").exists()
@@ -100,7 +101,7 @@ def test_ray_on_this_machine_writes_the_local_engines_index(tmp_path):
     _mixed_folder(photos)
     local, clustered = tmp_path / "local", tmp_path / "ray"
     assert indexer("build", photos, "--index", local, "--model", TINY_MODEL, "--quiet").returncode == 0
-    result = indexer("build", photos, "--index", clustered, "--model", TINY_MODEL, "--quiet", "--ray")
+    result = indexer_process("build", photos, "--index", clustered, "--model", TINY_MODEL, "--quiet", "--ray")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "stage rates while busy: decode" in result.stdout
