@@ -1,4 +1,5 @@
-"""`python -m search`: real subprocesses, errors without tracebacks."""
+"""`python -m search`: errors without tracebacks; in this process where the hub's settings (read when
+huggingface_hub is imported) are no matter, else in a process of its own."""
 
 from __future__ import annotations
 
@@ -7,20 +8,27 @@ import re
 import subprocess
 import sys
 
-from .helpers import REPO_ROOT, TINY_MODEL
+from .helpers import REPO_ROOT, TINY_MODEL, in_this_process
 from .test_errors import _fake_hub_cache, _run_python
 
 RUN_CLI = "import sys, search.__main__ as cli; sys.exit(cli.main({argv!r}))"
 
 
-def test_check_a_folder(tmp_path):
-    result = _run_python(RUN_CLI.format(argv=["check", str(TINY_MODEL), "--device", "cpu"]), {}, tmp_path)
+def search_cli(*argv: str) -> subprocess.CompletedProcess:
+    """`python -m search ARGV` in this process (its main()); the hub's settings are no matter here."""
+    from search.__main__ import main
+
+    return in_this_process(main, list(argv))
+
+
+def test_check_a_folder():
+    result = search_cli("check", str(TINY_MODEL), "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert "embed_dim 32" in result.stdout and "the checkpoint works" in result.stdout
 
 
-def test_unknown_model_is_a_message_not_a_traceback(tmp_path):
-    result = _run_python(RUN_CLI.format(argv=["check", "ruclip-vit-gigantic"]), {}, tmp_path)
+def test_unknown_model_is_a_message_not_a_traceback():
+    result = search_cli("check", "ruclip-vit-gigantic")
     assert result.returncode == 2
     assert result.stderr.startswith("error: Unknown model 'ruclip-vit-gigantic'")
     assert "Traceback" not in result.stderr
