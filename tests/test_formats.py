@@ -188,6 +188,7 @@ print(json.dumps(decodable))
 
 
 @pytest.mark.slow
+@pytest.mark.corpus  # downloads Pillow's source release once: left out of the default run, CI runs it
 def test_pillows_own_test_images_are_indexed(tmp_path: Path):
     try:
         images = pillow_test_images()
