@@ -24,6 +24,7 @@ from .helpers import (
     make_burst_collection,
     make_copies_collection,
     make_labelled_collection,
+    make_three_photo_collection,
 )
 
 
@@ -66,3 +67,9 @@ def burst_collection(tmp_path_factory) -> Collection:
 def copies_collection(tmp_path_factory) -> Collection:
     """A red star, the same file again in копия/, a blue circle and a green square."""
     return make_copies_collection(tmp_path_factory.mktemp("copies"))
+
+
+@pytest.fixture(scope="session")
+def three_photo_collection(tmp_path_factory) -> Collection:
+    """A red star, a blue circle and a yellow square, one photo each."""
+    return make_three_photo_collection(tmp_path_factory.mktemp("three"))

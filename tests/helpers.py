@@ -147,6 +147,16 @@ def make_copies_collection(folder: Path) -> Collection:
     return Collection(photos, folder / "index")
 
 
+def make_three_photo_collection(folder: Path) -> Collection:
+    """Three photos of three kinds: красный-звезда.jpg, синий-круг.jpg, жёлтый-квадрат.jpg."""
+    photos = folder / "photos"
+    photos.mkdir()
+    for colour, shape in (("красный", "звезда"), ("синий", "круг"), ("жёлтый", "квадрат")):
+        (photos / f"{colour}-{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
+    build_demo_index(photos, folder / "index")
+    return Collection(photos, folder / "index")
+
+
 def fresh_picture_jpeg(colour: str, shape: str) -> bytes:
     """JPEG bytes of a `colour` `shape` picture that no collection or training run holds."""
     import io
