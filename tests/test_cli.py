@@ -7,6 +7,9 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from .helpers import REPO_ROOT, TINY_MODEL, in_this_process
 from .test_errors import _fake_hub_cache, _run_python
@@ -41,9 +44,16 @@ def test_download_offline_explains_what_to_do(tmp_path):
     assert "https://huggingface.co/ai-forever/ruclip-vit-large-patch14-336" in result.stderr
 
 
-def test_models_lists_what_is_cached(tmp_path):
-    snapshot = _fake_hub_cache(tmp_path / "hf", "ruclip-vit-base-patch16-384")
-    result = _run_python(RUN_CLI.format(argv=["models"]), {"HF_HUB_OFFLINE": "1"}, tmp_path)
+@pytest.fixture(scope="module")
+def models_listing(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`python -m search models` offline, one model in the hub cache: one process for the tests below."""
+    folder = tmp_path_factory.mktemp("models")
+    snapshot = _fake_hub_cache(folder / "hf", "ruclip-vit-base-patch16-384")
+    return snapshot, _run_python(RUN_CLI.format(argv=["models"]), {"HF_HUB_OFFLINE": "1"}, folder)
+
+
+def test_models_lists_what_is_cached(models_listing):
+    snapshot, result = models_listing
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("ruclip")}
     assert len(lines) == 6
@@ -52,8 +62,8 @@ def test_models_lists_what_is_cached(tmp_path):
     assert "(default)" in lines["ruclip-vit-base-patch32-384"]
 
 
-def test_the_models_table_keeps_its_columns_at_the_default_marker(tmp_path):
-    result = _run_python(RUN_CLI.format(argv=["models"]), {"HF_HUB_OFFLINE": "1"}, tmp_path)
+def test_the_models_table_keeps_its_columns_at_the_default_marker(models_listing):
+    _, result = models_listing
     rows = [line for line in result.stdout.splitlines() if line.startswith(("model ", "ruclip", "demo "))]
     status_starts = {re.match(r".*? (px|\d+)  ", line).end() for line in rows}  # right after the px column
     assert len(rows) == 8 and len(status_starts) == 1, rows

@@ -50,16 +50,11 @@ def test_a_file_another_node_cannot_see_is_not_visible_and_retried():
     assert "/mnt/photos/a.jpg" in failed.detail and "f00dfeedf00d" in failed.detail and "same path" in failed.detail
 
 
-def test_without_ray_the_message_names_the_extra(tmp_path):
+def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch):
     photos = tmp_path / "photos"
     make_good_photos(photos)
-    script = (
-        "import sys; sys.modules['ray'] = None\n"  # an import of ray now fails as if it were not installed
-        "from indexer.__main__ import main\n"
-        f"sys.exit(main(['build', {str(photos)!r}, '--index', {str(tmp_path / 'index')!r}, "
-        f"'--model', {str(TINY_MODEL)!r}, '--quiet', '--ray']))"
-    )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    monkeypatch.setitem(sys.modules, "ray", None)  # an import of ray now fails as if it were not installed
+    result = indexer("build", photos, "--index", tmp_path / "index", "--model", TINY_MODEL, "--quiet", "--ray")
     assert result.returncode == 2, result.stderr
     assert "ruphoto-search[cluster]" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "index").exists()  # a failed first build leaves nothing behind
