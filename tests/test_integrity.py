@@ -1,7 +1,7 @@
 """Integrity, owned by the storage layer: what a user sees when index.sqlite or the FAISS file is
 damaged (garbage, cut short, swapped, a flipped bit), when a backup is made beside a running build,
-and when the disk fills up. Real indexes of demo photos, real SQLite, FAISS and CLI processes;
-nothing is mocked.
+and when the disk fills up. Real indexes of demo photos, real SQLite, FAISS and the CLI (its main()
+here, and processes side by side where their concurrency is the point); nothing is mocked.
 
 What SQLite does with a cut-short file: its header records the page count, so a file that lost
 whole pages fails at the first read (SQLITE_CORRUPT); a file cut inside its last page is read as
