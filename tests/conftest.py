@@ -1,4 +1,9 @@
-"""Shared fixtures: the golden reference outputs (copied from shared/golden) and model folders."""
+"""Shared fixtures: the golden reference outputs (copied from shared/golden), model folders, and the
+indexes several modules search, each built once per session.
+
+The index fixtures are read-only: a test that changes an index copies it first (shutil.copytree of
+the index folder; the photos stay where the index recorded them) or builds its own.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,16 @@ import pytest
 import search
 from search.testing import reference_model_module
 
-from .helpers import GOLDEN, TINY_MODEL, LabelledCollection, make_labelled_collection
+from .helpers import (
+    GOLDEN,
+    TINY_MODEL,
+    Collection,
+    LabelledCollection,
+    make_burst_collection,
+    make_copies_collection,
+    make_labelled_collection,
+    make_three_photo_collection,
+)
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +55,21 @@ def reference() -> ModuleType:
 @pytest.fixture(scope="session")
 def labelled_collection(tmp_path_factory) -> LabelledCollection:
     return make_labelled_collection(tmp_path_factory.mktemp("labelled"))
+
+
+@pytest.fixture(scope="session")
+def burst_collection(tmp_path_factory) -> Collection:
+    """A red star with a half-size and a quality-60 copy of it (in копии/), and four distinct photos."""
+    return make_burst_collection(tmp_path_factory.mktemp("bursts"))
+
+
+@pytest.fixture(scope="session")
+def copies_collection(tmp_path_factory) -> Collection:
+    """A red star, the same file again in копия/, a blue circle and a green square."""
+    return make_copies_collection(tmp_path_factory.mktemp("copies"))
+
+
+@pytest.fixture(scope="session")
+def three_photo_collection(tmp_path_factory) -> Collection:
+    """A red star, a blue circle and a yellow square, one photo each."""
+    return make_three_photo_collection(tmp_path_factory.mktemp("three"))

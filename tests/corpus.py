@@ -2,7 +2,8 @@
 
 `pillow_test_images()` runs `pip download pillow==<installed version> --no-binary :all: --no-deps`
 (the source archive, ~47 MB) and extracts its Tests/images/ folder (~1,060 files, ~60 MB) into
-$RUPHOTO_TEST_DATA, else ~/.cache/ruphoto-test-data; later runs find it there.
+$RUPHOTO_TEST_DATA, else $XDG_CACHE_HOME/ruphoto-search/pillow-corpus (~/.cache when XDG_CACHE_HOME
+is unset), outside the clone; later runs find it there. Only the test marked `corpus` needs it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ class CorpusUnavailable(Exception):
 
 def corpus_dir() -> Path:
     configured = os.environ.get(TEST_DATA_ENV_VAR, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "ruphoto-test-data"
+    if configured:
+        return Path(configured).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(cache).expanduser() if cache else Path.home() / ".cache") / "ruphoto-search" / "pillow-corpus"
 
 
 def pillow_test_images() -> Path:

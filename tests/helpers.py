@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,55 @@ TINY_BPE = TINY_MODEL / "bpe.model"
 SCHEMA_1_INDEX = Path(__file__).parent / "data" / "index-schema1"
 
 
-def indexer(*argv: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def indexer(*argv: str | Path, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """`python -m indexer ARGV...` run in this process, from the repository root: the CLI's own main()
+    with what a process of its own would print (its stdout, its stderr with the warnings run_cli's
+    logging set-up prints) and its exit code, without a process's start-up (Python, torch, the model).
+
+    A build is run with `--nice 0` unless it names --nice: the CLI raises its own process's niceness,
+    which would stay raised for the rest of the test session here. Where only a process shows the
+    behaviour (signals, kill -9, processes side by side, imports at start-up), use indexer_process.
+    """
+    from indexer.__main__ import main
+
+    args = [str(arg) for arg in argv]
+    if args[:1] in (["build"], ["watch"]) and "--nice" not in args:
+        args += ["--nice", "0"]
+    return in_this_process(main, args, cwd)
+
+
+def in_this_process(
+    main: Callable[[list[str]], int], argv: list[str], cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess:
+    """A CLI's main(argv) run here as its process would run it: in `cwd`, its output and its exit
+    code (argparse's SystemExit included) returned, logging set up by the CLI itself."""
+    import io
+    import logging
+    from contextlib import chdir, redirect_stderr, redirect_stdout
+
+    root = logging.getLogger()
+    # run_cli's logging.basicConfig does nothing while pytest's capture handlers sit on the root
+    # logger: take them off, so that the CLI's own handler prints its warnings into `err`.
+    handlers, level = root.handlers[:], root.level
+    root.handlers.clear()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with chdir(cwd), redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+    finally:
+        for added in root.handlers:
+            added.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def indexer_process(*argv: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m indexer ARGV...` in a process of its own, from the repository root."""
     return subprocess.run(
         [sys.executable, "-m", "indexer", *map(str, argv)],
@@ -56,6 +105,56 @@ def make_labelled_collection(folder: Path, seed: int = 7) -> LabelledCollection:
     broken.write_bytes(b"this is not a JPEG")
     build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=2, progress=False))
     return LabelledCollection(photos, index, label_of, broken)
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A folder of photos and its index, built with the demo model."""
+
+    photos: Path
+    index: Path
+
+
+def build_demo_index(photos: Path, index: Path) -> None:
+    from indexer.build import BuildOptions, build_index
+
+    build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", progress=False))
+
+
+def make_burst_collection(folder: Path) -> Collection:
+    """A red star with a half-size and a quality-60 copy (in another folder), and distinct photos."""
+    photos = folder / "photos"
+    (photos / "копии").mkdir(parents=True)
+    star = fresh_picture_jpeg("красный", "звезда")
+    (photos / "star.jpg").write_bytes(star)
+    (photos / "копии" / "star-small.jpg").write_bytes(reencoded_jpeg(star, half=True))
+    (photos / "копии" / "star-q60.jpg").write_bytes(reencoded_jpeg(star, quality=60))
+    for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
+        (photos / f"{shape}-{colour}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
+    build_demo_index(photos, folder / "index")
+    return Collection(photos, folder / "index")
+
+
+def make_copies_collection(folder: Path) -> Collection:
+    """Three photos, one of them also at a second path (the same bytes: an identical copy)."""
+    photos = folder / "photos"
+    (photos / "копия").mkdir(parents=True)
+    (photos / "star.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
+    (photos / "копия" / "star.jpg").write_bytes((photos / "star.jpg").read_bytes())
+    (photos / "circle.jpg").write_bytes(fresh_picture_jpeg("синий", "круг"))
+    (photos / "square.jpg").write_bytes(fresh_picture_jpeg("зелёный", "квадрат"))
+    build_demo_index(photos, folder / "index")
+    return Collection(photos, folder / "index")
+
+
+def make_three_photo_collection(folder: Path) -> Collection:
+    """Three photos of three kinds: красный-звезда.jpg, синий-круг.jpg, жёлтый-квадрат.jpg."""
+    photos = folder / "photos"
+    photos.mkdir()
+    for colour, shape in (("красный", "звезда"), ("синий", "круг"), ("жёлтый", "квадрат")):
+        (photos / f"{colour}-{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
+    build_demo_index(photos, folder / "index")
+    return Collection(photos, folder / "index")
 
 
 def fresh_picture_jpeg(colour: str, shape: str) -> bytes:

@@ -2,12 +2,15 @@
 exit, the offending path (or option) named, at most three lines in all. And a first build that
 fails leaves no half-made index folder behind.
 
-Each case runs the real CLI in a process of its own, offline (HF_ENDPOINT is a closed port, HF_HOME
-an empty folder), on files it makes in tmp_path.
+Each case runs the real CLI offline (the hub's endpoint a closed port, the model cache an empty
+folder), on files it makes in tmp_path: in this process (its main(), see helpers.in_this_process),
+or in a process of its own where only one shows it (the hub's settings, read when huggingface_hub is
+imported; the time a whole process takes; Ctrl-C).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -21,9 +24,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .helpers import REPO_ROOT, TINY_MODEL
+from .helpers import REPO_ROOT, TINY_MODEL, in_this_process, indexer
 
-pytestmark = pytest.mark.slow  # every test here starts Python processes
+pytestmark = pytest.mark.slow  # builds real indexes and starts Python processes
 
 
 def _permission_bits_bind() -> bool:
@@ -71,6 +74,26 @@ def _run(tmp_path: Path, module: str, *argv: str | Path, timeout: float = 120) -
     )
 
 
+def _run_here(tmp_path: Path, monkeypatch, module: str, *argv: str | Path) -> subprocess.CompletedProcess:
+    """As _run, in this process: the same environment, the hub's settings put where huggingface_hub
+    (imported long ago here) keeps them."""
+    import huggingface_hub.constants
+
+    for name in [k for k in os.environ if k.startswith(("HF_", "RUCLIP_", "RUPHOTO_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("RUPHOTO_DATA", str(tmp_path / "ruphoto-data"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+
+    def no_server(*args) -> None:  # a case that does not fail must not turn this process into Streamlit
+        raise AssertionError(f"python -m ui did not fail: it would start the page ({args})")
+
+    monkeypatch.setattr(os, "execv", no_server)
+    if module == "indexer":
+        return indexer(*argv, cwd=tmp_path)
+    return in_this_process(importlib.import_module(f"{module}.__main__").main, [str(a) for a in argv], tmp_path)
+
+
 def _photos(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, colour in (("red.jpg", "red"), ("blue.png", "blue"), ("green.jpg", "green")):
@@ -86,8 +109,8 @@ def _model_copy(folder: Path) -> Path:
 def _built_index(tmp_path: Path) -> Path:
     """A real index of three photos, built with the demo model."""
     index = tmp_path / "built-index"
-    result = _run(tmp_path, "indexer", "build", _photos(tmp_path / "built-photos"), "--model", "demo",
-                  "--index", index, "--quiet", "--workers", "1")  # fmt: skip
+    result = indexer("build", _photos(tmp_path / "built-photos"), "--model", "demo", "--index", index, "--quiet",
+                     "--workers", "1")  # fmt: skip
     assert result.returncode == 0, result.stderr
     return index
 
@@ -105,6 +128,7 @@ class Case:
     id: str
     setup: Callable[[Path], tuple[list[str | Path], str]]
     needs_non_root: bool = False
+    own_process: bool = False  # the hub's settings decide it: they are read when huggingface_hub is imported
 
 
 def _in(tmp_path: Path, *parts: str) -> Path:
@@ -288,15 +312,15 @@ CASES = [
     Case("build-model-corrupt-bpe", _model_corrupt_bpe),
     Case("build-model-folder-missing", _model_folder_missing),
     Case("build-model-file-unreadable", _model_file_unreadable, needs_non_root=True),
-    Case("build-published-model-offline", _published_model_offline),
+    Case("build-published-model-offline", _published_model_offline, own_process=True),
     Case("build-batch-size-0", _batch_size_zero),
     Case("stats-no-index", _stats_no_index),
     Case("stats-no-build-finished", _stats_half_made),
     Case("verify-no-index", _verify_no_index),
     Case("backup-no-index", _backup_no_index),
     Case("backup-into-a-file", _backup_into_a_file),
-    Case("search-download-offline", _search_download_offline),
-    Case("search-check-not-cached", _search_check_not_cached),
+    Case("search-download-offline", _search_download_offline, own_process=True),
+    Case("search-check-not-cached", _search_check_not_cached, own_process=True),
     Case("search-check-missing-folder", _search_check_missing_folder),
     Case("search-check-corrupt-bpe", _search_check_corrupt_bpe),
     Case("search-bad-arguments", _search_bad_arguments),
@@ -320,10 +344,10 @@ def _params():
 
 
 @pytest.mark.parametrize("case", list(_params()))
-def test_failure_is_one_clear_message(case: Case, tmp_path):
+def test_failure_is_one_clear_message(case: Case, tmp_path, monkeypatch):
     argv, named = case.setup(tmp_path)
     try:
-        result = _run(tmp_path, *argv)
+        result = _run(tmp_path, *argv) if case.own_process else _run_here(tmp_path, monkeypatch, *argv)
     finally:
         for path in tmp_path.rglob("*"):  # give back what a case locked, so that tmp_path can be removed
             if not path.is_symlink():
@@ -364,7 +388,7 @@ def test_failed_first_build_after_the_index_was_created_removes_it(tmp_path):
     model = _model_copy(tmp_path / "model")
     (model / "bpe.model").write_text("garbage\n")
     index = tmp_path / "index"
-    result = _run(tmp_path, "indexer", "build", _photos(tmp_path / "photos"), "--model", model, "--index", index)
+    result = indexer("build", _photos(tmp_path / "photos"), "--model", model, "--index", index, cwd=tmp_path)
     assert result.returncode != 0 and "bpe.model" in result.stderr, result.stderr
     assert not index.exists(), (sorted(p.name for p in index.iterdir()), result.stderr)
 
@@ -390,7 +414,7 @@ def test_failed_build_of_an_existing_index_keeps_it(tmp_path):
     result = _run(tmp_path, "indexer", "build", tmp_path / "built-photos", "--model", OFFLINE_MODEL, "--index", index)
     assert result.returncode != 0
     assert sorted(p.name for p in index.iterdir()) == before
-    stats = _run(tmp_path, "indexer", "stats", "--index", index)
+    stats = indexer("stats", "--index", index, cwd=tmp_path)
     assert stats.returncode == 0 and "3 searchable" in stats.stdout, stats.stdout + stats.stderr
 
 
@@ -452,7 +476,7 @@ def test_stats_before_any_build_finished_says_so(tmp_path):
 
     folder = tmp_path / "half-made"
     IndexStore(folder, create=True).close()
-    result = _run(tmp_path, "indexer", "stats", "--index", folder)
+    result = indexer("stats", "--index", folder, cwd=tmp_path)
     assert result.returncode != 0
     assert result.stdout == ""
     assert "No build has finished yet" in result.stderr and "python -m indexer build PHOTOS" in result.stderr

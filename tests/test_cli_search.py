@@ -1,7 +1,10 @@
 """`python -m indexer search`: the API's example images and filters, from the terminal.
 
-The subprocess tests share one labelled demo collection (built once per session, see conftest.py):
-three dated albums of colour+shape photos whose labels and EXIF dates the tests know.
+The CLI runs in this process (helpers.indexer: its main(), its output and exit code). The tests share
+one labelled demo collection (built once per session, see conftest.py): three dated albums of
+colour+shape photos whose labels and EXIF dates the tests know. What the filters, unknown words and
+identical copies do is tested at the API (test_search_api.py, test_vocabulary.py,
+test_identical_files.py); here, that the options reach it and how the answer is worded.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -44,7 +46,8 @@ def indexed_photos(collection: LabelledCollection) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_folder_keeps_only_the_photos_under_it(labelled_collection):
+def test_the_folder_and_date_filters_reach_the_search_and_an_empty_answer_says_why(labelled_collection):
+    """The CLI's plumbing and wording of the filters; what they keep is the API's (test_search_api.py)."""
     album = sorted(p for p in labelled_collection.photos.iterdir() if p.is_dir())[0]
     in_album = {str(p) for p in indexed_photos(labelled_collection) if p.parent == album}
     hits = search(labelled_collection, "круг", "-k", "500", "--folder", album)
@@ -53,9 +56,6 @@ def test_folder_keeps_only_the_photos_under_it(labelled_collection):
     relative = search(labelled_collection, "круг", "-k", "500", "--folder", os.path.relpath(album, REPO_ROOT))
     assert relative == hits
 
-
-@pytest.mark.slow
-def test_dates_filter_by_the_exif_date_inclusive(labelled_collection):
     dates = {str(p): taken(p) for p in indexed_photos(labelled_collection)}
     days = sorted({when.date() for when in dates.values()})
     first, last = days[len(days) // 4], days[len(days) // 2]  # a range inside the collection's span
@@ -63,6 +63,24 @@ def test_dates_filter_by_the_exif_date_inclusive(labelled_collection):
     hits = search(labelled_collection, "звезда", "-k", "500", "--date-from", first, "--date-to", last)
     assert {hit["path"] for hit in hits} == expected
     assert all(datetime.fromisoformat(hit["taken_at"]) == dates[hit["path"]] for hit in hits)
+
+    long_ago = ("--date-from", "1990-01-01", "--date-to", "1990-12-31")
+    nothing = indexer("search", "круг", *long_ago, "--index", labelled_collection.index, "--device", "cpu")
+    assert nothing.returncode == 0, nothing.stderr
+    assert nothing.stdout.startswith("no photo matches the filters (--date-from 1990-01-01")
+
+
+@pytest.mark.slow
+def test_an_empty_index_is_told_apart_from_filters_that_leave_nothing(tmp_path):
+    from indexer.build import BuildOptions, build_index
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "broken.jpg").write_bytes(b"not a JPEG")  # a build that records the model and no photo
+    build_index(photos, BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", progress=False))
+    empty = indexer("search", "круг", "--index", tmp_path / "index", "--device", "cpu")
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout.startswith("the index holds no photos yet: 1 file could not be read")
 
 
 @pytest.mark.slow
@@ -117,23 +135,6 @@ def test_the_table_shows_score_date_and_path(labelled_collection):
 
 
 @pytest.mark.slow
-def test_filters_that_leave_nothing_and_an_empty_index_are_told_apart(labelled_collection, tmp_path):
-    from indexer.build import BuildOptions, build_index
-
-    long_ago = ("--date-from", "1990-01-01", "--date-to", "1990-12-31")
-    nothing = indexer("search", "круг", *long_ago, "--index", labelled_collection.index, "--device", "cpu")
-    assert nothing.returncode == 0, nothing.stderr
-    assert nothing.stdout.startswith("no photo matches the filters (--date-from 1990-01-01")
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "broken.jpg").write_bytes(b"not a JPEG")  # a build that records the model and no photo
-    build_index(photos, BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", progress=False))
-    empty = indexer("search", "круг", "--index", tmp_path / "index", "--device", "cpu")
-    assert empty.returncode == 0, empty.stderr
-    assert empty.stdout.startswith("the index holds no photos yet: 1 file could not be read")
-
-
-@pytest.mark.slow
 def test_words_the_model_does_not_know_are_said_so(labelled_collection):
     result = indexer("search", "рыжий кот", "--index", labelled_collection.index, "--device", "cpu")
     assert result.returncode == 0, result.stderr
@@ -142,27 +143,16 @@ def test_words_the_model_does_not_know_are_said_so(labelled_collection):
 
 
 @pytest.mark.slow
-def test_identical_copies_are_listed_under_their_photo(labelled_collection, tmp_path):
-    from indexer.build import BuildOptions, build_index
-
-    label_of = labelled_collection.label_of
-    chosen: dict[tuple[str, str], Path] = {}
-    for photo in indexed_photos(labelled_collection):  # three photos of different kinds
-        if len(chosen) < 3:
-            chosen.setdefault(label_of[photo.name], photo)
-    photos = tmp_path / "photos"
-    (photos / "альбом").mkdir(parents=True)
-    (photos / "копии").mkdir()
-    originals = [Path(shutil.copy(photo, photos / "альбом" / photo.name)) for photo in chosen.values()]
-    twin = Path(shutil.copy(originals[0], photos / "копии" / "та же.jpg"))
-    build_index(photos, BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", progress=False))
-    colour, shape = label_of[originals[0].name]
-    argv = ("search", f"{colour} {shape}", "--index", tmp_path / "index", "--device", "cpu", "-k", "3")
+def test_identical_copies_are_listed_under_their_photo(copies_collection):
+    """The CLI's wording of copies (`also_at`, "also at:"); what a copy is, is the API's (test_identical_files.py)."""
+    photos = copies_collection.photos
+    star, twin = photos / "star.jpg", photos / "копия" / "star.jpg"
+    argv = ("search", "красная звезда", "--index", copies_collection.index, "--device", "cpu", "-k", "3")
     found = indexer(*argv, "--json")
     assert found.returncode == 0, found.stderr
     hits = [json.loads(line) for line in found.stdout.splitlines()]
     assert len(hits) == 3, (hits, found.stderr)  # three photos, not four: the twin is one of them
-    same = [hit for hit in hits if {hit["path"], *hit["also_at"]} == {str(originals[0]), str(twin)}]
+    same = [hit for hit in hits if {hit["path"], *hit["also_at"]} == {str(star), str(twin)}]
     assert len(same) == 1 and len(same[0]["also_at"]) == 1, hits
     assert all(hit["also_at"] == [] for hit in hits if hit is not same[0])
     table = indexer(*argv).stdout.splitlines()

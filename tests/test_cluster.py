@@ -26,7 +26,7 @@ from search.errors import ImageProblem
 from search.store import DATABASE_FILE
 from search.store.verify import verify_index
 
-from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer
+from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer, indexer_process
 from .test_indexer import make_good_photos, png_claiming, rows
 
 
@@ -51,16 +51,11 @@ def test_a_file_another_node_cannot_see_is_not_visible_and_retried():
     assert "/mnt/photos/a.jpg" in failed.detail and "f00dfeedf00d" in failed.detail and "same path" in failed.detail
 
 
-def test_without_ray_the_message_names_the_extra(tmp_path):
+def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch):
     photos = tmp_path / "photos"
     make_good_photos(photos)
-    script = (
-        "import sys; sys.modules['ray'] = None\n"  # an import of ray now fails as if it were not installed
-        "from indexer.__main__ import main\n"
-        f"sys.exit(main(['build', {str(photos)!r}, '--index', {str(tmp_path / 'index')!r}, "
-        f"'--model', {str(TINY_MODEL)!r}, '--quiet', '--ray']))"
-    )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    monkeypatch.setitem(sys.modules, "ray", None)  # an import of ray now fails as if it were not installed
+    result = indexer("build", photos, "--index", tmp_path / "index", "--model", TINY_MODEL, "--quiet", "--ray")
     assert result.returncode == 2, result.stderr
     assert "ruphoto-search[cluster]" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "index").exists()  # a failed first build leaves nothing behind
@@ -70,7 +65,8 @@ def test_an_address_where_nothing_answers_fails_at_once(tmp_path):
     photos = tmp_path / "photos"
     make_good_photos(photos)
     started = time.monotonic()
-    result = indexer("build", photos, "--index", tmp_path / "index", "--model", TINY_MODEL, "--ray", "127.0.0.1:9")
+    index = tmp_path / "index"
+    result = indexer_process("build", photos, "--index", index, "--model", TINY_MODEL, "--ray", "127.0.0.1:9")
     assert result.returncode == 2 and "Nothing answers at 127.0.0.1:9" in result.stderr, result.stderr
     assert time.monotonic() - started < 60  # ray.init alone would wait for minutes
     assert not (tmp_path / "index").exists()
@@ -101,7 +97,7 @@ def test_ray_on_this_machine_writes_the_local_engines_index(tmp_path):
     _mixed_folder(photos)
     local, clustered = tmp_path / "local", tmp_path / "ray"
     assert indexer("build", photos, "--index", local, "--model", TINY_MODEL, "--quiet").returncode == 0
-    result = indexer("build", photos, "--index", clustered, "--model", TINY_MODEL, "--quiet", "--ray")
+    result = indexer_process("build", photos, "--index", clustered, "--model", TINY_MODEL, "--quiet", "--ray")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert re.search(r"stage rates while busy: .*decode .*encode .*write", result.stdout), result.stdout

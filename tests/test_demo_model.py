@@ -13,7 +13,7 @@ from training.captions import COLOURS, SHAPES, all_queries
 from training.evaluate import precision_at_k
 from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
 
-from .helpers import REPO_ROOT
+from .helpers import indexer
 
 # Pictures no training run ever drew ("test" is not a purpose the trainer uses), saved as JPEG
 # files at sizes and aspects the model never trained on, and read back through the file path.
@@ -96,9 +96,6 @@ def test_an_example_picture_finds_its_own_kind(demo_model, fresh_photos, photo_v
 
 def test_end_to_end_through_the_cli_and_the_python_api(tmp_path, fresh_photos):
     """Fresh JPEGs in nested folders -> `python -m indexer build --model demo` -> queries by the API and the CLI."""
-    import subprocess
-    import sys
-
     paths, labels = fresh_photos
     photos, index_dir = tmp_path / "photos", tmp_path / "index"
     label_of = {}
@@ -108,9 +105,8 @@ def test_end_to_end_through_the_cli_and_the_python_api(tmp_path, fresh_photos):
         target.write_bytes(path.read_bytes())
         label_of[str(target)] = label
 
-    def cli(*argv: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "indexer", *argv, "--index", str(index_dir)]
-        return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    def cli(*argv: str):
+        return indexer(*argv, "--index", index_dir)  # the CLI's main() in this process
 
     built = cli("build", str(photos), "--model", "demo", "--device", "cpu", "--quiet")
     assert built.returncode == 0, built.stderr

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from benchmarks.duplicates import generate, pairwise_scores
-from indexer.build import BuildOptions, build_index
 from search import open_index
 from search.duplicates import CHAIN_SLACK, DEMO_THRESHOLD, default_threshold, group_vectors
 
-from .helpers import fresh_picture_jpeg, indexer, reencoded_jpeg
+from .helpers import indexer
 
 
 def _unit(rows: list[list[float]]) -> np.ndarray:
@@ -83,19 +82,9 @@ def test_each_model_has_its_own_default_threshold():
 
 
 @pytest.fixture(scope="module")
-def burst_index(tmp_path_factory) -> tuple[Path, Path]:
-    """A red star with a half-size and a quality-60 copy (in another folder), and distinct photos."""
-    folder = tmp_path_factory.mktemp("duplicates")
-    photos = folder / "photos"
-    (photos / "копии").mkdir(parents=True)
-    star = fresh_picture_jpeg("красный", "звезда")
-    (photos / "star.jpg").write_bytes(star)
-    (photos / "копии" / "star-small.jpg").write_bytes(reencoded_jpeg(star, half=True))
-    (photos / "копии" / "star-q60.jpg").write_bytes(reencoded_jpeg(star, quality=60))
-    for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
-        (photos / f"{shape}-{colour}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
-    build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))
-    return photos, folder / "index"
+def burst_index(burst_collection) -> tuple[Path, Path]:
+    """The session's burst collection (conftest.py): a red star, two copies of it in копии/, four others."""
+    return burst_collection.photos, burst_collection.index
 
 
 def test_copies_of_a_photo_are_one_group_with_the_largest_first(burst_index):

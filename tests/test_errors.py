@@ -350,11 +350,13 @@ def _fake_hub_cache(hf_home: Path, name: str) -> Path:
 
 def test_published_name_resolves_from_the_hub_cache_offline(tmp_path):
     snapshot = _fake_hub_cache(tmp_path / "hf", "ruclip-vit-base-patch32-384")
-    for name in ["ruclip-vit-base-patch32-384", "ai-forever/ruclip-vit-base-patch32-384"]:
-        result = _run_python(LOAD_AND_REPORT.format(name=name), {"HF_HUB_OFFLINE": "1"}, tmp_path)
-        assert result.stdout.split() == ["LOADED", str(snapshot), "ruclip-vit-base-patch32-384"], (
-            result.stdout + result.stderr
-        )
+    names = ["ruclip-vit-base-patch32-384", "ai-forever/ruclip-vit-base-patch32-384"]
+    code = "".join(LOAD_AND_REPORT.format(name=name) for name in names)  # both in one process
+    result = _run_python(code, {"HF_HUB_OFFLINE": "1"}, tmp_path)
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(names), result.stdout + result.stderr
+    for line in lines:
+        assert line.split() == ["LOADED", str(snapshot), "ruclip-vit-base-patch32-384"], result.stdout + result.stderr
 
 
 def test_model_from_environment_variable(tmp_path):

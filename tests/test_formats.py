@@ -23,7 +23,7 @@ from search.errors import ImageProblem
 from search.images import Decoded, decode_one, image_suffixes, load_image, register_optional_formats
 
 from .corpus import CorpusUnavailable, pillow_test_images
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, indexer
 
 # The rule, written out again from the README: Pillow's openable formats, minus these.
 LEFT_OUT = {"EPS", "WMF", "BUFR", "GRIB", "HDF5", "MPEG"}
@@ -119,13 +119,17 @@ def test_a_files_content_decides_its_format_not_its_suffix(mislabelled: dict[str
 
 
 @pytest.mark.slow
-def test_a_build_indexes_misnamed_files_and_says_what_it_skipped(mislabelled: dict[str, Path], tmp_path: Path):
+def test_a_build_indexes_misnamed_files_and_says_what_it_skipped(
+    mislabelled: dict[str, Path], tmp_path: Path, monkeypatch
+):
     photos = mislabelled["png as jpg"].parent
     (photos / "notes.txt").write_text("not a photo", encoding="utf-8")
     (photos / "todo.txt").write_text("not a photo either", encoding="utf-8")
     (photos / "scan.pdf").write_bytes(b"%PDF-1.4")
     Image.open(mislabelled["png"]).save(photos / "c.qoi")  # a format the old fixed list skipped
-    run = _build(photos, tmp_path / "index", tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the suffix set computed afresh
+    index = tmp_path / "index"
+    run = indexer("build", photos, "--index", index, "--model", "demo", "--device", "cpu", "--workers", "2", "--quiet")
     assert run.returncode == 0, run.stderr
     assert "skipped 3 files that are not images: 2 × .txt, 1 × .pdf" in run.stdout
     assert "indexed 3 (" in run.stdout and "failed 0" in run.stdout
@@ -186,6 +190,7 @@ print(json.dumps(decodable))
 
 
 @pytest.mark.slow
+@pytest.mark.corpus  # downloads Pillow's source release once: left out of the default run, CI runs it
 def test_pillows_own_test_images_are_indexed(tmp_path: Path):
     try:
         images = pillow_test_images()

@@ -1,4 +1,5 @@
-"""`python -m indexer`: real subprocesses over real files, good and bad, on the tiny golden model."""
+"""`python -m indexer` over real files, good and bad, on the tiny golden model: the CLI's main() in this
+process (helpers.indexer), and a process of its own where only one shows it (kill -9 mid-build)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from search.store import DATABASE_FILE
 
 from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer
 
-# Each test runs the real CLI in subprocesses over real files.
+# Each test builds real indexes through the CLI.
 pytestmark = pytest.mark.slow
 
 PHOTOS = GOLDEN / "images"  # astronaut, chelsea, camera, horse (PNG), rocket (JPEG), cell

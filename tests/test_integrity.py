@@ -1,7 +1,7 @@
 """Integrity, owned by the storage layer: what a user sees when index.sqlite or the FAISS file is
 damaged (garbage, cut short, swapped, a flipped bit), when a backup is made beside a running build,
-and when the disk fills up. Real indexes of demo photos, real SQLite, FAISS and CLI processes;
-nothing is mocked.
+and when the disk fills up. Real indexes of demo photos, real SQLite, FAISS and the CLI (its main()
+here, and processes side by side where their concurrency is the point); nothing is mocked.
 
 What SQLite does with a cut-short file: its header records the page count, so a file that lost
 whole pages fails at the first read (SQLITE_CORRUPT); a file cut inside its last page is read as
@@ -32,14 +32,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import search
-from indexer.__main__ import main as indexer_main
 from indexer.build import BuildOptions, build_index
 from search.errors import IndexStoreError, StoreProblem
 from search.store import DATABASE_FILE, IndexStore
 from search.store.backup import backup_index
 from search.store.vectors import load_vectors, save_vectors
 
-from .helpers import REPO_ROOT, indexer
+from .helpers import REPO_ROOT, indexer, indexer_process
 
 pytestmark = pytest.mark.slow
 
@@ -65,15 +64,12 @@ def build(photos: Path, index: Path) -> None:
 def indexers(*commands: tuple[str | Path, ...]) -> list[subprocess.CompletedProcess]:
     """Several `python -m indexer` commands, each in its own process, side by side."""
     with ThreadPoolExecutor(len(commands)) as pool:
-        return list(pool.map(lambda argv: indexer(*argv), commands))
+        return list(pool.map(lambda argv: indexer_process(*argv), commands))
 
 
 def run_cli(capsys, *argv: str | Path) -> subprocess.CompletedProcess:
     """`python -m indexer ARGV` run in this process: the same code, without a process's start-up."""
-    capsys.readouterr()
-    code = indexer_main([str(arg) for arg in argv])
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(argv, code, captured.out, captured.err)
+    return indexer(*argv)
 
 
 def page(monkeypatch, index: Path) -> AppTest:

@@ -12,19 +12,14 @@ import pytest
 import torch
 
 import search
-from indexer.build import BuildOptions, build_index
 from search.query.vectors import QUERY_THREADS
 
-from .helpers import REPO_ROOT, fresh_picture_jpeg
+from .helpers import REPO_ROOT, indexer
 
 
 @pytest.fixture(scope="module")
-def index_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("priorities")
-    (folder / "photos").mkdir()
-    (folder / "photos" / "star.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
-    build_index(folder / "photos", BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))
-    return folder / "index"
+def index_folder(three_photo_collection):
+    return three_photo_collection.index
 
 
 def test_a_query_is_encoded_on_the_threads_asked_for_and_the_callers_setting_is_put_back(index_folder, monkeypatch):
@@ -76,7 +71,5 @@ def test_a_build_runs_at_the_niceness_it_is_given(tmp_path):
     )
     start, after = map(int, result.stdout.split())
     assert after == max(start, 7)  # raised to 7, never lowered again (by the second call, to 1)
-    help_text = subprocess.run(
-        [sys.executable, "-m", "indexer", "build", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    ).stdout
+    help_text = indexer("build", "--help").stdout
     assert "--nice" in help_text and "default 10" in help_text

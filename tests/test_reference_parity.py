@@ -3,6 +3,8 @@ of the published configs, written in the published format: nothing is downloaded
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,10 @@ pytestmark = pytest.mark.slow
 
 TOLERANCE = 1e-5
 FULL_CONFIGS = ["ruclip-vit-base-patch32-384", "ruclip-vit-large-patch14-336"]
+# ViT-L/14-336 at its full widths, heads, patch, 24×24 grid, context, vocabulary and text tower, with
+# 4 of its 24 vision blocks: each block runs the same code at the same shapes, and the other 20 were
+# most of this module's time. Depth is still compared at full size: B/32's 12 vision blocks.
+SHALLOW_VISION_LAYERS = {"ruclip-vit-large-patch14-336": 4}
 TEXTS = [
     "рыжий кот спит на подоконнике",
     "дети на пляже",
@@ -41,6 +47,8 @@ def reference_embeddings(reference, folder, input_ids, pixels):
 @pytest.mark.parametrize("name", FULL_CONFIGS)
 def test_full_size_random_weights_match_reference(name, reference, golden, tmp_path):
     config = search.PUBLISHED_CONFIGS[name]
+    if name in SHALLOW_VISION_LAYERS:
+        config = dataclasses.replace(config, vision_layers=SHALLOW_VISION_LAYERS[name])
     folder = make_random_checkpoint(tmp_path / name, config, TINY_BPE, seed=7)
     ours = search.load_model(folder, device="cpu")
     images = [Image.open(path) for path in golden["images"][:3]]

@@ -131,6 +131,26 @@ def test_filters_return_k_hits_whenever_k_match(index, demo_index):
     assert index.search("звезда", k=5, date_from=date(1990, 1, 1), date_to=date(1990, 12, 31)) == []
 
 
+def test_a_date_range_keeps_exactly_the_photos_taken_on_its_days_both_ends_included(index, demo_index):
+    from datetime import datetime
+
+    from PIL import Image
+
+    def taken(path: Path) -> datetime:  # the EXIF date, read with Pillow (not by the indexer)
+        with Image.open(path) as image:
+            return datetime.strptime(image.getexif().get_ifd(0x8769)[36867], "%Y:%m:%d %H:%M:%S")
+
+    dates = {str(path): taken(path) for path in demo_index[0].rglob("*.jpg")}
+    days = sorted({when.date() for when in dates.values()})
+    first, last = days[len(days) // 4], days[len(days) // 2]  # a range inside the collection's span
+    expected = {path for path, when in dates.items() if first <= when.date() <= last}
+    hits = index.search("звезда", k=500, date_from=first, date_to=last)
+    assert {hit.path for hit in hits} == expected and len(hits) == len(expected)
+    assert all(hit.taken_at == dates[hit.path] for hit in hits)
+    one_day = index.search("звезда", k=500, date_from=last, date_to=last)
+    assert {hit.path for hit in one_day} == {path for path, when in dates.items() if when.date() == last}
+
+
 def test_prompt_ensembling_averages_the_templates(demo_index, index):
     from search import RUSSIAN_PROMPTS
 

@@ -9,8 +9,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from search.store import (
     ModelRecord,
 )
 
-from .helpers import REPO_ROOT, SCHEMA_1_INDEX
+from .helpers import REPO_ROOT, SCHEMA_1_INDEX, indexer
 
 # Where the schema-1 index recorded its photos (absolute paths live in index.sqlite).
 SCHEMA_1_PHOTOS = Path("/tmp/ruphoto-schema1/photos")
@@ -81,23 +79,13 @@ def test_an_upgraded_index_builds_incrementally(schema_1_index: Path):
     added = SCHEMA_1_PHOTOS / "2025 весна" / "новый.jpg"
     shutil.copyfile(next((REPO_ROOT / "data" / "demo" / "photos" / "2024 зима").glob("*.jpg")), added)
     (SCHEMA_1_PHOTOS / "2023 лето" / "IMG_0004.jpg").unlink()
-    run = subprocess.run(
-        [sys.executable, "-m", "indexer", "build", str(SCHEMA_1_PHOTOS), "--index", str(schema_1_index), "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    run = indexer("build", SCHEMA_1_PHOTOS, "--index", schema_1_index, "--quiet")
     assert run.returncode == 0, run.stderr
     assert "unchanged 6, new 1, changed 0, renamed 0, deleted 1" in run.stdout  # the broken file is unchanged too
     assert "6 images searchable" in run.stdout
     index = search.open_index(schema_1_index, device="cpu")
     assert index.id_of(added) > 7  # a new id: ids are never reused
-    verify = subprocess.run(
-        [sys.executable, "-m", "indexer", "verify", "--index", str(schema_1_index)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    verify = indexer("verify", "--index", schema_1_index)
     assert verify.returncode == 0 and verify.stdout.startswith("ok: 6 indexed rows"), verify.stdout
 
 

@@ -23,7 +23,7 @@ from training.contrastive import TrainingSchedule, contrastive_loss, init_for_tr
 from training.demo import DemoRecipe
 from training.world import batches, generate_pool
 
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, in_this_process
 
 # Trains small models for real.
 pytestmark = pytest.mark.slow
@@ -99,7 +99,7 @@ def test_training_lowers_the_loss_below_chance(tmp_path):
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 0.4
 
 
-def _train_command(out: Path) -> subprocess.CompletedProcess:
+def _train_command(out: Path, own_process: bool = True) -> subprocess.CompletedProcess:
     args = [
         "demo-model",
         "--out",
@@ -114,13 +114,19 @@ def _train_command(out: Path) -> subprocess.CompletedProcess:
         "1",
         "--quiet",
     ]
+    if not own_process:
+        from training.__main__ import main
+
+        return in_this_process(main, args)
     return subprocess.run(
         [sys.executable, "-m", "training", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
 
 
 def test_training_command_writes_a_loadable_model_and_reproduces_it(tmp_path):
-    first, second = _train_command(tmp_path / "a"), _train_command(tmp_path / "b")
+    # The first run in this process (its main()), the second in a process of its own: the same command
+    # gives the same files, whatever ran in the process before it.
+    first, second = _train_command(tmp_path / "a", own_process=False), _train_command(tmp_path / "b")
     assert first.returncode == 0, first.stderr
     assert "precision@5" in first.stdout
     model = search.load_model(tmp_path / "a", device="cpu")
@@ -133,9 +139,9 @@ def test_training_command_writes_a_loadable_model_and_reproduces_it(tmp_path):
 
 
 def test_training_command_refuses_nonsense_arguments():
-    result = subprocess.run(
-        [sys.executable, "-m", "training", "demo-model", "--steps", "0"], cwd=REPO_ROOT, capture_output=True, text=True
-    )
+    from training.__main__ import main
+
+    result = in_this_process(main, ["demo-model", "--steps", "0"])
     assert result.returncode == 2
     assert "--steps" in result.stderr and "positive" in result.stderr
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 import shlex
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,7 +20,7 @@ from indexer.build import BuildOptions, build_index
 from search.store import IndexStore
 from search.testing import write_synthetic_index
 
-from .helpers import REPO_ROOT, fresh_picture_jpeg, make_labelled_collection, reencoded_jpeg
+from .helpers import REPO_ROOT, fresh_picture_jpeg, indexer, make_labelled_collection
 
 APP = REPO_ROOT / "ui" / "app.py"
 CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")
@@ -71,8 +70,8 @@ def test_no_index_shows_the_command_that_builds_one(monkeypatch, tmp_path):
     demo_command = next(c for c in commands if "--model demo" in c)
     # The command the page shows is the one that works: run it, and the page becomes a search page.
     argv = shlex.split(demo_command)
-    assert argv[0] == "python"  # the user's (virtual environment's) Python; here, the one running the tests
-    built = subprocess.run([sys.executable, *argv[1:]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert argv[:3] == ["python", "-m", "indexer"]  # the user's (virtual environment's) Python
+    built = indexer(*argv[3:])  # its main() in this process, from the repository root as the page says
     assert built.returncode == 0, built.stderr
     at.run()
     no_failure(at)
@@ -296,14 +295,9 @@ def test_the_sidebar_shows_where_the_threshold_falls_among_the_scores(monkeypatc
     assert spec.count('"score"') >= 1
 
 
-def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkeypatch, tmp_path):
-    photos = tmp_path / "photos"
-    (photos / "копия").mkdir(parents=True)
-    (photos / "star.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
-    (photos / "копия" / "star.jpg").write_bytes((photos / "star.jpg").read_bytes())
-    (photos / "circle.jpg").write_bytes(fresh_picture_jpeg("синий", "круг"))
-    build_index(photos, BuildOptions(index_dir=tmp_path / "index", model="demo", device="cpu", progress=False))
-    at = search(page(monkeypatch, tmp_path / "index"), "красная звезда")
+def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkeypatch, copies_collection):
+    photos = copies_collection.photos
+    at = search(page(monkeypatch, copies_collection.index), "красная звезда")
     at.slider(key="min_score").set_value(0.0).run()
     no_failure(at)
     assert [name for _, name, _ in cards(at)].count("star.jpg") == 1  # not once per copy
@@ -317,19 +311,9 @@ def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkey
 
 
 @pytest.fixture(scope="module")
-def burst_index(tmp_path_factory) -> Path:
-    """A red star with a half-size and a quality-60 copy, and four distinct photos, indexed."""
-    folder = tmp_path_factory.mktemp("bursts")
-    photos = folder / "photos"
-    photos.mkdir()
-    star = fresh_picture_jpeg("красный", "звезда")
-    (photos / "star.jpg").write_bytes(star)
-    (photos / "star-small.jpg").write_bytes(reencoded_jpeg(star, half=True))
-    (photos / "star-q60.jpg").write_bytes(reencoded_jpeg(star, quality=60))
-    for colour, shape in [("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник"), ("белый", "круг")]:
-        (photos / f"{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
-    build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", progress=False))
-    return folder / "index"
+def burst_index(burst_collection) -> Path:
+    """A red star with a half-size and a quality-60 copy, and four distinct photos (conftest.py), indexed."""
+    return burst_collection.index
 
 
 def test_near_duplicates_fold_into_one_card_that_shows_them_on_a_click(monkeypatch, burst_index):

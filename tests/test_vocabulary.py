@@ -10,24 +10,18 @@ import numpy as np
 import pytest
 
 import search
-from indexer.build import BuildOptions, build_index
 from search.constants import KNOWN_WORDS_FILE
 from search.paths import PACKAGED_DEMO_MODEL_DIR
 from search.vocabulary import Vocabulary, words_of
 from training.captions import known_words
 
-from .helpers import TINY_MODEL, fresh_picture_jpeg
+from .helpers import TINY_MODEL
 
 
 @pytest.fixture(scope="module")
-def demo_index(tmp_path_factory) -> search.PhotoIndex:
-    folder = tmp_path_factory.mktemp("vocabulary")
-    photos = folder / "photos"
-    photos.mkdir()
-    for colour, shape in (("красный", "звезда"), ("синий", "круг"), ("жёлтый", "квадрат")):
-        (photos / f"{colour}-{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
-    build_index(photos, BuildOptions(index_dir=folder / "index", model="demo", device="cpu", workers=1, progress=False))
-    return search.open_index(folder / "index", device="cpu")
+def demo_index(three_photo_collection) -> search.PhotoIndex:
+    """A red star, a blue circle and a yellow square (conftest.py), indexed with the demo model."""
+    return search.open_index(three_photo_collection.index, device="cpu")
 
 
 def test_the_shipped_word_list_is_what_the_demo_was_trained_on():
