@@ -83,8 +83,13 @@ class StageTimes:
                 continue
             unit = _UNITS.get(stage, "img/s")
             workers = len(clock.workers)
-            how = f"{workers} workers × {clock.per_worker_rate:.1f}" if workers > 1 else "1 worker"
+            how = f"{workers} workers × {_rate(clock.per_worker_rate)}" if workers > 1 else "1 worker"
             if len(clock.nodes) > 1:
                 how += f", {len(clock.nodes)} nodes"
-            parts.append(f"{stage} {clock.capacity:.1f} {unit} ({how})")
+            parts.append(f"{stage} {_rate(clock.capacity)} {unit} ({how})")
         return "stage rates while busy: " + ", ".join(parts) if parts else None
+
+
+def _rate(per_second: float) -> str:
+    """A rate as precise as it is meaningful: 48743 files/s needs no decimals, 1.8 img/s does."""
+    return f"{per_second:.0f}" if per_second >= 100 else f"{per_second:.1f}"

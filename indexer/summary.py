@@ -57,7 +57,10 @@ class BuildSummary:
         if self.deletion_refused:
             out.append(f"  deletions refused: {self.deletion_refused} (use --allow-mass-deletion if it is real)")
         out += [f"  could not read folder {folder}" for folder in self.unreadable_folders]
-        if (rates := self.stages.line()) is not None:
+        # The stage rates say which stage to give more cores; a run that decoded nothing (an
+        # unchanged re-run, deletions only) has none to compare, so it shows none.
+        decoded_any = self.indexed or sum(self.failed.values())
+        if decoded_any and (rates := self.stages.line()) is not None:
             out.append(f"  {rates}")
         out.append(f"  {self.total_indexed} images searchable; took {self.seconds:.1f} s")
         return out

@@ -90,7 +90,7 @@ def test_the_stage_line_names_every_stage_that_ran_in_the_data_flows_order():
     assert line is not None
     names = [part.split()[0] for part in line.removeprefix("stage rates while busy: ").split(", ") if "/s" in part]
     assert names == ["scan", "read", "decode", "encode", "write"]
-    assert "read 40.0 img/s (2 workers × 20.0)" in line and "write 100.0 rows/s" in line
+    assert "read 40.0 img/s (2 workers × 20.0)" in line and "write 100 rows/s" in line
     assert StageTimes().line() is None
 
 
