@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import IndexStoreError, StoreProblem
+from .health import index_folder_error
 from .index_store import IndexStore
 from .lock import writer_lock
 from .schema import DATABASE_FILE, Meta
@@ -95,19 +96,27 @@ def restore_index(source: str | os.PathLike[str], folder: Path, *, force: bool =
             f"{source} is the index's own {DATABASE_FILE}: nothing to restore.", StoreProblem.BACKUP_FAILED
         )
     _refuse_an_index_unless_forced(target, force)
-    with writer_lock(folder, doing="restore"):  # makes the folder; a build there would write into the old file
-        _refuse_an_index_unless_forced(target, force)  # one may have been built while waiting for the lock
-        staging = Path(tempfile.mkdtemp(dir=folder, prefix=".restoring-"))
-        try:
-            _copy_checked(source, staging / DATABASE_FILE, folder)
-            for suffix in SIDE_FILES:  # an old WAL beside the restored file would be replayed into it
-                target.with_name(target.name + suffix).unlink(missing_ok=True)
-            remove_stale_files(folder, keep=None)  # caches of the database replaced
-            shutil.rmtree(folder / THUMBNAIL_DIR, ignore_errors=True)  # keyed by row ids of the old one
-            os.replace(staging / DATABASE_FILE, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return _made_ready(folder, target)
+    try:
+        with writer_lock(folder, doing="restore"):  # makes the folder; a build there would write the old file
+            _refuse_an_index_unless_forced(target, force)  # one may have been built meanwhile
+            _put_in_place(source, folder, target)
+            return _made_ready(folder, target)
+    except OSError as exc:  # --index under a file, a read-only folder: said as every command says it
+        raise index_folder_error(folder, exc) from None
+
+
+def _put_in_place(source: Path, folder: Path, target: Path) -> None:
+    """The backup copied into the folder and checked, then the old database's files replaced by it."""
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".restoring-"))
+    try:
+        _copy_checked(source, staging / DATABASE_FILE, folder)
+        for suffix in SIDE_FILES:  # an old WAL beside the restored file would be replayed into it
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        remove_stale_files(folder, keep=None)  # caches of the database replaced
+        shutil.rmtree(folder / THUMBNAIL_DIR, ignore_errors=True)  # keyed by row ids of the old one
+        os.replace(staging / DATABASE_FILE, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _refuse_an_index_unless_forced(target: Path, force: bool) -> None:
