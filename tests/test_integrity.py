@@ -491,6 +491,16 @@ def test_backup_restore_verify_search_is_quiet_and_answers_as_before(built: Buil
     assert indexer("verify", "--index", by_hand).stdout.startswith("ok: ")
 
 
+def test_a_build_makes_a_deleted_vector_cache_again_without_a_warning(built: Built, index_a: Path):
+    vector_file(index_a).unlink()  # a deleted cache (or a restore by hand): SQLite holds every vector
+    rebuilt = indexer("build", built.photos_a, "--index", index_a, "--model", "demo", "--device", "cpu", "--quiet")
+    assert rebuilt.returncode == 0 and "WARNING" not in rebuilt.stderr, rebuilt.stderr
+    vector_file(index_a)  # written again, once
+    verified = indexer("verify", "--index", index_a)
+    assert verified.returncode == 0 and verified.stdout.startswith("ok: "), verified.stdout
+    assert_same_answer(answer(search.open_index(index_a, device="cpu")), built.before)
+
+
 def test_a_restore_over_an_index_needs_force_and_a_bad_source_changes_nothing(
     built: Built, index_a: Path, tmp_path: Path
 ):
