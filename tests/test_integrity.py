@@ -516,6 +516,12 @@ def test_a_restore_over_an_index_needs_force_and_a_bad_source_changes_nothing(
     not_an_index.write_text("not a database")
     bad = indexer("backup", "--restore", not_an_index, "--index", index_a, "--force")
     assert bad.returncode == 2 and f"error: {not_an_index} is not a backup of an index" in bad.stderr, bad.stderr
+    from_the_future = tmp_path / "newer.sqlite"
+    shutil.copy(backup, from_the_future)
+    with closing(sqlite3.connect(from_the_future)) as db, db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    newer = indexer("backup", "--restore", from_the_future, "--index", index_a, "--force")
+    assert newer.returncode == 2 and "written by a newer version of this program" in newer.stderr, newer.stderr
     assert database.read_bytes() == unchanged and not list(index_a.glob(".restoring-*"))
     assert_same_answer(answer(search.open_index(index_a, device="cpu")), built.before)  # still index A
 

@@ -16,7 +16,7 @@ from ..errors import IndexStoreError, StoreProblem
 from .health import index_folder_error
 from .index_store import IndexStore
 from .lock import writer_lock
-from .schema import DATABASE_FILE, Meta
+from .schema import DATABASE_FILE, SCHEMA_VERSION, Meta, MetaKey
 from .thumbnails import THUMBNAIL_DIR
 from .vectors import load_vectors, remove_stale_files, save_vectors
 
@@ -141,6 +141,7 @@ def _copy_checked(source: Path, copy: Path, folder: Path) -> None:
             target.execute("PRAGMA journal_mode=DELETE")
             findings = [row[0] for row in target.execute("PRAGMA quick_check")]
             tables = {row[0] for row in target.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = _schema_version(target) if Meta.__tablename__ in tables else None
     except sqlite3.Error as exc:
         raise IndexStoreError(
             f"{source} is not a backup of an index ({exc}); nothing in {folder} was changed.",
@@ -156,12 +157,25 @@ def _copy_checked(source: Path, copy: Path, folder: Path) -> None:
             f"nothing in {folder} was changed.",
             StoreProblem.BACKUP_FAILED,
         )
+    if version is not None and version > SCHEMA_VERSION:  # checked here: opening it would replace the index first
+        raise IndexStoreError(
+            f"{source} was written by a newer version of this program (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); update it to restore this backup. Nothing in {folder} was changed.",
+            StoreProblem.NEWER_SCHEMA,
+        )
     if findings != ["ok"]:
         raise IndexStoreError(
             f"{source} is damaged (integrity check: {'; '.join(findings[:3])}); nothing in {folder} was changed. "
             "Restore an older backup.",
             StoreProblem.BACKUP_FAILED,
         )
+
+
+def _schema_version(database: sqlite3.Connection) -> int | None:
+    row = database.execute(
+        f"SELECT value FROM {Meta.__tablename__} WHERE key = ?", (MetaKey.SCHEMA_VERSION.value,)
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _made_ready(folder: Path, target: Path) -> Restored:
