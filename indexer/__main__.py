@@ -140,10 +140,11 @@ def _parser(
         help="check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not "
         "(2 with the way back if index.sqlite itself is damaged)",
         description="Run SQLite's integrity check, check the FAISS file against what was recorded when it was "
-        "written, and compare every vector with SQLite's copy (the source of truth).",
+        "written, and compare every vector with SQLite's copy (the source of truth). A FAISS file that is not "
+        "there (a restored backup, a deleted cache) is a note, not a fault: the next search or build makes it.",
     )
     verify.add_argument(
-        "--repair", action="store_true", help="write the FAISS file again from SQLite when it disagrees"
+        "--repair", action="store_true", help="write the FAISS file again from SQLite when it disagrees or is missing"
     )
     backup = commands.add_parser(
         "backup",

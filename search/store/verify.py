@@ -112,9 +112,9 @@ def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
 
     A FAISS file that is not there (a restored backup, a deleted cache) is a note, not a problem: it
     is a cache, made again from SQLite by the next reader or build. With `repair`, an untrusted,
-    stale or missing FAISS file is written again from SQLite. A damaged SQLite
-    file cannot be repaired here (it is the source of truth): IndexStoreError DAMAGED, whose message
-    says how to restore it, as every other command says when it reads a damaged page.
+    stale or missing FAISS file is written again from SQLite. A damaged SQLite file cannot be
+    repaired here (it is the source of truth): IndexStoreError DAMAGED, whose message says how to
+    restore it, as every other command says when it reads a damaged page.
     """
     report = VerifyReport()
     store = IndexStore(folder)  # no index there: said before anything is created or locked
