@@ -11,6 +11,7 @@
   python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
   python -m indexer verify --repair                     # write the FAISS file again from SQLite
   python -m indexer backup ~/index-backup.sqlite        # a consistent copy, even while a build runs
+  python -m indexer backup --restore ~/index-backup.sqlite --index DIR   # put it back (backup --help)
 
 Re-running build only encodes new and changed files, follows renames without re-encoding, and
 removes deleted files (unless most of the folder vanished at once: then it refuses and says why).
@@ -139,20 +140,38 @@ def _parser(
         help="check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not "
         "(2 with the way back if index.sqlite itself is damaged)",
         description="Run SQLite's integrity check, check the FAISS file against what was recorded when it was "
-        "written, and compare every vector with SQLite's copy (the source of truth).",
+        "written, and compare every vector with SQLite's copy (the source of truth). A FAISS file that is not "
+        "there (a restored backup, a deleted cache) is a note, not a fault: the next search or build makes it.",
     )
     verify.add_argument(
-        "--repair", action="store_true", help="write the FAISS file again from SQLite when it disagrees"
+        "--repair", action="store_true", help="write the FAISS file again from SQLite when it disagrees or is missing"
     )
     backup = commands.add_parser(
         "backup",
         parents=[common],
-        help="copy index.sqlite consistently (safe while a build runs)",
-        description="Copy index.sqlite, the one file that holds every row and vector, with SQLite's online backup. "
-        "To restore, put the copy in an empty folder as index.sqlite: the FAISS file is rebuilt from it.",
+        help="copy index.sqlite consistently (safe while a build runs), or restore such a copy (--restore)",
+        description="Copy index.sqlite, the one file that holds every row and vector, with SQLite's online\n"
+        "backup (the FAISS file is a cache, made again from it). With --restore SRC, put such a copy\n"
+        "back as the --index folder's index.sqlite and write its FAISS file from it: the folder is\n"
+        "then ready to search and verify.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=BACKUP_EXAMPLES,
     )
+    what = backup.add_mutually_exclusive_group(required=True)
     # A string, not a Path: a trailing slash ("backups/") says a folder, and Path would drop it.
-    backup.add_argument("destination", metavar="DEST", help="a file, or a folder (DIR/) to write index.sqlite in")
+    what.add_argument(
+        "destination", nargs="?", metavar="DEST", help="a file, or a folder (DIR/) to write index.sqlite in"
+    )
+    what.add_argument(
+        "--restore",
+        metavar="SRC",
+        help="restore the backup SRC (a file backup wrote, or a folder holding index.sqlite) into --index "
+        "instead of making one",
+    )
+    backup.add_argument(
+        "--force", action="store_true", help="with --restore: replace the index already in --index (normally refused)"
+    )
+    backup.set_defaults(usage_error=backup.error)
 
     add_search_command(commands, common)
     add_duplicates_command(commands, common)
@@ -178,6 +197,16 @@ examples:
   python -m indexer watch ~/Pictures
   python -m indexer watch /mnt/nas/photos --rescan-every 60     # a network drive: rescan more often
   nohup python -m indexer watch ~/Pictures --quiet >> watch.log 2>&1 &
+"""
+
+
+BACKUP_EXAMPLES = """examples:
+  python -m indexer backup ~/index-backup.sqlite                        # copy data/index/index.sqlite
+  python -m indexer backup --restore ~/index-backup.sqlite --index ~/photo-index   # into a new folder
+  python -m indexer backup --restore ~/index-backup.sqlite --force      # replace data/index with the copy
+
+A restore refuses to replace an index unless --force is given; with it, the old database, its FAISS
+file and its thumbnails are replaced. Stop the page and any watch on that folder first.
 """
 
 
@@ -289,8 +318,26 @@ def _verify(args: argparse.Namespace) -> int:
 def _backup(args: argparse.Namespace) -> int:
     from search import backup_index
 
+    if args.restore is not None:
+        return _restore(args)
+    if args.force:
+        args.usage_error("--force goes with --restore SRC (a backup DEST is always written whole)")
     written = backup_index(args.index, args.destination)
     print(f"copied the index to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from search import restore_index
+
+    restored = restore_index(args.restore, args.index, force=args.force)
+    if restored.vector_file is None:
+        print(f"restored {restored.database} from {args.restore}; no build had finished in it: run build next")
+        return 0
+    print(
+        f"restored {restored.database} from {args.restore}: {restored.images} indexed photos, "
+        f"vector file {restored.vector_file} written from it; ready to search"
+    )
     return 0
 
 

@@ -45,6 +45,7 @@ _EXPORTS = {
     "image_suffixes": "images.formats",
     "verify_index": "store.verify",
     "backup_index": "store.backup",
+    "restore_index": "store.backup",
     "cached_thumbnail": "store.thumbnails",
     "Hit": "query.results",
     "DuplicateGroup": "query.results",
@@ -102,6 +103,7 @@ __all__ = [
     "open_index",
     "recorded_model",
     "resolve_model",
+    "restore_index",
     "verify_index",
 ]
 
@@ -138,6 +140,6 @@ if TYPE_CHECKING:
     from .query.results import DuplicateGroup, EmptyReason, Hit, SearchResults
     from .query.vectors import RUSSIAN_PROMPTS
     from .store import DATABASE_FILE, Failure, IndexStats
-    from .store.backup import backup_index
+    from .store.backup import backup_index, restore_index
     from .store.thumbnails import cached_thumbnail
     from .store.verify import verify_index

@@ -260,6 +260,31 @@ def _backup_into_a_file(t: Path):
     return ["indexer", "backup", blocker / "copy.sqlite", "--index", _built_index(t)], str(blocker)
 
 
+def _restore_no_backup(t: Path):
+    return ["indexer", "backup", "--restore", _in(t, "no-such-backup.sqlite"), "--index", _in(t, "i")], "no-such-backup"
+
+
+def _restore_not_an_index(t: Path):
+    notes = _in(t, "notes.txt")
+    notes.write_text("not a database")
+    return ["indexer", "backup", "--restore", notes, "--index", _in(t, "i")], str(notes)
+
+
+def _restore_over_an_index(t: Path):
+    index = _built_index(t)
+    copy = _in(t, "copy.sqlite")
+    assert indexer("backup", copy, "--index", index).returncode == 0
+    return ["indexer", "backup", "--restore", copy, "--index", index], "--force"
+
+
+def _restore_under_a_file(t: Path):
+    blocker = _in(t, "notes.txt")
+    blocker.write_text("a file where a folder should be")
+    copy = _in(t, "copy.sqlite")
+    assert indexer("backup", copy, "--index", _built_index(t)).returncode == 0
+    return ["indexer", "backup", "--restore", copy, "--index", blocker / "index"], str(blocker)
+
+
 def _search_download_offline(t: Path):
     return ["search", "download", OFFLINE_MODEL], OFFLINE_MODEL
 
@@ -319,6 +344,10 @@ CASES = [
     Case("verify-no-index", _verify_no_index),
     Case("backup-no-index", _backup_no_index),
     Case("backup-into-a-file", _backup_into_a_file),
+    Case("restore-no-backup", _restore_no_backup),
+    Case("restore-not-an-index", _restore_not_an_index),
+    Case("restore-over-an-index", _restore_over_an_index),
+    Case("restore-under-a-file", _restore_under_a_file),
     Case("search-download-offline", _search_download_offline, own_process=True),
     Case("search-check-not-cached", _search_check_not_cached, own_process=True),
     Case("search-check-missing-folder", _search_check_missing_folder),

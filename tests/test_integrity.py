@@ -12,6 +12,7 @@ says 0), so opening checks that the file is a whole number of pages.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import random
@@ -20,9 +21,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,26 @@ def vector_file(index: Path) -> Path:
 def assert_same_answer(got: list[tuple[int, str, float]], expected: list[tuple[int, str, float]]) -> None:
     assert [(i, p) for i, p, _ in got] == [(i, p) for i, p, _ in expected]
     assert np.allclose([s for _, _, s in got], [s for _, _, s in expected], atol=1e-6)
+
+
+@contextmanager
+def capture_logs(level: int) -> Iterator[list[logging.LogRecord]]:
+    """Every record logged at `level` or above meanwhile, whatever handlers the CLI sets up or takes off."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler, root = Keep(level), logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, old_level or level))
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
 
 
 @dataclass(frozen=True)
@@ -414,6 +436,100 @@ def test_a_backup_made_while_a_build_writes_opens_as_an_index_by_itself(tmp_path
             backup_index(index, own)
         assert raised.value.reason is StoreProblem.BACKUP_FAILED
     assert database.read_bytes() == unchanged and not (index / f"{DATABASE_FILE}-wal").exists()
+
+
+def cli_json_hits(index: Path) -> list[tuple[str, float]]:
+    """(path, score) of `indexer search QUERY --json`, best first; the command must succeed without a word on stderr."""
+    result = indexer("search", QUERY, "--index", index, "--device", "cpu", "-k", PHOTOS_PER_INDEX, "--json")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return [(hit["path"], hit["score"]) for hit in map(json.loads, result.stdout.splitlines())]
+
+
+def test_backup_restore_verify_search_is_quiet_and_answers_as_before(built: Built, index_a: Path, tmp_path: Path):
+    """The documented way back, as a user runs it: each step exits 0, nothing warns (stderr, logging,
+    the warnings module), and the restored index answers as the original did."""
+    before_cli = cli_json_hits(index_a)
+    backup = tmp_path / "backups" / "index-backup.sqlite"
+    restored = tmp_path / "restored"
+    by_hand = tmp_path / "by-hand"
+    with warnings.catch_warnings(record=True) as warned, capture_logs(logging.WARNING) as logged:
+        warnings.simplefilter("always")
+        made = indexer("backup", backup, "--index", index_a)
+        assert made.returncode == 0 and made.stderr == "", made.stderr
+
+        put_back = indexer("backup", "--restore", backup, "--index", restored)
+        assert put_back.returncode == 0 and put_back.stderr == "", put_back.stderr
+        assert (
+            f"restored {restored / DATABASE_FILE} from {backup}: {PHOTOS_PER_INDEX} indexed photos" in put_back.stdout
+        )
+        assert len(list(restored.glob("vectors-*.faiss"))) == 1  # the cache is made at once
+        verified = indexer("verify", "--index", restored)
+        assert verified.returncode == 0 and verified.stderr == "", verified.stderr
+        assert (
+            verified.stdout
+            == f"ok: {PHOTOS_PER_INDEX} indexed rows, {PHOTOS_PER_INDEX} vectors, one per row, equal to SQLite's\n"
+        )
+        assert cli_json_hits(restored) == before_cli
+        assert_same_answer(answer(search.open_index(restored, device="cpu")), built.before)
+
+        # The older way, the copy put in an empty folder by hand (or the cache deleted): a note, not an alarm.
+        by_hand.mkdir()
+        shutil.copy(backup, by_hand / DATABASE_FILE)
+        verified = indexer("verify", "--index", by_hand)
+        assert verified.returncode == 0 and verified.stderr == "", verified.stderr
+        assert "is not there (a restored backup or a deleted cache)" in verified.stdout
+        assert not list(by_hand.glob("vectors-*.faiss"))  # verify without --repair writes nothing
+        assert_same_answer(answer(search.open_index(by_hand, device="cpu")), built.before)
+    assert [str(w.message) for w in warned] == [] and logged == []
+
+    # The first reader wrote the cache: the next one reads it, and verify has nothing to say.
+    (written,) = by_hand.glob("vectors-*.faiss")
+    with capture_logs(logging.INFO) as logged:
+        assert_same_answer(answer(search.open_index(by_hand, device="cpu")), built.before)
+    assert not [record for record in logged if "made from SQLite" in record.getMessage()]
+    assert list(by_hand.glob("vectors-*.faiss")) == [written]
+    assert indexer("verify", "--index", by_hand).stdout.startswith("ok: ")
+
+
+def test_a_build_makes_a_deleted_vector_cache_again_without_a_warning(built: Built, index_a: Path):
+    vector_file(index_a).unlink()  # a deleted cache (or a restore by hand): SQLite holds every vector
+    rebuilt = indexer("build", built.photos_a, "--index", index_a, "--model", "demo", "--device", "cpu", "--quiet")
+    assert rebuilt.returncode == 0 and "WARNING" not in rebuilt.stderr, rebuilt.stderr
+    vector_file(index_a)  # written again, once
+    verified = indexer("verify", "--index", index_a)
+    assert verified.returncode == 0 and verified.stdout.startswith("ok: "), verified.stdout
+    assert_same_answer(answer(search.open_index(index_a, device="cpu")), built.before)
+
+
+def test_a_restore_over_an_index_needs_force_and_a_bad_source_changes_nothing(
+    built: Built, index_a: Path, tmp_path: Path
+):
+    backup = tmp_path / "index-b.sqlite"
+    assert indexer("backup", backup, "--index", built.index_b).returncode == 0
+    database = index_a / DATABASE_FILE
+    unchanged = database.read_bytes()
+
+    refused = indexer("backup", "--restore", backup, "--index", index_a)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert f"error: {database} already holds an index" in refused.stderr and "--force" in refused.stderr
+    not_an_index = tmp_path / "notes.txt"
+    not_an_index.write_text("not a database")
+    bad = indexer("backup", "--restore", not_an_index, "--index", index_a, "--force")
+    assert bad.returncode == 2 and f"error: {not_an_index} is not a backup of an index" in bad.stderr, bad.stderr
+    from_the_future = tmp_path / "newer.sqlite"
+    shutil.copy(backup, from_the_future)
+    with closing(sqlite3.connect(from_the_future)) as db, db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    newer = indexer("backup", "--restore", from_the_future, "--index", index_a, "--force")
+    assert newer.returncode == 2 and "written by a newer version of this program" in newer.stderr, newer.stderr
+    assert database.read_bytes() == unchanged and not list(index_a.glob(".restoring-*"))
+    assert_same_answer(answer(search.open_index(index_a, device="cpu")), built.before)  # still index A
+
+    replaced = indexer("backup", "--restore", backup, "--index", index_a, "--force")
+    assert replaced.returncode == 0 and replaced.stderr == "", replaced.stderr
+    assert indexer("verify", "--index", index_a).returncode == 0
+    hits = search.open_index(index_a, device="cpu").search(QUERY, k=PHOTOS_PER_INDEX)
+    assert hits and all(Path(hit.path).parent == built.photos_b for hit in hits)  # now index B's photos
 
 
 # --- a full disk ------------------------------------------------------------------------------------

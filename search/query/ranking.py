@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ..store import IndexStore
 from ..store.layout import IndexKind
-from ..store.vectors import DEFAULT_NPROBE, catch_up, load_vectors
+from ..store.vectors import DEFAULT_NPROBE, catch_up, load_vectors, save_if_writable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ class Ranking:
         self._lock = threading.Lock()
         self._fresh_checked = 0.0  # when unpin_stale_connections last read the counter afresh
         self._vectors = load_vectors(folder, store, dim)
+        # No cache file (a restored backup, a deleted cache): written now when no build holds the
+        # folder, so that the next reader does not make it again.
+        save_if_writable(folder, store, self._vectors)
 
     @property
     def kind(self) -> IndexKind:

@@ -4,8 +4,10 @@ The file `vectors-<seq>.faiss` holds every indexed row changed at or before chan
 Opening it replays the rows changed after `seq` (upsert = remove the id, add it again; deletions
 from the `removed` table), so a crash between writing the file and recording it in SQLite costs
 nothing: the replay is idempotent. The file is trusted only when its size, sha256 and vector count
-are what SQLite recorded when it was written; a missing, unreadable, swapped, truncated or altered
-file is rebuilt from SQLite instead (a warning says so).
+are what SQLite recorded when it was written; an unreadable, swapped, truncated or altered file is
+rebuilt from SQLite instead (a warning says so). A file that is not there at all (a restored backup,
+a deleted cache) is a normal state: it is made from SQLite quietly, and written by whoever may write
+(a build, `verify --repair`, `backup --restore`, or a reader that finds the writer lock free).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from . import layout
 from .health import disk_full_message
 from .index_store import IndexStore
 from .layout import IndexKind, RowState
+from .lock import writer_lock
 from .records import VectorFileRecord
 
 log = logging.getLogger(__name__)
@@ -44,10 +47,12 @@ class VectorIndex:
     index: faiss.Index  # IndexIDMap2 (exact) or IVF with a hash-table direct map: ids are row ids
     seq: int  # every change up to this counter is in `index`
     untrusted: str | None = None  # why the recorded file was not used (then this was made from SQLite)
+    cache_missing: bool = False  # no file was there to read (a restore, a deleted cache): made from SQLite
 
     @property
     def rebuilt(self) -> bool:
-        return self.untrusted is not None
+        """Made from SQLite instead of read from the recorded file: the file should be written again."""
+        return self.untrusted is not None or self.cache_missing
 
     @property
     def ntotal(self) -> int:
@@ -137,7 +142,7 @@ def catch_up(store: IndexStore, vectors: VectorIndex, dim: int) -> VectorIndex:
             vectors.index.remove_ids(removed)
         for rows in chunks:  # in chunks: a first build replays up to every row of a large collection
             _apply_rows(vectors.index, rows, dim)
-    return VectorIndex(vectors.index, target, vectors.untrusted)
+    return VectorIndex(vectors.index, target, vectors.untrusted, vectors.cache_missing)
 
 
 def _why_untrusted(path: Path, record: VectorFileRecord) -> str | None:
@@ -171,11 +176,21 @@ def read_trusted(folder: Path, record: VectorFileRecord, dim: int) -> tuple[fais
 
 
 def load_vectors(folder: Path, store: IndexStore, dim: int) -> VectorIndex:
-    """The recorded FAISS file brought up to date with SQLite; rebuilt from SQLite when it is absent
-    or cannot be trusted (then `untrusted` says why, and a build writes the new file at once)."""
+    """The recorded FAISS file brought up to date with SQLite; made from SQLite when it is absent
+    (`cache_missing`: a normal state, logged at info level) or cannot be trusted (`untrusted` says
+    why, with a warning). Either way a build writes the new file at once."""
     record = store.vector_file_record()
-    if record is None:
-        return catch_up(store, VectorIndex(empty_index(dim), 0), dim)
+    if record is None:  # never written (a first build interrupted before its first checkpoint)
+        return catch_up(store, VectorIndex(empty_index(dim), 0, cache_missing=True), dim)
+    if not os.path.lexists(Path(folder) / record.name):
+        # SQLite is the source of truth and the file only its cache: a restored index.sqlite or a
+        # deleted cache is expected, not damage (what IS there and differs stays an alarm, below).
+        log.info(
+            "the vector cache %s is not there (a restored backup or a deleted cache); made from SQLite", record.name
+        )
+        made = build_from_sqlite(store, dim, kind_to_rebuild(store, store.count_indexed()))
+        made.cache_missing = True
+        return catch_up(store, made, dim)
     index, why = read_trusted(folder, record, dim)
     if index is not None:
         return catch_up(store, VectorIndex(index, record.seq), dim)
@@ -183,6 +198,27 @@ def load_vectors(folder: Path, store: IndexStore, dim: int) -> VectorIndex:
     rebuilt = build_from_sqlite(store, dim, kind_to_rebuild(store, store.count_indexed()))
     rebuilt.untrusted = why
     return catch_up(store, rebuilt, dim)
+
+
+def save_if_writable(folder: Path, store: IndexStore, vectors: VectorIndex) -> str | None:
+    """A reader's chance to write the cache it had to make from SQLite, so that the next reader
+    reads it instead of making it again: only when the writer lock is free (a build or verify that
+    holds it writes the file itself) and the folder can be written. Returns the file's name, or
+    None when it stays in memory (then the next build writes it)."""
+    if not vectors.cache_missing or vectors.untrusted is not None:
+        return None  # an untrusted file is an alarm: verify --repair or a build replaces it
+    seen = store.vector_file_record()
+    try:
+        with writer_lock(Path(folder), doing="write the vector cache"):
+            if store.vector_file_record() != seen:
+                return None  # another process wrote it meanwhile
+            name = save_vectors(folder, store, vectors)  # as made: its seq says what it holds
+    except (IndexStoreError, OSError, RuntimeError) as exc:  # busy, read-only, a full disk
+        log.info("the vector cache stays in memory (%s); the next build writes it", str(exc).splitlines()[0])
+        return None
+    vectors.cache_missing = False
+    log.info("wrote the vector cache %s from SQLite", name)
+    return name
 
 
 def kind_to_rebuild(store: IndexStore, count: int) -> IndexKind:

@@ -1,5 +1,6 @@
 """Consistency of an index: SQLite's own integrity check, and FAISS holding exactly one vector per
-indexed row, equal to SQLite's. `repair` rewrites the FAISS file from SQLite (the source of truth)."""
+indexed row, equal to SQLite's. `repair` rewrites the FAISS file from SQLite (the source of truth).
+A missing FAISS file is expected (a restore, a deleted cache), and said as a note."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ def _check_vector_file(store: IndexStore, vectors: VectorIndex, report: VerifyRe
     if record is None:
         report.notes.append("no vector file has been written yet (the first build was interrupted); made on open")
         return
+    if vectors.cache_missing:
+        # SQLite is the source of truth: a restored backup or a deleted cache is a normal state.
+        report.notes.append(
+            f"the vector cache {record.name} is not there (a restored backup or a deleted cache); the next "
+            "search or build makes it again from index.sqlite (`verify --repair` makes it now)"
+        )
+        return
     if vectors.untrusted is not None:
         report.problems.append(
             f"the vector file {record.name} cannot be trusted ({vectors.untrusted}); searches rebuild it from "
@@ -102,9 +110,11 @@ def _check_database(store: IndexStore) -> None:
 def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
     """Check index.sqlite page by page, the FAISS file against its record, and every vector.
 
-    With `repair`, an untrusted or stale FAISS file is written again from SQLite. A damaged SQLite
-    file cannot be repaired here (it is the source of truth): IndexStoreError DAMAGED, whose message
-    says how to restore it, as every other command says when it reads a damaged page.
+    A FAISS file that is not there (a restored backup, a deleted cache) is a note, not a problem: it
+    is a cache, made again from SQLite by the next reader or build. With `repair`, an untrusted,
+    stale or missing FAISS file is written again from SQLite. A damaged SQLite file cannot be
+    repaired here (it is the source of truth): IndexStoreError DAMAGED, whose message says how to
+    restore it, as every other command says when it reads a damaged page.
     """
     report = VerifyReport()
     store = IndexStore(folder)  # no index there: said before anything is created or locked
@@ -129,7 +139,7 @@ def _verify(folder: Path, store: IndexStore, repair: bool, report: VerifyReport)
     _check_vector_file(store, vectors, report)
     _compare_rows(store, vectors, dim, report)
     report.vectors = vectors.ntotal
-    if repair and not report.ok:
+    if repair and (not report.ok or vectors.cache_missing):
         kind = kind_to_rebuild(store, report.rows_indexed)  # the builds' own rules
         rebuilt = reshape_if_needed(store, build_from_sqlite(store, dim, kind), dim)
         name = save_vectors(folder, store, rebuilt)
