@@ -1,5 +1,6 @@
-# The first hour: `make demo` installs (when needed), indexes the offline demo and opens the search
-# page; `make test` installs (when needed) and runs the tests. `make help` lists the targets.
+# The first hour: `make demo` installs what the demo needs (when needed), indexes the offline demo and
+# serves the search page; `make test` installs the test tools too (when needed) and runs the tests.
+# `make help` lists the targets.
 #
 # Overridable: make demo PORT=8600, make install PYTHON=python3.12, and
 # make install TORCH_INDEX=https://download.pytorch.org/whl/cpu for PyTorch's CPU build (see README).
@@ -7,7 +8,12 @@
 PYTHON ?= python3
 PORT ?= 8501
 VENV := .venv
-# Written last by `make install`: a newer pyproject.toml, or a .venv without it, installs again.
+# Two layers, each with its stamp, written last: a newer pyproject.toml, or a .venv without the stamp,
+# installs that layer again. `make runtime` (what `make demo` needs: the project and torch) writes
+# RUNTIME_STAMP; `make install` adds the test tools, the cluster extra and the parity tests' reference
+# on top and writes STAMP. So a demo install followed by `make test` installs only the second layer,
+# and a full install followed by `make demo` installs nothing.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 DEMO_PHOTOS := data/demo/photos
 # As search.paths.demo_index_dir(): $RUPHOTO_DATA moves it.
@@ -18,17 +24,18 @@ TORCH_INDEX ?=
 REFERENCE := ruclip==0.0.2
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test
+.PHONY: help runtime install demo test
 
 help:
-	@echo "make demo     install if needed, index the offline demo into $(DEMO_INDEX), open the search page (PORT=$(PORT))"
-	@echo "make test     install if needed, run the tests (.venv/bin/python -m pytest -q)"
-	@echo "make install  create .venv and install the project, its test tools and torch (PYTHON=$(PYTHON); TORCH_INDEX=URL: another torch build)"
+	@echo "make demo     make runtime if needed, index the offline demo into $(DEMO_INDEX), serve the search page (PORT=$(PORT))"
+	@echo "make test     make install if needed, run the tests (.venv/bin/python -m pytest -q)"
+	@echo "make runtime  create .venv, install the project and torch: all the demo and your photos need (PYTHON=$(PYTHON); TORCH_INDEX=URL)"
+	@echo "make install  make runtime, then the test tools, the cluster extra (Ray) and the parity tests' reference"
 	@echo "make help     this list"
 
-install: $(STAMP)
+runtime: $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
 		echo "error: $(PYTHON) not found. Install Python 3.11 or newer, or name it: make install PYTHON=python3.12" >&2; \
 		exit 1; }
@@ -39,13 +46,20 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(TORCH)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
 	$(VENV)/bin/pip install cython setuptools wheel
+	$(VENV)/bin/pip install --no-build-isolation -e .
+	@touch $(RUNTIME_STAMP)
+
+install: $(STAMP)
+
+# The project again with its extras: pip adds them to the editable install (a few seconds).
+$(STAMP): $(RUNTIME_STAMP)
 	$(VENV)/bin/pip install --no-build-isolation -e ".[dev,cluster]"
 	$(VENV)/bin/pip install --no-deps $(REFERENCE)
 	@touch $(STAMP)
 
 # The build runs every time: an unchanged demo is checked in a fraction of a second, and a changed
 # one (a new release of the photos) is brought up to date.
-demo: install
+demo: runtime
 	$(VENV)/bin/python -m indexer build $(DEMO_PHOTOS) --index $(DEMO_INDEX) --model demo
 	@echo "The search page: http://localhost:$(PORT) (Ctrl-C stops it)"
 	$(VENV)/bin/python -m ui --index $(DEMO_INDEX) --port $(PORT)

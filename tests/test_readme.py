@@ -81,18 +81,29 @@ def make(*argv: str, cwd: Path = REPO_ROOT, **env: str) -> subprocess.CompletedP
 def test_make_alone_lists_the_targets():
     run = make()
     assert run.returncode == 0, run.stderr
-    assert [line.split()[1] for line in run.stdout.splitlines()] == ["demo", "test", "install", "help"]
+    assert [line.split()[1] for line in run.stdout.splitlines()] == ["demo", "test", "runtime", "install", "help"]
+
+
+def installs(plan: str) -> list[str]:
+    """The install commands in a `make -n` plan: the venv and every pip line."""
+    return [command for command in plan.splitlines() if command.startswith(("python3 -m venv", ".venv/bin/pip"))]
+
+
+def one_liner(after: str) -> list[str]:
+    """The commands of the README's first bash block after a phrase of its Install section."""
+    text = section("Install").split(after, 1)[1]
+    line = re.search(r"```bash\n(.*?)\n```", text, flags=re.DOTALL).group(1)
+    return [command.strip() for command in line.split("&&")]
 
 
 @needs_make
-def test_the_readmes_manual_install_is_what_make_install_runs():
-    manual = section("Install").split("By hand it runs:")[1]
-    line = re.search(r"```bash\n(.*?)\n```", manual, flags=re.DOTALL).group(1)
-    by_hand = [command.strip() for command in line.split("&&")]
-    planned = make("-n", "--always-make", "install", "PYTHON=python3").stdout.splitlines()
-    made = [command for command in planned if command.startswith(("python3 -m venv", ".venv/bin/pip"))]
-    assert by_hand == made
-    assert by_hand[1] == ".venv/bin/pip install torch==2.13.0"  # torch first, pinned
+def test_the_readmes_manual_install_is_what_make_runtime_and_make_install_run():
+    runtime = one_liner("By hand `make runtime` runs:")
+    extras = one_liner("and `make install` adds:")
+    assert runtime == installs(make("-n", "--always-make", "runtime", "PYTHON=python3").stdout)
+    assert runtime + extras == installs(make("-n", "--always-make", "install", "PYTHON=python3").stdout)
+    assert runtime[1] == ".venv/bin/pip install torch==2.13.0"  # torch first, pinned
+    assert runtime[-1] == ".venv/bin/pip install --no-build-isolation -e ."  # no extras for the demo
 
 
 @pytest.fixture
@@ -100,20 +111,59 @@ def make_folder(tmp_path: Path) -> Path:
     """The Makefile and pyproject.toml alone in a folder: what make decides, with nothing installed."""
     shutil.copy(REPO_ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    os.utime(tmp_path / "pyproject.toml", (1_000_000_000, 1_000_000_000))
     return tmp_path
 
 
+def installed(folder: Path, *stamps: str) -> None:
+    """Stamps written after pyproject.toml, in this order (each layer after the one below it)."""
+    (folder / ".venv").mkdir(exist_ok=True)
+    for age, name in enumerate(stamps, start=1):
+        (folder / ".venv" / name).touch()
+        os.utime(folder / ".venv" / name, (1_000_000_000 + age, 1_000_000_000 + age))
+
+
+EXTRAS = '.venv/bin/pip install --no-build-isolation -e ".[dev,cluster]"'
+
+
+def plan(folder: Path, target: str) -> str:
+    """What `make -n target` would run, the echo of the page's address included."""
+    return make("-n", target, cwd=folder).stdout
+
+
 @needs_make
-def test_make_test_installs_only_when_needed(make_folder: Path):
-    assert any("pip install" in line for line in make("-n", "test", cwd=make_folder).stdout.splitlines())
-    stamp = make_folder / ".venv" / ".installed"
-    stamp.parent.mkdir()
-    stamp.touch()
-    os.utime(make_folder / "pyproject.toml", (1_000_000_000, 1_000_000_000))  # older than the stamp
-    assert make("-n", "test", cwd=make_folder).stdout.splitlines() == [".venv/bin/python -m pytest -q"]
-    os.utime(make_folder / "pyproject.toml")  # changed after the install: install again
-    again = make("-n", "test", cwd=make_folder).stdout
-    assert ".venv/bin/pip install --no-build-isolation -e" in again and again.endswith("pytest -q\n")
+def test_make_demo_installs_the_runtime_alone(make_folder: Path):
+    first = installs(plan(make_folder, "demo"))
+    assert first[0] == "python3 -m venv .venv" and first[-1] == ".venv/bin/pip install --no-build-isolation -e ."
+    assert not any("[dev" in line or "ruclip" in line for line in first)
+    installed(make_folder, ".installed-runtime")
+    again = plan(make_folder, "demo")
+    assert [line.split()[0] for line in again.splitlines()] == [".venv/bin/python", "echo", ".venv/bin/python"]
+
+
+@needs_make
+def test_make_test_after_make_demo_adds_only_the_extras(make_folder: Path):
+    installed(make_folder, ".installed-runtime")
+    planned = plan(make_folder, "test")
+    assert installs(planned) == [EXTRAS, ".venv/bin/pip install --no-deps ruclip==0.0.2"]
+    assert planned.endswith("\n.venv/bin/python -m pytest -q\n")
+
+
+@needs_make
+def test_make_demo_after_make_test_installs_nothing(make_folder: Path):
+    installed(make_folder, ".installed-runtime", ".installed")
+    assert installs(plan(make_folder, "demo")) == []
+    assert plan(make_folder, "test") == ".venv/bin/python -m pytest -q\n"
+
+
+@needs_make
+def test_a_changed_pyproject_installs_both_layers_again(make_folder: Path):
+    installed(make_folder, ".installed-runtime", ".installed")
+    os.utime(make_folder / "pyproject.toml")  # changed after the install
+    full = installs(plan(make_folder, "test"))
+    assert full[0] == "python3 -m venv .venv" and full[-2] == EXTRAS
+    demo = installs(plan(make_folder, "demo"))
+    assert demo[0] == "python3 -m venv .venv" and EXTRAS not in demo
 
 
 @needs_make
