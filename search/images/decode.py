@@ -6,10 +6,13 @@ every expected problem becomes a Failed with its reason, so one bad file never s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import ImageLoadError, ImageProblem
 from .decoded import Decoded, Failed, HostSquare
 from .facts import file_hash, read_facts
 from .open import load_image
+from .picture_print import picture_print
 from .square import square_pixels
 
 # JPEG DCT scaling keeps the short side ≥ DRAFT_FACTOR × the model's resolution. 1 (not 2) because
@@ -26,7 +29,7 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
         image = load_image(path, draft_short_side=DRAFT_FACTOR * resolution if fast_jpeg else None)
         with image:
             size = image.info.get("full_size", image.size)  # not the JPEG draft's size
-            facts = read_facts(image, size, file_hash(path))
+            facts = replace(read_facts(image, size, file_hash(path)), picture_print=picture_print(image))
             square = HostSquare(square_pixels(image, resolution))
         return Decoded(path, facts, square)
     except ImageLoadError as exc:

@@ -385,6 +385,14 @@ class IndexStore:
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if ids else None
         return seq, np.array(ids, dtype=np.int64), vectors
 
+    def picture_prints(self) -> dict[int, bytes]:
+        """id -> the picture's print, for the indexed rows that have one (near-duplicate groups)."""
+        with self._sessions() as session:
+            statement = select(ImageRow.id, ImageRow.picture_print).where(
+                ImageRow.state == RowState.INDEXED.value, ImageRow.picture_print.is_not(None)
+            )
+            return {row_id: value for row_id, value in session.execute(statement)}
+
     @contextmanager
     def changes_since(
         self, seq: int
