@@ -42,7 +42,7 @@ EDITS = ("burst", "burst", "resized 50 %", "JPEG q60", "brightness ±10 %", "rot
 # size too), and the same scene framed closer (its central 60 % enlarged: same background, the
 # subject larger), as a second photo taken a step nearer would be.
 HARD_NEGATIVES = ("another background", "closer framing")
-PRINT_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+PRINT_THRESHOLDS = (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3)
 THRESHOLDS = tuple(round(0.85 + 0.01 * step, 3) for step in range(15))  # 0.85 ... 0.99
 
 

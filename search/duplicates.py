@@ -44,7 +44,7 @@ CHAIN_SLACK = 0.01
 # Two prints further apart than this (root mean square of the cells' difference, each print divided
 # by its mean brightness so that a brightened copy keeps its print) are two pictures. Measured
 # with benchmarks/duplicates.py: see BENCHMARKS.md, "Near-duplicate groups".
-PRINT_THRESHOLD = 0.15
+PRINT_THRESHOLD = 0.12
 SPLIT_STEP = 0.005  # how much the threshold rises each time a chained group is split again
 EXACT_UP_TO = 50_000  # photos searched for pairs exhaustively; above, an IVF index (see _candidate_pairs)
 WHOLE_CHECK_UP_TO = 4096  # a group larger than this is split without computing all its pairs

@@ -257,3 +257,27 @@ def test_prints_keep_a_look_alike_out_of_a_group_and_a_missing_print_falls_back(
     unknown = group_vectors(np.array([1, 2, 3]), vectors, 0.95, prints=Prints.of([same, same, None]))
     assert _as_lists(unknown) == [[1, 2, 3]]
     assert print_distance(same, other) > PRINT_THRESHOLD >= print_distance(same, same)
+
+
+def test_the_next_build_gives_an_older_index_its_prints_without_encoding_again(burst_collection, tmp_path):
+    # An index from before the prints: the next build decodes its unchanged photos for the print
+    # alone (vectors byte for byte as they were), after which groups use the prints, and the run
+    # after that has nothing left to do.
+    photos, index_dir = burst_collection.photos, burst_collection.index
+    old = tmp_path / "old"
+    shutil.copytree(index_dir, old)
+    with sqlite3.connect(old / DATABASE_FILE) as db:
+        db.execute("ALTER TABLE images DROP COLUMN picture_print")
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        before = db.execute("SELECT id, vector FROM images ORDER BY id").fetchall()
+    built = indexer("build", photos, "--index", old, "--model", "demo", "--device", "cpu")
+    assert built.returncode == 0, built.stderr
+    assert "7 unchanged photos decoded again for their near-duplicate prints" in built.stdout, built.stdout
+    assert "indexed 0" in built.stdout
+    with sqlite3.connect(old / DATABASE_FILE) as db:
+        assert db.execute("SELECT id, vector FROM images ORDER BY id").fetchall() == before
+        assert db.execute("SELECT count(*) FROM images WHERE picture_print IS NULL").fetchone() == (0,)
+    [group] = open_index(old, device="cpu").duplicate_groups()
+    assert len(group) == 3
+    again = indexer("build", photos, "--index", old, "--model", "demo", "--device", "cpu")
+    assert again.returncode == 0 and "decoded again" not in again.stdout, again.stdout

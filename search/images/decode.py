@@ -19,6 +19,9 @@ from .square import square_pixels
 # measured on 12-MP photos it changes the embedding no more (see BENCHMARKS.md) and decodes in
 # 54 ms instead of 80 ms: on 2 cores every decoding millisecond is taken from the encoder.
 DRAFT_FACTOR = 1
+# A print alone (print_one) needs only 8 × 8 cells: a JPEG is decoded at the smallest DCT scale
+# that keeps this short side, whatever the model.
+PRINT_DRAFT_SIDE = 64
 
 
 def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | Failed:
@@ -40,3 +43,13 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
         return Failed(path, ImageProblem.NOT_AN_IMAGE, f"{path}: {exc}")
     except Exception as exc:  # noqa: BLE001 - a decoder bug on one file must not stop the worker
         return Failed(path, ImageProblem.DECODER_ERROR, f"{path}: {type(exc).__name__}: {exc}")
+
+
+def print_one(path: str) -> bytes | None:
+    """The picture's print of one file, for a row indexed without one (its vector kept); None when
+    the file cannot be decoded now (the row keeps none and the grouping judges it by its embedding)."""
+    try:
+        with load_image(path, draft_short_side=PRINT_DRAFT_SIDE) as image:
+            return picture_print(image)
+    except Exception:  # noqa: BLE001 - a file that no longer decodes costs its print, never the build
+        return None
