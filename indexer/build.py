@@ -223,7 +223,8 @@ def _write_changes(
     root_id = store.add_root(root)
     store.move_and_delete(plan.renamed, [] if plan.deletion_refused else plan.vanished)
     if plan.unprinted:  # before the engine starts: these decodes need no model
-        summary.printed = fill_prints(store, plan.unprinted, options.workers, hooks.stop_requested)
+        shown = options.progress and len(plan.unprinted) >= max(1, hooks.progress_min_files)
+        summary.printed = fill_prints(store, plan.unprinted, options.workers, hooks.stop_requested, shown)
     with ExitStack() as held:
         engine = None
         if plan.to_decode:

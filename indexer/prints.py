@@ -20,13 +20,17 @@ def fill_prints(
     unprinted: Sequence[tuple[FoundFile, int]],
     workers: int,
     stop_requested: Callable[[], bool] | None = None,
+    progress: bool = False,
 ) -> int:
     """Decode each (file, row id) for its print and record it; how many prints were recorded. Threads,
     not processes: Pillow decodes and resizes without the GIL, and these files all decoded before."""
+    from tqdm import tqdm
+
     from search.images.decode import print_one
 
     recorded = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    bar = tqdm(total=len(unprinted), desc="prints", unit="img", disable=not progress, smoothing=0.1)
+    with bar, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(unprinted), PRINTS_PER_COMMIT):
             if stop_requested is not None and stop_requested():
                 break
@@ -35,4 +39,5 @@ def fill_prints(
             found = {row_id: value for (_, row_id), value in zip(chunk, prints, strict=True) if value is not None}
             store.set_prints(found)
             recorded += len(found)
+            bar.update(len(chunk))
     return recorded

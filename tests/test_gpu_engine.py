@@ -288,7 +288,7 @@ def test_load_image_and_the_device_square_agree_on_a_rotated_file(collection):
 
 def test_the_device_print_is_the_cpu_print_of_the_upright_picture():
     picture = photo(3, (640, 480))
-    tensor = torch.from_numpy(np.asarray(picture)).permute(2, 0, 1).contiguous()
+    tensor = torch.from_numpy(np.array(picture)).permute(2, 0, 1).contiguous()
     on_device = device_print(tensor, 1).numpy().tobytes()
     assert print_distance(on_device, picture_print(picture)) <= 0.01
     turned = device_print(tensor, 6).numpy().tobytes()  # orientation 6: turned 90° clockwise to be seen
