@@ -25,7 +25,7 @@ import platform
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -249,7 +249,7 @@ def main() -> None:
     print(f"print threshold at cosine {DEMO_THRESHOLD}: precision recall")
     ids = np.arange(len(vectors), dtype=np.int64)
     for limit in PRINT_THRESHOLDS:
-        limited = Prints(prints.cells, prints.known, limit)
+        limited = replace(prints, limit=limit)
         groups = group_vectors(ids, vectors, DEMO_THRESHOLD, prints=limited)
         precision, recall = pairwise_scores(groups, generated.scene)
         print(f"  {limit:.2f}   {precision:.3f} {recall:.3f}")

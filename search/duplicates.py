@@ -45,6 +45,7 @@ CHAIN_SLACK = 0.01
 # by its mean brightness so that a brightened copy keeps its print) are two pictures. Measured
 # with benchmarks/duplicates.py: see BENCHMARKS.md, "Near-duplicate groups".
 PRINT_THRESHOLD = 0.12
+PAIRS_PER_STEP = 65_536  # candidate pairs whose prints are compared at once (50 MB of floats)
 SPLIT_STEP = 0.005  # how much the threshold rises each time a chained group is split again
 EXACT_UP_TO = 50_000  # photos searched for pairs exhaustively; above, an IVF index (see _candidate_pairs)
 WHOLE_CHECK_UP_TO = 4096  # a group larger than this is split without computing all its pairs
@@ -65,10 +66,12 @@ def check_threshold(threshold: float) -> float:
 
 @dataclass(frozen=True)
 class Prints:
-    """The pictures' prints of the rows being grouped, in their order: cells divided by each print's
-    mean, and which rows have one at all."""
+    """The pictures' prints of the rows being grouped, in their order, as stored (uint8 cells: a
+    million photos take 192 MB, not four times that), each print's scale (1 / its mean brightness),
+    and which rows have one at all."""
 
-    cells: npt.NDArray[np.float32]  # (n, cells); a row without a print is zeros
+    cells: npt.NDArray[np.uint8]  # (n, cells); a row without a print is zeros
+    scale: npt.NDArray[np.float32]  # (n,)
     known: npt.NDArray[np.bool_]  # (n,)
     limit: float = PRINT_THRESHOLD
 
@@ -76,32 +79,36 @@ class Prints:
     def of(cls, prints: Sequence[bytes | None], limit: float = PRINT_THRESHOLD) -> Prints:
         """Prints as stored (bytes of uint8 cells, all of one length, or None)."""
         length = next((len(p) for p in prints if p is not None), 0)
-        cells = np.zeros((len(prints), length), dtype=np.float32)
+        cells = np.zeros((len(prints), length), dtype=np.uint8)
         known = np.zeros(len(prints), dtype=bool)
         for row, value in enumerate(prints):
             if value is not None and len(value) == length:  # another length: another version's print, unused
                 cells[row] = np.frombuffer(value, dtype=np.uint8)
                 known[row] = True
-        if length:
-            cells /= np.maximum(cells.mean(axis=1, keepdims=True), 1.0)  # a black picture: as it is
-        return cls(cells, known, limit)
+        means = cells.mean(axis=1, dtype=np.float32) if length else np.ones(len(prints), dtype=np.float32)
+        return cls(cells, 1.0 / np.maximum(means, 1.0), known, limit)  # a black picture: as it is
 
     def take(self, rows: npt.NDArray[np.int64]) -> Prints:
-        return Prints(self.cells[rows], self.known[rows], self.limit)
+        return Prints(self.cells[rows], self.scale[rows], self.known[rows], self.limit)
+
+    def _normalised(self, rows: npt.NDArray[np.int64] | slice) -> npt.NDArray[np.float32]:
+        return self.cells[rows].astype(np.float32) * self.scale[rows, None]
 
     def apart(self, left: npt.NDArray[np.int64], right: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """For each pair of rows: both have prints, and they differ by more than the limit."""
-        both = self.known[left] & self.known[right]
-        if not both.any():
-            return both
-        distance = np.sqrt(np.mean((self.cells[left] - self.cells[right]) ** 2, axis=1))
-        return both & (distance > self.limit)
+        result = self.known[left] & self.known[right]
+        for start in range(0, len(left), PAIRS_PER_STEP):  # bounded memory however many pairs
+            part = slice(start, start + PAIRS_PER_STEP)
+            if result[part].any():
+                difference = self._normalised(left[part]) - self._normalised(right[part])
+                result[part] &= np.sqrt(np.mean(difference**2, axis=1)) > self.limit
+        return result
 
     def apart_matrix(self) -> npt.NDArray[np.bool_]:
         """`apart` for every pair of rows, (n, n)."""
         if not self.known.any():
             return np.zeros((len(self.known), len(self.known)), dtype=bool)
-        cells = self.cells.astype(np.float64)
+        cells = self._normalised(slice(None)).astype(np.float64)
         squares = (cells**2).sum(axis=1)
         distance = (squares[:, None] + squares[None, :] - 2 * cells @ cells.T) / max(cells.shape[1], 1)
         return np.outer(self.known, self.known) & (np.sqrt(np.maximum(distance, 0.0)) > self.limit)
@@ -109,8 +116,7 @@ class Prints:
 
 def print_distance(first: bytes, second: bytes) -> float:
     """How far apart two stored prints are, on PRINT_THRESHOLD's scale (the benchmark's measure)."""
-    prints = Prints.of([first, second])
-    cells = prints.cells
+    cells = Prints.of([first, second])._normalised(slice(None))
     return float(np.sqrt(np.mean((cells[0] - cells[1]) ** 2)))
 
 
