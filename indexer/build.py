@@ -32,6 +32,7 @@ from .errors import BadOptionError
 from .first_build import FirstBuildUndo
 from .model_choice import ModelCache, ModelChoice, choose_model, load_chosen, record_chosen
 from .plan import Plan, make_plan
+from .prints import fill_prints
 from .scan import PhotoFilter, ScanResult, check_photo_folder, scan_photos
 from .stages import PLAN, SCAN, WRITE, StageTimes
 from .summary import BuildSummary
@@ -221,6 +222,9 @@ def _write_changes(
     """Renames and deletions, then engine → write, then the last FAISS checkpoint."""
     root_id = store.add_root(root)
     store.move_and_delete(plan.renamed, [] if plan.deletion_refused else plan.vanished)
+    if plan.unprinted:  # before the engine starts: these decodes need no model
+        shown = options.progress and len(plan.unprinted) >= max(1, hooks.progress_min_files)
+        summary.printed = fill_prints(store, plan.unprinted, options.workers, hooks.stop_requested, shown)
     with ExitStack() as held:
         engine = None
         if plan.to_decode:

@@ -29,6 +29,9 @@ class Plan:
     changed: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file, row id)
     renamed: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file at its new path, row id)
     vanished: list[int] = field(default_factory=list)  # row ids
+    # Unchanged indexed files without the picture's print (an older schema, the GPU route): decoded
+    # again for the print alone, their vectors kept.
+    unprinted: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file, row id)
     deletion_refused: str | None = None  # why the vanished rows are kept, when they are
 
     @property
@@ -38,7 +41,9 @@ class Plan:
     @property
     def changes_anything(self) -> bool:
         """Whether the index must be written: files to encode, rows to move, or deletions allowed."""
-        return bool(self.new or self.changed or self.renamed or (self.vanished and not self.deletion_refused))
+        return bool(
+            self.new or self.changed or self.renamed or self.unprinted or (self.vanished and not self.deletion_refused)
+        )
 
 
 def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mass_deletion: bool = False) -> Plan:
@@ -52,6 +57,8 @@ def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mas
             plan.new.append(item)
         elif row.size == item.size and row.mtime_ns == item.mtime_ns and not row.retry:
             plan.unchanged += 1
+            if row.unprinted:
+                plan.unprinted.append((item, row.id))
         else:
             plan.changed.append((item, row.id))
     vanished = list(not_seen.values())

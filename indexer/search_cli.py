@@ -86,9 +86,10 @@ def add_search_command(commands: argparse._SubParsersAction, common: argparse.Ar
     search.set_defaults(usage_error=search.error)
 
 
-DUPLICATES_EXPLAINED = """Two photos are near-duplicates when their embeddings' cosine similarity is at least
---threshold, and a group also holds together as a whole (no chain of look-alikes). The default is
-measured per model: 0.965 for the demo model, 0.95 (unmeasured here) for ruCLIP; see README.md.
+DUPLICATES_EXPLAINED = """Two photos are near-duplicates (the same shot) when their embeddings' cosine similarity is
+at least --threshold AND the pictures themselves match (8 x 8 colour cells of each, within 0.12),
+and a group also holds together as a whole (no chain of look-alikes). The default threshold is
+measured per model: 0.91 for the demo model, 0.95 (unmeasured here) for ruCLIP; see README.md.
 The best representative comes first: the largest picture, then the oldest. Nothing is ever
 deleted, moved or changed: this command only lists.
 

@@ -23,6 +23,7 @@ class BuildSummary:
     deleted: int = 0
     indexed: int = 0
     reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
+    printed: int = 0  # unchanged photos decoded again for their pictures' prints alone (indexer/prints.py)
     failed: Counter[str] = field(default_factory=Counter)
     deletion_refused: str | None = None
     stopped: bool = False  # stop_requested ended it before every file was encoded
@@ -54,6 +55,8 @@ class BuildSummary:
                 f"    {self.reused} of them identical to photos already indexed: kept as copies, not encoded again"
             )
         out += [f"    {count} × {reason}" for reason, count in self.failed.most_common()]
+        if self.printed:
+            out.append(f"  {self.printed} unchanged photos decoded again for their near-duplicate prints (not encoded)")
         if self.deletion_refused:
             out.append(f"  deletions refused: {self.deletion_refused} (use --allow-mass-deletion if it is real)")
         out += [f"  could not read folder {folder}" for folder in self.unreadable_folders]

@@ -3,9 +3,12 @@ API (groups, collapsed search with filters), the CLI, and precision/recall on ge
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,20 @@ import pytest
 
 from benchmarks.duplicates import generate, pairwise_scores
 from search import open_index
-from search.duplicates import CHAIN_SLACK, DEMO_THRESHOLD, default_threshold, group_vectors
+from search.duplicates import (
+    CHAIN_SLACK,
+    DEMO_THRESHOLD,
+    PRINT_THRESHOLD,
+    Prints,
+    default_threshold,
+    group_vectors,
+    print_distance,
+)
+from search.store.layout import DATABASE_FILE, SCHEMA_VERSION
 
-from .helpers import indexer
+from .helpers import REPO_ROOT, indexer
+
+DEMO_PHOTOS = REPO_ROOT / "data" / "demo" / "photos"
 
 
 def _unit(rows: list[list[float]]) -> np.ndarray:
@@ -143,14 +157,16 @@ def test_the_cli_lists_groups_as_text_and_json(burst_index):
 
 
 @pytest.mark.slow
-def test_groups_of_generated_copies_reach_precision_and_recall_of_095():
+def test_groups_of_generated_copies_reach_precision_098_and_recall_09():
+    # The target with the demo model (was 0.95 each with the embedding alone, whose
+    # precision fell under it once hard negatives framed closer were added: the bug).
     import search
 
     generated = generate(scenes=24, distinct=24, seed=5)  # another seed than the benchmark's
     vectors = search.load_model("demo", device="cpu").encode_images(generated.images)
-    groups = group_vectors(np.arange(len(vectors)), vectors, DEMO_THRESHOLD)
+    groups = group_vectors(np.arange(len(vectors)), vectors, DEMO_THRESHOLD, prints=generated.prints())
     precision, recall = pairwise_scores(groups, generated.scene)
-    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    assert precision >= 0.98 and recall >= 0.9, (precision, recall)
 
 
 def test_a_missing_index_is_one_clear_message(tmp_path):
@@ -160,3 +176,108 @@ def test_a_missing_index_is_one_clear_message(tmp_path):
     os.makedirs(tmp_path / "empty")
     with pytest.raises(RuClipError):
         duplicate_groups(tmp_path / "empty")
+
+
+def _jpeg(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_one_subject_on_two_backgrounds_is_two_pictures_while_its_copy_groups(tmp_path):
+    # The newcomer's case: a green circle on two backgrounds, near in the demo model's embedding
+    # (over the threshold, so that the embedding alone groups them), is two pictures; a half-size
+    # copy of one is the same shot and still groups with it.
+    import search
+    from training.world import DEFAULT_BACKGROUNDS, labelled_picture, load_backgrounds
+
+    backgrounds = load_backgrounds(DEFAULT_BACKGROUNDS)
+    model = search.load_model("demo", device="cpu")
+    for number in range(40):
+        first = labelled_picture("newcomer", 0, number, (640, 480), backgrounds).image
+        second = labelled_picture("newcomer-other", 0, number, (640, 480), backgrounds).image
+        a, b = model.encode_images([first, second])
+        if float(a @ b) >= DEMO_THRESHOLD + 0.01:
+            break
+    else:
+        pytest.fail("no look-alike pair over the threshold: the case no longer tests the print check")
+    photos, index_dir = tmp_path / "photos", tmp_path / "index"
+    photos.mkdir()
+    (photos / "one.jpg").write_bytes(_jpeg(first))
+    (photos / "one-small.jpg").write_bytes(_jpeg(first.resize((320, 240))))
+    (photos / "other.jpg").write_bytes(_jpeg(second))
+    built = indexer("build", photos, "--index", index_dir, "--model", "demo", "--device", "cpu", "--quiet")
+    assert built.returncode == 0, built.stderr
+    groups = open_index(index_dir, device="cpu").duplicate_groups()
+    assert [sorted(Path(path).name for path in group.paths) for group in groups] == [["one-small.jpg", "one.jpg"]]
+
+
+@pytest.mark.slow
+def test_the_demo_collection_has_no_wrong_group(tmp_path):
+    # The demo's photos are 64 different pictures (none is a copy of another): no group at all.
+    # The embedding alone groups some of them (the bug this guards against).
+    from search.store import IndexStore
+
+    index_dir = tmp_path / "index"
+    built = indexer("build", DEMO_PHOTOS, "--index", index_dir, "--model", "demo", "--device", "cpu", "--quiet")
+    assert built.returncode == 0, built.stderr
+    assert open_index(index_dir, device="cpu").duplicate_groups() == []
+    store = IndexStore(index_dir)
+    try:
+        _, ids, vectors = store.indexed_vectors()
+    finally:
+        store.close()
+    assert group_vectors(ids, vectors, DEMO_THRESHOLD), "the embedding alone no longer groups any demo photos"
+
+
+def test_an_index_from_before_the_prints_upgrades_and_groups_by_the_embedding(burst_index, tmp_path):
+    # Schema 4 had no prints: the rows keep none after the upgrade, and a pair without prints is
+    # judged by the embedding alone, as before (the stars still group).
+    _, index_dir = burst_index
+    old = tmp_path / "old"
+    shutil.copytree(index_dir, old)
+    with sqlite3.connect(old / DATABASE_FILE) as db:
+        db.execute("ALTER TABLE images DROP COLUMN picture_print")
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    [group] = open_index(old, device="cpu").duplicate_groups()
+    assert len(group) == 3
+    with sqlite3.connect(old / DATABASE_FILE) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+        assert db.execute("SELECT count(*) FROM images WHERE picture_print IS NOT NULL").fetchone() == (0,)
+
+
+def test_prints_keep_a_look_alike_out_of_a_group_and_a_missing_print_falls_back():
+    # Three vectors near each other: the third's print is another picture's, so it stays out;
+    # without a print it is judged by the embedding alone and joins.
+    vectors = _unit([[1, 0, 0], [1, 0.01, 0], [1, 0.02, 0]])
+    same, other = bytes(range(0, 192)), bytes(range(191, -1, -1))
+    kept_apart = group_vectors(np.array([1, 2, 3]), vectors, 0.95, prints=Prints.of([same, same, other]))
+    assert _as_lists(kept_apart) == [[1, 2]]
+    unknown = group_vectors(np.array([1, 2, 3]), vectors, 0.95, prints=Prints.of([same, same, None]))
+    assert _as_lists(unknown) == [[1, 2, 3]]
+    assert print_distance(same, other) > PRINT_THRESHOLD >= print_distance(same, same)
+
+
+def test_the_next_build_gives_an_older_index_its_prints_without_encoding_again(burst_collection, tmp_path):
+    # An index from before the prints: the next build decodes its unchanged photos for the print
+    # alone (vectors byte for byte as they were), after which groups use the prints, and the run
+    # after that has nothing left to do.
+    photos, index_dir = burst_collection.photos, burst_collection.index
+    old = tmp_path / "old"
+    shutil.copytree(index_dir, old)
+    with sqlite3.connect(old / DATABASE_FILE) as db:
+        db.execute("ALTER TABLE images DROP COLUMN picture_print")
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        before = db.execute("SELECT id, vector FROM images ORDER BY id").fetchall()
+    built = indexer("build", photos, "--index", old, "--model", "demo", "--device", "cpu")
+    assert built.returncode == 0, built.stderr
+    assert "7 unchanged photos decoded again for their near-duplicate prints" in built.stdout, built.stdout
+    assert "indexed 0" in built.stdout
+    with sqlite3.connect(old / DATABASE_FILE) as db:
+        assert db.execute("SELECT id, vector FROM images ORDER BY id").fetchall() == before
+        assert db.execute("SELECT count(*) FROM images WHERE picture_print IS NULL").fetchone() == (0,)
+    [group] = open_index(old, device="cpu").duplicate_groups()
+    assert len(group) == 3
+    again = indexer("build", photos, "--index", old, "--model", "demo", "--device", "cpu")
+    assert again.returncode == 0 and "decoded again" not in again.stdout, again.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,9 +25,19 @@ from indexer.engines.local import LocalEngine
 from indexer.scan import FoundFile
 from indexer.stages import DECODE, ENCODE, StageTimes
 from search.constants import EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL
+from search.duplicates import print_distance
 from search.images import decode_one, file_hash, load_image, square_pixels
-from search.images.device import JpegJob, ToCpu, device_square, read_job, torchvision_decode_jpeg, upright
+from search.images.device import (
+    JpegJob,
+    ToCpu,
+    device_print,
+    device_square,
+    read_job,
+    torchvision_decode_jpeg,
+    upright,
+)
 from search.images.orientation import EXIF_ORIENTATION, UPRIGHT
+from search.images.picture_print import picture_print
 
 from .helpers import TINY_MODEL
 
@@ -127,7 +138,9 @@ def test_read_job_takes_the_header_facts_the_cpu_decoder_takes(collection):
         job = read_job(path)
         cpu = decode_one(path, 224, fast_jpeg=False)
         assert isinstance(job, JpegJob)
-        assert job.facts == cpu.facts
+        # The header holds no picture: the print is the one fact the route leaves to the next CPU pass.
+        assert job.facts.picture_print is None and cpu.facts.picture_print is not None
+        assert job.facts == replace(cpu.facts, picture_print=None)
         assert job.facts.taken_at == datetime(2021, 6, 5, 14, 30)
         assert job.facts.camera == "Canon EOS 5D"
         assert job.facts.content_hash == file_hash(path)
@@ -211,7 +224,9 @@ def test_engine_rows_match_the_cpu_engines(decoder, collection, model):
         assert type(row) is type(expected), name
         if hasattr(row, "vector"):
             assert float(row.vector @ expected.vector) >= 0.999, name
-            assert row.facts == expected.facts, name
+            # The print is the device's cell means (torch's pooling, not Pillow's box filter): near, not equal.
+            assert replace(row.facts, picture_print=None) == replace(expected.facts, picture_print=None), name
+            assert print_distance(row.facts.picture_print, expected.facts.picture_print) <= 0.02, name
         else:
             assert (row.reason, row.detail) == (expected.reason, expected.detail), name
     assert {name for name, row in ours.items() if not hasattr(row, "vector")} == {"truncated", "refused", "vanished"}
@@ -269,3 +284,12 @@ def test_load_image_and_the_device_square_agree_on_a_rotated_file(collection):
     ours = device_square(stored, job.orientation, 224).permute(1, 2, 0).numpy().astype(np.int16)
     expected = square_pixels(load_image(path), 224).astype(np.int16)
     assert np.abs(ours - expected).max() <= 1
+
+
+def test_the_device_print_is_the_cpu_print_of_the_upright_picture():
+    picture = photo(3, (640, 480))
+    tensor = torch.from_numpy(np.array(picture)).permute(2, 0, 1).contiguous()
+    on_device = device_print(tensor, 1).numpy().tobytes()
+    assert print_distance(on_device, picture_print(picture)) <= 0.01
+    turned = device_print(tensor, 6).numpy().tobytes()  # orientation 6: turned 90° clockwise to be seen
+    assert print_distance(turned, picture_print(picture.transpose(Image.Transpose.ROTATE_270))) <= 0.01

@@ -167,11 +167,12 @@ def test_an_index_written_before_copies_existed_is_upgraded_to_one_photo_per_con
     (photos / "c.jpg").write_bytes(fresh_picture_jpeg("жёлтый", "треугольник"))
     build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=1, progress=False))
     # What schema 2 wrote for this folder: both identical files indexed, both in the FAISS file, and
-    # no GPS columns yet (schema 4's).
+    # no GPS columns yet (schema 4's), nor the pictures' prints (schema 5's).
     with sqlite3.connect(index / DATABASE_FILE) as db:
         db.execute("UPDATE images SET state = 'indexed'")
         db.execute("ALTER TABLE images DROP COLUMN latitude")
         db.execute("ALTER TABLE images DROP COLUMN longitude")
+        db.execute("ALTER TABLE images DROP COLUMN picture_print")
         db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'seq'")
         db.execute("UPDATE images SET seq = (SELECT value FROM meta WHERE key = 'seq')")

@@ -82,3 +82,14 @@ def test_a_few_deletions_go_through():
     kept = [FoundFile(f"/p/{i}.jpg", 10, 1) for i in range(1, 3)]  # 8 of 10 gone, but fewer than the minimum
     plan = make_plan(kept, index)
     assert plan.deletion_refused is None and sorted(plan.vanished) == list(range(3, 11))
+
+
+def test_an_unchanged_photo_without_a_print_is_decoded_for_it_alone():
+    unprinted = KnownRow(1, os.fsencode("/p/old.jpg"), 10, 1, True, "aa", unprinted=True)
+    plan = make_plan([FoundFile("/p/old.jpg", 10, 1), FoundFile("/p/new.jpg", 10, 1)], rows(unprinted))
+    assert plan.unchanged == 1 and [(f.path, row_id) for f, row_id in plan.unprinted] == [("/p/old.jpg", 1)]
+    assert [f.path for f in plan.to_decode] == ["/p/new.jpg"]  # not encoded again
+    alone = make_plan([FoundFile("/p/old.jpg", 10, 1)], rows(unprinted))
+    assert alone.changes_anything  # the quick path must not skip it
+    printed = make_plan([FoundFile("/p/old.jpg", 10, 1)], rows(known(1, "/p/old.jpg")))
+    assert not printed.changes_anything and printed.unprinted == []

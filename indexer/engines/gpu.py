@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -31,7 +31,15 @@ import torch
 from search.clip.encoder import DEFAULT_IMAGE_BATCH, RuClip
 from search.clip.preprocess import normalize_device_squares
 from search.images.decoded import Decoded, DeviceSquare, Failed, HostSquare
-from search.images.device import JpegJob, ToCpu, decode_jpegs, device_square, read_job, torchvision_decode_jpeg
+from search.images.device import (
+    JpegJob,
+    ToCpu,
+    decode_jpegs,
+    device_print,
+    device_square,
+    read_job,
+    torchvision_decode_jpeg,
+)
 
 from ..decode import DecodePool
 from ..encode import KnownVectors, Row, rows_of_batch
@@ -235,20 +243,19 @@ class _Run:
             pictures = decode_jpegs([job.data for job in jobs], device, self.decoder, pinned=self.stream is not None)
             refused = [job for job, picture in zip(jobs, pictures, strict=True) if picture is None]
             taken = [job for job, picture in zip(jobs, pictures, strict=True) if picture is not None]
-            squares = None
+            squares = prints = None
             if taken:
-                squares = torch.stack(
-                    [
-                        device_square(picture, job.orientation, resolution)
-                        for job, picture in zip(jobs, pictures, strict=True)
-                        if picture is not None
-                    ]
-                )
+                decoded = [(job, picture) for job, picture in zip(jobs, pictures, strict=True) if picture is not None]
+                squares = torch.stack([device_square(picture, job.orientation, resolution) for job, picture in decoded])
+                # The pictures' prints (192 bytes each) come back to the host in one copy.
+                prints = torch.stack([device_print(picture, job.orientation) for job, picture in decoded])
             del pictures  # the full-size pictures: the largest thing a batch holds
         if self.stream is not None:
             self.stream.synchronize()  # this thread waits for its own work; the encoder's stream runs on
+        host_prints = prints.cpu().numpy() if prints is not None else []
         results: list[Decoded | Failed] = [
-            Decoded(job.path, job.facts, DeviceSquare(squares[i])) for i, job in enumerate(taken)
+            Decoded(job.path, replace(job.facts, picture_print=host_prints[i].tobytes()), DeviceSquare(squares[i]))
+            for i, job in enumerate(taken)
         ]
         self.stages[DECODE].add(len(results), time.perf_counter() - started, worker=f"nvJPEG {device}")
         for job in refused:

@@ -6,6 +6,7 @@
     raw.py          camera RAW through rawpy (LibRaw): preview or half-size demosaic, date and camera
     orientation.py  the EXIF orientation table and the one way to turn a picture upright
     facts.py        PhotoFacts (size, date, camera, content hash) and read_facts, their one reader (no Pillow)
+    picture_print.py  the picture's print (8 × 8 colour cells) the near-duplicate groups compare
     square.py       the reference's centre square: picture -> uint8 (R, R, 3)
     decoded.py      Decoded (facts + HostSquare | DeviceSquare) and Failed (an ImageProblem)
     decode.py       decode_one: path -> Decoded | Failed, the CPU decode the indexer's workers run

@@ -41,6 +41,7 @@ from PIL import Image
 
 from .facts import PhotoFacts, bytes_hash, read_facts
 from .orientation import UPRIGHT, orientation_of, upright_size
+from .picture_print import PRINT_SIDE
 
 GPU_FORMATS = {"JPEG", "MPO"}  # MPO: a phone's multi-picture JPEG; its first picture is the photo
 GPU_MODES = {"RGB", "L"}  # YCbCr and greyscale; CMYK/YCCK (4 components) go to the CPU
@@ -245,3 +246,10 @@ def device_square(image: torch.Tensor, orientation: int, resolution: int) -> tor
     if resized.dtype != torch.uint8:
         resized = resized.round_().clamp_(0, 255).to(torch.uint8)
     return resized[0]
+
+
+def device_print(image: torch.Tensor, orientation: int) -> torch.Tensor:
+    """(3, H, W) uint8 as decoded -> (PRINT_SIDE, PRINT_SIDE, 3) uint8: picture_print.py's print of
+    the upright picture (cell means), on the tensor's device; its bytes are the stored print."""
+    cells = F.adaptive_avg_pool2d(upright(image, orientation).float().unsqueeze(0), (PRINT_SIDE, PRINT_SIDE))
+    return cells[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)

@@ -40,6 +40,9 @@ class PhotoFacts:
     # Where it was taken (EXIF GPS), in decimal degrees: north and east positive; None without GPS.
     latitude: float | None = None
     longitude: float | None = None
+    # The picture's print (picture_print.py), for near-duplicate groups; None where the decode did
+    # not compute one (the GPU engine's route, rows written before schema 5).
+    picture_print: bytes | None = None
 
 
 FACT_NAMES = tuple(field.name for field in fields(PhotoFacts))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..duplicates import check_threshold, default_threshold, group_vectors
+from ..duplicates import Prints, check_threshold, default_threshold, group_vectors
 from ..errors import IndexStoreError, StoreProblem
 from ..store import IndexStore
 from ..store.records import HitRow
@@ -72,7 +72,9 @@ def groups_in_store(store: IndexStore, threshold: float) -> list[DuplicateGroup]
     _, ids, vectors = store.indexed_vectors()
     if vectors is None:
         return []
-    grouped = group_vectors(ids, vectors, threshold)
+    stored = store.picture_prints()  # rows without one (older builds) are judged by the embedding alone
+    prints = Prints.of([stored.get(int(row_id)) for row_id in ids])
+    grouped = group_vectors(ids, vectors, threshold, prints=prints)
     if not grouped:
         return []
     position = {int(row_id): i for i, row_id in enumerate(ids)}

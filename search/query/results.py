@@ -34,7 +34,7 @@ class Hit:
 
 @dataclass(frozen=True)
 class DuplicateGroup:
-    """Photos whose embeddings are near-identical (search/duplicates.py), the best representative
+    """Photos that are one shot: near-identical embeddings and pictures (search/duplicates.py), the best representative
     first: the largest picture, then the oldest date taken, then the first indexed. A hit's score
     is its cosine similarity to the representative (1.0 for the representative itself)."""
 

@@ -87,8 +87,8 @@ class Catalog:
         retried = ", ".join("?" * len(RETRIED_PROBLEMS))
         rows = self._query(
             "SELECT id, path, size, mtime_ns, state != ?, content_hash, "
-            f"state = ? AND reason IN ({retried}) FROM images WHERE root_id = ?",
-            (RowState.FAILED.value, RowState.FAILED.value, *sorted(RETRIED_PROBLEMS), root_id),
+            f"state = ? AND reason IN ({retried}), state = ? AND picture_print IS NULL FROM images WHERE root_id = ?",
+            (RowState.FAILED.value, RowState.FAILED.value, *sorted(RETRIED_PROBLEMS), RowState.INDEXED.value, root_id),
         )
         return {row[1]: KnownRow._make(row) for row in rows}  # in the field order of the statement
 

@@ -275,6 +275,7 @@ class IndexStore:
                     ImageRow.state != RowState.FAILED.value,
                     ImageRow.content_hash,
                     (ImageRow.state == RowState.FAILED.value) & ImageRow.reason.in_(sorted(RETRIED_PROBLEMS)),
+                    (ImageRow.state == RowState.INDEXED.value) & ImageRow.picture_print.is_(None),
                 ).where(ImageRow.root_id == root_id)
             ).all()
         return {row[1]: KnownRow._make(row) for row in rows}
@@ -384,6 +385,23 @@ class IndexStore:
                 blobs.append(blob)
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if ids else None
         return seq, np.array(ids, dtype=np.int64), vectors
+
+    def set_prints(self, prints: dict[int, bytes]) -> None:
+        """Record the pictures' prints of indexed rows (their vectors and facts unchanged), as one
+        change: the near-duplicate groups are computed again, the FAISS file has nothing to replay."""
+        if not prints:
+            return
+        with self._sessions.begin() as session:
+            _next_change(session)
+            session.execute(update(ImageRow), [{"id": i, "picture_print": value} for i, value in prints.items()])
+
+    def picture_prints(self) -> dict[int, bytes]:
+        """id -> the picture's print, for the indexed rows that have one (near-duplicate groups)."""
+        with self._sessions() as session:
+            statement = select(ImageRow.id, ImageRow.picture_print).where(
+                ImageRow.state == RowState.INDEXED.value, ImageRow.picture_print.is_not(None)
+            )
+            return {row_id: value for row_id, value in session.execute(statement)}
 
     @contextmanager
     def changes_since(

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 DATABASE_FILE = "index.sqlite"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 30_000  # how long a connection waits for another's write to end
 
 

@@ -8,7 +8,10 @@ that a swapped, truncated or bit-flipped file is noticed and rebuilt from SQLite
 with the same content are one photo: one row per content is indexed, the others are copies
 (RowState.COPY), kept out of the FAISS file and shown with it. Version 4: where a photo was taken
 (EXIF GPS latitude and longitude), empty for the rows written before (a rebuild with changed files fills
-theirs; unchanged files keep none until they are indexed again).
+theirs; unchanged files keep none until they are indexed again). Version 5: the picture's print
+(search/images/picture_print.py) for near-duplicate groups, empty for the rows written before: the next
+build decodes those rows again for it (their vectors kept), and until then the grouping judges a pair
+without a print by the embedding alone.
 """
 
 from __future__ import annotations
@@ -80,11 +83,17 @@ def _gps_columns(session: Session, folder: Path) -> None:
         session.execute(text(f"ALTER TABLE images ADD COLUMN {column} FLOAT"))
 
 
+def _picture_print_column(session: Session, folder: Path) -> None:
+    """4 -> 5: the images table gains the picture's print, empty (NULL) for every row."""
+    session.execute(text("ALTER TABLE images ADD COLUMN picture_print BLOB"))
+
+
 # STEPS[n] upgrades version n to n + 1.
 STEPS: dict[int, Callable[[Session, Path], None]] = {
     1: _checksum_vector_file,
     2: _identical_files_as_copies,
     3: _gps_columns,
+    4: _picture_print_column,
 }
 
 

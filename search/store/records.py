@@ -100,6 +100,7 @@ class KnownRow(NamedTuple):
     indexed: bool  # indexed or an identical copy, else failed: all the planner needs of the state (1/0 from sqlite3)
     content_hash: str | None
     retry: bool = False  # failed for a reason that says nothing about the file (errors.RETRIED_PROBLEMS): try again
+    unprinted: bool = False  # indexed without the picture's print (an older build, the GPU route): decode for it
 
 
 @dataclass(frozen=True)

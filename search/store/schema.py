@@ -51,6 +51,8 @@ class ImageRow(Base):
     camera: Mapped[str | None] = mapped_column(String)
     latitude: Mapped[float | None] = mapped_column(Float)  # EXIF GPS, decimal degrees (schema 4)
     longitude: Mapped[float | None] = mapped_column(Float)
+    # 8 × 8 RGB cell means of the picture (search/images/picture_print.py), for near-duplicate groups (schema 5)
+    picture_print: Mapped[bytes | None] = mapped_column(LargeBinary)
     vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 × embed_dim, unit length
     seq: Mapped[int] = mapped_column(Integer, index=True)  # the change counter when last written
 
