@@ -6,13 +6,19 @@ import os
 import sys
 from pathlib import Path
 
+from search.commands import COMMAND_VARIABLE
+
 from .settings import parser
 
 APP = Path(__file__).with_name("app.py")
 
 
-def main(argv: list[str] | None = None) -> int:
-    described = parser()
+def main(argv: list[str] | None = None, prog: str = "python -m ui", indexer: str | None = None) -> int:
+    """Start the page; `ruphoto ui` passes its own name (`prog`) and the indexer's (`indexer`), so that the
+    page's hints name the commands the user runs."""
+    if indexer is not None:
+        os.environ[COMMAND_VARIABLE] = indexer  # read by the page's process (search.commands)
+    described = parser(prog)
     described.add_argument("--port", type=int, default=8501, help="port to serve on (default %(default)s)")
     described.add_argument(
         "--host",

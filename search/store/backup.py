@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
 from .index_store import IndexStore
 from .schema import DATABASE_FILE
@@ -47,6 +48,6 @@ def _refuse_the_index_itself(folder: Path, destination: Path) -> None:
     if target in own or (target.exists() and database.exists() and os.path.samefile(target, database)):
         raise IndexStoreError(
             f"{destination} is the index's own {target.name}; a backup must go elsewhere, e.g. "
-            f"python -m indexer backup ~/index-backup.sqlite --index {folder}",
+            f"{indexer_command()} backup ~/index-backup.sqlite --index {folder}",
             StoreProblem.BACKUP_FAILED,
         )
