@@ -1,5 +1,5 @@
-# The first hour: `make demo` installs (when needed), indexes the offline demo and opens the search
-# page; `make test` installs (when needed) and runs the tests. `make help` lists the targets.
+# The first hour: `make demo` installs (when needed), indexes the offline demo and serves the search
+# page (it prints the address to open); `make test` installs (when needed) and runs the tests. `make help` lists the targets.
 #
 # Overridable: make demo PORT=8600, make install PYTHON=python3.12, and
 # make install TORCH_INDEX=https://download.pytorch.org/whl/cpu for PyTorch's CPU build (see README).
@@ -21,7 +21,7 @@ REFERENCE := ruclip==0.0.2
 .PHONY: help install demo test
 
 help:
-	@echo "make demo     install if needed, index the offline demo into $(DEMO_INDEX), open the search page (PORT=$(PORT))"
+	@echo "make demo     install if needed, index the offline demo into $(DEMO_INDEX), serve the search page and print its address (PORT=$(PORT); open it in the browser)"
 	@echo "make test     install if needed, run the tests (.venv/bin/python -m pytest -q)"
 	@echo "make install  create .venv and install the project, its test tools and torch (PYTHON=$(PYTHON); TORCH_INDEX=URL: another torch build)"
 	@echo "make help     this list"
