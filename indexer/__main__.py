@@ -137,9 +137,10 @@ def _parser(
         "stats",
         parents=[common],
         help="what the index holds: counts, failures by reason, model",
-        description="Print the index's summary, one line each: its folder; the model (name, vector size, a "
-        "checksum of its weights); how many photos are searchable and how many failed; identical copies; "
-        "the failures counted by reason; the range of dates taken; when the last build ran. Nothing is changed.",
+        description="Print what the index holds, a line each: its folder; the model (name, vector size, a "
+        "checksum of its weights); how many photos are searchable and how many failed, identical copies, and "
+        "the failures counted by reason; the dates taken (EXIF); the last build and its vector index; the "
+        "photo folders it was built from; the files' sizes on disk. It only reads: nothing is changed.",
     )
     verify = commands.add_parser(
         "verify",

@@ -113,4 +113,4 @@ def test_ruphoto_ui_tells_the_page_its_name(clone: Path, monkeypatch, capsys):
 
 def test_stats_help_says_what_it_prints():
     shown = indexer("stats", "--help").stdout
-    assert "Print the index's summary" in shown and "failures counted by reason" in shown
+    assert "Print what the index holds" in shown and "failures counted by reason" in shown

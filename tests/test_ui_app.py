@@ -17,6 +17,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from indexer.build import BuildOptions, build_index
+from search.commands import indexer_command
 from search.store import IndexStore
 from search.testing import write_synthetic_index
 
@@ -105,7 +106,7 @@ def test_a_damaged_index_is_said_in_russian_with_the_file_and_the_way_back(monke
     assert not at.exception
     shown = russian(at.error[0].value)
     assert f"Файл индекса `{database}` повреждён" in shown
-    assert "`python -m indexer backup`" in shown and f"--index {tmp_path}`" in shown
+    assert f"`{indexer_command()} backup`" in shown and f"--index {tmp_path}`" in shown
 
 
 def test_empty_query_offers_examples_and_an_example_searches(monkeypatch, labelled_collection):
