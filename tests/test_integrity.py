@@ -153,7 +153,7 @@ def assert_names_the_file_and_the_way_back(message: str, database: Path) -> None
     """The CLI and the API say it in English, the page in Russian: the same file and the same ways."""
     # The command as the one who reads it can run it: the CLI names itself, the API and the page the
     # console script or this interpreter (search.commands).
-    command = "python -m indexer" if "python -m indexer" in message else indexer_command()
+    command = indexer_command() if indexer_command() in message else "python -m indexer"
     if "повреждён" in message:
         assert f"Файл индекса `{database}` повреждён" in message, message
         assert f"`{command} build /путь/к/фото --index {database.parent}`" in message, message
