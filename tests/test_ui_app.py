@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import shlex
+import shutil
 import sys
 from datetime import date
 from pathlib import Path
@@ -70,9 +71,11 @@ def test_no_index_shows_the_command_that_builds_one(monkeypatch, tmp_path):
     commands = [c.value for c in at.code]
     demo_command = next(c for c in commands if "--model demo" in c)
     # The command the page shows is the one that works: run it, and the page becomes a search page.
+    program = shlex.split(indexer_command())  # .venv/bin/ruphoto, ruphoto, or this Python's -m indexer
     argv = shlex.split(demo_command)
-    assert argv[:3] == ["python", "-m", "indexer"]  # the user's (virtual environment's) Python
-    built = indexer(*argv[3:])  # its main() in this process, from the repository root as the page says
+    assert argv[: len(program)] == program and argv[len(program)] == "build"
+    assert shutil.which(program[0]) or (REPO_ROOT / program[0]).is_file()  # a program that is there
+    built = indexer(*argv[len(program) :])  # its main() in this process, from the repository root as the page says
     assert built.returncode == 0, built.stderr
     at.run()
     no_failure(at)
