@@ -264,6 +264,9 @@ def test_the_sidebar_tells_what_the_index_holds_and_what_failed(monkeypatch, lab
     assert f"`{labelled_collection.broken.name}`: не изображение или файл повреждён" in [
         c.value for c in failed.caption
     ]
+    # The way to the details is a command that runs as shown, on this page's index.
+    hint = f'подробности: `{indexer_command()} stats --index "{labelled_collection.index}"`'
+    assert hint in [c.value for c in failed.caption]
 
 
 def test_a_new_build_shows_up_without_restarting_the_page(monkeypatch, tmp_path):

@@ -183,7 +183,8 @@ def groups_page(index: PhotoIndex, stats: IndexStats) -> None:
         if len(group) > PER_GROUP_SHOWN:
             st.caption(f"и {views.shots(len(group) - PER_GROUP_SHOWN)} ещё")
     if len(groups) > GROUPS_SHOWN:
-        st.caption(f"Показаны {GROUPS_SHOWN} самых больших групп из {len(groups)}: `{indexer_command()} duplicates`")
+        every = f'{indexer_command()} duplicates --index "{index.folder}"'  # the command for all of them
+        st.caption(f"Показаны {GROUPS_SHOWN} самых больших групп из {len(groups)}: `{every}`")
 
 
 @dataclass(frozen=True)
