@@ -151,6 +151,13 @@ def test_make_alone_lists_the_targets():
 
 
 @needs_make
+def test_make_help_says_what_make_demo_does():
+    # It serves the page and prints the address; nothing opens a browser (the server runs headless).
+    (demo,) = [line for line in make("help").stdout.splitlines() if line.startswith("make demo ")]
+    assert "serve the search page and print its address" in demo and "open the" not in demo
+
+
+@needs_make
 def test_the_readmes_manual_install_is_what_make_install_runs():
     manual = section("Install").split("By hand it runs:")[1]
     line = re.search(r"```bash\n(.*?)\n```", manual, flags=re.DOTALL).group(1)
