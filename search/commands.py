@@ -5,22 +5,22 @@ A hint such as "run python -m indexer build PHOTOS" fails outside the project's 
 started it: `ruphoto` when they ran the console script and it is on their PATH, the script's path
 (`.venv/bin/ruphoto`) when it is not, `python -m indexer` when they ran that. The page, started
 in a process of its own, learns the name through the environment (`ruphoto ui` sets it), else
-names the console script beside its interpreter. Standard library only: every layer imports it.
+names the console script beside its interpreter. Light (the standard library, search.settings): every layer imports it.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .settings import COMMAND_VAR, settings
+
 SCRIPT = "ruphoto"
-INDEXER_MODULE = "python -m indexer"
 # Set by `ruphoto ui` for the page's process, which hints at the indexer's commands too.
-COMMAND_VARIABLE = "RUPHOTO_COMMAND"
+COMMAND_VARIABLE = COMMAND_VAR
 
 _running_as: str | None = None  # the program of the command line running in this process, if any
 
@@ -63,7 +63,7 @@ def indexer_command() -> str:
     """How hints name the indexer's commands (`{indexer_command()} build PHOTOS`): as the command line
     running in this process was called, else as `ruphoto ui` told the page, else the console script
     beside this interpreter, else `python -m indexer` through this interpreter."""
-    return _running_as or os.environ.get(COMMAND_VARIABLE) or installed_script() or module_command("indexer")
+    return _running_as or settings().command or installed_script() or module_command("indexer")
 
 
 @contextmanager

@@ -102,7 +102,12 @@ def test_ruphoto_ui_tells_the_page_its_name(clone: Path, monkeypatch, capsys):
     with pytest.raises(SystemExit):  # refused before Streamlit starts: --index names a file
         ruphoto.main(["ui", "--index", str(a_file)])
     assert "(see .venv/bin/ruphoto ui --help)" in capsys.readouterr().err
-    assert os.environ[COMMAND_VARIABLE] == ".venv/bin/ruphoto"
+
+    started = []  # what would become Streamlit's process: its command line and its environment
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append((argv, dict(os.environ))))
+    ruphoto.main(["ui", "--index", str(clone / "index")])
+    ((argv, environment),) = started
+    assert argv[1:4] == ["-m", "streamlit", "run"] and environment[COMMAND_VARIABLE] == ".venv/bin/ruphoto"
     # The page's Russian hints then name the same commands.
     shown = explained(IndexStoreError("no index", StoreProblem.NO_INDEX), clone / "index")
     assert f"`.venv/bin/ruphoto build /путь/к/фото --index {clone / 'index'}`" in shown
