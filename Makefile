@@ -1,6 +1,6 @@
 # The first hour: `make demo` installs what the demo needs (when needed), indexes the offline demo and
-# serves the search page; `make test` installs the test tools too (when needed) and runs the tests.
-# `make help` lists the targets.
+# serves the search page (it prints the address to open); `make test` installs the test tools too (when
+# needed) and runs the tests. `make help` lists the targets.
 #
 # Overridable: make demo PORT=8600, make install PYTHON=python3.12, and
 # make install TORCH_INDEX=https://download.pytorch.org/whl/cpu for PyTorch's CPU build (see README).
@@ -27,7 +27,7 @@ REFERENCE := ruclip==0.0.2
 .PHONY: help runtime install demo test
 
 help:
-	@echo "make demo     make runtime if needed, index the offline demo into $(DEMO_INDEX), serve the search page (PORT=$(PORT))"
+	@echo "make demo     make runtime if needed, index the offline demo into $(DEMO_INDEX), serve the search page and print its address (PORT=$(PORT); open it in the browser)"
 	@echo "make test     make install if needed, run the tests (.venv/bin/python -m pytest -q)"
 	@echo "make runtime  create .venv, install the project and torch: all the demo and your photos need (PYTHON=$(PYTHON); TORCH_INDEX=URL)"
 	@echo "make install  make runtime, then the test tools, the cluster extra (Ray) and the parity tests' reference"

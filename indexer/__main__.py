@@ -36,6 +36,7 @@ from search.cli import (
     positive_seconds,
     run_cli,
 )
+from search.commands import indexer_command, running_as
 from search.paths import default_index_dir
 
 from .build import FAISS_CHECKPOINT_MIN_IMAGES, BuildOptions, build_index
@@ -133,7 +134,15 @@ def _parser(
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
     _add_watch_command(commands, common)
-    commands.add_parser("stats", parents=[common], help="what the index holds: counts, failures by reason, model")
+    commands.add_parser(
+        "stats",
+        parents=[common],
+        help="what the index holds: counts, failures by reason, model",
+        description="Print what the index holds, a line each: its folder; the model (name, vector size, a "
+        "checksum of its weights); how many photos are searchable and how many failed, identical copies, and "
+        "the failures counted by reason; the dates taken (EXIF); the last build and its vector index; the "
+        "photo folders it was built from; the files' sizes on disk. It only reads: nothing is changed.",
+    )
     verify = commands.add_parser(
         "verify",
         parents=[common],
@@ -177,6 +186,8 @@ def _parser(
     add_duplicates_command(commands, common)
     if more_commands is not None:
         more_commands(commands)
+    for command in commands.choices.values():  # each command's examples, as this program is called
+        command.epilog = command.epilog and command.epilog.replace(PROG, prog)
     return parser
 
 
@@ -311,7 +322,9 @@ def _verify(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"  {problem}")
     if not args.repair:
-        print("run python -m indexer verify --repair to write the vector file again from SQLite")
+        print(
+            f"run {indexer_command()} verify --repair --index {args.index} to write the vector file again from SQLite"
+        )
     return 1
 
 
@@ -354,6 +367,11 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         "search": run_search,
         "duplicates": run_duplicates,
     }[args.command]
+    with running_as(prog):  # the hints of every message name the program the user ran
+        return _run(run, args)
+
+
+def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     return run_cli(
         lambda: run(args),
         interrupted=(

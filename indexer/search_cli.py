@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.cli import add_device_option, add_text_precision_option, positive_int
+from search.commands import indexer_command
 
 if TYPE_CHECKING:  # torch and faiss are imported by these commands only, when they run
     from search import DuplicateGroup, Hit, PhotoIndex, SearchResults
@@ -266,9 +267,9 @@ def _nothing_found(index: PhotoIndex, results: SearchResults, args: argparse.Nam
         failed = index.stats().failed
         if failed:
             files = "1 file" if failed == 1 else f"{failed} files"
-            why = f"python -m indexer stats --index {args.index} says why"
+            why = f"{indexer_command()} stats --index {args.index} says why"
             return f"the index holds no photos yet: {files} could not be read ({why})"
-        return f"the index holds no photos yet: run python -m indexer build PHOTOS --index {args.index}"
+        return f"the index holds no photos yet: run {indexer_command()} build PHOTOS --index {args.index}"
     if reason is EmptyReason.UNKNOWN_WORDS and results.note:  # the model's own sentence on what it knows
         return results.note
     if reason is EmptyReason.BELOW_MIN_SCORE and results.best_score is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search.commands import indexer_command
 from search.errors import IndexStoreError, StoreProblem
 from search.store import DATABASE_FILE, IndexStore
 
@@ -18,7 +19,7 @@ def index_stats(folder: Path) -> list[str]:
         # index.sqlite exists, but no build has recorded a model or finished: a first build is running,
         # or one was stopped before its first batch. There is nothing to count yet.
         raise IndexStoreError(
-            f"No build has finished yet in {Path(folder).resolve()}; run python -m indexer build PHOTOS "
+            f"No build has finished yet in {Path(folder).resolve()}; run {indexer_command()} build PHOTOS "
             f"--index {folder} (a first build that is running shows here once its model is loaded).",
             StoreProblem.NOT_BUILT,
         )

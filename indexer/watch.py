@@ -40,6 +40,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from search.commands import indexer_command
 from search.errors import IndexStoreError, RuClipError, StoreProblem
 
 from .build import BuildHooks, BuildOptions, build_index, photo_filter
@@ -173,7 +174,7 @@ def round_line(summary: BuildSummary) -> str | None:
     ]
     failed = sum(summary.failed.values())
     if failed:
-        parts.append(f"{failed} could not be read (python -m indexer stats says why)")
+        parts.append(f"{failed} could not be read ({indexer_command()} stats says why)")
     if not parts:
         return None
     return f"{', '.join(parts)}; {summary.total_indexed} searchable ({summary.seconds:.1f} s)"

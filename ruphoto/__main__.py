@@ -6,20 +6,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-PROG = "ruphoto"
+from search.commands import script_prog
+
 UI_COMMAND = "ui"
 
 
 def _add_ui_command(commands: argparse._SubParsersAction) -> None:
     """`ui` as `--help` lists it; its own arguments are python -m ui's (`ruphoto ui --help`)."""
-    commands.add_parser(UI_COMMAND, help="start the search page in the browser (as python -m ui; ruphoto ui --help)")
+    commands.add_parser(
+        UI_COMMAND, help=f"start the search page in the browser (as python -m ui; {script_prog()} ui --help)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
     """Every command `ruphoto` takes: the indexer's, and `ui`."""
     from indexer.__main__ import parser as indexer_parser
 
-    return indexer_parser(PROG, more_commands=_add_ui_command)
+    return indexer_parser(script_prog(), more_commands=_add_ui_command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,12 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == [UI_COMMAND]:
         from ui.__main__ import main as ui_main
 
-        return ui_main(args[1:])
+        return ui_main(args[1:], prog=f"{script_prog()} {UI_COMMAND}", indexer=script_prog())
     if not args or args[0] in ("-h", "--help"):
         parser().parse_args(args)  # prints the help (exit 0), or the usage error for no command (exit 2)
     from indexer.__main__ import main as indexer_main
 
-    return indexer_main(args, prog=PROG)
+    return indexer_main(args, prog=script_prog())
 
 
 if __name__ == "__main__":

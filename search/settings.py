@@ -12,6 +12,8 @@ accepted, the new name winning when both are set:
                             $XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search
     RUPHOTO_NO_PREPACK      set (not 0): no prepacked Linear layers on x86-64 (alias RUCLIP_NO_PREPACK)
     RUPHOTO_DEFAULT_MALLOC  set (not 0): leave glibc's allocator alone (alias RUCLIP_DEFAULT_MALLOC)
+    RUPHOTO_COMMAND         how the page's hints name the indexer's commands (`ruphoto ui` sets it for
+                            the page's process: search/commands.py)
 
 The hub's own variables stay huggingface_hub's (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME): they are
 read here for our messages and checks, and honoured by huggingface_hub itself; so is Ray's
@@ -39,6 +41,7 @@ DEVICE_VAR = "RUPHOTO_DEVICE"
 CACHE_VAR = "RUPHOTO_CACHE"
 NO_PREPACK_VAR = "RUPHOTO_NO_PREPACK"
 DEFAULT_MALLOC_VAR = "RUPHOTO_DEFAULT_MALLOC"
+COMMAND_VAR = "RUPHOTO_COMMAND"
 # The names older releases read (and the README documented): still accepted.
 ALIASES = {
     MODEL_VAR: "RUCLIP_MODEL",
@@ -66,6 +69,7 @@ class Settings:
     hub_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
     hub_offline: bool  # HF_HUB_OFFLINE
     ray_address: str  # RAY_ADDRESS (Ray's own): the cluster `build --ray auto` joins; "" when not set
+    command: str = ""  # RUPHOTO_COMMAND: the program the page's hints name ("" when not set)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +91,7 @@ class Settings:
             hub_endpoint=_value(env, "HF_ENDPOINT") or None,
             hub_offline=_value(env, "HF_HUB_OFFLINE").lower() in _HF_TRUE,
             ray_address=_value(env, "RAY_ADDRESS"),
+            command=_value(env, COMMAND_VAR),
         )
 
     @property

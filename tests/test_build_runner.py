@@ -20,6 +20,7 @@ from indexer.errors import BadOptionError, PhotoFolderError, PhotoFolderProblem
 from indexer.scan import PhotoFilter, scan_folder
 from indexer.stages import DECODE, ENCODE, PLAN, READ, SCAN, WRITE, StageTimes
 from indexer.watch import WatchOptions
+from search.commands import script_prog
 from search.errors import IndexStoreError
 from search.settings import Settings, SettingsError
 
@@ -199,7 +200,7 @@ def test_the_console_script_resolves_and_lists_every_command(capsys):
         main(["--help"])
     assert helped.value.code == 0
     listed = capsys.readouterr().out
-    assert listed.startswith("usage: ruphoto")
+    assert listed.startswith(f"usage: {script_prog()} ")  # ruphoto, or .venv/bin/ruphoto off the PATH
     for command in ("build", "watch", "stats", "verify", "backup", "search", "duplicates", "ui"):
         assert f"\n    {command} " in listed or f"\n    {command}\n" in listed, command
 
@@ -215,4 +216,4 @@ def test_the_console_script_runs_the_indexers_commands(tmp_path: Path, capsys):
     assert "error:" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:
         main(["build"])
-    assert usage.value.code == 2 and "(see ruphoto build --help)" in capsys.readouterr().err
+    assert usage.value.code == 2 and f"(see {script_prog()} build --help)" in capsys.readouterr().err

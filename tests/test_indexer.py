@@ -285,7 +285,7 @@ def test_search_command_and_json(tmp_path):
     lines = [__import__("json").loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3 and lines[0]["score"] >= lines[1]["score"] >= lines[2]["score"]
     missing = indexer("search", "кот", "--index", tmp_path / "nowhere")
-    assert missing.returncode == 2 and "python -m indexer build" in missing.stderr
+    assert missing.returncode == 2 and "python -m indexer build PHOTOS --index" in missing.stderr
 
 
 def test_help_teaches(tmp_path):

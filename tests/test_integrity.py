@@ -35,6 +35,7 @@ from streamlit.testing.v1 import AppTest
 
 import search
 from indexer.build import BuildOptions, build_index
+from search.commands import indexer_command
 from search.errors import IndexStoreError, StoreProblem
 from search.store import DATABASE_FILE, IndexStore
 from search.store.backup import backup_index
@@ -172,13 +173,16 @@ def cut_inside_the_last_page(database: Path) -> None:
 
 def assert_names_the_file_and_the_way_back(message: str, database: Path) -> None:
     """The CLI and the API say it in English, the page in Russian: the same file and the same ways."""
+    # The command as the one who reads it can run it: the CLI names itself, the API and the page the
+    # console script or this interpreter (search.commands).
+    command = indexer_command() if indexer_command() in message else "python -m indexer"
     if "повреждён" in message:
         assert f"Файл индекса `{database}` повреждён" in message, message
-        assert f"python -m indexer build /путь/к/фото --index {database.parent}" in message, message
+        assert f"`{command} build /путь/к/фото --index {database.parent}`" in message, message
     else:
         assert f"{database} is damaged" in message, message
-        assert f"python -m indexer build PHOTOS --index {database.parent}" in message, message  # or build again
-    assert "python -m indexer backup" in message, message  # restore a copy...
+        assert f"{command} build PHOTOS --index {database.parent}" in message, message  # or build again
+    assert f"`{command} backup`" in message, message  # restore a copy...
 
 
 def commands_on(index: Path, photos: Path) -> list[tuple[str | Path, ...]]:

@@ -1,9 +1,10 @@
 """The README's first hour: its two commands (the Makefile), the commands CI takes from it, the
-Quickstart and every Python block, run as written against the demo.
+Quickstart and every Python block, run as written against the demo; every shell block is either run
+here or listed with the reason it cannot be (test_every_shell_block_is_run_or_said_why_not).
 
-The Quickstart and the Python blocks run in a temporary folder holding a copy of data/demo/photos
-(their paths are relative: data/demo/photos, data/demo-index), so the repository's own
-data/demo-index is never touched; `.venv/bin/python` in the Quickstart is this test's interpreter.
+The blocks run in a temporary folder holding a copy of data/demo/photos (their paths are relative:
+data/demo/photos, data/demo-index), so the repository's own data/demo-index is never touched; its
+`.venv/bin/ruphoto` and `.venv/bin/python` are this test's interpreter, running this checkout.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ast
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +27,7 @@ from .helpers import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 DEMO_PHOTOS = REPO_ROOT / "data" / "demo" / "photos"
-VENV_PYTHON = ".venv/bin/python"
+VENV_SCRIPT = ".venv/bin/ruphoto"
 
 needs_make = pytest.mark.skipif(
     shutil.which("make") is None and not os.environ.get("CI"), reason="make is not installed (CI installs it)"
@@ -44,9 +46,75 @@ def section(title: str) -> str:
     return README[start : start + 1 + following.start()] if following else README[start:]
 
 
+def bash_blocks(title: str) -> list[list[str]]:
+    """The lines of each bash block under a heading, in order."""
+    blocks = re.findall(r"^```bash\n(.*?)^```$", section(title), flags=re.MULTILINE | re.DOTALL)
+    return [block.splitlines() for block in blocks]
+
+
 def first_bash_block(title: str) -> list[str]:
     """The lines of the first bash block under a heading."""
-    return re.search(r"^```bash\n(.*?)^```$", section(title), flags=re.MULTILINE | re.DOTALL).group(1).splitlines()
+    return bash_blocks(title)[0]
+
+
+# ---- every shell block: run by a test below, or why it cannot run here ---------------------------------
+# Keyed by the block's first line, so that a new or changed block fails the check until it is classified.
+
+RUN_HERE = {
+    ".venv/bin/ruphoto build data/demo/photos --index data/demo-index --model demo": (
+        "test_the_quickstart_runs_as_written"
+    ),
+    ".venv/bin/ruphoto build ~/Pictures            # ruclip-vit-base-patch32-384 by default": (
+        "test_the_own_photos_block_runs_as_written"
+    ),
+    ".venv/bin/ruphoto watch ~/Pictures        # build, then follow the folder until Ctrl-C (or SIGTERM)": (
+        "test_the_watch_block_runs_as_written"
+    ),
+}
+NOT_RUNNABLE_HERE = {
+    "make demo    # installs the search into .venv if needed, indexes the offline demo, serves the page on "
+    "http://localhost:8501": "it installs into the clone's .venv and serves until Ctrl-C: "
+    "test_make_demo_builds_and_serves_the_demo_index checks what it runs, CI runs it on a fresh clone",
+    "make install": "it installs into the clone's .venv (the network, minutes): CI runs it on a fresh clone, "
+    "test_make_demo_after_make_test_installs_nothing and its neighbours check when it runs",
+    "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install cython setuptools wheel "
+    "&& .venv/bin/pip install --no-build-isolation -e .": "a whole install (the network, minutes): "
+    "test_the_readmes_manual_install_is_what_make_runtime_and_make_install_run compares it with make runtime",
+    '.venv/bin/pip install --no-build-isolation -e ".[dev,cluster]" && .venv/bin/pip install --no-deps '
+    "ruclip==0.0.2": "an install (the network, minutes): "
+    "test_the_readmes_manual_install_is_what_make_runtime_and_make_install_run compares it with make install",
+    "# on every node: the same install of this project (it ships its own code to the cluster; the libraries": (
+        "it needs a Ray cluster of several machines and an NFS mount: tests/test_cluster.py builds on clusters "
+        "it starts on this machine"
+    ),
+    "make test": "it is the suite this test belongs to (CI runs it on a fresh clone)",
+    ".venv/bin/python -m training demo-model          # rewrite search/clip/demo_model (seeded; writes "
+    "training.json with its scores)": "it retrains the demo model for minutes and rewrites the repository's own "
+    "search/clip/demo_model and data/demo/photos: tests/test_training.py runs each command at a small size",
+}
+
+
+def test_every_shell_block_is_run_or_said_why_not():
+    fences = re.findall(r"^```(\w*)\n.*?^```$", README, flags=re.MULTILINE | re.DOTALL)  # each block's language
+    assert set(fences) <= {"bash", "python", ""}  # a `sh` or `console` block would escape the check below
+    assert fences.count("") == 1  # the tree under "Where things are", which is no command
+    first_lines = [block.splitlines()[0] for block in code_blocks("bash")]
+    unclassified = [line for line in first_lines if line not in RUN_HERE and line not in NOT_RUNNABLE_HERE]
+    assert not unclassified, "run these README blocks in a test, or list why not in NOT_RUNNABLE_HERE"
+    assert sorted(first_lines) == sorted([*RUN_HERE, *NOT_RUNNABLE_HERE])  # no entry for a block that is gone
+    assert all(callable(globals().get(name)) for name in RUN_HERE.values())
+
+
+def test_the_readmes_commands_are_the_console_script_or_the_venvs():
+    # Outside .venv, a bare `python -m indexer` is "python: command not found" (Debian) or another
+    # Python's ModuleNotFoundError: every command line of a block names the venv's script or interpreter.
+    for block in code_blocks("bash"):
+        for line in block.splitlines():
+            command = re.sub(r"^\w+\$\s+", "", line)  # the cluster block's `head$` prompts
+            assert not re.match(r"(python|ruphoto|streamlit|pip) ", command), line
+    assert "source .venv/bin/activate" in README and 'export PATH="$PWD/.venv/bin:$PATH"' in README
+    scripts = re.search(r"^\[project\.scripts\]\n(.*?)^\[", (REPO_ROOT / "pyproject.toml").read_text(), re.M | re.S)
+    assert re.search(r'^ruphoto = "ruphoto.__main__:main"$', scripts.group(1), flags=re.MULTILINE)
 
 
 # ---- the commands CI runs, and the Makefile ----------------------------------------------------------
@@ -104,6 +172,13 @@ def test_the_readmes_manual_install_is_what_make_runtime_and_make_install_run():
     assert runtime + extras == installs(make("-n", "--always-make", "install", "PYTHON=python3").stdout)
     assert runtime[1] == ".venv/bin/pip install torch==2.13.0"  # torch first, pinned
     assert runtime[-1] == ".venv/bin/pip install --no-build-isolation -e ."  # no extras for the demo
+
+
+@needs_make
+def test_make_help_says_what_make_demo_does():
+    # It serves the page and prints the address; nothing opens a browser (the server runs headless).
+    (demo,) = [line for line in make("help").stdout.splitlines() if line.startswith("make demo ")]
+    assert "serve the search page and print its address" in demo and "open the" not in demo
 
 
 @pytest.fixture
@@ -212,18 +287,94 @@ def label(path: str) -> tuple[str, str]:
     return demo_labels()[Path(path).name]
 
 
+def venv_in(folder: Path) -> None:
+    """folder/.venv/bin/ruphoto and python: this test's interpreter running this checkout, as
+    `make install` leaves them (the console script, and the venv's Python)."""
+    bin_folder = folder / ".venv" / "bin"
+    bin_folder.mkdir(parents=True)
+    path = f"PYTHONPATH={REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"
+    for name, run in (("ruphoto", f"{sys.executable} -m ruphoto"), ("python", sys.executable)):
+        (bin_folder / name).write_text(f'#!/bin/sh\n{path} exec {run} "$@"\n', encoding="utf-8")
+        (bin_folder / name).chmod(0o755)
+
+
+def run_as_written(lines: list[str], cwd: Path, **env: str) -> list[subprocess.CompletedProcess]:
+    """Each command line in bash, in `cwd`, all but those that serve the page until stopped."""
+    runs = []
+    for command in lines:
+        if command.startswith(f"{VENV_SCRIPT} ui"):
+            continue  # serves until Ctrl-C: the browser test (tests/test_ui_browser.py) starts the page
+        assert command.startswith(f"{VENV_SCRIPT} "), command
+        runs.append(
+            subprocess.run(
+                ["bash", "-c", command],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env={**os.environ, **env},
+            )
+        )
+    return runs
+
+
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
     """A folder with a copy of the demo photos, where the Quickstart's commands ran, all but the page's."""
     workspace = tmp_path_factory.mktemp("readme")
     shutil.copytree(DEMO_PHOTOS, workspace / "data" / "demo" / "photos")
-    commands = [line for line in first_bash_block("Quickstart") if " -m ui" not in line]
-    runs = []
-    for command in commands:
-        assert command.startswith(VENV_PYTHON + " ")
-        command = command.replace(VENV_PYTHON, sys.executable, 1)
-        runs.append(subprocess.run(command, shell=True, cwd=workspace, capture_output=True, text=True, timeout=300))
-    return workspace, runs
+    venv_in(workspace)
+    return workspace, run_as_written(first_bash_block("Quickstart"), workspace)
+
+
+@pytest.fixture
+def home_with_pictures(tmp_path: Path) -> Path:
+    """A clone's folder (its .venv) and a home whose ~/Pictures is a copy of the demo photos."""
+    venv_in(tmp_path)
+    shutil.copytree(DEMO_PHOTOS, tmp_path / "home" / "Pictures")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_the_own_photos_block_runs_as_written(home_with_pictures: Path):
+    # As written, with one thing changed: the default model is the demo's ($RUPHOTO_MODEL, documented),
+    # because the published one is a 600 MB download and this suite needs no network.
+    clone = home_with_pictures
+    own_photos = bash_blocks("Quickstart")[1]
+    build, search_line = run_as_written(own_photos, clone, HOME=str(clone / "home"), RUPHOTO_MODEL="demo")
+    assert build.returncode == 0, build.stderr
+    assert "64 images searchable" in build.stdout
+    assert (clone / "data" / "index" / "index.sqlite").is_file()  # the default index, beside the demo's
+    assert search_line.returncode == 0, search_line.stderr
+    assert "Демо-модель знает только цвета и фигуры" in search_line.stdout + search_line.stderr  # «кот»
+
+
+@pytest.mark.slow
+def test_the_watch_block_runs_as_written(home_with_pictures: Path):
+    clone = home_with_pictures
+    (command,) = bash_blocks("Keeping the index current")[0]
+    environment = {**os.environ, "HOME": str(clone / "home"), "RUPHOTO_MODEL": "demo", "PYTHONUNBUFFERED": "1"}
+    watcher = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"],
+        cwd=clone,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        seen = []
+        for line in watcher.stdout:  # the first build's summary, then watching
+            seen.append(line)
+            if "searchable" in line:
+                break
+        assert any("64 images searchable" in line for line in seen), "".join(seen)
+    finally:
+        os.killpg(watcher.pid, signal.SIGINT)  # Ctrl-C, as the comment says
+        rest = watcher.communicate(timeout=120)[0]
+    assert watcher.returncode in (0, 130), "".join(seen) + rest
+    assert "Traceback" not in rest
 
 
 def test_the_demo_photos_are_those_the_labels_describe():
@@ -235,7 +386,7 @@ def test_the_demo_photos_are_those_the_labels_describe():
 def test_the_quickstart_runs_as_written(quickstart):
     workspace, runs = quickstart
     build, search_line = runs
-    assert "--index data/demo-index" in build.args and "--model demo" in build.args
+    assert "--index data/demo-index" in build.args[-1] and "--model demo" in build.args[-1]
     assert build.returncode == 0, build.stderr
     assert "64 images searchable" in build.stdout
     assert (workspace / "data" / "demo-index").is_dir() and not (workspace / "data" / "index").exists()

@@ -18,6 +18,7 @@ import pytest
 import search
 from indexer.scan import FoundFile
 from indexer.stats import index_stats
+from search.commands import indexer_command
 from search.errors import ImageProblem, StoreProblem
 from search.images import PhotoFacts
 from search.store import (
@@ -99,7 +100,9 @@ def test_an_index_from_a_newer_release_is_refused_with_a_reason(tmp_path: Path):
 
 
 def test_a_folder_without_an_index_says_how_to_build_one(tmp_path: Path):
-    with pytest.raises(search.IndexStoreError, match="python -m indexer build") as caught:
+    with pytest.raises(
+        search.IndexStoreError, match=re.escape(f"Build one with: {indexer_command()} build PHOTOS --index")
+    ) as caught:
         search.open_index(tmp_path / "nothing")
     assert caught.value.reason is StoreProblem.NO_INDEX
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import shlex
+import shutil
 import sys
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from indexer.build import BuildOptions, build_index
+from search.commands import indexer_command
 from search.store import IndexStore
 from search.testing import write_synthetic_index
 
@@ -69,9 +71,11 @@ def test_no_index_shows_the_command_that_builds_one(monkeypatch, tmp_path):
     commands = [c.value for c in at.code]
     demo_command = next(c for c in commands if "--model demo" in c)
     # The command the page shows is the one that works: run it, and the page becomes a search page.
+    program = shlex.split(indexer_command())  # .venv/bin/ruphoto, ruphoto, or this Python's -m indexer
     argv = shlex.split(demo_command)
-    assert argv[:3] == ["python", "-m", "indexer"]  # the user's (virtual environment's) Python
-    built = indexer(*argv[3:])  # its main() in this process, from the repository root as the page says
+    assert argv[: len(program)] == program and argv[len(program)] == "build"
+    assert shutil.which(program[0]) or (REPO_ROOT / program[0]).is_file()  # a program that is there
+    built = indexer(*argv[len(program) :])  # its main() in this process, from the repository root as the page says
     assert built.returncode == 0, built.stderr
     at.run()
     no_failure(at)
@@ -105,7 +109,7 @@ def test_a_damaged_index_is_said_in_russian_with_the_file_and_the_way_back(monke
     assert not at.exception
     shown = russian(at.error[0].value)
     assert f"Файл индекса `{database}` повреждён" in shown
-    assert "`python -m indexer backup`" in shown and f"--index {tmp_path}`" in shown
+    assert f"`{indexer_command()} backup`" in shown and f"--index {tmp_path}`" in shown
 
 
 def test_empty_query_offers_examples_and_an_example_searches(monkeypatch, labelled_collection):
@@ -260,6 +264,9 @@ def test_the_sidebar_tells_what_the_index_holds_and_what_failed(monkeypatch, lab
     assert f"`{labelled_collection.broken.name}`: не изображение или файл повреждён" in [
         c.value for c in failed.caption
     ]
+    # The way to the details is a command that runs as shown, on this page's index.
+    hint = f'подробности: `{indexer_command()} stats --index "{labelled_collection.index}"`'
+    assert hint in [c.value for c in failed.caption]
 
 
 def test_a_new_build_shows_up_without_restarting_the_page(monkeypatch, tmp_path):

@@ -16,6 +16,7 @@ from PIL import Image
 
 from search import EmptyReason, SearchResults
 from search.clip.hub import DOWNLOADED_FILES
+from search.commands import indexer_command
 from search.constants import DEFAULT_MODEL, HUB_ORGANISATION
 from search.errors import (
     ImageLoadError,
@@ -134,7 +135,7 @@ def test_python_m_ui_teaches_its_options():
 
     shown = in_this_process(main, ["--help"])  # argparse's help exits before Streamlit would start
     assert shown.returncode == 0
-    assert "--index" in shown.stdout and "python -m indexer build" in shown.stdout
+    assert "--index" in shown.stdout and f"{indexer_command()} build /path/to/photos" in " ".join(shown.stdout.split())
 
 
 def test_a_model_missing_from_the_hub_cache_is_announced_as_a_download(tmp_path, monkeypatch):
@@ -217,7 +218,7 @@ def test_a_damaged_index_is_explained_in_russian_naming_the_file(tmp_path):
     error = IndexStoreError("index.sqlite is damaged (file is not a database)", StoreProblem.DAMAGED)
     shown = explained(error, tmp_path)
     assert f"`{tmp_path / 'index.sqlite'}`" in shown and "повреждён" in shown
-    assert "python -m indexer backup" in shown and f"--index {tmp_path}" in shown
+    assert f"`{indexer_command()} backup`" in shown and f"--index {tmp_path}" in shown
     assert "`index.sqlite-wal`" in shown  # deleted with it, or SQLite would replay it into the copy
     assert "not a database" not in shown and not english_outside_code(shown)
 

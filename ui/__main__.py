@@ -6,13 +6,17 @@ import os
 import sys
 from pathlib import Path
 
+from search.commands import COMMAND_VARIABLE
+
 from .settings import parser
 
 APP = Path(__file__).with_name("app.py")
 
 
-def main(argv: list[str] | None = None) -> int:
-    described = parser()
+def main(argv: list[str] | None = None, prog: str = "python -m ui", indexer: str | None = None) -> int:
+    """Start the page; `ruphoto ui` passes its own name (`prog`) and the indexer's (`indexer`), so that the
+    page's hints name the commands the user runs."""
+    described = parser(prog)
     described.add_argument("--port", type=int, default=8501, help="port to serve on (default %(default)s)")
     described.add_argument(
         "--host",
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         "--text-precision",
         args.text_precision,
     ]
+    if indexer:  # a write for the page's process, which reads it in search.settings (search.commands)
+        os.environ.update({COMMAND_VARIABLE: indexer})
     os.execv(sys.executable, command)  # Streamlit takes over this process: Ctrl-C stops it as usual
     return 0  # not reached
 

@@ -28,6 +28,7 @@ except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from search import Failure, Hit, IndexStats, PhotoIndex, SearchRequest, SearchResults
+from search.commands import indexer_command
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
 from search.images import decode_upload, jpeg_of
@@ -182,7 +183,8 @@ def groups_page(index: PhotoIndex, stats: IndexStats) -> None:
         if len(group) > PER_GROUP_SHOWN:
             st.caption(f"и {views.shots(len(group) - PER_GROUP_SHOWN)} ещё")
     if len(groups) > GROUPS_SHOWN:
-        st.caption(f"Показаны {GROUPS_SHOWN} самых больших групп из {len(groups)}: `python -m indexer duplicates`")
+        every = f'{indexer_command()} duplicates --index "{index.folder}"'  # the command for all of them
+        st.caption(f"Показаны {GROUPS_SHOWN} самых больших групп из {len(groups)}: `{every}`")
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,7 @@ def main() -> None:
     _state_defaults()
     st.title("Поиск по фотографиям")
     index, stats, failures = opened_index(settings)
-    views.sidebar_summary(stats, failures)
+    views.sidebar_summary(stats, failures, index.folder)
     chosen = views.filters(stats, photo_folders(stats.roots, skip=str(index.folder)))
     st.sidebar.button("Похожие кадры", key="groups-view", on_click=open_groups, help="Серии и копии одного кадра")
     if st.session_state.groups_view:

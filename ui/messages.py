@@ -2,7 +2,8 @@
 never by the wording of the library's English message, which stays for the CLI, the API and the
 server's log. Paths and commands go in `code` spans (they are not translated, and markdown must
 not read them); {folder} is the index folder, {file} its index.sqlite ({name}: the bare file
-name), {model} the model's name.
+name), {model} the model's name; {indexer}, {page} and {training} the commands, as
+search.commands names them where the page runs.
 
 tests/test_ui_parts.py checks that each reason of each enum has its text here, in Russian.
 """
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 
 from search import DATABASE_FILE, EmptyReason, QueryError, QueryProblem, SearchResults
+from search.commands import indexer_command, module_command, page_command
 from search.errors import ImageLoadError, ImageProblem, IndexStoreError, ModelProblem, StoreProblem
 from search.images import UploadTooLarge
 from ui.loading import ModelUnavailable
@@ -21,7 +23,7 @@ from ui.thumbnails import OutsideFolders
 
 log = logging.getLogger(__name__)
 
-_BUILD = "`python -m indexer build /путь/к/фото --index {folder}`"
+_BUILD = "`{indexer} build /путь/к/фото --index {folder}`"
 
 QUERY_PROBLEMS: dict[QueryProblem, str] = {
     QueryProblem.EMPTY_TERM: "В запросе пустое слагаемое: между «+» и «−» должно быть слово. "
@@ -42,9 +44,9 @@ STORE_PROBLEMS: dict[StoreProblem, str] = {
     StoreProblem.OTHER_MODEL: "Индекс в `{folder}` построен моделью с другими весами, чем у модели, которая "
     "лежит сейчас под тем же именем: векторы индекса с ней бессмысленны. Верните ту модель, с которой строили "
     "индекс, или постройте индекс заново в другой папке: "
-    "`python -m indexer build /путь/к/фото --index /новая/папка`.",
+    "`{indexer} build /путь/к/фото --index /новая/папка`.",
     StoreProblem.DAMAGED: "Файл индекса `{file}` повреждён, и ничему в нём доверять нельзя. Что делать: "
-    "восстановить его из копии, сделанной командой `python -m indexer backup` (сначала удалите рядом с ним "
+    "восстановить его из копии, сделанной командой `{indexer} backup` (сначала удалите рядом с ним "
     "`{name}-wal` и `{name}-shm`, потом положите копию на его место), или переименовать папку `{folder}` "
     "и построить индекс заново: " + _BUILD,
     StoreProblem.NEWER_SCHEMA: "Индекс `{file}` записан более новой версией программы, и эта версия его "
@@ -53,15 +55,15 @@ STORE_PROBLEMS: dict[StoreProblem, str] = {
     "освободите место на диске и обновите страницу.",
     StoreProblem.READ_ONLY: "Файл `{file}` или его папка доступны только для чтения, а индексу нужна запись. "
     "Проверьте права на папку `{folder}` или скопируйте её туда, где можно писать, и откройте копию: "
-    "`python -m ui --index /путь/к/копии`.",
+    "`{page} --index /путь/к/копии`.",
     StoreProblem.UNKNOWN_IMAGE: "Этого фото уже нет в индексе: новая сборка его убрала. Обновите страницу.",
     StoreProblem.BACKUP_FAILED: "Резервная копия индекса `{folder}` не сделана. Проверьте, что там, куда она "
-    "пишется, есть место и права на запись, и повторите `python -m indexer backup`.",
+    "пишется, есть место и права на запись, и повторите `{indexer} backup`.",
 }
 
 MODEL_PROBLEMS: dict[ModelProblem, str] = {
     ModelProblem.DEMO_MISSING: "Демо-модели нет в установленной программе. Переустановите программу "
-    "или создайте модель заново: `python -m training demo-model`.",
+    "или создайте модель заново: `{training} demo-model`.",
     ModelProblem.NOT_DOWNLOADED: "Модель `{model}`, которой построен индекс, ещё не скачана. Подключитесь "
     "к интернету и обновите страницу: модель скачивается один раз, дальше берётся с диска.",
     ModelProblem.DOWNLOAD_FAILED: "Модель `{model}`, которой построен индекс, ещё не скачана, а скачать её "
@@ -125,9 +127,15 @@ def explained(error: Exception, folder: Path) -> str:
         return QUERY_PROBLEMS[error.reason]
     if isinstance(error, IndexStoreError):
         folder = folder.absolute()
-        return STORE_PROBLEMS[error.reason].format(folder=folder, file=folder / DATABASE_FILE, name=DATABASE_FILE)
+        return STORE_PROBLEMS[error.reason].format(
+            folder=folder,
+            file=folder / DATABASE_FILE,
+            name=DATABASE_FILE,
+            indexer=indexer_command(),
+            page=page_command(),
+        )
     if isinstance(error, ModelUnavailable):
-        return MODEL_PROBLEMS[error.reason].format(model=error.name)
+        return MODEL_PROBLEMS[error.reason].format(model=error.name, training=module_command("training"))
     log.warning("an error without a Russian text", exc_info=error)
     return UNEXPECTED
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.cli import CliParser, add_device_option, add_text_precision_option
+from search.commands import indexer_command
 from search.paths import default_index_dir
 
 
@@ -17,18 +18,19 @@ class Settings:
     text_precision: str
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m ui") -> argparse.ArgumentParser:
+    """The page's command line, as `prog` (`python -m ui`, or `ruphoto ui`)."""
     described = CliParser(
-        prog="python -m ui",
+        prog=prog,
         description="Search your photos by a Russian description or by an example picture, in the browser.",
-        epilog="Build an index first: python -m indexer build /path/to/photos --index DIR. "
+        epilog=f"Build an index first: {indexer_command()} build /path/to/photos --index DIR. "
         "The same arguments work after `--` with streamlit: streamlit run ui/app.py -- --index DIR",
     )
     described.add_argument(
         "--index",
         type=Path,
         default=default_index_dir(),
-        help="index folder written by python -m indexer build (default %(default)s)",
+        help=f"index folder written by {indexer_command()} build (default %(default)s)",
     )
     add_device_option(described, help="where queries are encoded (default %(default)s)")
     add_text_precision_option(described)

@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from search import Failure, Hit, IndexStats
+from search.commands import indexer_command
 from search.constants import RAW_SUFFIXES
 from search.images import image_suffixes
 from ui.messages import failure_reason
@@ -50,9 +51,10 @@ def day(moment: datetime | date | None) -> str:
 def no_index(folder: Path) -> None:
     st.info(f"В папке `{folder}` ещё нет индекса. Постройте его одной командой, потом обновите страницу.")
     st.markdown("Ваши фотографии:")
-    st.code(f'python -m indexer build "/путь/к/фото" --index "{folder}"', language="bash")
+    indexer = indexer_command()  # as the user can run it here: ruphoto, .venv/bin/ruphoto, ...
+    st.code(f'{indexer} build "/путь/к/фото" --index "{folder}"', language="bash")
     st.markdown("Или демо-коллекция с маленькой моделью, без интернета:")
-    st.code(f'python -m indexer build data/demo/photos --model demo --index "{folder}"', language="bash")
+    st.code(f'{indexer} build data/demo/photos --model demo --index "{folder}"', language="bash")
 
 
 def first_build_running(folder: Path) -> None:
@@ -63,7 +65,7 @@ def first_build_running(folder: Path) -> None:
     st.button("Обновить", key="refresh")
 
 
-def sidebar_summary(stats: IndexStats, failures: list[Failure]) -> None:
+def sidebar_summary(stats: IndexStats, failures: list[Failure], folder: Path) -> None:
     st.sidebar.header("Индекс")
     built = stats.last_build.astimezone().strftime("%d.%m.%Y %H:%M") if stats.last_build else "идёт первая"
     st.sidebar.markdown(
@@ -83,7 +85,7 @@ def sidebar_summary(stats: IndexStats, failures: list[Failure]) -> None:
             for failure in failures:  # failure.detail is the indexer's English: `indexer stats` shows it
                 st.caption(f"`{os.path.basename(failure.path)}`: {failure_reason(failure.reason)}", help=failure.path)
             more = f"и ещё {stats.failed - len(failures)}; " if stats.failed > len(failures) else ""
-            st.caption(f"{more}подробности: `python -m indexer stats`")
+            st.caption(f'{more}подробности: `{indexer_command()} stats --index "{folder}"`')
 
 
 def filters(stats: IndexStats, folders: list[str]) -> Filters:

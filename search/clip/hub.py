@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..commands import module_command
 from ..constants import (
     CONFIG_FILE,
     DEFAULT_MODEL,
@@ -70,7 +71,7 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
         if not demo.is_dir() or missing_files(demo):
             raise ModelNotFoundError(
                 f"The demo model is not in {demo}. It ships with the package; reinstall it, or "
-                "re-create it with: python -m training demo-model",
+                f"re-create it with: {module_command('training')} demo-model",
                 ModelProblem.DEMO_MISSING,
             )
         return demo
@@ -270,5 +271,5 @@ def _offline_message(name: str, reason: str) -> str:
 def _not_downloaded_message(name: str) -> str:
     return (
         f"Model {name!r} is not in the local model cache ({_hub_cache()}). Download it once with: "
-        f"python -m search download {name} (needs internet), or {_manual_download(name)}."
+        f"{module_command('search')} download {name} (needs internet), or {_manual_download(name)}."
     )

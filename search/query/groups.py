@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..commands import indexer_command
 from ..duplicates import Prints, check_threshold, default_threshold, group_vectors
 from ..errors import IndexStoreError, StoreProblem
 from ..store import IndexStore
@@ -124,7 +125,8 @@ def duplicate_groups(
         record = store.model_record()
         if record is None:
             raise IndexStoreError(
-                f"{folder} holds no finished build yet; run python -m indexer build first.", StoreProblem.NOT_BUILT
+                f"{folder} holds no finished build yet; run {indexer_command()} build PHOTOS --index {folder} first.",
+                StoreProblem.NOT_BUILT,
             )
         chosen = check_threshold(default_threshold(record.name) if threshold is None else threshold)
         return [group for group in groups_in_store(store, chosen) if len(group) >= min_size]

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..clip.encoder import RuClip, load_model
+from ..commands import indexer_command
 from ..duplicates import check_threshold, default_threshold
 from ..errors import IndexStoreError, StoreProblem
 from ..store import Failure, IndexStats, IndexStore
@@ -59,7 +60,9 @@ class PhotoIndex:
         recorded = self._store.model_record()
         if recorded is None:
             raise IndexStoreError(
-                f"{self.folder} holds no finished build yet; run python -m indexer build first.", StoreProblem.NOT_BUILT
+                f"{self.folder} holds no finished build yet; run "
+                f"{indexer_command()} build PHOTOS --index {self.folder} first.",
+                StoreProblem.NOT_BUILT,
             )
         self.dim = recorded.embed_dim
         if isinstance(model, RuClip):

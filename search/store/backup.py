@@ -12,6 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
 from .health import index_folder_error
 from .index_store import IndexStore
@@ -58,7 +59,7 @@ def _refuse_the_index_itself(folder: Path, destination: Path) -> None:
     if target in own or (target.exists() and database.exists() and os.path.samefile(target, database)):
         raise IndexStoreError(
             f"{destination} is the index's own {target.name}; a backup must go elsewhere, e.g. "
-            f"python -m indexer backup ~/index-backup.sqlite --index {folder}",
+            f"{indexer_command()} backup ~/index-backup.sqlite --index {folder}",
             StoreProblem.BACKUP_FAILED,
         )
 
@@ -89,7 +90,7 @@ def restore_index(source: str | os.PathLike[str], folder: Path, *, force: bool =
     target = folder / DATABASE_FILE
     if not source.is_file():
         raise IndexStoreError(
-            f"No backup at {source}; name the file `python -m indexer backup DEST` wrote.", StoreProblem.BACKUP_FAILED
+            f"No backup at {source}; name the file `{indexer_command()} backup DEST` wrote.", StoreProblem.BACKUP_FAILED
         )
     if target.exists() and os.path.samefile(source, target):
         raise IndexStoreError(
@@ -123,7 +124,7 @@ def _refuse_an_index_unless_forced(target: Path, force: bool) -> None:
     if target.exists() and not force:
         raise IndexStoreError(
             f"{target} already holds an index; restoring would replace it. Restore into an empty folder "
-            f"(--index DIR), or add --force to replace it (keep a copy first: python -m indexer backup "
+            f"(--index DIR), or add --force to replace it (keep a copy first: {indexer_command()} backup "
             f"~/index-before-restore.sqlite --index {target.parent}).",
             StoreProblem.BACKUP_FAILED,
         )

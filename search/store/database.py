@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, ExceptionContext
 
+from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
 from .health import damaged_message, index_folder_error, not_a_folder_message, torn_file_cause, translated
 from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE
@@ -49,7 +50,7 @@ def create_database_engine(folder: Path, *, create: bool) -> Engine:
     if not exists and not create:
         raise IndexStoreError(
             f"No index in {folder} (no {DATABASE_FILE}). "
-            f"Build one with: python -m indexer build PHOTOS --index {folder}",
+            f"Build one with: {indexer_command()} build PHOTOS --index {folder}",
             StoreProblem.NO_INDEX,
         )
     torn = torn_file_cause(path)

@@ -12,6 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
 from .layout import DATABASE_FILE, connect_read_only
 
@@ -29,9 +30,9 @@ def damaged_message(path: Path, cause: str) -> str:
     # The WAL beside a damaged file must go with it: SQLite would replay its pages into the copy.
     return (
         f"{path} is damaged ({cause}); nothing in it can be trusted. Restore it from a copy made by "
-        f"`python -m indexer backup` (delete {path.name}-wal and {path.name}-shm beside it, then copy the "
+        f"`{indexer_command()} backup` (delete {path.name}-wal and {path.name}-shm beside it, then copy the "
         f"backup over it), or move the folder {folder} aside and build the index again: "
-        f"python -m indexer build PHOTOS --index {folder}"
+        f"{indexer_command()} build PHOTOS --index {folder}"
     )
 
 
