@@ -59,6 +59,7 @@ from indexer.model_choice import choose_model  # noqa: E402
 from indexer.scan import scan_folder  # noqa: E402
 from search.clip.config import ModelConfig  # noqa: E402
 from search.constants import BASE_IMAGE_SUFFIXES, DEMO_MODEL  # noqa: E402
+from search.images.decode import print_one  # noqa: E402
 from search.images.facts import PhotoFacts, file_hash  # noqa: E402
 from search.paths import demo_model_dir  # noqa: E402
 from search.store import IndexedImage, IndexStore, ModelRecord  # noqa: E402
@@ -154,16 +155,21 @@ def write_matching_index(index: Path, photos: Path, seed: int = 0) -> None:
         root_id = store.add_root(root)
         found = scan_folder(root, BASE_IMAGE_SUFFIXES, skip=[index]).files  # the planner's own view of the files
         rng = np.random.default_rng(seed)
+        prints: dict[str, bytes | None] = {}  # by content: the photos repeat a few hundred pictures
+
+        def facts_of(path: str) -> PhotoFacts:
+            digest = file_hash(path)
+            if digest not in prints:
+                prints[digest] = print_one(path)
+            return PhotoFacts(*PHOTO_SIZE, None, None, digest, picture_print=prints[digest])
+
         for start in range(0, len(found), ROWS_PER_INSERT):
             chunk = found[start : start + ROWS_PER_INSERT]
             vectors = rng.standard_normal((len(chunk), dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             store.add_new_images(
                 root_id,
-                [
-                    IndexedImage(item, vector, PhotoFacts(*PHOTO_SIZE, None, None, file_hash(item.path)))
-                    for item, vector in zip(chunk, vectors, strict=True)
-                ],
+                [IndexedImage(item, vector, facts_of(item.path)) for item, vector in zip(chunk, vectors, strict=True)],
             )
         save_vectors(index, store, build_from_sqlite(store, dim, IndexKind.for_count(len(found))))
         store.record_build_finished()

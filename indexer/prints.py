@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-
-from search.store import IndexStore
+from typing import TYPE_CHECKING
 
 from .scan import FoundFile
+
+if TYPE_CHECKING:  # SQLAlchemy: an unchanged re-run, which imports this module, must not load it
+    from search.store import IndexStore
 
 PRINTS_PER_COMMIT = 512  # a stopped build keeps the prints of every finished commit
 
