@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .settings import COMMAND_VAR, settings
+from .settings import settings
 
 SCRIPT = "ruphoto"
-# Set by `ruphoto ui` for the page's process, which hints at the indexer's commands too.
-COMMAND_VARIABLE = COMMAND_VAR
 
 _running_as: str | None = None  # the program of the command line running in this process, if any
 

@@ -13,13 +13,13 @@ import pytest
 import ruphoto.__main__ as ruphoto
 from search import IndexStoreError, StoreProblem
 from search.commands import (
-    COMMAND_VARIABLE,
     indexer_command,
     installed_script,
     module_command,
     page_command,
     running_as,
 )
+from search.settings import COMMAND_VAR
 from ui.messages import explained
 
 from .helpers import indexer
@@ -37,7 +37,7 @@ def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(sys, "executable", str(bin_folder / "python"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    monkeypatch.delenv(COMMAND_VARIABLE, raising=False)
+    monkeypatch.delenv(COMMAND_VAR, raising=False)
     return tmp_path
 
 
@@ -68,7 +68,7 @@ def test_a_command_line_names_itself_while_it_runs(clone: Path, monkeypatch):
             assert indexer_command() == "ruphoto"
         assert indexer_command() == "python -m indexer"
     assert indexer_command() == ".venv/bin/ruphoto"
-    monkeypatch.setenv(COMMAND_VARIABLE, "ruphoto")  # as `ruphoto ui` leaves it for the page's process
+    monkeypatch.setenv(COMMAND_VAR, "ruphoto")  # as `ruphoto ui` leaves it for the page's process
     assert indexer_command() == "ruphoto"
 
 
@@ -96,7 +96,7 @@ def test_python_m_indexer_names_itself(tmp_path: Path):
 
 
 def test_ruphoto_ui_tells_the_page_its_name(clone: Path, monkeypatch, capsys):
-    monkeypatch.setenv(COMMAND_VARIABLE, "")  # restored after the test: ruphoto ui sets it in this process
+    monkeypatch.setenv(COMMAND_VAR, "")  # restored after the test: ruphoto ui sets it in this process
     a_file = clone / "index.sqlite"
     a_file.write_bytes(b"")
     with pytest.raises(SystemExit):  # refused before Streamlit starts: --index names a file
@@ -107,11 +107,11 @@ def test_ruphoto_ui_tells_the_page_its_name(clone: Path, monkeypatch, capsys):
     monkeypatch.setattr(os, "execv", lambda path, argv: started.append((argv, dict(os.environ))))
     ruphoto.main(["ui", "--index", str(clone / "index")])
     ((argv, environment),) = started
-    assert argv[1:4] == ["-m", "streamlit", "run"] and environment[COMMAND_VARIABLE] == ".venv/bin/ruphoto"
+    assert argv[1:4] == ["-m", "streamlit", "run"] and environment[COMMAND_VAR] == ".venv/bin/ruphoto"
     # The page's Russian hints then name the same commands.
     shown = explained(IndexStoreError("no index", StoreProblem.NO_INDEX), clone / "index")
     assert f"`.venv/bin/ruphoto build /путь/к/фото --index {clone / 'index'}`" in shown
-    monkeypatch.setenv(COMMAND_VARIABLE, "ruphoto")
+    monkeypatch.setenv(COMMAND_VAR, "ruphoto")
     copy = explained(IndexStoreError("read-only", StoreProblem.READ_ONLY), clone / "index")
     assert "`ruphoto ui --index /путь/к/копии`" in copy
 

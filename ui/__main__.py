@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from search.commands import COMMAND_VARIABLE
+from search.settings import COMMAND_VAR
 
 from .settings import parser
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m ui", indexer: str
         args.text_precision,
     ]
     if indexer:  # a write for the page's process, which reads it in search.settings (search.commands)
-        os.environ.update({COMMAND_VARIABLE: indexer})
+        os.environ.update({COMMAND_VAR: indexer})
     os.execv(sys.executable, command)  # Streamlit takes over this process: Ctrl-C stops it as usual
     return 0  # not reached
 
