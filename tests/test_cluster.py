@@ -170,11 +170,18 @@ def test_a_node_with_other_weights_stops_the_build_with_one_message(tmp_path, tw
     assert time.monotonic() - started < 120  # said, not retried for ever
 
 
+# Enough photos that the build is still running when the test acts on it (the kill after 8 rows, the
+# node taken away once both nodes have worked): with 48 and 72 a fresh-clone run on a fast machine saw
+# builds that finished first.
+KILLED_DRIVER_PHOTOS = 96
+TWO_NODE_PHOTOS = 144
+
+
 @pytest.mark.slow
 def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path, two_nodes):
     address = two_nodes.address
     photos, index = tmp_path / "photos", tmp_path / "index"
-    _distinct_photos(photos, 48)
+    _distinct_photos(photos, KILLED_DRIVER_PHOTOS)
     command = [sys.executable, "-m", "indexer", "build", str(photos), "--index", str(index), "--model", str(TINY_MODEL)]
     command += ["--quiet", "--batch-size", "4", "--checkpoint-every", "8", "--exact-decode", "--ray", address]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -192,14 +199,14 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path, two_nodes):
             break
     process.wait(30)
     assert process.returncode == -signal.SIGKILL, "the build finished before it could be killed"
-    assert 0 < written < 48
+    assert 0 < written < KILLED_DRIVER_PHOTOS
 
     resumed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "unchanged 0" not in resumed.stdout  # it took up what the killed run had committed
     with sqlite3.connect(index / DATABASE_FILE) as db:
         paths = [row[0] for row in db.execute("SELECT path FROM images WHERE state = 'indexed'")]
-    assert len(paths) == len(set(paths)) == 48
+    assert len(paths) == len(set(paths)) == KILLED_DRIVER_PHOTOS
     assert verify_index(index).ok
 
 
@@ -210,7 +217,7 @@ def test_two_nodes_share_the_work_and_killed_actors_and_a_lost_node_lose_nothing
     node_ids = {node.node_id for node in two_nodes.list_all_nodes()}
     worker_node = next(node for node in two_nodes.list_all_nodes() if node is not two_nodes.head_node)
     photos, index = tmp_path / "photos", tmp_path / "index"
-    _distinct_photos(photos, 72)
+    _distinct_photos(photos, TWO_NODE_PHOTOS)
     killed: dict[str, int] = {}
 
     def kill_one_of_each() -> None:
@@ -255,11 +262,11 @@ def test_two_nodes_share_the_work_and_killed_actors_and_a_lost_node_lose_nothing
     killer.join(5)
     assert set(killed) == {"_Decoder", "_Encoder"}, f"the build ended before both kills: {killed}"
     assert worker_node not in two_nodes.list_all_nodes()  # the node went mid-build
-    assert summary.indexed == 72 and not summary.failed
+    assert summary.indexed == TWO_NODE_PHOTOS and not summary.failed
     assert verify_index(index).ok
     table = rows(index)
-    assert len(table) == 72 and all(row[1] == "indexed" for row in table.values())
+    assert len(table) == TWO_NODE_PHOTOS and all(row[1] == "indexed" for row in table.values())
     # Every node the cluster has did some of it: the actors report where they ran.
     worked_on = summary.stages[DECODE].nodes | summary.stages[ENCODE].nodes
     assert worked_on == node_ids
-    assert summary.stages[DECODE].images == 72 and summary.stages[ENCODE].images == 72
+    assert summary.stages[DECODE].images == TWO_NODE_PHOTOS and summary.stages[ENCODE].images == TWO_NODE_PHOTOS
