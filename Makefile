@@ -24,13 +24,14 @@ TORCH_INDEX ?=
 REFERENCE := ruclip==0.0.2
 
 .DEFAULT_GOAL := help
-.PHONY: help runtime install demo test
+.PHONY: help runtime install demo test messages
 
 help:
 	@echo "make demo     make runtime if needed, index the offline demo into $(DEMO_INDEX), serve the search page and print its address (PORT=$(PORT); open it in the browser)"
 	@echo "make test     make install if needed, run the tests (.venv/bin/python -m pytest -q)"
 	@echo "make runtime  create .venv, install the project and torch: all the demo and your photos need (PYTHON=$(PYTHON); TORCH_INDEX=URL)"
 	@echo "make install  make runtime, then the test tools, the cluster extra (Ray) and the parity tests' reference"
+	@echo "make messages after changing a message: extract the texts, update the Russian catalogue, compile it"
 	@echo "make help     this list"
 
 runtime: $(RUNTIME_STAMP)
@@ -66,3 +67,18 @@ demo: runtime
 
 test: install
 	$(VENV)/bin/python -m pytest -q
+
+# The terminal's messages (search/i18n.py): every _()/ngettext()/N_() text of the packages, and the
+# running Python's argparse texts (search.i18n routes them to our catalogue), into the Russian
+# catalogue; new entries come untranslated (tests/test_messages.py fails until each has its Russian),
+# gone ones are dropped, then the .mo is compiled. Both are committed: running needs no tool.
+LOCALE := search/locale
+POT := $(LOCALE)/ruphoto.pot
+messages:
+	@test -x $(VENV)/bin/pybabel || { echo "error: no pybabel in $(VENV): make install first (Babel is in the dev extra)" >&2; exit 1; }
+	$(VENV)/bin/pybabel extract --no-location --sort-output --project=ruphoto-search -o $(POT) \
+		--ignore-dirs='demo_model __pycache__' search indexer training ui ruphoto \
+		$$($(VENV)/bin/python -c 'import argparse; print(argparse.__file__)')
+	$(VENV)/bin/pybabel update -i $(POT) -d $(LOCALE) -D ruphoto -l ru --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel compile -d $(LOCALE) -D ruphoto --statistics
+	@rm -f $(POT)

@@ -1,23 +1,4 @@
-"""python -m indexer: build a searchable index of a photo folder, inspect it, search it.
-
-  python -m indexer build ~/Pictures                    # index (or update) with the default model
-  python -m indexer build data/demo/photos --model demo # the offline demo: colours and shapes
-  python -m indexer build /mnt/photos --ray auto        # decode and encode on a running Ray cluster
-  python -m indexer watch ~/Pictures                    # build, then keep the index current (Ctrl-C stops)
-  python -m indexer search "рыжий кот на диване"        # best matches, with scores
-  python -m indexer search --image photo.jpg "зимой"    # like this picture, steered by words (search --help)
-  python -m indexer duplicates                          # groups of near-identical photos (bursts, copies)
-  python -m indexer stats                               # counts, failures by reason, model
-  python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
-  python -m indexer verify --repair                     # write the FAISS file again from SQLite
-  python -m indexer backup ~/index-backup.sqlite        # a consistent copy, even while a build runs
-  python -m indexer backup --restore ~/index-backup.sqlite --index DIR   # put it back (backup --help)
-
-Re-running build only encodes new and changed files, follows renames without re-encoding, and
-removes deleted files (unless most of the folder vanished at once: then it refuses and says why).
-An interrupted build resumes where it stopped. Every command takes --index (default data/index,
-or $RUPHOTO_DATA/index).
-"""
+"""python -m indexer: build a searchable index of a photo folder, inspect it, search it (EXAMPLES: the commands)."""
 
 from __future__ import annotations
 
@@ -37,6 +18,7 @@ from search.cli import (
     run_cli,
 )
 from search.commands import indexer_command, running_as
+from search.i18n import N_, _
 from search.paths import default_index_dir
 
 from .build import FAISS_CHECKPOINT_MIN_IMAGES, BuildOptions, build_index
@@ -53,6 +35,27 @@ from .watch import DEFAULT_RESCAN_EVERY_S, DEFAULT_SETTLE_S
 
 PROG = "python -m indexer"
 
+# The commands, as `--help` shows them below its options (translated there).
+EXAMPLES = N_("""examples:
+  python -m indexer build ~/Pictures                    # index (or update) with the default model
+  python -m indexer build data/demo/photos --model demo # the offline demo: colours and shapes
+  python -m indexer build /mnt/photos --ray auto        # decode and encode on a running Ray cluster
+  python -m indexer watch ~/Pictures                    # build, then keep the index current (Ctrl-C stops)
+  python -m indexer search "рыжий кот на диване"        # best matches, with scores
+  python -m indexer search --image photo.jpg "зимой"    # like this picture, steered by words (search --help)
+  python -m indexer duplicates                          # groups of near-identical photos (bursts, copies)
+  python -m indexer stats                               # counts, failures by reason, model
+  python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
+  python -m indexer verify --repair                     # write the FAISS file again from SQLite
+  python -m indexer backup ~/index-backup.sqlite        # a consistent copy, even while a build runs
+  python -m indexer backup --restore ~/index-backup.sqlite --index DIR   # put it back (backup --help)
+
+Re-running build only encodes new and changed files, follows renames without re-encoding, and
+removes deleted files (unless most of the folder vanished at once: then it refuses and says why).
+An interrupted build resumes where it stopped. Every command takes --index (default data/index,
+or $RUPHOTO_DATA/index).
+""")
+
 
 def parser(
     prog: str = PROG, more_commands: Callable[[argparse._SubParsersAction], None] | None = None
@@ -67,25 +70,27 @@ def _parser(
 ) -> argparse.ArgumentParser:
     parser = CliParser(
         prog=prog,
-        description="Semantic photo search for Russian: index a folder with ruCLIP, then search it by description.",
+        description=_("Semantic photo search for Russian: index a folder with ruCLIP, then search it by description."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1].replace(PROG, prog),  # the examples as this program is called
+        epilog=_(EXAMPLES).replace(PROG, prog),  # the examples as this program is called
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, default=default_index_dir(), help="index folder (default %(default)s)")
+    common.add_argument("--index", type=Path, default=default_index_dir(), help=_("index folder (default %(default)s)"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
         "build",
         parents=[common],
-        help="index a photo folder, or bring its index up to date",
-        description="Scan PHOTOS, encode new and changed images, follow renames, drop deleted files.",
+        help=_("index a photo folder, or bring its index up to date"),
+        description=_("Scan PHOTOS, encode new and changed images, follow renames, drop deleted files."),
     )
-    build.add_argument("photos", type=Path, metavar="PHOTOS", help="the folder of photos (searched recursively)")
+    build.add_argument("photos", type=Path, metavar="PHOTOS", help=_("the folder of photos (searched recursively)"))
     build.add_argument(
         "--model",
-        help="ruCLIP name, model folder, or 'demo' (default: the model the index was built with, else "
-        "$RUPHOTO_MODEL, else ruclip-vit-base-patch32-384)",
+        help=_(
+            "ruCLIP name, model folder, or 'demo' (default: the model the index was built with, else "
+            "$RUPHOTO_MODEL, else ruclip-vit-base-patch32-384)"
+        ),
     )
     add_device_option(build)
     add_precision_option(build)
@@ -93,92 +98,118 @@ def _parser(
     build.add_argument(
         "--batch-size",
         type=positive_int,
-        help=f"images per encoder batch (default {DEFAULT_BATCH_SIZE}; on a GPU, as many as its free memory holds)",
+        help=_(
+            "images per encoder batch (default {DEFAULT_BATCH_SIZE}; on a GPU, as many as its free memory holds)"
+        ).format(DEFAULT_BATCH_SIZE=DEFAULT_BATCH_SIZE),
     )
     build.add_argument(
         "--workers",
         type=positive_int,
         default=default_workers(),
-        help="decoding processes (default: one per CPU core, %(default)s here)",
+        help=_("decoding processes (default: one per CPU core, %(default)s here)"),
     )
     build.add_argument(
-        "--exact-decode", action="store_true", help="decode JPEGs at full size (slower; bit-exact with the reference)"
+        "--exact-decode",
+        action="store_true",
+        help=_("decode JPEGs at full size (slower; bit-exact with the reference)"),
     )
     build.add_argument(
         "--timeout",
         type=positive_seconds,
         default=BuildOptions.timeout_s,
-        help="seconds one file may take to decode (default %(default)s)",
+        help=_("seconds one file may take to decode (default %(default)s)"),
     )
     build.add_argument(
         "--allow-mass-deletion",
         action="store_true",
-        help="remove index entries even when most of the folder vanished at once (normally refused)",
+        help=_("remove index entries even when most of the folder vanished at once (normally refused)"),
     )
     build.add_argument(
         "--checkpoint-every",
         type=positive_int,
         default=FAISS_CHECKPOINT_MIN_IMAGES,
-        help="images written before the vector index is checkpointed again (default %(default)s; on a large "
-        "collection checkpoints are also spaced by their own cost; SQLite commits every batch anyway)",
+        help=_(
+            "images written before the vector index is checkpointed again (default %(default)s; on a "
+            "large collection checkpoints are also spaced by their own cost; SQLite commits every "
+            "batch anyway)"
+        ),
     )
     build.add_argument(
         "--ray",
         nargs="?",
         const="local",
         metavar="ADDRESS",
-        help="decode and encode on a Ray cluster (needs the [cluster] extra): --ray alone starts Ray on this "
-        "machine; --ray auto or --ray ray://HEAD:10001 joins a running cluster. The photos (and a model "
-        "folder) must be at the same path on every node; the index is written here. See README, On a cluster",
+        help=_(
+            "decode and encode on a Ray cluster (needs the [cluster] extra): --ray alone starts Ray on "
+            "this machine; --ray auto or --ray ray://HEAD:10001 joins a running cluster. The photos "
+            "(and a model folder) must be at the same path on every node; the index is written here. "
+            "See README, On a cluster"
+        ),
     )
-    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--quiet", action="store_true", help=_("no progress bar"))
 
     _add_watch_command(commands, common)
     commands.add_parser(
         "stats",
         parents=[common],
-        help="what the index holds: counts, failures by reason, model",
-        description="Print what the index holds, a line each: its folder; the model (name, vector size, a "
-        "checksum of its weights); how many photos are searchable and how many failed, identical copies, and "
-        "the failures counted by reason; the dates taken (EXIF); the last build and its vector index; the "
-        "photo folders it was built from; the files' sizes on disk. It only reads: nothing is changed.",
+        help=_("what the index holds: counts, failures by reason, model"),
+        description=_(
+            "Print what the index holds, a line each: its folder; the model (name, vector size, a "
+            "checksum of its weights); how many photos are searchable and how many failed, identical "
+            "copies, and the failures counted by reason; the dates taken (EXIF); the last build and "
+            "its vector index; the photo folders it was built from; the files' sizes on disk. It only "
+            "reads: nothing is changed."
+        ),
     )
     verify = commands.add_parser(
         "verify",
         parents=[common],
-        help="check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not "
-        "(2 with the way back if index.sqlite itself is damaged)",
-        description="Run SQLite's integrity check, check the FAISS file against what was recorded when it was "
-        "written, and compare every vector with SQLite's copy (the source of truth). A FAISS file that is not "
-        "there (a restored backup, a deleted cache) is a note, not a fault: the next search or build makes it.",
+        help=_(
+            "check index.sqlite and that FAISS and SQLite agree; exit 1 with a report if not (2 with "
+            "the way back if index.sqlite itself is damaged)"
+        ),
+        description=_(
+            "Run SQLite's integrity check, check the FAISS file against what was recorded when it was "
+            "written, and compare every vector with SQLite's copy (the source of truth). A FAISS file "
+            "that is not there (a restored backup, a deleted cache) is a note, not a fault: the next "
+            "search or build makes it."
+        ),
     )
     verify.add_argument(
-        "--repair", action="store_true", help="write the FAISS file again from SQLite when it disagrees or is missing"
+        "--repair",
+        action="store_true",
+        help=_("write the FAISS file again from SQLite when it disagrees or is missing"),
     )
     backup = commands.add_parser(
         "backup",
         parents=[common],
-        help="copy index.sqlite consistently (safe while a build runs), or restore such a copy (--restore)",
-        description="Copy index.sqlite, the one file that holds every row and vector, with SQLite's online\n"
-        "backup (the FAISS file is a cache, made again from it). With --restore SRC, put such a copy\n"
-        "back as the --index folder's index.sqlite and write its FAISS file from it: the folder is\n"
-        "then ready to search and verify.",
+        help=_("copy index.sqlite consistently (safe while a build runs), or restore such a copy (--restore)"),
+        description=_(
+            "Copy index.sqlite, the one file that holds every row and vector, with SQLite's "
+            "online\nbackup (the FAISS file is a cache, made again from it). With --restore SRC, put "
+            "such a copy\nback as the --index folder's index.sqlite and write its FAISS file from it: "
+            "the folder is\nthen ready to search and verify."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=BACKUP_EXAMPLES,
+        epilog=_(BACKUP_EXAMPLES),
     )
     what = backup.add_mutually_exclusive_group(required=True)
     # A string, not a Path: a trailing slash ("backups/") says a folder, and Path would drop it.
     what.add_argument(
-        "destination", nargs="?", metavar="DEST", help="a file, or a folder (DIR/) to write index.sqlite in"
+        "destination", nargs="?", metavar="DEST", help=_("a file, or a folder (DIR/) to write index.sqlite in")
     )
     what.add_argument(
         "--restore",
         metavar="SRC",
-        help="restore the backup SRC (a file backup wrote, or a folder holding index.sqlite) into --index "
-        "instead of making one",
+        help=_(
+            "restore the backup SRC (a file backup wrote, or a folder holding index.sqlite) into "
+            "--index instead of making one"
+        ),
     )
     backup.add_argument(
-        "--force", action="store_true", help="with --restore: replace the index already in --index (normally refused)"
+        "--force",
+        action="store_true",
+        help=_("with --restore: replace the index already in --index (normally refused)"),
     )
     backup.set_defaults(usage_error=backup.error)
 
@@ -191,7 +222,7 @@ def _parser(
     return parser
 
 
-WATCH_EXPLAINED = """how it works:
+WATCH_EXPLAINED = N_("""how it works:
   At start, watch runs an ordinary build (catching up on whatever changed while nothing watched),
   then follows file-system events: a photo added, edited, moved, renamed or deleted is searchable
   (or gone) a few seconds later; the page shows it without a restart. Events are gathered until
@@ -208,30 +239,30 @@ examples:
   python -m indexer watch ~/Pictures
   python -m indexer watch /mnt/nas/photos --rescan-every 60     # a network drive: rescan more often
   nohup python -m indexer watch ~/Pictures --quiet >> watch.log 2>&1 &
-"""
+""")
 
 
-BACKUP_EXAMPLES = """examples:
+BACKUP_EXAMPLES = N_("""examples:
   python -m indexer backup ~/index-backup.sqlite                        # copy data/index/index.sqlite
   python -m indexer backup --restore ~/index-backup.sqlite --index ~/photo-index   # into a new folder
   python -m indexer backup --restore ~/index-backup.sqlite --force      # replace data/index with the copy
 
 A restore refuses to replace an index unless --force is given; with it, the old database, its FAISS
 file and its thumbnails are replaced. Stop the page and any watch on that folder first.
-"""
+""")
 
 
 def _add_watch_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     watch = commands.add_parser(
         "watch",
         parents=[common],
-        help="build, then keep the index current as photos are added, edited, moved and deleted",
-        description="Index PHOTOS, then follow its changes until Ctrl-C or SIGTERM.",
+        help=_("build, then keep the index current as photos are added, edited, moved and deleted"),
+        description=_("Index PHOTOS, then follow its changes until Ctrl-C or SIGTERM."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=WATCH_EXPLAINED,
+        epilog=_(WATCH_EXPLAINED),
     )
-    watch.add_argument("photos", type=Path, metavar="PHOTOS", help="the folder of photos (watched recursively)")
-    watch.add_argument("--model", help="as for build (default: the model the index was built with)")
+    watch.add_argument("photos", type=Path, metavar="PHOTOS", help=_("the folder of photos (watched recursively)"))
+    watch.add_argument("--model", help=_("as for build (default: the model the index was built with)"))
     add_device_option(watch)
     add_precision_option(watch)
     add_nice_option(watch)
@@ -239,28 +270,28 @@ def _add_watch_command(commands: argparse._SubParsersAction, common: argparse.Ar
         "--workers",
         type=positive_int,
         default=default_workers(),
-        help="decoding processes (default: one per CPU core, %(default)s here)",
+        help=_("decoding processes (default: one per CPU core, %(default)s here)"),
     )
     watch.add_argument(
         "--settle",
         type=positive_seconds,
         default=DEFAULT_SETTLE_S,
         metavar="SECONDS",
-        help="index once no change came for this long (default %(default)s; a copy in progress keeps it waiting)",
+        help=_("index once no change came for this long (default %(default)s; a copy in progress keeps it waiting)"),
     )
     watch.add_argument(
         "--rescan-every",
         type=positive_seconds,
         default=DEFAULT_RESCAN_EVERY_S,
         metavar="SECONDS",
-        help="look at the whole folder this often even without events (default %(default)s)",
+        help=_("look at the whole folder this often even without events (default %(default)s)"),
     )
     watch.add_argument(
         "--allow-mass-deletion",
         action="store_true",
-        help="as for build: remove index entries even when most of the folder vanished at once",
+        help=_("as for build: remove index entries even when most of the folder vanished at once"),
     )
-    watch.add_argument("--quiet", action="store_true", help="no progress bars")
+    watch.add_argument("--quiet", action="store_true", help=_("no progress bars"))
 
 
 def _build_options(args: argparse.Namespace, **more: object) -> BuildOptions:
@@ -312,18 +343,28 @@ def _verify(args: argparse.Namespace) -> int:
 
     report = verify_index(args.index, repair=args.repair)
     for note in report.notes:
-        print(f"note: {note}")
+        print(_("note: {note}").format(note=note))
     for repair in report.repairs:
-        print(f"repaired: {repair}")
+        print(_("repaired: {repair}").format(repair=repair))
     if report.ok:
-        print(f"ok: {report.rows_indexed} indexed rows, {report.vectors} vectors, one per row, equal to SQLite's")
+        print(
+            _("ok: {rows_indexed} indexed rows, {vectors} vectors, one per row, equal to SQLite's").format(
+                rows_indexed=report.rows_indexed, vectors=report.vectors
+            )
+        )
         return 0
-    print(f"BROKEN: {report.rows_indexed} indexed rows, {report.vectors} vectors")
+    print(
+        _("BROKEN: {rows_indexed} indexed rows, {vectors} vectors").format(
+            rows_indexed=report.rows_indexed, vectors=report.vectors
+        )
+    )
     for problem in report.problems:
         print(f"  {problem}")
     if not args.repair:
         print(
-            f"run {indexer_command()} verify --repair --index {args.index} to write the vector file again from SQLite"
+            _("run {command} verify --repair --index {index} to write the vector file again from SQLite").format(
+                command=indexer_command(), index=args.index
+            )
         )
     return 1
 
@@ -334,9 +375,9 @@ def _backup(args: argparse.Namespace) -> int:
     if args.restore is not None:
         return _restore(args)
     if args.force:
-        args.usage_error("--force goes with --restore SRC (a backup DEST is always written whole)")
+        args.usage_error(_("--force goes with --restore SRC (a backup DEST is always written whole)"))
     written = backup_index(args.index, args.destination)
-    print(f"copied the index to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    print(_("copied the index to {written} ({size:.1f} MB)").format(written=written, size=written.stat().st_size / 1e6))
     return 0
 
 
@@ -345,11 +386,19 @@ def _restore(args: argparse.Namespace) -> int:
 
     restored = restore_index(args.restore, args.index, force=args.force)
     if restored.vector_file is None:
-        print(f"restored {restored.database} from {args.restore}; no build had finished in it: run build next")
+        print(
+            _("restored {database} from {restore}; no build had finished in it: run build next").format(
+                database=restored.database, restore=args.restore
+            )
+        )
         return 0
     print(
-        f"restored {restored.database} from {args.restore}: {restored.images} indexed photos, "
-        f"vector file {restored.vector_file} written from it; ready to search"
+        _(
+            "restored {database} from {restore}: {images} indexed photos, vector file {vector_file} "
+            "written from it; ready to search"
+        ).format(
+            database=restored.database, restore=args.restore, images=restored.images, vector_file=restored.vector_file
+        )
     )
     return 0
 
@@ -375,10 +424,12 @@ def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
     return run_cli(
         lambda: run(args),
         interrupted=(
-            "interrupted: every batch written so far is kept (a first build stopped before its first batch "
-            "leaves nothing behind); run the same command to resume"
+            _(
+                "interrupted: every batch written so far is kept (a first build stopped before its first batch "
+                "leaves nothing behind); run the same command to resume"
+            )
             if args.command == "build"
-            else "interrupted"
+            else _("interrupted")
         ),
     )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.constants import DEVICES, PRECISIONS
+from search.i18n import _
 from search.images.formats import image_suffixes
 from search.paths import default_index_dir
 from search.store.catalog import Catalog
@@ -72,17 +73,27 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise BadOptionError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
+            raise BadOptionError(
+                _("device must be one of {join}, not {device!r}.").format(join=", ".join(DEVICES), device=self.device)
+            )
         if self.precision not in PRECISIONS:
-            raise BadOptionError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}.")
+            raise BadOptionError(
+                _("precision must be one of {join}, not {precision!r}.").format(
+                    join=", ".join(PRECISIONS), precision=self.precision
+                )
+            )
         for name in ("workers", "checkpoint_min_images") + (("batch_size",) if self.batch_size is not None else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BadOptionError(f"{name} must be a whole number of at least 1, not {value!r}.")
+                raise BadOptionError(
+                    _("{name} must be a whole number of at least 1, not {value!r}.").format(name=name, value=value)
+                )
         if not self.timeout_s > 0:
-            raise BadOptionError(f"timeout_s must be a number of seconds above 0, not {self.timeout_s!r}.")
+            raise BadOptionError(
+                _("timeout_s must be a number of seconds above 0, not {timeout_s!r}.").format(timeout_s=self.timeout_s)
+            )
         if self.ray is not None and not self.ray.strip():
-            raise BadOptionError("ray must name a cluster ('local', 'auto', 'ray://host:10001') or be None.")
+            raise BadOptionError(_("ray must name a cluster ('local', 'auto', 'ray://host:10001') or be None."))
 
     @property
     def engine(self) -> EngineSpec:
@@ -264,7 +275,7 @@ def _engine_to_writer(
     work = plan.to_decode
     stopped = False
     shown = options.progress and len(work) >= max(1, hooks.progress_min_files)
-    bar = tqdm(total=len(work), desc="indexing", unit="img", disable=not shown, smoothing=0.1)
+    bar = tqdm(total=len(work), desc=_("indexing"), unit="img", disable=not shown, smoothing=0.1)
     writer = IndexWriter(
         store, index_dir, root_id, dim, checkpoint_min_images=options.checkpoint_min_images, on_batch=bar.update
     )

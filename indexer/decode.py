@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from search.errors import ImageProblem
+from search.i18n import _
 from search.images.decode import decode_one
 from search.images.decoded import Decoded, Failed
 from search.images.formats import ensure_optional_formats
@@ -153,10 +154,16 @@ class DecodePool:
         if not slot.process.is_alive():
             code = slot.process.exitcode
             return Failed(
-                slot.path, ImageProblem.DECODER_CRASHED, f"{slot.path}: the decoder died (exit code {code}) on it."
+                slot.path,
+                ImageProblem.DECODER_CRASHED,
+                _("{path}: the decoder died (exit code {code}) on it.").format(path=slot.path, code=code),
             )
         if now - slot.started > self.timeout_s:
-            return Failed(slot.path, ImageProblem.TIMED_OUT, f"{slot.path}: decoding took over {self.timeout_s:g} s.")
+            return Failed(
+                slot.path,
+                ImageProblem.TIMED_OUT,
+                _("{path}: decoding took over {timeout_s:g} s.").format(path=slot.path, timeout_s=self.timeout_s),
+            )
         return None
 
     def imap(self, paths: Iterable[str]) -> Iterator[Decoded | Failed]:
@@ -193,8 +200,10 @@ class DecodePool:
                     self._deaths_before_ready += not slot.ready
                     if self._deaths_before_ready > 3 * self.workers:
                         raise DecoderStartError(
-                            f"Decoding processes exit as soon as they start (exit code {slot.process.exitcode}); "
-                            "try --workers 1, or check that Pillow imports in this Python."
+                            _(
+                                "Decoding processes exit as soon as they start (exit code {exitcode}); try "
+                                "--workers 1, or check that Pillow imports in this Python."
+                            ).format(exitcode=slot.process.exitcode)
                         )
                     self._replace(index)  # died between files or at start-up: a fresh one
 

@@ -16,6 +16,7 @@ from search.clip.folder import file_fingerprint, find_weights
 from search.clip.hub import published_name, requested_model, resolve_model
 from search.constants import DEMO_MODEL
 from search.errors import IndexStoreError, ModelNotFoundError, ModelProblem, StoreProblem
+from search.i18n import _
 from search.paths import default_index_dir
 from search.settings import settings
 from search.store.reads import IndexReads
@@ -52,7 +53,9 @@ def choose_model(
     folder = resolve_model(name)
     weights = find_weights(folder)
     if weights is None:
-        raise ModelNotFoundError(f"Model folder {folder} holds no weights file.", ModelProblem.INCOMPLETE)
+        raise ModelNotFoundError(
+            _("Model folder {folder} holds no weights file.").format(folder=folder), ModelProblem.INCOMPLETE
+        )
     stat = weights.stat()
     stat_key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if recorded is not None and store.weights_stat() == stat_key:
@@ -63,8 +66,10 @@ def choose_model(
             store.record_weights_stat(stat_key)  # the same weights, moved or touched: hash them once
     if recorded is not None and fingerprint != recorded.fingerprint:
         raise IndexStoreError(
-            f"This index was built with model {recorded.name!r}; {name!r} has other weights. "
-            f"Build with --model {recorded.name} (or leave --model out), or use a new --index folder.",
+            _(
+                "This index was built with model {recorded!r}; {asked!r} has other weights. Build with "
+                "--model {recorded} (or leave --model out), or use a new --index folder."
+            ).format(recorded=recorded.name, asked=name),
             StoreProblem.OTHER_MODEL,
         )
     return ModelChoice(name, folder, fingerprint, stat_key, recorded)
@@ -78,15 +83,17 @@ def _refuse_new_folder_into_demo_index(
     encoded by a model that knows only colours and shapes and mixed with the demo's pictures."""
     if recorded.name != DEMO_MODEL or root is None or store.known_root_id(root) is not None:
         return
-    where = index_dir if index_dir is not None else "this index"
-    elsewhere = "another --index folder"
+    where = index_dir if index_dir is not None else _("this index")
+    elsewhere = _("another --index folder")
     if index_dir is None or Path(index_dir).resolve() != default_index_dir().resolve():
-        elsewhere += f" (or leave --index out: the default {default_index_dir()})"
+        elsewhere += _(" (or leave --index out: the default {default})").format(default=default_index_dir())
     raise IndexStoreError(
-        f"The index {where} holds the offline demo model (colours and shapes only), and {root} "
-        f"is not one of its photo folders. To index your photos with a real ruCLIP model, use "
-        f"{elsewhere}; to add them to the demo index on purpose, pass --model {DEMO_MODEL}. "
-        "Nothing was changed.",
+        _(
+            "The index {where} holds the offline demo model (colours and shapes only), and {root} is "
+            "not one of its photo folders. To index your photos with a real ruCLIP model, use "
+            "{elsewhere}; to add them to the demo index on purpose, pass --model {DEMO_MODEL}. Nothing "
+            "was changed."
+        ).format(where=where, root=root, elsewhere=elsewhere, DEMO_MODEL=DEMO_MODEL),
         StoreProblem.OTHER_MODEL,
     )
 
@@ -98,10 +105,12 @@ def _say_why_the_recorded_model(recorded: ModelRecord, index_dir: Path | None) -
     if _same_model_name(recorded.name, configured):
         return
     source = settings().model_source
-    where = index_dir if index_dir is not None else "this index"
+    where = index_dir if index_dir is not None else _("this index")
     log.warning(
-        "using model %s, recorded in %s (not %s, %s): an index holds one model's vectors. "
-        "Use another --index to build with %s.",
+        _(
+            "using model %s, recorded in %s (not %s, %s): an index holds one model's vectors. Use "
+            "another --index to build with %s."
+        ),
         recorded.name,
         where,
         configured,

@@ -11,6 +11,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from search.i18n import _
 from search.images.facts import file_hash
 from search.store import KnownRow
 
@@ -91,12 +92,12 @@ def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mas
     plan.vanished = [row.id for row in vanished]
     if plan.vanished and not allow_mass_deletion:
         if not found:
-            plan.deletion_refused = (
-                f"the folder has no images now but the index knows {len(known)}: an unmounted disk "
-                "or an outage looks like this, so nothing was removed"
-            )
+            plan.deletion_refused = _(
+                "the folder has no images now but the index knows {known}: an unmounted disk or an outage "
+                "looks like this, so nothing was removed"
+            ).format(known=len(known))
         elif len(plan.vanished) >= MASS_DELETION_MIN_FILES and len(plan.vanished) > MASS_DELETION_SHARE * len(known):
-            plan.deletion_refused = (
-                f"{len(plan.vanished)} of {len(known)} indexed files vanished at once, so nothing was removed"
-            )
+            plan.deletion_refused = _(
+                "{vanished} of {known} indexed files vanished at once, so nothing was removed"
+            ).format(vanished=len(plan.vanished), known=len(known))
     return plan

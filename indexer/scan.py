@@ -16,6 +16,8 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import NamedTuple
 
+from search.i18n import _, ngettext
+
 from .errors import PhotoFolderError, PhotoFolderProblem
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,13 @@ class ScanResult:
         common = self.skipped_by_suffix.most_common()
         parts = [f"{count} × {suffix}" for suffix, count in common[:shown]]
         if len(common) > shown:
-            parts.append(f"{sum(count for _, count in common[shown:])} others")
-        noun = "file that is not an image" if total == 1 else "files that are not images"
-        return f"skipped {total} {noun}: {', '.join(parts)}"
+            others = sum(count for _suffix, count in common[shown:])
+            parts.append(ngettext("{count} other", "{count} others", others).format(count=others))
+        return ngettext(
+            "skipped {count} file that is not an image: {kinds}",
+            "skipped {count} files that are not images: {kinds}",
+            total,
+        ).format(count=total, kinds=", ".join(parts))
 
 
 def hidden(name: str) -> bool:
@@ -97,7 +103,9 @@ def check_photo_folder(root: Path) -> None:
     been deleted)."""
     if not os.path.isdir(root):
         raise PhotoFolderError(
-            f"Photo folder {root} does not exist or is not a folder (an unmounted disk?). Nothing was changed.",
+            _(
+                "Photo folder {root} does not exist or is not a folder (an unmounted disk?). Nothing was changed."
+            ).format(root=root),
             PhotoFolderProblem.MISSING,
         )
     try:
@@ -105,8 +113,10 @@ def check_photo_folder(root: Path) -> None:
             next(entries, None)
     except OSError as exc:
         raise PhotoFolderError(
-            f"Photo folder {root} cannot be read ({exc.strerror or exc}). Nothing was changed. Check its "
-            "permissions (the folder needs read and execute rights for you), or pick another PHOTOS folder.",
+            _(
+                "Photo folder {root} cannot be read ({value}). Nothing was changed. Check its permissions "
+                "(the folder needs read and execute rights for you), or pick another PHOTOS folder."
+            ).format(root=root, value=exc.strerror or exc),
             PhotoFolderProblem.UNREADABLE,
         ) from None
 
@@ -152,7 +162,7 @@ def scan_photos(photos: PhotoFilter) -> ScanResult:
                     if S_ISREG(info.st_mode):  # not a fifo or a device that happens to be named .jpg
                         result.files.append(FoundFile(entry.path, info.st_size, info.st_mtime_ns))
                 else:  # counted by name: no stat, so a skipped fifo counts too (rare, harmless)
-                    skipped[suffix if "." in name else "(no suffix)"] += 1
+                    skipped[suffix if "." in name else _("(no suffix)")] += 1
             except OSError as exc:  # a dangling symlink, a file removed mid-scan
                 log.debug("skipping %s: %s", entry.path, exc)
         stack.extend(sorted(subfolders, reverse=True))  # depth-first, in name order

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 from search.cli import add_device_option, add_text_precision_option, positive_int
 from search.commands import indexer_command
+from search.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:  # torch and faiss are imported by these commands only, when they run
     from search import DuplicateGroup, Hit, PhotoIndex, SearchResults
 
 
-SEARCH_EXAMPLES = """examples:
+SEARCH_EXAMPLES = N_("""examples:
   python -m indexer search "закат на море" -k 20
   python -m indexer search "закат" --folder ~/Pictures/2023 --date-from 2023-06-01 --date-to 2023-08-31
   python -m indexer search --image ~/Downloads/дача.jpg "зимой"    # like this picture, in winter
@@ -31,63 +32,67 @@ SEARCH_EXAMPLES = """examples:
 
 A query may start with a minus ("-красный", "- собака"): it is read as the query, not as an option.
 Scores are cosine similarities: see "Score" in README.md for what they mean per model.
-"""
+""")  # translated where it is shown
 
 
 def add_search_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     search = commands.add_parser(
         "search",
         parents=[common],
-        help="find photos by a Russian description, an example picture, or both",
-        description="The best matches for QUERY and/or --image, best first, with score, date taken and path.",
+        help=_("find photos by a Russian description, an example picture, or both"),
+        description=_("The best matches for QUERY and/or --image, best first, with score, date taken and path."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=SEARCH_EXAMPLES,
+        epilog=_(SEARCH_EXAMPLES),
     )
-    search.add_argument("query", nargs="?", help='what to look for, e.g. "кот на подоконнике" (optional with --image)')
-    search.add_argument("-k", type=positive_int, default=10, help="how many results (default %(default)s)")
+    search.add_argument(
+        "query", nargs="?", help=_('what to look for, e.g. "кот на подоконнике" (optional with --image)')
+    )
+    search.add_argument("-k", type=positive_int, default=10, help=_("how many results (default %(default)s)"))
     search.add_argument(
         "--image",
         metavar="PATH_OR_ID",
-        help="an example picture: any image file, or an indexed photo (its path or its id from --json; "
-        "then it is left out of the results)",
+        help=_(
+            "an example picture: any image file, or an indexed photo (its path or its id from --json; "
+            "then it is left out of the results)"
+        ),
     )
     search.add_argument(
         "--image-weight",
         type=_finite_float,
         default=1.0,
         metavar="W",
-        help="how much the picture counts against the words (default %(default)s)",
+        help=_("how much the picture counts against the words (default %(default)s)"),
     )
     search.add_argument(
         "--folder",
         type=_folder,
         metavar="DIR",
-        help="only photos under DIR (a relative DIR is taken from the current folder)",
+        help=_("only photos under DIR (a relative DIR is taken from the current folder)"),
     )
     search.add_argument(
-        "--date-from", type=_iso_date, metavar="YYYY-MM-DD", help="only photos taken on or after this day (EXIF)"
+        "--date-from", type=_iso_date, metavar="YYYY-MM-DD", help=_("only photos taken on or after this day (EXIF)")
     )
     search.add_argument(
-        "--date-to", type=_iso_date, metavar="YYYY-MM-DD", help="only photos taken on or before this day (EXIF)"
+        "--date-to", type=_iso_date, metavar="YYYY-MM-DD", help=_("only photos taken on or before this day (EXIF)")
     )
     search.add_argument(
         "--min-score",
         type=_finite_float,
         metavar="S",
-        help="leave out hits scoring below S; says so when none is left",
+        help=_("leave out hits scoring below S; says so when none is left"),
     )
     search.add_argument(
         "--json",
         action="store_true",
-        help="print JSON lines (path, score, id, taken_at, also_at) instead of a table; notes go to stderr",
+        help=_("print JSON lines (path, score, id, taken_at, also_at) instead of a table; notes go to stderr"),
     )
-    add_device_option(search, help="where queries are encoded (default %(default)s)")
+    add_device_option(search, help=_("where queries are encoded (default %(default)s)"))
     add_text_precision_option(search)
     # Checks that involve two options run after parsing, and still end as this command's usage error.
     search.set_defaults(usage_error=search.error)
 
 
-DUPLICATES_EXPLAINED = """Two photos are near-duplicates (the same shot) when their embeddings' cosine similarity is
+DUPLICATES_EXPLAINED = N_("""Two photos are near-duplicates (the same shot) when their embeddings' cosine similarity is
 at least --threshold AND the pictures themselves match (8 x 8 colour cells of each, within 0.12),
 and a group also holds together as a whole (no chain of look-alikes). The default threshold is
 measured per model: 0.91 for the demo model, 0.95 (unmeasured here) for ruCLIP; see README.md.
@@ -98,29 +103,29 @@ examples:
   python -m indexer duplicates
   python -m indexer duplicates --threshold 0.98 --min-size 3
   python -m indexer duplicates --json | jq -r '.photos[1:][].path'    # all but the best of each group
-"""
+""")
 
 
 def add_duplicates_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     duplicates = commands.add_parser(
         "duplicates",
         parents=[common],
-        help="list groups of near-identical photos (bursts, resized or edited copies); deletes nothing",
-        description="Groups of near-duplicate photos, largest first, each with its paths, dates and sizes.",
+        help=_("list groups of near-identical photos (bursts, resized or edited copies); deletes nothing"),
+        description=_("Groups of near-duplicate photos, largest first, each with its paths, dates and sizes."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=DUPLICATES_EXPLAINED,
+        epilog=_(DUPLICATES_EXPLAINED),
     )
     duplicates.add_argument(
         "--threshold",
         type=_cosine,
         metavar="T",
-        help="cosine similarity from which two photos are near-duplicates (default: the model's)",
+        help=_("cosine similarity from which two photos are near-duplicates (default: the model's)"),
     )
     duplicates.add_argument(
-        "--min-size", type=_at_least_two, default=2, metavar="N", help="only groups of N photos or more (default 2)"
+        "--min-size", type=_at_least_two, default=2, metavar="N", help=_("only groups of N photos or more (default 2)")
     )
     duplicates.add_argument(
-        "--json", action="store_true", help="one JSON object per group; the closing count goes to stderr"
+        "--json", action="store_true", help=_("one JSON object per group; the closing count goes to stderr")
     )
 
 
@@ -128,14 +133,16 @@ def _cosine(text: str) -> float:
     """A threshold in (0, 1], or a usage error naming the bad value."""
     value = _finite_float(text)
     if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a cosine similarity in (0, 1], e.g. 0.95; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            _("expected a cosine similarity in (0, 1], e.g. 0.95; got {text!r}").format(text=text)
+        )
     return value
 
 
 def _at_least_two(text: str) -> int:
     value = positive_int(text)
     if value < 2:
-        raise argparse.ArgumentTypeError(f"a group has 2 photos or more; got {text!r}")
+        raise argparse.ArgumentTypeError(_("a group has 2 photos or more; got {text!r}").format(text=text))
     return value
 
 
@@ -148,15 +155,20 @@ def run_duplicates(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_group_json(group), ensure_ascii=False))
             continue
-        print(f"group {number}: {len(group)} photos")
+        print(
+            ngettext("group {number}: {count} photo", "group {number}: {count} photos", len(group)).format(
+                number=number, count=len(group)
+            )
+        )
         for hit in group.hits:
             taken = hit.taken_at.strftime("%Y-%m-%d %H:%M") if hit.taken_at else "-"
             size = f"{hit.width}x{hit.height}" if hit.width and hit.height else "-"
             print(f"  {hit.score:5.3f}  {taken:<16}  {size:>11}  {hit.path}")
             for path in hit.also_at:
-                print(f"{'':42}also at: {path}")
+                print(" " * 42 + _("also at: {path}").format(path=path))
     photos = sum(len(group) for group in groups)
-    ending = f"{len(groups)} group{'s' * (len(groups) != 1)}, {photos} photo{'s' * (photos != 1)} in them"
+    ending = ngettext("{count} group", "{count} groups", len(groups)).format(count=len(groups))
+    ending += ", " + ngettext("{count} photo in them", "{count} photos in them", photos).format(count=photos)
     print(ending, file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -185,7 +197,7 @@ def _iso_date(text: str) -> date:
     try:
         return datetime.strptime(text.strip(), "%Y-%m-%d").date()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a date as YYYY-MM-DD, got {text!r}").format(text=text)) from None
 
 
 def _finite_float(text: str) -> float:
@@ -195,7 +207,7 @@ def _finite_float(text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        raise argparse.ArgumentTypeError(_("expected a number, got {text!r}").format(text=text))
     return value
 
 
@@ -208,9 +220,11 @@ def _folder(text: str) -> Path:
 def check_search_options(args: argparse.Namespace) -> None:
     """What argparse cannot check option by option: exits with a usage error (2)."""
     if (args.query is None or not args.query.strip()) and args.image is None:
-        args.usage_error("give a QUERY, an --image, or both")
+        args.usage_error(_("give a QUERY, an --image, or both"))
     if args.date_from and args.date_to and args.date_from > args.date_to:
-        args.usage_error(f"--date-from {args.date_from} is after --date-to {args.date_to}")
+        args.usage_error(
+            _("--date-from {start} is after --date-to {end}").format(start=args.date_from, end=args.date_to)
+        )
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -266,15 +280,23 @@ def _nothing_found(index: PhotoIndex, results: SearchResults, args: argparse.Nam
     if reason is EmptyReason.INDEX_EMPTY:
         failed = index.stats().failed
         if failed:
-            files = "1 file" if failed == 1 else f"{failed} files"
-            why = f"{indexer_command()} stats --index {args.index} says why"
-            return f"the index holds no photos yet: {files} could not be read ({why})"
-        return f"the index holds no photos yet: run {indexer_command()} build PHOTOS --index {args.index}"
+            return ngettext(
+                "the index holds no photos yet: {count} file could not be read ({command} stats --index {index} "
+                "says why)",
+                "the index holds no photos yet: {count} files could not be read ({command} stats --index {index} "
+                "says why)",
+                failed,
+            ).format(count=failed, command=indexer_command(), index=args.index)
+        return _("the index holds no photos yet: run {command} build PHOTOS --index {index}").format(
+            command=indexer_command(), index=args.index
+        )
     if reason is EmptyReason.UNKNOWN_WORDS and results.note:  # the model's own sentence on what it knows
         return results.note
     if reason is EmptyReason.BELOW_MIN_SCORE and results.best_score is not None:
-        return f"no confident match (best score {results.best_score:.3f} is below --min-score {args.min_score:g})"
-    other = "other " if excluded else ""  # the example photo itself is left out
+        return _("no confident match (best score {score:.3f} is below --min-score {min_score:g})").format(
+            score=results.best_score, min_score=args.min_score
+        )
+    # "other": the example photo itself is left out
     if reason is EmptyReason.FILTERS_LEAVE_NOTHING:
         filters = [
             f"{option} {value}"
@@ -285,15 +307,20 @@ def _nothing_found(index: PhotoIndex, results: SearchResults, args: argparse.Nam
             )
             if value is not None
         ]
-        return f"no {other}photo matches the filters ({', '.join(filters)})"
-    return f"no {other}photo in the index"
+        if excluded:
+            return _("no other photo matches the filters ({filters})").format(filters=", ".join(filters))
+        return _("no photo matches the filters ({filters})").format(filters=", ".join(filters))
+    return _("no other photo in the index") if excluded else _("no photo in the index")
 
 
 def _hit_rows(hit: Hit) -> str:
     """Score, date taken and path; identical copies of the photo on lines of their own below."""
     taken = hit.taken_at.strftime("%Y-%m-%d %H:%M") if hit.taken_at else "-"
     return "\n".join(
-        [f"{hit.score:6.3f}  {taken:<16}  {hit.path}", *(f"{'':26}also at: {path}" for path in hit.also_at)]
+        [
+            f"{hit.score:6.3f}  {taken:<16}  {hit.path}",
+            *(" " * 26 + _("also at: {path}").format(path=path) for path in hit.also_at),
+        ]
     )
 
 

@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from search.i18n import N_, _, ngettext
+
 SCAN, PLAN, READ, DECODE, ENCODE, WRITE = "scan", "plan", "read", "decode", "encode", "write"
 # The order of the summary line: the data flow. A stage an engine adds under another name comes after these.
 PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE)
-_UNITS = {SCAN: "files/s", PLAN: "files/s", WRITE: "rows/s"}  # the others count images
+_UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s")}  # the others count images
 
 
 @dataclass
@@ -81,13 +83,19 @@ class StageTimes:
             clock = self.clocks.get(stage)
             if clock is None or not clock.images:
                 continue
-            unit = _UNITS.get(stage, "img/s")
+            unit = _(_UNITS.get(stage, N_("img/s")))
             workers = len(clock.workers)
-            how = f"{workers} workers × {_rate(clock.per_worker_rate)}" if workers > 1 else "1 worker"
+            how = (
+                ngettext("{count} worker × {rate}", "{count} workers × {rate}", workers).format(
+                    count=workers, rate=_rate(clock.per_worker_rate)
+                )
+                if workers > 1
+                else _("1 worker")
+            )
             if len(clock.nodes) > 1:
-                how += f", {len(clock.nodes)} nodes"
+                how += ", " + ngettext("{count} node", "{count} nodes", len(clock.nodes)).format(count=len(clock.nodes))
             parts.append(f"{stage} {_rate(clock.capacity)} {unit} ({how})")
-        return "stage rates while busy: " + ", ".join(parts) if parts else None
+        return _("stage rates while busy: {stages}").format(stages=", ".join(parts)) if parts else None
 
 
 def _rate(per_second: float) -> str:

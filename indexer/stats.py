@@ -6,6 +6,7 @@ from pathlib import Path
 
 from search.commands import indexer_command
 from search.errors import IndexStoreError, StoreProblem
+from search.i18n import _
 from search.store import DATABASE_FILE, IndexStore
 
 
@@ -19,8 +20,10 @@ def index_stats(folder: Path) -> list[str]:
         # index.sqlite exists, but no build has recorded a model or finished: a first build is running,
         # or one was stopped before its first batch. There is nothing to count yet.
         raise IndexStoreError(
-            f"No build has finished yet in {Path(folder).resolve()}; run {indexer_command()} build PHOTOS "
-            f"--index {folder} (a first build that is running shows here once its model is loaded).",
+            _(
+                "No build has finished yet in {resolve}; run {value} build PHOTOS --index {folder} (a "
+                "first build that is running shows here once its model is loaded)."
+            ).format(resolve=Path(folder).resolve(), value=indexer_command(), folder=folder),
             StoreProblem.NOT_BUILT,
         )
     fingerprint = f"{stats.model_fingerprint[:12]}…" if stats.model_fingerprint else "none yet"

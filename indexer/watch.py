@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from search.commands import indexer_command
 from search.errors import IndexStoreError, RuClipError, StoreProblem
+from search.i18n import _
 
 from .build import BuildHooks, BuildOptions, build_index, photo_filter
 from .errors import BadOptionError, PhotoFolderError
@@ -76,7 +77,11 @@ class WatchOptions:
     def __post_init__(self) -> None:
         for name in ("settle_s", "rescan_every_s") + (("max_delay_s",) if self.max_delay_s is not None else ()):
             if not getattr(self, name) > 0:
-                raise BadOptionError(f"{name} must be a number of seconds above 0, not {getattr(self, name)!r}.")
+                raise BadOptionError(
+                    _("{name} must be a number of seconds above 0, not {value!r}.").format(
+                        name=name, value=getattr(self, name)
+                    )
+                )
 
     @property
     def longest_wait_s(self) -> float:

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from search.commands import script_prog
+from search.i18n import _
 
 UI_COMMAND = "ui"
 
@@ -14,7 +15,8 @@ UI_COMMAND = "ui"
 def _add_ui_command(commands: argparse._SubParsersAction) -> None:
     """`ui` as `--help` lists it; its own arguments are python -m ui's (`ruphoto ui --help`)."""
     commands.add_parser(
-        UI_COMMAND, help=f"start the search page in the browser (as python -m ui; {script_prog()} ui --help)"
+        UI_COMMAND,
+        help=_("start the search page in the browser (as python -m ui; {value} ui --help)").format(value=script_prog()),
     )
 
 

@@ -15,31 +15,38 @@ from .clip.config import PUBLISHED_CONFIGS
 from .clip.hub import requested_model, resolve_model
 from .constants import DEFAULT_MODEL, DEMO_MODEL
 from .errors import RuClipError
+from .i18n import _
 from .settings import MODEL_VAR
 
 
-def _models(_: argparse.Namespace) -> int:
+def _models(_args: argparse.Namespace) -> int:
     labels = {name: name + (" (default)" if name == DEFAULT_MODEL else "") for name in PUBLISHED_CONFIGS}
     width = max(len(label) for label in labels.values())
-    print(f"{'model':{width}} {'px':>4}  status")
+    print(f"{_('model'):{width}} {'px':>4}  {_('status')}")
     for name, config in PUBLISHED_CONFIGS.items():
         try:
             status = f"cached: {resolve_model(name, download=False)}"
         except RuClipError:
-            status = "not downloaded"
+            status = _("not downloaded")
         print(f"{labels[name]:{width}} {config.image_resolution:>4}  {status}")
     try:
-        demo_status = f"offline demo (colours and shapes only): {resolve_model(DEMO_MODEL, download=False)}"
+        demo_status = _("offline demo (colours and shapes only): {DEMO_MODEL}").format(
+            DEMO_MODEL=resolve_model(DEMO_MODEL, download=False)
+        )
     except RuClipError as exc:
         demo_status = str(exc)
     print(f"{DEMO_MODEL:{width}} {'64':>4}  {demo_status}")
-    print(f"\nThe default is {requested_model(None)} (set {MODEL_VAR} or --model to change it).")
+    print(
+        _("\nThe default is {value} (set {MODEL_VAR} or --model to change it).").format(
+            value=requested_model(None), MODEL_VAR=MODEL_VAR
+        )
+    )
     return 0
 
 
 def _download(args: argparse.Namespace) -> int:
     folder = resolve_model(args.model, download=True)
-    print(f"{requested_model(args.model)} is ready in {folder}")
+    print(_("{model} is ready in {folder}").format(model=requested_model(args.model), folder=folder))
     return 0
 
 
@@ -50,12 +57,28 @@ def _check(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device, download=False)
     config = model.config
     print(
-        f"{model.name}: ViT {config.vision_layers}×{config.vision_width} patch {config.vision_patch_size} "
-        f"at {config.image_resolution}px, text {config.transformer_layers}×{config.transformer_width}, "
-        f"embed_dim {config.embed_dim}, on {model.device}"
+        _(
+            "{name}: ViT {vision_layers}×{vision_width} patch {vision_patch_size} at "
+            "{image_resolution}px, text {transformer_layers}×{transformer_width}, embed_dim "
+            "{embed_dim}, on {device}"
+        ).format(
+            name=model.name,
+            vision_layers=config.vision_layers,
+            vision_width=config.vision_width,
+            vision_patch_size=config.vision_patch_size,
+            image_resolution=config.image_resolution,
+            transformer_layers=config.transformer_layers,
+            transformer_width=config.transformer_width,
+            embed_dim=config.embed_dim,
+            device=model.device,
+        )
     )
     vectors = model.encode_texts(["рыжий кот спит на подоконнике"])
-    print(f"encoded a test query into a unit vector of {vectors.shape[1]} numbers: the checkpoint works.")
+    print(
+        _("encoded a test query into a unit vector of {value} numbers: the checkpoint works.").format(
+            value=vectors.shape[1]
+        )
+    )
     return 0
 
 
@@ -64,14 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("models", help="list the published ruCLIP models and which are cached").set_defaults(
+    commands.add_parser("models", help=_("list the published ruCLIP models and which are cached")).set_defaults(
         run=_models
     )
-    download = commands.add_parser("download", help="download a published model into the local cache")
-    download.add_argument("model", nargs="?", help=f"published name (default: ${MODEL_VAR} or {DEFAULT_MODEL})")
+    download = commands.add_parser("download", help=_("download a published model into the local cache"))
+    download.add_argument(
+        "model",
+        nargs="?",
+        help=_("published name (default: ${MODEL_VAR} or {DEFAULT_MODEL})").format(
+            MODEL_VAR=MODEL_VAR, DEFAULT_MODEL=DEFAULT_MODEL
+        ),
+    )
     download.set_defaults(run=_download)
-    check = commands.add_parser("check", help="load a model (name or folder, no download) and encode a test query")
-    check.add_argument("model", nargs="?", help="published name or folder path")
+    check = commands.add_parser("check", help=_("load a model (name or folder, no download) and encode a test query"))
+    check.add_argument("model", nargs="?", help=_("published name or folder path"))
     add_device_option(check)
     check.set_defaults(run=_check)
     return parser

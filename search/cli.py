@@ -13,7 +13,10 @@ from typing import NoReturn
 
 from .constants import DEVICES, PRECISIONS, TEXT_PRECISIONS
 from .errors import RuClipError
+from .i18n import _, route_argparse
 from .settings import SettingsError, settings
+
+route_argparse()  # argparse's own texts ("usage:", "options:", its errors) in the user's language too
 
 EXIT_ERROR = 2  # a RuClipError: the message says what to do
 EXIT_USAGE = 2  # a bad command line, as argparse reports it
@@ -26,7 +29,7 @@ class CliParser(argparse.ArgumentParser):
     Subcommands' parsers are of the same class (add_subparsers makes them so)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, _("error: {message} (see {prog} --help)").format(message=message, prog=self.prog) + "\n")
 
 
 BUILD_NICENESS = 10  # a build or a watcher yields the CPU to searches and to whatever the user is doing
@@ -40,8 +43,10 @@ def add_nice_option(parser: argparse.ArgumentParser) -> None:
         default=BUILD_NICENESS,
         choices=range(0, 20),
         metavar="0-19",
-        help="how much the build yields the CPU to other programs, searches on the page included "
-        "(default %(default)s; 0: as much as anything else; it runs as fast when nothing else wants the CPU)",
+        help=_(
+            "how much the build yields the CPU to other programs, searches on the page included "
+            "(default %(default)s; 0: as much as anything else; it runs as fast when nothing else wants the CPU)"
+        ),
     )
 
 
@@ -53,10 +58,11 @@ def lower_priority(niceness: int) -> None:
             os.nice(niceness - current)
 
 
-def add_device_option(
-    parser: argparse.ArgumentParser, help: str = "default %(default)s ($RUPHOTO_DEVICE, else auto: the GPU if any)"
-) -> None:
-    """--device, defaulting to $RUPHOTO_DEVICE (else auto); a device that variable misnames is a usage error."""
+def add_device_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """--device, defaulting to $RUPHOTO_DEVICE (else auto); a device that variable misnames is a usage error.
+    `help`: a translated text (default: where the default comes from)."""
+    if help is None:
+        help = _("default %(default)s ($RUPHOTO_DEVICE, else auto: the GPU if any)")
     try:
         default = settings().device
     except SettingsError as exc:
@@ -70,7 +76,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default=PRECISIONS[0],
         choices=PRECISIONS,
-        help="auto = fp16 on a GPU, fp32 on a CPU; int8 quantises the image tower on a CPU (faster, not exact)",
+        help=_("auto = fp16 on a GPU, fp32 on a CPU; int8 quantises the image tower on a CPU (faster, not exact)"),
     )
 
 
@@ -80,7 +86,7 @@ def add_text_precision_option(parser: argparse.ArgumentParser) -> None:
         "--text-precision",
         default=TEXT_PRECISIONS[0],
         choices=TEXT_PRECISIONS,
-        help="int8: encode queries faster on a CPU, not exactly (cosine to fp32 >= 0.998; see BENCHMARKS.md)",
+        help=_("int8: encode queries faster on a CPU, not exactly (cosine to fp32 >= 0.998; see BENCHMARKS.md)"),
     )
 
 
@@ -91,7 +97,7 @@ def positive_int(text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+        raise argparse.ArgumentTypeError(_("expected a positive whole number, got {text!r}").format(text=text))
     return value
 
 
@@ -102,27 +108,28 @@ def positive_seconds(text: str) -> float:
     except ValueError:
         value = 0.0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(_("expected a positive number of seconds, got {text!r}").format(text=text))
     return value
 
 
 def run_cli(
     command: Callable[[], int],
     *,
-    interrupted: str = "interrupted",
+    interrupted: str | None = None,
 ) -> int:
     """Run a CLI's command: its RuClipError becomes `error: <message>` (exit 2), Ctrl-C prints
-    `interrupted` (exit 130), and a reader that closed the pipe early (`| head`) ends it quietly."""
+    `interrupted` (a translated text; default "interrupted", exit 130), and a reader that closed the
+    pipe early (`| head`) ends it quietly."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         code = command()
         sys.stdout.flush()  # here, not at exit: a reader that left early (`| head`) is handled below
         return code
     except RuClipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
+        print(interrupted if interrupted is not None else _("interrupted"), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit: point it at /dev/null.

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .constants import DEMO_MODEL
+from .i18n import _
 
 # Measured on the demo model with benchmarks/duplicates.py (bursts, resizes, re-encodings,
 # brightness, small rotations, crops, against hard negatives and distinct photos), with the print
@@ -60,7 +61,11 @@ def check_threshold(threshold: float) -> float:
     """A cosine threshold in (0, 1], as a float; a ValueError naming the bad value otherwise."""
     value = float(threshold)
     if not math.isfinite(value) or not 0.0 < value <= 1.0:
-        raise ValueError(f"a near-duplicate threshold is a cosine in (0, 1], e.g. 0.95; got {threshold!r}")
+        raise ValueError(
+            _("a near-duplicate threshold is a cosine in (0, 1], e.g. 0.95; got {threshold!r}").format(
+                threshold=threshold
+            )
+        )
     return value
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import Enum, StrEnum
 
+from .i18n import N_
+
 
 class RuClipError(Exception):
     """Base class of every error this project raises on purpose."""
@@ -45,18 +47,19 @@ class CheckpointError(RuClipError):
 
 
 class ImageProblem(StrEnum):
-    """Why a file could not become an image; the value is the reason an index records and groups by."""
+    """Why a file could not become an image; the value is the reason an index records and groups by
+    (in English, whatever the language: the terminal shows it through search.i18n's _())."""
 
-    NOT_AN_IMAGE = "not a readable image"
-    TOO_LARGE = "too large"
-    PERMISSION_DENIED = "permission denied"
-    VANISHED = "vanished"
-    OUT_OF_MEMORY = "out of memory"
-    DECODER_ERROR = "decoder error"
-    DECODER_CRASHED = "crashed the decoder"
-    TIMED_OUT = "timed out"
-    RAW_UNREADABLE = "unreadable camera RAW"  # rawpy missing, a damaged RAW, or a camera LibRaw does not know
-    NOT_VISIBLE = "not visible on a node"  # a cluster node without the photos' mount: tried again next build
+    NOT_AN_IMAGE = N_("not a readable image")
+    TOO_LARGE = N_("too large")
+    PERMISSION_DENIED = N_("permission denied")
+    VANISHED = N_("vanished")
+    OUT_OF_MEMORY = N_("out of memory")
+    DECODER_ERROR = N_("decoder error")
+    DECODER_CRASHED = N_("crashed the decoder")
+    TIMED_OUT = N_("timed out")
+    RAW_UNREADABLE = N_("unreadable camera RAW")  # rawpy missing, a damaged RAW, or a camera LibRaw does not know
+    NOT_VISIBLE = N_("not visible on a node")  # a cluster node without the photos' mount: tried again next build
 
 
 # Failures that say nothing about the file itself: the next build tries such a file again even if unchanged.

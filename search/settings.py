@@ -15,6 +15,10 @@ accepted, the new name winning when both are set:
     RUPHOTO_COMMAND         how the page's hints name the indexer's commands (`ruphoto ui` sets it for
                             the page's process: search/commands.py)
 
+The language of the terminal's messages follows the locale's own variables, read as GNU gettext reads
+them (LANGUAGE, LC_ALL, LC_MESSAGES, LANG: the first one set): English where it names English,
+Russian otherwise, unset and C included (message_language; search/i18n.py translates).
+
 The hub's own variables stay huggingface_hub's (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME): they are
 read here for our messages and checks, and honoured by huggingface_hub itself; so is Ray's
 RAY_ADDRESS (what `build --ray auto` joins). The two RAY_ variables the Ray engine sets for Ray
@@ -33,6 +37,7 @@ from pathlib import Path
 
 from .constants import DEFAULT_MODEL, DEVICES
 from .errors import RuClipError
+from .i18n import _
 
 PREFIX = "RUPHOTO_"
 DATA_VAR = f"{PREFIX}DATA"
@@ -83,7 +88,7 @@ class Settings:
             data_dir=Path(data).expanduser() if data else Path("data"),
             data_dir_set=bool(data),
             model=model or DEFAULT_MODEL,
-            model_source=f"${model_var}" if model_var else "the default",
+            model_source=f"${model_var}" if model_var else _("the default"),
             device_asked=_value(env, DEVICE_VAR),
             cache_dir=Path(cache).expanduser() if cache else _cache_base(xdg) / CACHE_FOLDER_NAME,
             prepack=not _flag(env, NO_PREPACK_VAR),
@@ -101,8 +106,9 @@ class Settings:
         device = self.device_asked.lower() or DEVICES[0]
         if device not in DEVICES:
             raise SettingsError(
-                f"{DEVICE_VAR}={self.device_asked!r} is not a device: set it to one of {', '.join(DEVICES)} "
-                "or unset it."
+                _("{variable}={value!r} is not a device: set it to one of {devices} or unset it.").format(
+                    variable=DEVICE_VAR, value=self.device_asked, devices=", ".join(DEVICES)
+                )
             )
         return device
 
@@ -110,6 +116,21 @@ class Settings:
 def settings() -> Settings:
     """The settings of this process's environment, as it is now."""
     return Settings.from_environment()
+
+
+LANGUAGE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # GNU gettext's order
+
+
+def message_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the terminal's messages: "en" when the first locale variable set (GNU
+    gettext's order) names English ("en", "en_US.UTF-8", "en:ru"), else "ru": this program is for
+    Russian speakers, so an unset locale, C or POSIX (a bare container, a cron job) and any other
+    language get Russian."""
+    env = os.environ if environ is None else environ
+    for name in LANGUAGE_VARS:
+        if value := _value(env, name):
+            return "en" if value.lower().startswith("en") else "ru"
+    return "ru"
 
 
 def _cache_base(xdg: str) -> Path:

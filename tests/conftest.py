@@ -8,12 +8,14 @@ the index folder; the photos stay where the index recorded them) or builds its o
 from __future__ import annotations
 
 import json
+import os
 from types import ModuleType
 
 import numpy as np
 import pytest
 
 import search
+from search import i18n
 from search.testing import reference_model_module
 
 from .helpers import (
@@ -26,6 +28,22 @@ from .helpers import (
     make_labelled_collection,
     make_three_photo_collection,
 )
+
+# The suite reads the tools' messages in English: the texts the code is written in (the catalogue's
+# ids), which the assertions quote. The terminal's default is Russian and follows the locale
+# (search/i18n.py), so a developer's LANG would otherwise change what every test reads. Set for the
+# whole session, before any fixture builds an index (a failed file's message is stored as it was
+# said), and inherited by the CLIs' subprocesses: LANGUAGE comes first in GNU gettext's order.
+# tests/test_messages.py checks the Russian default by unsetting it.
+os.environ["LANGUAGE"] = "en"
+
+
+@pytest.fixture(autouse=True)
+def _follow_the_environment_language():
+    """The page forces Russian for its process (ui/app.py: use_language("ru")); a page test run in
+    this process must not leave the tests after it in Russian."""
+    yield
+    i18n.use_language(None)
 
 
 @pytest.fixture(scope="session")

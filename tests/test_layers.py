@@ -36,7 +36,8 @@ def test_the_light_modules_import_neither_torch_nor_faiss():
     code = (
         "import sys, search.store.catalog, search.store.records, search.images.facts, search.images.formats, "
         "search.store.reads, search.settings, indexer.plan, indexer.scan; pillow = 'PIL' in sys.modules; "
-        "import search, search.constants, search.paths, search.errors, search.cli, search.commands, search.store, "
+        "import search, search.constants, search.paths, search.errors, search.i18n, search.cli, search.commands, "
+        "search.store, "
         "search.clip.hub, search.clip.folder, search.clip.config, search.images, search.images.decode, "
         "indexer.build, indexer.decode, indexer.engines, indexer.errors, indexer.watch, ruphoto.__main__, "
         "indexer.search_cli, search.query.language, search.query.request, search.query.results; "
@@ -99,6 +100,7 @@ CLIENT_MODULES_ALLOWED = {
     "search.cli",
     "search.commands",
     "search.settings",
+    "search.i18n",
 }
 CLI_MODULES = ("indexer/__main__.py", "indexer/search_cli.py")
 

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from search.i18n import _
 from search.settings import COMMAND_VAR
 
 from .settings import parser
@@ -17,15 +18,19 @@ def main(argv: list[str] | None = None, prog: str = "python -m ui", indexer: str
     """Start the page; `ruphoto ui` passes its own name (`prog`) and the indexer's (`indexer`), so that the
     page's hints name the commands the user runs."""
     described = parser(prog)
-    described.add_argument("--port", type=int, default=8501, help="port to serve on (default %(default)s)")
+    described.add_argument("--port", type=int, default=8501, help=_("port to serve on (default %(default)s)"))
     described.add_argument(
         "--host",
         default="localhost",
-        help="address to listen on (default %(default)s: this computer only; 0.0.0.0 opens it to the network)",
+        help=_("address to listen on (default %(default)s: this computer only; 0.0.0.0 opens it to the network)"),
     )
     args = described.parse_args(argv)
     if args.index.exists() and not args.index.is_dir():
-        described.error(f"--index {args.index} is a file; give the index folder (the one holding index.sqlite)")
+        described.error(
+            _("--index {index} is a file; give the index folder (the one holding index.sqlite)").format(
+                index=args.index
+            )
+        )
     command = [
         sys.executable,
         "-m",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from search.cli import CliParser, add_device_option, add_text_precision_option
 from search.commands import indexer_command
+from search.i18n import _
 from search.paths import default_index_dir
 
 
@@ -22,22 +23,24 @@ def parser(prog: str = "python -m ui") -> argparse.ArgumentParser:
     """The page's command line, as `prog` (`python -m ui`, or `ruphoto ui`)."""
     described = CliParser(
         prog=prog,
-        description="Search your photos by a Russian description or by an example picture, in the browser.",
-        epilog=f"Build an index first: {indexer_command()} build /path/to/photos --index DIR. "
-        "The same arguments work after `--` with streamlit: streamlit run ui/app.py -- --index DIR",
+        description=_("Search your photos by a Russian description or by an example picture, in the browser."),
+        epilog=_(
+            "Build an index first: {value} build /path/to/photos --index DIR. The same arguments work "
+            "after `--` with streamlit: streamlit run ui/app.py -- --index DIR"
+        ).format(value=indexer_command()),
     )
     described.add_argument(
         "--index",
         type=Path,
         default=default_index_dir(),
-        help=f"index folder written by {indexer_command()} build (default %(default)s)",
+        help=_("index folder written by {value} build (default %(default)s)").format(value=indexer_command()),
     )
-    add_device_option(described, help="where queries are encoded (default %(default)s)")
+    add_device_option(described, help=_("where queries are encoded (default %(default)s)"))
     add_text_precision_option(described)
     return described
 
 
 def read_settings(argv: list[str]) -> Settings:
     # parse_known_args: Streamlit may leave its own arguments in sys.argv, and they are not ours to refuse.
-    args, _ = parser().parse_known_args(argv)
+    args, _unknown = parser().parse_known_args(argv)
     return Settings(index=args.index.expanduser(), device=args.device, text_precision=args.text_precision)

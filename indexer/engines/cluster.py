@@ -40,6 +40,7 @@ import numpy as np
 from search.clip.config import ModelConfig
 from search.constants import CONFIG_FILE
 from search.errors import ImageProblem, RuClipError
+from search.i18n import _
 from search.images.decoded import Decoded, Failed, HostSquare
 from search.quiet import logger_quieted
 from search.settings import settings
@@ -68,8 +69,10 @@ def _import_ray() -> Any:
         import ray.data  # noqa: F401 - the Data library is a separate extra of Ray
     except ImportError as exc:
         raise ClusterError(
-            f"--ray needs Ray Data, which is not installed here ({exc.name or exc}): {INSTALL_HINT}. "
-            "Install it on every node of the cluster too.",
+            _(
+                "--ray needs Ray Data, which is not installed here ({value}): {INSTALL_HINT}. Install it "
+                "on every node of the cluster too."
+            ).format(value=exc.name or exc, INSTALL_HINT=INSTALL_HINT),
             ClusterProblem.NOT_INSTALLED,
         ) from None
     return ray
@@ -140,8 +143,10 @@ def not_visible(path: str, node: str) -> Failed:
     return Failed(
         path,
         ImageProblem.NOT_VISIBLE,
-        f"{path}: not visible on node {node[:12]}; every node needs the photos at the same path (a shared "
-        "mount). The file is tried again on the next build.",
+        _(
+            "{path}: not visible on node {value}; every node needs the photos at the same path (a "
+            "shared mount). The file is tried again on the next build."
+        ).format(path=path, value=node[:12]),
     )
 
 
@@ -191,8 +196,10 @@ class _Encoder:
             weights = find_weights(here)
             if weights is None or file_fingerprint(weights) != fingerprint:
                 raise RuClipError(
-                    f"Node {self.node[:12]} has other weights for model {name!r} than the machine running the "
-                    f"build ({here}): put the model folder on the shared mount, or the same files on every node."
+                    _(
+                        "Node {value} has other weights for model {name!r} than the machine running the build "
+                        "({here}): put the model folder on the shared mount, or the same files on every node."
+                    ).format(value=self.node[:12], name=name, here=here)
                 )
             self.model = load_model(here, device=device, precision=precision)
         except RuClipError as exc:
@@ -333,14 +340,19 @@ def _connect(ray: Any, address: str) -> None:
         with logger_quieted("ray._private.authentication.authentication_token_setup"):  # "token auth is on"
             ray.init(address=address, **settings)  # "local": always a new Ray, never one already running here
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        where = "on this machine" if address == LOCAL else f"at {address}"
+        where = _("on this machine") if address == LOCAL else _("at {address}").format(address=address)
         hint = (
-            "check that no other Ray is half-started here (ray stop), or run without --ray"
+            _("check that no other Ray is half-started here (ray stop), or run without --ray")
             if address == LOCAL
-            else "is the cluster up (ray start --head on the head node) and is the address right? "
-            "--ray alone starts Ray on this machine"
+            else _(
+                "is the cluster up (ray start --head on the head node) and is the address right? --ray "
+                "alone starts Ray on this machine"
+            )
         )
-        raise ClusterError(f"Could not start or join Ray {where}: {exc}. {hint}.", ClusterProblem.CANNOT_JOIN) from None
+        raise ClusterError(
+            _("Could not start or join Ray {where}: {exc}. {hint}.").format(where=where, exc=exc, hint=hint),
+            ClusterProblem.CANNOT_JOIN,
+        ) from None
 
 
 def _check_reachable(address: str) -> None:
@@ -348,13 +360,15 @@ def _check_reachable(address: str) -> None:
     target = address.removeprefix("ray://")
     if target == "auto":  # Ray's own lookup: $RAY_ADDRESS, else the cluster `ray start` last started here
         target = settings().ray_address.removeprefix("ray://") or _last_started_here()
-    host, _, port = target.rpartition(":")
+    host, _colon, port = target.rpartition(":")
     if not host or not port.isdigit():
         if address == "auto" and not target:
             raise ClusterError(
-                "--ray auto found no running Ray cluster here (no $RAY_ADDRESS, no `ray start` on this "
-                "machine). Start one (ray start --head), name its address (--ray HOST:6379), or use --ray "
-                "alone to start Ray on this machine for this build.",
+                _(
+                    "--ray auto found no running Ray cluster here (no $RAY_ADDRESS, no `ray start` on this "
+                    "machine). Start one (ray start --head), name its address (--ray HOST:6379), or use --ray "
+                    "alone to start Ray on this machine for this build."
+                ),
                 ClusterProblem.NO_CLUSTER,
             )
         return  # a form Ray knows and this check does not: Ray says what is wrong with it
@@ -362,9 +376,11 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
     except OSError as exc:
         raise ClusterError(
-            f"Nothing answers at {address} ({exc.strerror or exc}): is the cluster up (ray start --head on the "
-            "head node) and is the address right (HOST:6379 for the head, ray://HOST:10001 for Ray Client)? "
-            "--ray alone starts Ray on this machine. Nothing was changed.",
+            _(
+                "Nothing answers at {address} ({value}): is the cluster up (ray start --head on the head "
+                "node) and is the address right (HOST:6379 for the head, ray://HOST:10001 for Ray Client)? "
+                "--ray alone starts Ray on this machine. Nothing was changed."
+            ).format(address=address, value=exc.strerror or exc),
             ClusterProblem.UNREACHABLE,
         ) from None
 
@@ -394,8 +410,10 @@ def _cluster_errors_explained(batches: Iterator[dict[str, np.ndarray]]) -> Itera
         raise
     except Exception as exc:  # noqa: BLE001 - Ray wraps a worker's exception in its own types
         raise ClusterError(
-            f"The Ray pipeline failed: {_gist(exc)}. The batches written so far "
-            "are kept; run the same command again to go on.",
+            _(
+                "The Ray pipeline failed: {exc}. The batches written so far are kept; run the same command "
+                "again to go on."
+            ).format(exc=_gist(exc)),
             ClusterProblem.PIPELINE_FAILED,
         ) from None
 

@@ -30,6 +30,7 @@ import torch
 
 from search.clip.encoder import DEFAULT_IMAGE_BATCH, RuClip
 from search.clip.preprocess import normalize_device_squares
+from search.i18n import _
 from search.images.decoded import Decoded, DeviceSquare, Failed, HostSquare
 from search.images.device import (
     JpegJob,
@@ -259,7 +260,7 @@ class _Run:
         ]
         self.stages[DECODE].add(len(results), time.perf_counter() - started, worker=f"nvJPEG {device}")
         for job in refused:
-            self.engine.routed_to_cpu[job.path] = "refused by the device decoder"
+            self.engine.routed_to_cpu[job.path] = _("refused by the device decoder")
             self.to_cpu.put(job.path)
         if results:
             self._put(self.out, (results, squares))

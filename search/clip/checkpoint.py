@@ -11,6 +11,7 @@ import torch
 
 from ..constants import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILES
 from ..errors import CheckpointError
+from ..i18n import _
 from .config import ModelConfig
 from .folder import find_weights
 from .model import CLIP
@@ -22,7 +23,7 @@ MAX_LISTED_KEYS = 5
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a weights file without executing code from it (weights_only / safetensors)."""
-    fix = "the file is damaged or incomplete: delete it and download the checkpoint again."
+    fix = _("the file is damaged or incomplete: delete it and download the checkpoint again.")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -31,11 +32,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path} could not be read ({type(exc).__name__}: {exc}); {fix}") from None
+        raise CheckpointError(
+            _("{path} could not be read ({name__}: {exc}); {fix}").format(
+                path=path, name__=type(exc).__name__, exc=exc, fix=fix
+            )
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a training checkpoint that wraps the weights
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors; {fix}")
+        raise CheckpointError(_("{path} does not hold a state dict of tensors; {fix}").format(path=path, fix=fix))
     return state
 
 
@@ -50,15 +55,17 @@ def check_state_dict(network: torch.nn.Module, state: dict[str, torch.Tensor], s
         if tuple(state[name].shape) != expected[name]
     ]
     problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
+    for label, items in ((_("missing"), missing), (_("unexpected"), unexpected), (_("wrong shape"), mismatched)):
         if items:
             shown = ", ".join(items[:MAX_LISTED_KEYS])
             more = f" and {len(items) - MAX_LISTED_KEYS} more" if len(items) > MAX_LISTED_KEYS else ""
             problems.append(f"{len(items)} {label}: {shown}{more}")
     if problems:
         raise CheckpointError(
-            f"{source} does not match its config.json ({'; '.join(problems)}). The weights and config.json "
-            "must come from the same ruCLIP checkpoint; re-download the folder."
+            _(
+                "{source} does not match its config.json ({join}). The weights and config.json must come "
+                "from the same ruCLIP checkpoint; re-download the folder."
+            ).format(source=source, join="; ".join(problems))
         )
 
 
@@ -66,7 +73,7 @@ def load_network(folder: Path, config: ModelConfig) -> tuple[CLIP, Path]:
     """Build the network for `config` and load the folder's weights into it, strictly."""
     weights = find_weights(folder)
     if weights is None:
-        raise CheckpointError(f"{folder} has no {' or '.join(WEIGHTS_FILES)}.")
+        raise CheckpointError(_("{folder} has no {join}.").format(folder=folder, join=" or ".join(WEIGHTS_FILES)))
     state = read_state_dict(weights)
     with torch.device("meta"):
         network = CLIP(config)  # no memory and no random init for weights about to be replaced

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..constants import DEFAULT_MEAN, DEFAULT_STD
 from ..errors import CheckpointError
+from ..i18n import _
 
 # ViT heads are not in config.json: the reference derives them as vision_width // 64.
 VISION_HEAD_WIDTH = 64
@@ -45,19 +46,27 @@ class ModelConfig:
     def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> ModelConfig:
         """Validate a parsed config.json; `source` names the file in error messages."""
         if not isinstance(raw, dict):
-            raise CheckpointError(f"{source}: expected a JSON object, found {type(raw).__name__}.")
+            raise CheckpointError(
+                _("{source}: expected a JSON object, found {name__}.").format(source=source, name__=type(raw).__name__)
+            )
         int_fields = [f.name for f in fields(cls) if f.name not in ("mean", "std")]
         missing = [name for name in int_fields if name not in raw]
         if missing:
             raise CheckpointError(
-                f"{source} is missing the key(s) {', '.join(missing)}. A ruCLIP config.json needs "
-                f"{', '.join(int_fields)} (mean and std are optional); re-download the checkpoint."
+                _(
+                    "{source} is missing the key(s) {join}. A ruCLIP config.json needs {join2} (mean and std "
+                    "are optional); re-download the checkpoint."
+                ).format(source=source, join=", ".join(missing), join2=", ".join(int_fields))
             )
         values: dict[str, Any] = {}
         for name in int_fields:
             value = raw[name]
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise CheckpointError(f"{source}: {name} must be a positive integer, found {value!r}.")
+                raise CheckpointError(
+                    _("{source}: {name} must be a positive integer, found {value!r}.").format(
+                        source=source, name=name, value=value
+                    )
+                )
             values[name] = value
         for name, default in (("mean", DEFAULT_MEAN), ("std", DEFAULT_STD)):
             value = raw.get(name)
@@ -69,10 +78,16 @@ class ModelConfig:
                 or len(value) != 3
                 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
             ):
-                raise CheckpointError(f"{source}: {name} must be a list of 3 numbers, found {value!r}.")
+                raise CheckpointError(
+                    _("{source}: {name} must be a list of 3 numbers, found {value!r}.").format(
+                        source=source, name=name, value=value
+                    )
+                )
             values[name] = tuple(float(v) for v in value)
         if any(v <= 0 for v in values["std"]):
-            raise CheckpointError(f"{source}: std values must be positive, found {values['std']}.")
+            raise CheckpointError(
+                _("{source}: std values must be positive, found {value}.").format(source=source, value=values["std"])
+            )
         config = cls(**values)
         config._check_shapes(source)
         return config
@@ -80,21 +95,36 @@ class ModelConfig:
     def _check_shapes(self, source: str) -> None:
         if self.vision_heads < 1 or self.vision_width % self.vision_heads:
             raise CheckpointError(
-                f"{source}: vision_width {self.vision_width} cannot be split into vision_width // "
-                f"{VISION_HEAD_WIDTH} = {self.vision_heads} equal attention heads, as ruCLIP does."
+                _(
+                    "{source}: vision_width {vision_width} cannot be split into vision_width // "
+                    "{VISION_HEAD_WIDTH} = {vision_heads} equal attention heads, as ruCLIP does."
+                ).format(
+                    source=source,
+                    vision_width=self.vision_width,
+                    VISION_HEAD_WIDTH=VISION_HEAD_WIDTH,
+                    vision_heads=self.vision_heads,
+                )
             )
         if self.transformer_width % self.transformer_heads:
             raise CheckpointError(
-                f"{source}: transformer_width {self.transformer_width} is not divisible by "
-                f"transformer_heads {self.transformer_heads}."
+                _(
+                    "{source}: transformer_width {transformer_width} is not divisible by transformer_heads "
+                    "{transformer_heads}."
+                ).format(
+                    source=source, transformer_width=self.transformer_width, transformer_heads=self.transformer_heads
+                )
             )
         if self.grid_size < 1:
             raise CheckpointError(
-                f"{source}: image_resolution {self.image_resolution} is smaller than "
-                f"vision_patch_size {self.vision_patch_size}."
+                _(
+                    "{source}: image_resolution {image_resolution} is smaller than vision_patch_size "
+                    "{vision_patch_size}."
+                ).format(
+                    source=source, image_resolution=self.image_resolution, vision_patch_size=self.vision_patch_size
+                )
             )
         if self.context_length < 2:
-            raise CheckpointError(f"{source}: context_length must be at least 2 (bos + eos).")
+            raise CheckpointError(_("{source}: context_length must be at least 2 (bos + eos).").format(source=source))
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelConfig:
@@ -102,9 +132,13 @@ class ModelConfig:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise CheckpointError(f"{path} does not exist; a checkpoint folder needs config.json.") from None
+            raise CheckpointError(
+                _("{path} does not exist; a checkpoint folder needs config.json.").format(path=path)
+            ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{path} is not valid JSON ({exc}); re-download the checkpoint.") from None
+            raise CheckpointError(
+                _("{path} is not valid JSON ({exc}); re-download the checkpoint.").format(path=path, exc=exc)
+            ) from None
         return cls.from_dict(raw, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..constants import CONFIG_FILE, DEMO_MODEL, TEXT_PRECISIONS, TOKENIZER_FILE
 from ..errors import RuClipError
+from ..i18n import _
 from ..images.open import load_image
 from ..paths import demo_model_dir
 from .checkpoint import load_network
@@ -47,9 +48,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     try:
         chosen = torch.device(device)
     except RuntimeError as exc:
-        raise RuClipError(f"Unknown device {device!r} ({exc}); use auto, cpu or cuda.") from None
+        raise RuClipError(
+            _("Unknown device {device!r} ({exc}); use auto, cpu or cuda.").format(device=device, exc=exc)
+        ) from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise RuClipError("Device 'cuda' was requested but no CUDA GPU is visible; use --device cpu or auto.")
+        raise RuClipError(_("Device 'cuda' was requested but no CUDA GPU is visible; use --device cpu or auto."))
     return chosen
 
 
@@ -58,9 +61,11 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if precision not in _DTYPES:
-        raise RuClipError(f"Unknown precision {precision!r}; use auto, {', '.join(_DTYPES)}.")
+        raise RuClipError(
+            _("Unknown precision {precision!r}; use auto, {join}.").format(precision=precision, join=", ".join(_DTYPES))
+        )
     if precision == "int8" and device.type != "cpu":
-        raise RuClipError("Precision int8 is a CPU mode; on a GPU use fp16 or bf16.")
+        raise RuClipError(_("Precision int8 is a CPU mode; on a GPU use fp16 or bf16."))
     return _DTYPES[precision]
 
 
@@ -71,7 +76,7 @@ def _quantized_linears(module: torch.nn.Module, *, per_channel: bool) -> torch.n
     try:
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     except ImportError as exc:
-        raise RuClipError(f"Precision int8 needs torch.ao.quantization ({exc}); use fp32.") from None
+        raise RuClipError(_("Precision int8 needs torch.ao.quantization ({exc}); use fp32.").format(exc=exc)) from None
     spec = {torch.nn.Linear: per_channel_dynamic_qconfig} if per_channel else {torch.nn.Linear}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its deprecation notice points to torchao; it still works here
@@ -249,7 +254,11 @@ def load_model(
     queries with ViT-B/32-384, cosine to fp32 >= 0.998; for searching, not for building indexes).
     """
     if text_precision not in TEXT_PRECISIONS:
-        raise RuClipError(f"Unknown text precision {text_precision!r}; use {' or '.join(TEXT_PRECISIONS)}.")
+        raise RuClipError(
+            _("Unknown text precision {text_precision!r}; use {join}.").format(
+                text_precision=text_precision, join=" or ".join(TEXT_PRECISIONS)
+            )
+        )
     requested = requested_model(name_or_path)
     folder = resolve_model(requested, download=download)
     config = ModelConfig.from_file(folder / CONFIG_FILE)
@@ -262,7 +271,7 @@ def load_model(
     if text_precision == "int8":
         if chosen.type != "cpu" or chosen_precision not in (torch.float32, torch.qint8):
             raise RuClipError(
-                "Text precision int8 is a CPU mode with precision fp32 or int8; on a GPU, use fp16 for speed."
+                _("Text precision int8 is a CPU mode with precision fp32 or int8; on a GPU, use fp16 for speed.")
             )
         network = quantize_text_tower(network)
     if chosen.type == "cpu":

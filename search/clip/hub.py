@@ -23,6 +23,7 @@ from ..constants import (
     WEIGHTS_FILES,
 )
 from ..errors import ModelNotFoundError, ModelProblem
+from ..i18n import _
 from ..paths import demo_model_dir
 from ..quiet import logger_quieted
 from ..settings import MODEL_VAR, settings
@@ -47,7 +48,7 @@ def requested_model(name_or_path: str | os.PathLike[str] | None) -> str:
 
 def published_name(name: str) -> str | None:
     """'ruclip-vit-base-patch32-384' or 'ai-forever/ruclip-...' -> the bare published name."""
-    organisation, _, bare = name.rpartition("/")
+    organisation, _slash, bare = name.rpartition("/")
     if organisation in ("", HUB_ORGANISATION, *LEGACY_ORGANISATIONS) and bare in PUBLISHED_CONFIGS:
         return bare
     return None
@@ -70,8 +71,10 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
         demo = demo_model_dir()  # shipped in the package; see search.paths
         if not demo.is_dir() or missing_files(demo):
             raise ModelNotFoundError(
-                f"The demo model is not in {demo}. It ships with the package; reinstall it, or "
-                f"re-create it with: {module_command('training')} demo-model",
+                _(
+                    "The demo model is not in {demo}. It ships with the package; reinstall it, or re-create it "
+                    "with: {value} demo-model"
+                ).format(demo=demo, value=module_command("training")),
                 ModelProblem.DEMO_MISSING,
             )
         return demo
@@ -80,9 +83,19 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
         missing = missing_files(folder)
         if missing:
             raise ModelNotFoundError(
-                f"Model folder {folder} is missing {', '.join(missing)}. A ruCLIP folder holds "
-                f"{CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}, as published at "
-                f"https://huggingface.co/{HUB_ORGANISATION}/{DEFAULT_MODEL}.",
+                _(
+                    "Model folder {folder} is missing {join}. A ruCLIP folder holds {CONFIG_FILE}, {value} and "
+                    "{TOKENIZER_FILE}, as published at "
+                    "https://huggingface.co/{HUB_ORGANISATION}/{DEFAULT_MODEL}."
+                ).format(
+                    folder=folder,
+                    join=", ".join(missing),
+                    CONFIG_FILE=CONFIG_FILE,
+                    value=WEIGHTS_FILES[-1],
+                    TOKENIZER_FILE=TOKENIZER_FILE,
+                    HUB_ORGANISATION=HUB_ORGANISATION,
+                    DEFAULT_MODEL=DEFAULT_MODEL,
+                ),
                 ModelProblem.INCOMPLETE,
             )
         return folder
@@ -90,12 +103,21 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None, *, downloa
     if bare is None:
         if _looks_like_path(name) or folder.exists():
             raise ModelNotFoundError(
-                f"Model folder {folder} does not exist (or is not a folder).", ModelProblem.FOLDER_MISSING
+                _("Model folder {folder} does not exist (or is not a folder).").format(folder=folder),
+                ModelProblem.FOLDER_MISSING,
             )
         raise ModelNotFoundError(
-            f"Unknown model {name!r}. Use one of: {', '.join(PUBLISHED_CONFIGS)}, {DEMO_MODEL!r} (offline, "
-            "colours and shapes only), "
-            f"or the path of a folder with {CONFIG_FILE}, {WEIGHTS_FILES[-1]} and {TOKENIZER_FILE}.",
+            _(
+                "Unknown model {name!r}. Use one of: {join}, {DEMO_MODEL!r} (offline, colours and shapes "
+                "only), or the path of a folder with {CONFIG_FILE}, {value} and {TOKENIZER_FILE}."
+            ).format(
+                name=name,
+                join=", ".join(PUBLISHED_CONFIGS),
+                DEMO_MODEL=DEMO_MODEL,
+                CONFIG_FILE=CONFIG_FILE,
+                value=WEIGHTS_FILES[-1],
+                TOKENIZER_FILE=TOKENIZER_FILE,
+            ),
             ModelProblem.UNKNOWN_NAME,
         )
     return _hub_folder(bare, download=download)
@@ -108,8 +130,10 @@ def _check_readable(folder: Path) -> None:
         names = os.listdir(folder)
     except OSError as exc:
         raise ModelNotFoundError(
-            f"Model folder {folder} cannot be read ({exc.strerror or exc}). Check its permissions (it needs "
-            "read and execute rights for you).",
+            _(
+                "Model folder {folder} cannot be read ({value}). Check its permissions (it needs read and "
+                "execute rights for you)."
+            ).format(folder=folder, value=exc.strerror or exc),
             ModelProblem.UNREADABLE,
         ) from None
     for name in (CONFIG_FILE, TOKENIZER_FILE, *WEIGHTS_FILES):
@@ -120,8 +144,9 @@ def _check_readable(folder: Path) -> None:
                 pass
         except OSError as exc:
             raise ModelNotFoundError(
-                f"Model file {folder / name} cannot be read ({exc.strerror or exc}). Check its permissions "
-                f"(chmod a+r {folder / name}).",
+                _("Model file {value} cannot be read ({value2}). Check its permissions (chmod a+r {value}).").format(
+                    value=folder / name, value2=exc.strerror or exc
+                ),
                 ModelProblem.UNREADABLE,
             ) from None
 
@@ -150,7 +175,7 @@ def _hub_folder(name: str, *, download: bool) -> Path:
             # hf_hub_download shows a tqdm progress bar per file and resumes interrupted downloads.
             paths = [Path(hf_hub_download(repo_id, f)) for f in DOWNLOADED_FILES]
     except Exception as exc:  # DNS, HTTP, disk: all end in the same advice
-        failed = _offline_message(name, f"the download failed ({_failure_summary(exc)})")
+        failed = _offline_message(name, _("the download failed ({exc})").format(exc=_failure_summary(exc)))
         raise ModelNotFoundError(failed, ModelProblem.DOWNLOAD_FAILED) from None
     return paths[0].parent
 
@@ -208,11 +233,11 @@ def hub_unreachable_reason(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> str | None
     """Why the Hugging Face hub cannot be reached now, or None when a TCP connection to it (or to
     the proxy a download would use) opens within `timeout_s`. Honours HF_HUB_OFFLINE and HF_ENDPOINT."""
     if _hub_offline_mode():
-        return "HF_HUB_OFFLINE is set, so nothing is downloaded"
+        return _("HF_HUB_OFFLINE is set, so nothing is downloaded")
     endpoint = _hub_endpoint()
     hop = _first_hop(endpoint)
     if hop is None:
-        return f"the hub address {endpoint!r} is not a URL (HF_ENDPOINT)"
+        return _("the hub address {endpoint!r} is not a URL (HF_ENDPOINT)").format(endpoint=endpoint)
     host, port = hop
     outcome: list[OSError | None] = []
 
@@ -230,12 +255,14 @@ def hub_unreachable_reason(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> str | None
     thread.join(timeout_s)
     where = f"{host}:{port}"
     if not outcome:
-        return f"the hub cannot be reached: {where} did not answer within {timeout_s:g} s"
+        return _("the hub cannot be reached: {where} did not answer within {timeout_s:g} s").format(
+            where=where, timeout_s=timeout_s
+        )
     error = outcome[0]
     if error is None:
         return None
     detail = error.strerror or str(error) or type(error).__name__
-    return f"the hub cannot be reached: {where}: {detail}"
+    return _("the hub cannot be reached: {where}: {detail}").format(where=where, detail=detail)
 
 
 @contextmanager
@@ -254,22 +281,22 @@ def _hub_cache() -> str:
 
 def _manual_download(name: str) -> str:
     url = f"https://huggingface.co/{HUB_ORGANISATION}/{name}"
-    return (
-        f"download {', '.join(DOWNLOADED_FILES)} from {url} (on any machine with internet) into a folder and "
-        f"pass that folder as the model (--model FOLDER or {MODEL_VAR}=FOLDER), or try the offline demo "
-        f"with --model {DEMO_MODEL} (colours and shapes only)"
-    )
+    return _(
+        "download {join} from {url} (on any machine with internet) into a folder and pass that "
+        "folder as the model (--model FOLDER or {MODEL_VAR}=FOLDER), or try the offline demo with "
+        "--model {DEMO_MODEL} (colours and shapes only)"
+    ).format(join=", ".join(DOWNLOADED_FILES), url=url, MODEL_VAR=MODEL_VAR, DEMO_MODEL=DEMO_MODEL)
 
 
 def _offline_message(name: str, reason: str) -> str:
-    return (
-        f"Model {name!r} is not in the local model cache ({_hub_cache()}) and cannot be downloaded: "
-        f"{reason}. Connect to the internet and run again (it is downloaded once), or {_manual_download(name)}."
-    )
+    return _(
+        "Model {name!r} is not in the local model cache ({value}) and cannot be downloaded: "
+        "{reason}. Connect to the internet and run again (it is downloaded once), or {manual}."
+    ).format(name=name, manual=_manual_download(name), value=_hub_cache(), reason=reason)
 
 
 def _not_downloaded_message(name: str) -> str:
-    return (
-        f"Model {name!r} is not in the local model cache ({_hub_cache()}). Download it once with: "
-        f"{module_command('search')} download {name} (needs internet), or {_manual_download(name)}."
-    )
+    return _(
+        "Model {name!r} is not in the local model cache ({value}). Download it once with: {value2} "
+        "download {name} (needs internet), or {manual}."
+    ).format(name=name, manual=_manual_download(name), value=_hub_cache(), value2=module_command("search"))

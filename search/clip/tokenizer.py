@@ -10,6 +10,7 @@ import youtokentome
 
 from ..constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from ..errors import CheckpointError
+from ..i18n import _
 
 
 def check_bpe_file(path: Path) -> int:
@@ -20,13 +21,17 @@ def check_bpe_file(path: Path) -> int:
     is checked here first: `n_chars n_merges`, n_chars lines `codepoint id`, n_merges lines
     `left right merged`, and a last line with the special ids `unk pad bos eos`.
     """
-    fix = "re-download bpe.model from the model's page, or copy it from the original checkpoint."
+    fix = _("re-download bpe.model from the model's page, or copy it from the original checkpoint.")
     try:
         text = path.read_bytes().decode("ascii")
     except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist; a checkpoint folder needs bpe.model.") from None
+        raise CheckpointError(
+            _("{path} does not exist; a checkpoint folder needs bpe.model.").format(path=path)
+        ) from None
     except UnicodeDecodeError:
-        raise CheckpointError(f"{path} is not a youtokentome BPE model (binary data); {fix}") from None
+        raise CheckpointError(
+            _("{path} is not a youtokentome BPE model (binary data); {fix}").format(path=path, fix=fix)
+        ) from None
     try:
         rows = [[int(v) for v in line.split()] for line in text.splitlines() if line.strip()]
         n_chars, n_merges = rows[0]
@@ -34,19 +39,38 @@ def check_bpe_file(path: Path) -> int:
         if len(rows) != n_chars + n_merges + 2:
             raise ValueError(f"expected {n_chars + n_merges + 2} lines, found {len(rows)}")
         if any(len(r) != 2 for r in chars) or any(len(r) != 3 for r in merges) or len(specials) != 4:
-            raise ValueError("malformed line")
+            raise ValueError(_("malformed line"))
     except (ValueError, IndexError) as exc:
-        raise CheckpointError(f"{path} is not a valid youtokentome BPE model ({exc}); {fix}") from None
+        raise CheckpointError(
+            _("{path} is not a valid youtokentome BPE model ({exc}); {fix}").format(path=path, exc=exc, fix=fix)
+        ) from None
     unk, pad, bos, eos = specials
     if (pad, unk, bos, eos) != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
         raise CheckpointError(
-            f"{path}: special token ids are pad={pad} unk={unk} bos={bos} eos={eos}; ruCLIP needs "
-            f"pad={PAD_ID} unk={UNK_ID} bos={BOS_ID} eos={EOS_ID}. This BPE model is not a ruCLIP tokenizer."
+            _(
+                "{path}: special token ids are pad={pad} unk={unk} bos={bos} eos={eos}; ruCLIP needs "
+                "pad={PAD_ID} unk={UNK_ID} bos={BOS_ID} eos={EOS_ID}. This BPE model is not a ruCLIP "
+                "tokenizer."
+            ).format(
+                path=path,
+                pad=pad,
+                unk=unk,
+                bos=bos,
+                eos=eos,
+                PAD_ID=PAD_ID,
+                UNK_ID=UNK_ID,
+                BOS_ID=BOS_ID,
+                EOS_ID=EOS_ID,
+            )
         )
     vocab_size = n_chars + n_merges + 4
     ids = [r[1] for r in chars] + [v for r in merges for v in r]
     if ids and (min(ids) < 0 or max(ids) >= vocab_size):
-        raise CheckpointError(f"{path} refers to token ids outside its vocabulary of {vocab_size}; {fix}")
+        raise CheckpointError(
+            _("{path} refers to token ids outside its vocabulary of {vocab_size}; {fix}").format(
+                path=path, vocab_size=vocab_size, fix=fix
+            )
+        )
     return vocab_size
 
 
@@ -58,8 +82,10 @@ class Tokenizer:
         bpe_vocab = check_bpe_file(path)
         if vocab_size is not None and bpe_vocab > vocab_size:
             raise CheckpointError(
-                f"{path} has {bpe_vocab} tokens but config.json says vocab_size={vocab_size}: "
-                "the tokenizer and the weights come from different checkpoints."
+                _(
+                    "{path} has {bpe_vocab} tokens but config.json says vocab_size={vocab_size}: the tokenizer "
+                    "and the weights come from different checkpoints."
+                ).format(path=path, bpe_vocab=bpe_vocab, vocab_size=vocab_size)
             )
         self._bpe = youtokentome.BPE(str(path))
         self.context_length = context_length

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import ImageLoadError, ImageProblem
+from ..i18n import _
 from .decoded import Decoded, Failed, HostSquare
 from .facts import file_hash, read_facts
 from .open import load_image
@@ -38,7 +39,11 @@ def decode_one(path: str, resolution: int, fast_jpeg: bool = True) -> Decoded | 
     except ImageLoadError as exc:
         return Failed(path, exc.reason, str(exc))
     except MemoryError:
-        return Failed(path, ImageProblem.OUT_OF_MEMORY, f"{path}: decoding needed more memory than a worker may use.")
+        return Failed(
+            path,
+            ImageProblem.OUT_OF_MEMORY,
+            _("{path}: decoding needed more memory than a worker may use.").format(path=path),
+        )
     except OSError as exc:  # reading the bytes for the hash
         return Failed(path, ImageProblem.NOT_AN_IMAGE, f"{path}: {exc}")
     except Exception as exc:  # noqa: BLE001 - a decoder bug on one file must not stop the worker

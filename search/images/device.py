@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..i18n import _
 from .facts import PhotoFacts, bytes_hash, read_facts
 from .orientation import UPRIGHT, orientation_of, upright_size
 from .picture_print import PRINT_SIDE
@@ -93,20 +94,20 @@ def route(data: bytes) -> tuple[Image.Image | None, str | None]:
     take it, or (maybe None, why) for the CPU pool."""
     frame = jpeg_frame(data)
     if frame is None:
-        return None, "not a JPEG (or its markers are broken)"
+        return None, _("not a JPEG (or its markers are broken)")
     sof, first_scan = frame
     if sof not in GPU_SOF_MARKERS:
-        return None, f"JPEG coding 0x{sof:02X} (lossless or arithmetic)"
+        return None, _("JPEG coding 0x{sof:02X} (lossless or arithmetic)").format(sof=sof)
     # FFD9 cannot occur inside entropy-coded data (0xFF is stuffed), so none after the first scan
     # means the file was cut short: Pillow refuses it, nvJPEG might return a half-grey picture.
     if data.rfind(b"\xff\xd9", first_scan) < 0:  # from the end: the marker is there, in a whole file
-        return None, "truncated JPEG (no end-of-image marker)"
+        return None, _("truncated JPEG (no end-of-image marker)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             header = Image.open(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - the CPU pool words the failure
-        return None, f"header unreadable ({type(exc).__name__})"
+        return None, _("header unreadable ({name__})").format(name__=type(exc).__name__)
     if header.format not in GPU_FORMATS:
         return None, f"format {header.format}"
     if header.mode not in GPU_MODES:
@@ -170,7 +171,7 @@ def decode_jpegs(
         return [_pillow_decode(data, device) for data in datas]
     decode_jpeg = torchvision_decode_jpeg()
     if decode_jpeg is None:
-        raise RuntimeError("torchvision is not installed (pip install torchvision, the build matching torch)")
+        raise RuntimeError(_("torchvision is not installed (pip install torchvision, the build matching torch)"))
     from torchvision.io import ImageReadMode
 
     tensors = _pinned_views(datas) if pinned else [_as_tensor(data) for data in datas]

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ImageLoadError, ImageProblem
+from ..i18n import _
 from . import raw
 from .formats import ensure_optional_formats
 from .orientation import upright
@@ -57,7 +58,7 @@ def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = No
         path = Path(path)
         label = str(path)
     else:
-        label = str(getattr(path, "name", "the uploaded image"))
+        label = str(getattr(path, "name", _("the uploaded image")))
     try:
         head = _head(path)
         if raw.has_raw_magic(head) or raw.is_raw_name(label):
@@ -81,15 +82,18 @@ def load_image(path: str | Path | BinaryIO, *, draft_short_side: int | None = No
                 drafted_size = image.size
                 seen = upright(image)
     except FileNotFoundError:
-        raise ImageLoadError(f"{label}: no such file.", ImageProblem.VANISHED) from None
+        raise ImageLoadError(_("{label}: no such file.").format(label=label), ImageProblem.VANISHED) from None
     except PermissionError:
         raise ImageLoadError(
-            f"{label}: permission denied; check the file's read permission.", ImageProblem.PERMISSION_DENIED
+            _("{label}: permission denied; check the file's read permission.").format(label=label),
+            ImageProblem.PERMISSION_DENIED,
         ) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageLoadError(f"{label}: image too large to decode safely ({exc}).", ImageProblem.TOO_LARGE) from None
+        raise ImageLoadError(
+            _("{label}: image too large to decode safely ({exc}).").format(label=label, exc=exc), ImageProblem.TOO_LARGE
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageLoadError(f"{label}: not a readable image ({exc}).") from None
+        raise ImageLoadError(_("{label}: not a readable image ({exc}).").format(label=label, exc=exc)) from None
     if seen.mode in HIGH_BIT_DEPTH_MODES:
         seen = to_8bit(seen)
     turned = seen.size != drafted_size  # the EXIF orientation swapped width and height

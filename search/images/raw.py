@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..constants import EXIF_DATE, EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL, RAW_SUFFIXES
 from ..errors import ImageLoadError, ImageProblem
+from ..i18n import _
 from .orientation import EXIF_ORIENTATION, upright
 
 # Without a caller's need (the page, the API): a preview at least this big is good enough to show.
@@ -77,7 +78,7 @@ def open_raw(source: Path | BinaryIO, label: str, min_short_side: int | None) ->
         import rawpy
     except ImportError:
         raise ImageLoadError(
-            f"{label}: a camera RAW file; install rawpy to read it (pip install rawpy).",
+            _("{label}: a camera RAW file; install rawpy to read it (pip install rawpy).").format(label=label),
             ImageProblem.RAW_UNREADABLE,
         ) from None
     if not isinstance(source, Path):
@@ -85,15 +86,20 @@ def open_raw(source: Path | BinaryIO, label: str, min_short_side: int | None) ->
     try:
         return load_raw(source, min_short_side)
     except (rawpy.LibRawTooBigError, Image.DecompressionBombError) as exc:
-        raise ImageLoadError(f"{label}: RAW image too large to decode ({exc}).", ImageProblem.TOO_LARGE) from None
+        raise ImageLoadError(
+            _("{label}: RAW image too large to decode ({exc}).").format(label=label, exc=exc), ImageProblem.TOO_LARGE
+        ) from None
     except (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError):
         raise ImageLoadError(
-            f"{label}: decoding the RAW needed more memory than allowed.", ImageProblem.OUT_OF_MEMORY
+            _("{label}: decoding the RAW needed more memory than allowed.").format(label=label),
+            ImageProblem.OUT_OF_MEMORY,
         ) from None
     except (rawpy.LibRawError, rawpy.NotSupportedError, OSError, ValueError) as exc:
         raise ImageLoadError(
-            f"{label}: camera RAW that LibRaw cannot read ({type(exc).__name__}: {exc}); the file is damaged "
-            "or its camera is newer than the installed rawpy (pip install -U rawpy).",
+            _(
+                "{label}: camera RAW that LibRaw cannot read ({name__}: {exc}); the file is damaged or its "
+                "camera is newer than the installed rawpy (pip install -U rawpy)."
+            ).format(label=label, name__=type(exc).__name__, exc=exc),
             ImageProblem.RAW_UNREADABLE,
         ) from None
 

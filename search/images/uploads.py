@@ -18,6 +18,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from ..errors import ImageLoadError, ImageProblem
+from ..i18n import _
 from . import raw
 from .formats import ensure_optional_formats
 from .open import HIGH_BIT_DEPTH_MODES, load_image, to_8bit
@@ -32,8 +33,13 @@ class UploadTooLarge(ImageLoadError):
     (`pixels` is 0 when Pillow refused the header as a decompression bomb before telling it)."""
 
     def __init__(self, name: str, pixels: int, limit: int = MAX_UPLOAD_PIXELS):
-        size = f"{pixels / 1e6:.0f} megapixels" if pixels else "too many pixels"
-        super().__init__(f"{name}: {size}, the page decodes at most {limit / 1e6:.0f}.", ImageProblem.TOO_LARGE)
+        size = _("{value:.0f} megapixels").format(value=pixels / 1000000.0) if pixels else _("too many pixels")
+        super().__init__(
+            _("{name}: {size}, the page decodes at most {value:.0f}.").format(
+                name=name, size=size, value=limit / 1000000.0
+            ),
+            ImageProblem.TOO_LARGE,
+        )
         self.name, self.pixels, self.limit = name, pixels, limit
 
     def __reduce__(self):
@@ -75,9 +81,11 @@ def decode_upload(upload: BinaryIO, name: str, short_side: int, max_pixels: int 
     except Image.DecompressionBombError:  # over 2 × Pillow's limit: refused by Image.open itself
         raise UploadTooLarge(name, 0, max_pixels) from None
     except MemoryError:
-        raise ImageLoadError(f"{name}: out of memory while decoding.", ImageProblem.OUT_OF_MEMORY) from None
+        raise ImageLoadError(
+            _("{name}: out of memory while decoding.").format(name=name), ImageProblem.OUT_OF_MEMORY
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageLoadError(f"{name}: not a readable image ({exc}).") from None
+        raise ImageLoadError(_("{name}: not a readable image ({exc}).").format(name=name, exc=exc)) from None
     return upright(small, orientation)
 
 

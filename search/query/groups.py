@@ -12,6 +12,7 @@ import numpy as np
 from ..commands import indexer_command
 from ..duplicates import Prints, check_threshold, default_threshold, group_vectors
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from ..store import IndexStore
 from ..store.records import HitRow
 from .hits import hit_of
@@ -70,7 +71,7 @@ def collapsed(
 
 def groups_in_store(store: IndexStore, threshold: float) -> list[DuplicateGroup]:
     """The near-duplicate groups of every indexed photo, largest first, best representative first."""
-    _, ids, vectors = store.indexed_vectors()
+    _count, ids, vectors = store.indexed_vectors()
     if vectors is None:
         return []
     stored = store.picture_prints()  # rows without one (older builds) are judged by the embedding alone
@@ -125,7 +126,9 @@ def duplicate_groups(
         record = store.model_record()
         if record is None:
             raise IndexStoreError(
-                f"{folder} holds no finished build yet; run {indexer_command()} build PHOTOS --index {folder} first.",
+                _("{folder} holds no finished build yet; run {value} build PHOTOS --index {folder} first.").format(
+                    folder=folder, value=indexer_command()
+                ),
                 StoreProblem.NOT_BUILT,
             )
         chosen = check_threshold(default_threshold(record.name) if threshold is None else threshold)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import RuClipError
+from ..i18n import _
 
 
 class QueryProblem(StrEnum):
@@ -68,7 +69,8 @@ def parse_query(query: str) -> list[Term]:
             if index == 0 and piece_sign > 0:
                 continue  # a query that starts with an operator: «- собака»
             raise QueryError(
-                f"Empty term in the query {query!r}: write terms between the + and - signs.", QueryProblem.EMPTY_TERM
+                _("Empty term in the query {query!r}: write terms between the + and - signs.").format(query=query),
+                QueryProblem.EMPTY_TERM,
             )
         weight = 1.0
         weighted = _WEIGHT.match(text)
@@ -77,5 +79,7 @@ def parse_query(query: str) -> list[Term]:
             text = weighted.group(2).strip()
         terms.append(Term(text, piece_sign * weight))
     if not terms or all(term.weight == 0 for term in terms):
-        raise QueryError(f"The query {query!r} has no term with a non-zero weight.", QueryProblem.NO_WEIGHT)
+        raise QueryError(
+            _("The query {query!r} has no term with a non-zero weight.").format(query=query), QueryProblem.NO_WEIGHT
+        )
     return terms

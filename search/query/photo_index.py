@@ -22,6 +22,7 @@ from ..clip.encoder import RuClip, load_model
 from ..commands import indexer_command
 from ..duplicates import check_threshold, default_threshold
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from ..store import Failure, IndexStats, IndexStore
 from ..vocabulary import Vocabulary
 from .filters import allowed_ids
@@ -60,8 +61,9 @@ class PhotoIndex:
         recorded = self._store.model_record()
         if recorded is None:
             raise IndexStoreError(
-                f"{self.folder} holds no finished build yet; run "
-                f"{indexer_command()} build PHOTOS --index {self.folder} first.",
+                _("{folder} holds no finished build yet; run {value} build PHOTOS --index {folder} first.").format(
+                    folder=self.folder, value=indexer_command()
+                ),
                 StoreProblem.NOT_BUILT,
             )
         self.dim = recorded.embed_dim
@@ -71,9 +73,11 @@ class PhotoIndex:
             self.model = load_model(model or recorded.name, device=device, text_precision=text_precision)
         if self.model.fingerprint != recorded.fingerprint:
             raise IndexStoreError(
-                f"The index {self.folder} was built with model {recorded.name!r}, and {self.model.name!r} has "
-                f"other weights: its vectors would be meaningless here. Open it without a model (it uses "
-                f"{recorded.name!r}) or rebuild the index with this model into another folder.",
+                _(
+                    "The index {folder} was built with model {name!r}, and {name2!r} has other weights: its "
+                    "vectors would be meaningless here. Open it without a model (it uses {name!r}) or rebuild "
+                    "the index with this model into another folder."
+                ).format(folder=self.folder, name=recorded.name, name2=self.model.name),
                 StoreProblem.OTHER_MODEL,
             )
         # The words the model was trained on, when its folder lists them (the demo does).
@@ -262,7 +266,10 @@ class PhotoIndex:
         """The id of the indexed image at `path`; IndexStoreError (UNKNOWN_IMAGE) when there is none."""
         row_id = self._store.id_of(path)
         if row_id is None:
-            raise IndexStoreError(f"{path} is not an indexed image of {self.folder}.", StoreProblem.UNKNOWN_IMAGE)
+            raise IndexStoreError(
+                _("{path} is not an indexed image of {folder}.").format(path=path, folder=self.folder),
+                StoreProblem.UNKNOWN_IMAGE,
+            )
         return row_id
 
 

@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from ..i18n import _
 from ..store import IndexStore
 from ..store.layout import IndexKind
 from ..store.vectors import DEFAULT_NPROBE, catch_up, load_vectors, save_if_writable
@@ -88,7 +89,7 @@ class Ranking:
             return
         self._fresh_checked = now
         if self._store.fresh_change_counter() > self._store.change_counter():
-            log.warning("%s: a stale SQLite connection was dropped; reading the index afresh", self.folder)
+            log.warning(_("%s: a stale SQLite connection was dropped; reading the index afresh"), self.folder)
             self._store.release_connections()
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from ..i18n import _
 from .language import QueryError, Term, parse_query
 
 PathLike = str | os.PathLike[str]
@@ -60,10 +61,12 @@ class SearchRequest:
     def __post_init__(self) -> None:
         # Wrong types as the caller's mistake, said plainly (True is an int to Python, not an id here).
         if isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral):
-            raise QueryError(f"k is how many results to return, a whole number; got {self.k!r}")
+            raise QueryError(_("k is how many results to return, a whole number; got {k!r}").format(k=self.k))
         if isinstance(self.image, bool):
             raise QueryError(
-                f"image is a picture, a file path, an indexed image's id or an embedding; got {self.image!r}"
+                _("image is a picture, a file path, an indexed image's id or an embedding; got {image!r}").format(
+                    image=self.image
+                )
             )
         object.__setattr__(self, "exclude", tuple(int(i) for i in self.exclude))
         has_text = self.text is not None and bool(self.text.strip())

@@ -17,6 +17,7 @@ import torch
 
 from ..clip.encoder import RuClip
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from ..store import IndexStore
 from .language import QueryError, QueryProblem, Term
 from .request import ImageQuery
@@ -64,7 +65,7 @@ class QueryVectors:
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
             raise QueryError(
-                "search needs a text, an example image, or both (and weights that do not cancel out)",
+                _("search needs a text, an example image, or both (and weights that do not cancel out)"),
                 QueryProblem.NOTHING_TO_SEARCH,
             )
         return (total / norm).astype(np.float32)
@@ -97,12 +98,17 @@ class QueryVectors:
             vector = self._store.vector_of(image)
             if vector is None:
                 raise IndexStoreError(
-                    f"No indexed image with id {image} in {self._store.folder}.", StoreProblem.UNKNOWN_IMAGE
+                    _("No indexed image with id {image} in {folder}.").format(image=image, folder=self._store.folder),
+                    StoreProblem.UNKNOWN_IMAGE,
                 )
             return vector
         if isinstance(image, np.ndarray):  # an embedding the caller kept, e.g. of an uploaded photo
             if image.shape != (self.dim,):
-                raise QueryError(f"an image embedding for this index has shape ({self.dim},), not {image.shape}")
+                raise QueryError(
+                    _("an image embedding for this index has shape ({dim},), not {shape}").format(
+                        dim=self.dim, shape=image.shape
+                    )
+                )
             return image.astype(np.float32) / max(float(np.linalg.norm(image)), 1e-12)
         return self.model.encode_images([image])[0]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from .health import index_folder_error
 from .index_store import IndexStore
 from .lock import writer_lock
@@ -41,8 +42,10 @@ def backup_index(folder: Path, destination: str | os.PathLike[str]) -> Path:
         store.backup_to(destination)
     except (OSError, sqlite3.Error) as exc:
         raise IndexStoreError(
-            f"Could not write the backup {destination}: {exc}. Nothing in the index was changed; "
-            "choose a DEST in a folder you can write.",
+            _(
+                "Could not write the backup {destination}: {exc}. Nothing in the index was changed; choose "
+                "a DEST in a folder you can write."
+            ).format(destination=destination, exc=exc),
             StoreProblem.BACKUP_FAILED,
         ) from None
     finally:
@@ -58,8 +61,10 @@ def _refuse_the_index_itself(folder: Path, destination: Path) -> None:
     own = {database} | {database.with_name(database.name + suffix) for suffix in SIDE_FILES}
     if target in own or (target.exists() and database.exists() and os.path.samefile(target, database)):
         raise IndexStoreError(
-            f"{destination} is the index's own {target.name}; a backup must go elsewhere, e.g. "
-            f"{indexer_command()} backup ~/index-backup.sqlite --index {folder}",
+            _(
+                "{destination} is the index's own {name}; a backup must go elsewhere, e.g. {value} backup "
+                "~/index-backup.sqlite --index {folder}"
+            ).format(destination=destination, name=target.name, value=indexer_command(), folder=folder),
             StoreProblem.BACKUP_FAILED,
         )
 
@@ -90,11 +95,17 @@ def restore_index(source: str | os.PathLike[str], folder: Path, *, force: bool =
     target = folder / DATABASE_FILE
     if not source.is_file():
         raise IndexStoreError(
-            f"No backup at {source}; name the file `{indexer_command()} backup DEST` wrote.", StoreProblem.BACKUP_FAILED
+            _("No backup at {source}; name the file `{value} backup DEST` wrote.").format(
+                source=source, value=indexer_command()
+            ),
+            StoreProblem.BACKUP_FAILED,
         )
     if target.exists() and os.path.samefile(source, target):
         raise IndexStoreError(
-            f"{source} is the index's own {DATABASE_FILE}: nothing to restore.", StoreProblem.BACKUP_FAILED
+            _("{source} is the index's own {DATABASE_FILE}: nothing to restore.").format(
+                source=source, DATABASE_FILE=DATABASE_FILE
+            ),
+            StoreProblem.BACKUP_FAILED,
         )
     _refuse_an_index_unless_forced(target, force)
     try:
@@ -123,9 +134,11 @@ def _put_in_place(source: Path, folder: Path, target: Path) -> None:
 def _refuse_an_index_unless_forced(target: Path, force: bool) -> None:
     if target.exists() and not force:
         raise IndexStoreError(
-            f"{target} already holds an index; restoring would replace it. Restore into an empty folder "
-            f"(--index DIR), or add --force to replace it (keep a copy first: {indexer_command()} backup "
-            f"~/index-before-restore.sqlite --index {target.parent}).",
+            _(
+                "{target} already holds an index; restoring would replace it. Restore into an empty folder "
+                "(--index DIR), or add --force to replace it (keep a copy first: {value} backup "
+                "~/index-before-restore.sqlite --index {parent})."
+            ).format(target=target, value=indexer_command(), parent=target.parent),
             StoreProblem.BACKUP_FAILED,
         )
 
@@ -145,29 +158,41 @@ def _copy_checked(source: Path, copy: Path, folder: Path) -> None:
             version = _schema_version(target) if Meta.__tablename__ in tables else None
     except sqlite3.Error as exc:
         raise IndexStoreError(
-            f"{source} is not a backup of an index ({exc}); nothing in {folder} was changed.",
+            _("{source} is not a backup of an index ({exc}); nothing in {folder} was changed.").format(
+                source=source, exc=exc, folder=folder
+            ),
             StoreProblem.BACKUP_FAILED,
         ) from None
     except OSError as exc:
         raise IndexStoreError(
-            f"Could not copy {source} into {folder}: {exc}. Nothing there was changed.", StoreProblem.BACKUP_FAILED
+            _("Could not copy {source} into {folder}: {exc}. Nothing there was changed.").format(
+                source=source, folder=folder, exc=exc
+            ),
+            StoreProblem.BACKUP_FAILED,
         ) from None
     if Meta.__tablename__ not in tables:
         raise IndexStoreError(
-            f"{source} is an SQLite file but not a backup of an index (it has no {Meta.__tablename__} table); "
-            f"nothing in {folder} was changed.",
+            _(
+                "{source} is an SQLite file but not a backup of an index (it has no {tablename__} table); "
+                "nothing in {folder} was changed."
+            ).format(source=source, tablename__=Meta.__tablename__, folder=folder),
             StoreProblem.BACKUP_FAILED,
         )
     if version is not None and version > SCHEMA_VERSION:  # checked here: opening it would replace the index first
         raise IndexStoreError(
-            f"{source} was written by a newer version of this program (schema {version}, this one reads up to "
-            f"{SCHEMA_VERSION}); update it to restore this backup. Nothing in {folder} was changed.",
+            _(
+                "{source} was written by a newer version of this program (schema {version}, this one reads "
+                "up to {SCHEMA_VERSION}); update it to restore this backup. Nothing in {folder} was "
+                "changed."
+            ).format(source=source, version=version, SCHEMA_VERSION=SCHEMA_VERSION, folder=folder),
             StoreProblem.NEWER_SCHEMA,
         )
     if findings != ["ok"]:
         raise IndexStoreError(
-            f"{source} is damaged (integrity check: {'; '.join(findings[:3])}); nothing in {folder} was changed. "
-            "Restore an older backup.",
+            _(
+                "{source} is damaged (integrity check: {join}); nothing in {folder} was changed. Restore "
+                "an older backup."
+            ).format(source=source, join="; ".join(findings[:3]), folder=folder),
             StoreProblem.BACKUP_FAILED,
         )
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, ExceptionContext
 
 from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from .health import damaged_message, index_folder_error, not_a_folder_message, torn_file_cause, translated
 from .layout import BUSY_TIMEOUT_MS, DATABASE_FILE
 
@@ -49,8 +50,9 @@ def create_database_engine(folder: Path, *, create: bool) -> Engine:
         raise index_folder_error(Path(folder), exc, "read") from None
     if not exists and not create:
         raise IndexStoreError(
-            f"No index in {folder} (no {DATABASE_FILE}). "
-            f"Build one with: {indexer_command()} build PHOTOS --index {folder}",
+            _(
+                "No index in {folder} (no {DATABASE_FILE}). Build one with: {value} build PHOTOS --index {folder}"
+            ).format(folder=folder, DATABASE_FILE=DATABASE_FILE, value=indexer_command()),
             StoreProblem.NO_INDEX,
         )
     torn = torn_file_cause(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..commands import indexer_command
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from .layout import DATABASE_FILE, connect_read_only
 
 _SQLITE_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
@@ -28,19 +29,19 @@ IMAGES_TABLE = "images"  # schema.ImageRow's table (schema.py needs SQLAlchemy; 
 def damaged_message(path: Path, cause: str) -> str:
     folder = path.parent
     # The WAL beside a damaged file must go with it: SQLite would replay its pages into the copy.
-    return (
-        f"{path} is damaged ({cause}); nothing in it can be trusted. Restore it from a copy made by "
-        f"`{indexer_command()} backup` (delete {path.name}-wal and {path.name}-shm beside it, then copy the "
-        f"backup over it), or move the folder {folder} aside and build the index again: "
-        f"{indexer_command()} build PHOTOS --index {folder}"
-    )
+    return _(
+        "{path} is damaged ({cause}); nothing in it can be trusted. Restore it from a copy made by "
+        "`{value} backup` (delete {name}-wal and {name}-shm beside it, then copy the backup over "
+        "it), or move the folder {folder} aside and build the index again: {value} build PHOTOS "
+        "--index {folder}"
+    ).format(path=path, cause=cause, value=indexer_command(), name=path.name, folder=folder)
 
 
 def disk_full_message(path: Path) -> str:
-    return (
-        f"The disk holding {path} is full. Everything committed before is intact; free some space "
+    return _(
+        "The disk holding {path} is full. Everything committed before is intact; free some space "
         "and run the same command again to continue."
-    )
+    ).format(path=path)
 
 
 def not_a_folder_message(folder: Path) -> str | None:
@@ -53,21 +54,32 @@ def not_a_folder_message(folder: Path) -> str | None:
         return None  # a parent that cannot be searched: the caller's own access says so
     if blocking is None:
         return None
-    hint = f"use --index {blocking.parent}" if blocking.name == DATABASE_FILE else "name a folder (default data/index)"
-    return f"{blocking} is a file, not an index folder: --index takes the folder that holds {DATABASE_FILE}; {hint}."
+    hint = (
+        _("use --index {parent}").format(parent=blocking.parent)
+        if blocking.name == DATABASE_FILE
+        else _("name a folder (default data/index)")
+    )
+    return _(
+        "{blocking} is a file, not an index folder: --index takes the folder that holds {DATABASE_FILE}; {hint}."
+    ).format(blocking=blocking, DATABASE_FILE=DATABASE_FILE, hint=hint)
 
 
-def index_folder_error(folder: Path, error: OSError, doing: str = "created or written") -> IndexStoreError:
-    """The IndexStoreError for an index folder that cannot be made, read, or written (its lock file)."""
+def index_folder_error(folder: Path, error: OSError, doing: str | None = None) -> IndexStoreError:
+    """The IndexStoreError for an index folder that cannot be made, read, or written (its lock file);
+    `doing`: a translated text (default "created or written")."""
+    if doing is None:
+        doing = _("created or written")
     not_a_folder = not_a_folder_message(folder)
     if not_a_folder is not None:
-        return IndexStoreError(not_a_folder + " Nothing was changed.", StoreProblem.NO_INDEX)
+        return IndexStoreError(not_a_folder + _(" Nothing was changed."), StoreProblem.NO_INDEX)
     if error.errno == errno.ENOSPC:
         return IndexStoreError(disk_full_message(Path(folder) / DATABASE_FILE), StoreProblem.DISK_FULL)
     where = error.filename or folder
     return IndexStoreError(
-        f"Index folder {folder} cannot be {doing} ({where}: {error.strerror or error}). Nothing was changed. "
-        "Fix its permissions, or choose a folder you can use with --index DIR.",
+        _(
+            "Index folder {folder} cannot be {doing} ({where}: {value}). Nothing was changed. Fix its "
+            "permissions, or choose a folder you can use with --index DIR."
+        ).format(folder=folder, doing=doing, where=where, value=error.strerror or error),
         StoreProblem.READ_ONLY,
     )
 
@@ -100,7 +112,9 @@ def torn_file_cause(path: Path) -> str | None:
     # not yet a cut (with the default 4096-byte pages both units are the same).
     unit = math.gcd(page_size, mmap.PAGESIZE)
     if size % unit:
-        return f"it was cut short: {size} bytes is not a whole number of its {page_size}-byte pages"
+        return _("it was cut short: {size} bytes is not a whole number of its {page_size}-byte pages").format(
+            size=size, page_size=page_size
+        )
     return None
 
 
@@ -116,8 +130,11 @@ def translated(error: BaseException, path: Path) -> IndexStoreError | None:
         return IndexStoreError(disk_full_message(path), StoreProblem.DISK_FULL)
     if primary == sqlite3.SQLITE_CANTOPEN:  # no permission to read it or to make its -wal/-shm beside it
         return IndexStoreError(
-            f"{path} cannot be opened ({error}); nothing was changed. Check the permissions of it and of its folder "
-            f"{path.parent} (you need to read and write both), or copy the folder somewhere you can and use the copy.",
+            _(
+                "{path} cannot be opened ({error}); nothing was changed. Check the permissions of it and "
+                "of its folder {parent} (you need to read and write both), or copy the folder somewhere "
+                "you can and use the copy."
+            ).format(path=path, error=error, parent=path.parent),
             StoreProblem.READ_ONLY,
         )
     if primary == sqlite3.SQLITE_READONLY:
@@ -127,8 +144,10 @@ def translated(error: BaseException, path: Path) -> IndexStoreError | None:
 
 def read_only_error(path: Path, detail: str) -> IndexStoreError:
     return IndexStoreError(
-        f"{path} cannot be written ({detail}): it or its folder is read-only. Check the permissions, "
-        f"or copy the folder {path.parent} somewhere writable and use the copy.",
+        _(
+            "{path} cannot be written ({detail}): it or its folder is read-only. Check the "
+            "permissions, or copy the folder {parent} somewhere writable and use the copy."
+        ).format(path=path, detail=detail, parent=path.parent),
         StoreProblem.READ_ONLY,
     )
 
@@ -138,7 +157,7 @@ def check_writable(folder: Path) -> None:
     cannot be written: otherwise SQLite says so only at the first batch, under the progress bar."""
     path = Path(folder) / DATABASE_FILE
     if path.exists() and not os.access(path, os.W_OK):
-        raise read_only_error(path, "no write permission")
+        raise read_only_error(path, _("no write permission"))
 
 
 def database_holds_no_images(folder: Path) -> bool:

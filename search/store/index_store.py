@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ..errors import RETRIED_PROBLEMS, IndexStoreError, StoreProblem
+from ..i18n import _
 from ..images.facts import FACT_NAMES, PhotoFacts
 from .database import create_database_engine
 from .health import damaged_message
@@ -152,7 +153,9 @@ class IndexStore:
                 if create:
                     Base.metadata.create_all(session.connection())
                 elif not self.engine.dialect.has_table(session.connection(), Meta.__tablename__):
-                    raise IndexStoreError(damaged_message(self.path, "it holds no index tables"), StoreProblem.DAMAGED)
+                    raise IndexStoreError(
+                        damaged_message(self.path, _("it holds no index tables")), StoreProblem.DAMAGED
+                    )
                 if migrate:
                     upgrade(session, self.folder)
         except BaseException:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 
 LOCK_FILE = ".build.lock"
 
@@ -27,7 +28,10 @@ def writer_lock(index_dir: Path, doing: str = "build") -> Iterator[None]:
     except BlockingIOError:
         handle.close()
         raise IndexStoreError(
-            f"A build is running on {index_dir}; {doing} when it has finished.", StoreProblem.BUSY
+            _("A build is running on {index_dir}; {doing} when it has finished.").format(
+                index_dir=index_dir, doing=doing
+            ),
+            StoreProblem.BUSY,
         ) from None
     try:
         yield

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ..clip.folder import file_fingerprint
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from .schema import DATABASE_FILE, SCHEMA_VERSION, ImageRow, Meta, MetaKey, RowState
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,10 @@ def upgrade(session: Session, folder: Path) -> None:
         return
     if version > SCHEMA_VERSION:
         raise IndexStoreError(
-            f"{folder / DATABASE_FILE} was written by a newer version of this program (schema {version}, "
-            f"this one reads up to {SCHEMA_VERSION}); update it.",
+            _(
+                "{value} was written by a newer version of this program (schema {version}, this one reads "
+                "up to {SCHEMA_VERSION}); update it."
+            ).format(value=folder / DATABASE_FILE, version=version, SCHEMA_VERSION=SCHEMA_VERSION),
             StoreProblem.NEWER_SCHEMA,
         )
     while version < SCHEMA_VERSION:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..clip.folder import file_fingerprint
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from . import layout
 from .health import disk_full_message
 from .index_store import IndexStore
@@ -148,11 +149,13 @@ def catch_up(store: IndexStore, vectors: VectorIndex, dim: int) -> VectorIndex:
 def _why_untrusted(path: Path, record: VectorFileRecord) -> str | None:
     """Why the file on disk is not the one SQLite recorded (None: it is)."""
     if not path.is_file():
-        return "it is missing"
+        return _("it is missing")
     if record.size_bytes is not None and path.stat().st_size != record.size_bytes:
-        return f"it is {path.stat().st_size} bytes, {record.size_bytes} were written"
+        return _("it is {st_size} bytes, {size_bytes} were written").format(
+            st_size=path.stat().st_size, size_bytes=record.size_bytes
+        )
     if record.sha256 is not None and file_fingerprint(path) != record.sha256:
-        return "its checksum differs from the one recorded when it was written"
+        return _("its checksum differs from the one recorded when it was written")
     return None
 
 
@@ -164,12 +167,14 @@ def read_trusted(folder: Path, record: VectorFileRecord, dim: int) -> tuple[fais
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:  # faiss reports I/O and format errors as RuntimeError
-            why = f"faiss cannot read it ({str(exc).splitlines()[0]})"
+            why = _("faiss cannot read it ({value})").format(value=str(exc).splitlines()[0])
         else:
             if index.d != dim:
-                why = f"it holds vectors of dimension {index.d}, the index {dim}"
+                why = _("it holds vectors of dimension {d}, the index {dim}").format(d=index.d, dim=dim)
             elif record.count is not None and index.ntotal != record.count:
-                why = f"it holds {index.ntotal} vectors, {record.count} were written"
+                why = _("it holds {ntotal} vectors, {count} were written").format(
+                    ntotal=index.ntotal, count=record.count
+                )
             else:
                 return index, None
     return None, why
@@ -194,7 +199,7 @@ def load_vectors(folder: Path, store: IndexStore, dim: int) -> VectorIndex:
     index, why = read_trusted(folder, record, dim)
     if index is not None:
         return catch_up(store, VectorIndex(index, record.seq), dim)
-    log.warning("rebuilding the vector index from SQLite: %s cannot be used (%s)", record.name, why)
+    log.warning(_("rebuilding the vector index from SQLite: %s cannot be used (%s)"), record.name, why)
     rebuilt = build_from_sqlite(store, dim, kind_to_rebuild(store, store.count_indexed()))
     rebuilt.untrusted = why
     return catch_up(store, rebuilt, dim)
@@ -209,7 +214,7 @@ def save_if_writable(folder: Path, store: IndexStore, vectors: VectorIndex) -> s
         return None  # an untrusted file is an alarm: verify --repair or a build replaces it
     seen = store.vector_file_record()
     try:
-        with writer_lock(Path(folder), doing="write the vector cache"):
+        with writer_lock(Path(folder), doing=_("write the vector cache")):
             if store.vector_file_record() != seen:
                 return None  # another process wrote it meanwhile
             name = save_vectors(folder, store, vectors)  # as made: its seq says what it holds

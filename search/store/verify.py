@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexStoreError, StoreProblem
+from ..i18n import _
 from .health import damaged_message
 from .index_store import IndexStore
 from .lock import writer_lock
@@ -51,24 +52,30 @@ def _check_vector_file(store: IndexStore, vectors: VectorIndex, report: VerifyRe
     """What load_vectors found of the recorded FAISS file (it reads and checks it once)."""
     record = store.vector_file_record()
     if record is None:
-        report.notes.append("no vector file has been written yet (the first build was interrupted); made on open")
+        report.notes.append(_("no vector file has been written yet (the first build was interrupted); made on open"))
         return
     if vectors.cache_missing:
         # SQLite is the source of truth: a restored backup or a deleted cache is a normal state.
         report.notes.append(
-            f"the vector cache {record.name} is not there (a restored backup or a deleted cache); the next "
-            "search or build makes it again from index.sqlite (`verify --repair` makes it now)"
+            _(
+                "the vector cache {name} is not there (a restored backup or a deleted cache); the next "
+                "search or build makes it again from index.sqlite (`verify --repair` makes it now)"
+            ).format(name=record.name)
         )
         return
     if vectors.untrusted is not None:
         report.problems.append(
-            f"the vector file {record.name} cannot be trusted ({vectors.untrusted}); searches rebuild it from "
-            "SQLite on every open until `verify --repair` (or the next build) writes it again"
+            _(
+                "the vector file {name} cannot be trusted ({untrusted}); searches rebuild it from SQLite "
+                "on every open until `verify --repair` (or the next build) writes it again"
+            ).format(name=record.name, untrusted=vectors.untrusted)
         )
     behind = store.change_counter() - record.seq
     if behind:
         report.notes.append(
-            f"the vector file is {behind} change(s) behind SQLite (an interrupted build); replayed on open"
+            _("the vector file is {behind} change(s) behind SQLite (an interrupted build); replayed on open").format(
+                behind=behind
+            )
         )
 
 
@@ -78,24 +85,38 @@ def _compare_rows(store: IndexStore, vectors: VectorIndex, dim: int, report: Ver
     faiss_ids = all_ids(index)
     unique_ids = set(faiss_ids.tolist())
     if len(unique_ids) != len(faiss_ids):
-        report.problems.append(f"{len(faiss_ids) - len(unique_ids)} duplicate id(s) in the vector index")
+        report.problems.append(
+            _("{value} duplicate id(s) in the vector index").format(value=len(faiss_ids) - len(unique_ids))
+        )
     row_ids: set[int] = set()
     for row_id, blob, path in store.indexed_rows_with_vectors():
         row_ids.add(row_id)
         if blob is None or len(blob) != 4 * dim:
-            report.problems.append(f"row {row_id} ({path}) has no vector of dim {dim}")
+            report.problems.append(
+                _("row {row_id} ({path}) has no vector of dim {dim}").format(row_id=row_id, path=path, dim=dim)
+            )
             continue
         stored = np.frombuffer(blob, dtype=np.float32)
         if abs(float(np.linalg.norm(stored)) - 1) > 1e-3:
-            report.problems.append(f"row {row_id} has a vector of norm {np.linalg.norm(stored):.4f}, not 1")
+            report.problems.append(
+                _("row {row_id} has a vector of norm {norm:.4f}, not 1").format(
+                    row_id=row_id, norm=np.linalg.norm(stored)
+                )
+            )
         if row_id not in unique_ids:
-            report.problems.append(f"row {row_id} ({path}) is indexed but has no vector in FAISS")
+            report.problems.append(
+                _("row {row_id} ({path}) is indexed but has no vector in FAISS").format(row_id=row_id, path=path)
+            )
         elif not _same_vector(index.reconstruct(row_id), stored, exact):
-            report.problems.append(f"row {row_id}: FAISS and SQLite hold different vectors")
+            report.problems.append(_("row {row_id}: FAISS and SQLite hold different vectors").format(row_id=row_id))
     report.rows_indexed = len(row_ids)
     orphans = unique_ids - row_ids
     if orphans:
-        report.problems.append(f"{len(orphans)} vector(s) in FAISS without an indexed row: {sorted(orphans)[:10]}")
+        report.problems.append(
+            _("{orphans} vector(s) in FAISS without an indexed row: {value}").format(
+                orphans=len(orphans), value=sorted(orphans)[:10]
+            )
+        )
 
 
 def _check_database(store: IndexStore) -> None:
@@ -104,7 +125,9 @@ def _check_database(store: IndexStore) -> None:
     findings = [line for line in lines if not line.startswith("*** in database")]  # a heading, not a finding
     if findings:
         cause = "; ".join(findings[:MAX_FINDINGS_SHOWN]) + ("; …" if len(findings) > MAX_FINDINGS_SHOWN else "")
-        raise IndexStoreError(damaged_message(store.path, f"integrity check: {cause}"), StoreProblem.DAMAGED)
+        raise IndexStoreError(
+            damaged_message(store.path, _("integrity check: {cause}").format(cause=cause)), StoreProblem.DAMAGED
+        )
 
 
 def verify_index(folder: Path, *, repair: bool = False) -> VerifyReport:
@@ -132,7 +155,7 @@ def _verify(folder: Path, store: IndexStore, repair: bool, report: VerifyReport)
     _check_database(store)
     model = store.model_record()
     if model is None:
-        report.notes.append("no build has finished recording a model yet: nothing to check")
+        report.notes.append(_("no build has finished recording a model yet: nothing to check"))
         return
     dim = model.embed_dim
     vectors = load_vectors(folder, store, dim)
@@ -143,7 +166,11 @@ def _verify(folder: Path, store: IndexStore, repair: bool, report: VerifyReport)
         kind = kind_to_rebuild(store, report.rows_indexed)  # the builds' own rules
         rebuilt = reshape_if_needed(store, build_from_sqlite(store, dim, kind), dim)
         name = save_vectors(folder, store, rebuilt)
-        report.repairs.append(f"wrote {name} from SQLite: {rebuilt.ntotal} vectors, {rebuilt.kind.name}")
+        report.repairs.append(
+            _("wrote {name} from SQLite: {ntotal} vectors, {name2}").format(
+                name=name, ntotal=rebuilt.ntotal, name2=rebuilt.kind.name
+            )
+        )
         again = VerifyReport()
         _verify(folder, store, False, again)
         report.problems, report.notes = again.problems, report.notes + again.notes
