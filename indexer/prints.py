@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from search.i18n import _
+
 from .scan import FoundFile
 
 if TYPE_CHECKING:  # SQLAlchemy: an unchanged re-run, which imports this module, must not load it
@@ -31,7 +33,7 @@ def fill_prints(
     from search.images.decode import print_one
 
     recorded = 0
-    bar = tqdm(total=len(unprinted), desc="prints", unit="img", disable=not progress, smoothing=0.1)
+    bar = tqdm(total=len(unprinted), desc=_("prints"), unit="img", disable=not progress, smoothing=0.1)
     with bar, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(unprinted), PRINTS_PER_COMMIT):
             if stop_requested is not None and stop_requested():

@@ -21,29 +21,48 @@ def index_stats(folder: Path) -> list[str]:
         # or one was stopped before its first batch. There is nothing to count yet.
         raise IndexStoreError(
             _(
-                "No build has finished yet in {resolve}; run {value} build PHOTOS --index {folder} (a "
+                "No build has finished yet in {where}; run {command} build PHOTOS --index {folder} (a "
                 "first build that is running shows here once its model is loaded)."
-            ).format(resolve=Path(folder).resolve(), value=indexer_command(), folder=folder),
+            ).format(where=Path(folder).resolve(), command=indexer_command(), folder=folder),
             StoreProblem.NOT_BUILT,
         )
-    fingerprint = f"{stats.model_fingerprint[:12]}…" if stats.model_fingerprint else "none yet"
+    fingerprint = f"{stats.model_fingerprint[:12]}…" if stats.model_fingerprint else _("none yet")
     if stats.embed_dim is None:
-        model_line = "model      none recorded yet (the folder held no images to encode)"
+        model_line = _("model      none recorded yet (the folder held no images to encode)")
     else:
-        model_line = f"model      {stats.model} (dim {stats.embed_dim}, weights sha256 {fingerprint})"
+        model_line = _("model      {model} (dim {embed_dim}, weights sha256 {fingerprint})").format(
+            model=stats.model, embed_dim=stats.embed_dim, fingerprint=fingerprint
+        )
     lines = [
-        f"index      {Path(folder).resolve()}",
+        _("index      {folder}").format(folder=Path(folder).resolve()),
         model_line,
-        f"photos     {stats.images} searchable, {stats.failed} failed",
+        _("photos     {images} searchable, {failed} failed").format(images=stats.images, failed=stats.failed),
     ]
     if stats.copies:
-        lines.append(f"copies     {stats.copies} files identical to a searchable photo (shown with it, not counted)")
-    lines += [f"             {count} × {reason}" for reason, count in stats.failures.items()]
+        lines.append(
+            _("copies     {copies} files identical to a searchable photo (shown with it, not counted)").format(
+                copies=stats.copies
+            )
+        )
+    lines += [f"             {count} × {_(reason)}" for reason, count in stats.failures.items()]  # an ImageProblem
     if stats.taken_from and stats.taken_to:
-        lines.append(f"taken      {stats.taken_from:%Y-%m-%d} … {stats.taken_to:%Y-%m-%d} (EXIF)")
+        lines.append(
+            _("taken      {taken_from:%Y-%m-%d} … {taken_to:%Y-%m-%d} (EXIF)").format(
+                taken_from=stats.taken_from, taken_to=stats.taken_to
+            )
+        )
     if stats.last_build:
-        lines.append(f"built      {stats.last_build:%Y-%m-%d %H:%M} UTC, vector index {stats.index_type}")
-    lines += [f"folder     {root}" for root in stats.roots]
+        lines.append(
+            _("built      {last_build:%Y-%m-%d %H:%M} UTC, vector index {index_type}").format(
+                last_build=stats.last_build, index_type=stats.index_type
+            )
+        )
+    lines += [_("folder     {root}").format(root=root) for root in stats.roots]
     files = [name for name in (DATABASE_FILE, stats.vector_file) if name and (Path(folder) / name).exists()]
-    lines.append("disk       " + ", ".join(f"{n} {(Path(folder) / n).stat().st_size / 1e6:.1f} MB" for n in files))
+    lines.append(
+        _("disk       ")
+        + ", ".join(
+            _("{name} {size:.1f} MB").format(name=n, size=(Path(folder) / n).stat().st_size / 1e6) for n in files
+        )
+    )
     return lines

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search.i18n import _
+
 from .plan import Plan
 from .scan import ScanResult
 from .stages import StageTimes
@@ -44,26 +46,53 @@ class BuildSummary:
     def lines(self) -> list[str]:
         rate = self.indexed / self.seconds if self.seconds and self.indexed else 0.0
         out = [
-            f"scanned {self.scanned} files in {self.root}",
+            _("scanned {scanned} files in {root}").format(scanned=self.scanned, root=self.root),
             *([f"  {self.skipped}"] if self.skipped else []),
-            f"  unchanged {self.unchanged}, new {self.new}, changed {self.changed}, "
-            f"renamed {self.renamed}, deleted {self.deleted}",
-            f"  indexed {self.indexed} ({rate:.1f} images/s), failed {sum(self.failed.values())}",
+            "  "
+            + _("unchanged {unchanged}, new {new}, changed {changed}, renamed {renamed}, deleted {deleted}").format(
+                unchanged=self.unchanged,
+                new=self.new,
+                changed=self.changed,
+                renamed=self.renamed,
+                deleted=self.deleted,
+            ),
+            "  "
+            + _("indexed {indexed} ({rate:.1f} images/s), failed {failed}").format(
+                indexed=self.indexed, rate=rate, failed=sum(self.failed.values())
+            ),
         ]
         if self.reused:
             out.append(
-                f"    {self.reused} of them identical to photos already indexed: kept as copies, not encoded again"
+                "    "
+                + _("{reused} of them identical to photos already indexed: kept as copies, not encoded again").format(
+                    reused=self.reused
+                )
             )
-        out += [f"    {count} × {reason}" for reason, count in self.failed.most_common()]
+        out += [f"    {count} × {_(reason)}" for reason, count in self.failed.most_common()]  # an ImageProblem
         if self.printed:
-            out.append(f"  {self.printed} unchanged photos decoded again for their near-duplicate prints (not encoded)")
+            out.append(
+                "  "
+                + _("{printed} unchanged photos decoded again for their near-duplicate prints (not encoded)").format(
+                    printed=self.printed
+                )
+            )
         if self.deletion_refused:
-            out.append(f"  deletions refused: {self.deletion_refused} (use --allow-mass-deletion if it is real)")
-        out += [f"  could not read folder {folder}" for folder in self.unreadable_folders]
+            out.append(
+                "  "
+                + _("deletions refused: {why} (use --allow-mass-deletion if it is real)").format(
+                    why=self.deletion_refused
+                )
+            )
+        out += ["  " + _("could not read folder {folder}").format(folder=folder) for folder in self.unreadable_folders]
         # The stage rates say which stage to give more cores; a run that decoded nothing (an
         # unchanged re-run, deletions only) has none to compare, so it shows none.
         decoded_any = self.indexed or sum(self.failed.values())
         if decoded_any and (rates := self.stages.line()) is not None:
             out.append(f"  {rates}")
-        out.append(f"  {self.total_indexed} images searchable; took {self.seconds:.1f} s")
+        out.append(
+            "  "
+            + _("{total} images searchable; took {seconds:.1f} s").format(
+                total=self.total_indexed, seconds=self.seconds
+            )
+        )
         return out

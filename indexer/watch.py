@@ -170,19 +170,23 @@ def round_line(summary: BuildSummary) -> str | None:
     parts = [
         text
         for count, text in (
-            (summary.new, f"+{summary.new} new"),
-            (summary.changed, f"{summary.changed} changed"),
-            (summary.renamed, f"{summary.renamed} renamed"),
-            (summary.deleted, f"{summary.deleted} deleted"),
+            (summary.new, _("+{new} new").format(new=summary.new)),
+            (summary.changed, _("{changed} changed").format(changed=summary.changed)),
+            (summary.renamed, _("{renamed} renamed").format(renamed=summary.renamed)),
+            (summary.deleted, _("{deleted} deleted").format(deleted=summary.deleted)),
         )
         if count
     ]
     failed = sum(summary.failed.values())
     if failed:
-        parts.append(f"{failed} could not be read ({indexer_command()} stats says why)")
+        parts.append(
+            _("{failed} could not be read ({command} stats says why)").format(failed=failed, command=indexer_command())
+        )
     if not parts:
         return None
-    return f"{', '.join(parts)}; {summary.total_indexed} searchable ({summary.seconds:.1f} s)"
+    return _("{changes}; {total_indexed} searchable ({seconds:.1f} s)").format(
+        changes=", ".join(parts), total_indexed=summary.total_indexed, seconds=summary.seconds
+    )
 
 
 class Watcher:
@@ -215,8 +219,10 @@ class Watcher:
                 if not self._first_round():
                     return self._stopped()
                 self.say(
-                    f"watching {self.root} (a change is indexed {self.options.settle_s:g} s after the last event; "
-                    f"a full rescan every {self.options.rescan_every_s:g} s); Ctrl-C to stop"
+                    _(
+                        "watching {root} (a change is indexed {settle_s:g} s after the last event; a full rescan "
+                        "every {rescan_every_s:g} s); Ctrl-C to stop"
+                    ).format(root=self.root, settle_s=self.options.settle_s, rescan_every_s=self.options.rescan_every_s)
                 )
                 self._loop()
             finally:
@@ -244,7 +250,11 @@ class Watcher:
             identity = _identity(self.root)
             if identity is None:
                 if not self.away:
-                    self.say(f"{self.root} is not reachable; waiting for it to come back; nothing removed")
+                    self.say(
+                        _("{root} is not reachable; waiting for it to come back; nothing removed").format(
+                            root=self.root
+                        )
+                    )
                     self.away = True
                 self._disarm()
                 self.identity = None  # whatever is there when it is back is watched afresh
@@ -254,7 +264,7 @@ class Watcher:
                 self._disarm()
                 self._arm()
                 if self.away:
-                    self.say(f"{self.root} is back; catching up")
+                    self.say(_("{root} is back; catching up").format(root=self.root))
                     self.away = False
             due = back or self.events.due(now, self.options.settle_s, self.options.longest_wait_s)
             due = due or now >= next_rescan or (retry_at is not None and now >= retry_at)
@@ -277,11 +287,11 @@ class Watcher:
             summary = build_index(self.root, self.options.build, hooks)
         except IndexStoreError as exc:
             if exc.reason is StoreProblem.BUSY:
-                self._once(f"{exc} (watch waits for it)")
+                self._once(_("{exc} (watch waits for it)").format(exc=exc))
                 return None
             if first:
                 raise  # at start, every problem is the build's: one message, exit 2
-            self._once(f"error: {exc} (still watching; tried again at the next change)")
+            self._once(_("error: {exc} (still watching; tried again at the next change)").format(exc=exc))
             return None
         except PhotoFolderError:
             if first:
@@ -290,7 +300,7 @@ class Watcher:
         except RuClipError as exc:
             if first:
                 raise
-            self._once(f"error: {exc} (still watching; tried again at the next change)")
+            self._once(_("error: {exc} (still watching; tried again at the next change)").format(exc=exc))
             return None
         finally:
             self.stop.in_round = False
@@ -312,9 +322,9 @@ class Watcher:
 
     @staticmethod
     def _notes_of(summary: BuildSummary) -> list[str]:
-        notes = [f"could not read folder {folder}" for folder in summary.unreadable_folders]
+        notes = [_("could not read folder {folder}").format(folder=folder) for folder in summary.unreadable_folders]
         if summary.deletion_refused:
-            notes.append(f"deletions refused: {summary.deletion_refused}")
+            notes.append(_("deletions refused: {deletion_refused}").format(deletion_refused=summary.deletion_refused))
         return notes
 
     def _once(self, problem: str) -> None:
@@ -337,9 +347,10 @@ class Watcher:
                 return
             # e.g. the inotify watch limit: the rescan still catches every change, later
             self._once(
-                f"cannot watch {self.root} for events ({exc.strerror or exc}; on Linux raise "
-                f"fs.inotify.max_user_watches); changes are found by the rescan every "
-                f"{self.options.rescan_every_s:g} s instead"
+                _(
+                    "cannot watch {root} for events ({value}; on Linux raise fs.inotify.max_user_watches); "
+                    "changes are found by the rescan every {rescan_every_s:g} s instead"
+                ).format(root=self.root, value=exc.strerror or exc, rescan_every_s=self.options.rescan_every_s)
             )
             return
         self.observer = observer
@@ -359,13 +370,16 @@ class Watcher:
         when = f"{self.up_to_date_as_of:%H:%M:%S}" if self.up_to_date_as_of else None
         if self.round_stopped:
             self.say(
-                "stopped watching in the middle of a round: every batch it wrote is kept; the rest is "
-                "indexed when watch or build runs next" + (f"; index up to date as of {when} before it" if when else "")
+                _(
+                    "stopped watching in the middle of a round: every batch it wrote is kept; the rest is "
+                    "indexed when watch or build runs next"
+                )
+                + (_("; index up to date as of {when} before it").format(when=when) if when else "")
             )
         elif when is not None:
-            self.say(f"stopped watching; index up to date as of {when}")
+            self.say(_("stopped watching; index up to date as of {when}").format(when=when))
         else:
-            self.say("stopped watching before the first round ran; nothing was changed")
+            self.say(_("stopped watching before the first round ran; nothing was changed"))
         return 0
 
 

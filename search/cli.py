@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from .constants import DEVICES, PRECISIONS, TEXT_PRECISIONS
 from .errors import RuClipError
-from .i18n import _, route_argparse
+from .i18n import N_, _, route_argparse
 from .settings import SettingsError, settings
 
 route_argparse()  # argparse's own texts ("usage:", "options:", its errors) in the user's language too
@@ -112,6 +112,18 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+# The level a warning or an error is printed under (`WARNING: …`), in the user's language.
+LEVEL_NAMES = {logging.WARNING: N_("WARNING"), logging.ERROR: N_("ERROR"), logging.CRITICAL: N_("CRITICAL")}
+
+
+class _Formatter(logging.Formatter):
+    """`LEVEL: message`, the level's name translated (the record itself is left as it is)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        level = LEVEL_NAMES.get(record.levelno)
+        return f"{_(level) if level else record.levelname}: {record.message}"
+
+
 def run_cli(
     command: Callable[[], int],
     *,
@@ -120,7 +132,9 @@ def run_cli(
     """Run a CLI's command: its RuClipError becomes `error: <message>` (exit 2), Ctrl-C prints
     `interrupted` (a translated text; default "interrupted", exit 130), and a reader that closed the
     pipe early (`| head`) ends it quietly."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         code = command()
         sys.stdout.flush()  # here, not at exit: a reader that left early (`| head`) is handled below

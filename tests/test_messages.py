@@ -10,15 +10,18 @@ from __future__ import annotations
 import ast
 import io
 import re
+import sys
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from search import i18n
+from search.settings import LANGUAGE_VARS, message_language
 
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, in_this_process, indexer
 
 PO = REPO_ROOT / "search" / "locale" / "ru" / "LC_MESSAGES" / "ruphoto.po"
 MO = PO.with_suffix(".mo")
@@ -230,3 +233,158 @@ def test_the_wrapping_check_finds_an_unwrapped_message():
     )
     found = unwrapped_literals(planted, _error_classes())
     assert [line for line, _text in found] == [4, 5, 6, 7, 8, 9]
+
+
+# --- the language the tools speak ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "language"),
+    [
+        ({}, "ru"),  # a bare container, cron: Russian, the program's own language
+        ({"LANG": "C.UTF-8"}, "ru"),
+        ({"LANG": "ru_RU.UTF-8"}, "ru"),
+        ({"LANG": "de_DE.UTF-8"}, "ru"),  # no German catalogue: the default, not English
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LC_MESSAGES": "en_GB.UTF-8", "LANG": "ru_RU.UTF-8"}, "en"),
+        ({"LC_ALL": "ru_RU.UTF-8", "LC_MESSAGES": "en_US.UTF-8"}, "ru"),
+        ({"LANGUAGE": "en:ru", "LC_ALL": "ru_RU.UTF-8"}, "en"),
+        ({"LANGUAGE": "", "LANG": "en_US.UTF-8"}, "en"),  # an empty variable counts as unset
+    ],
+)
+def test_the_language_is_the_first_locale_variable_set_in_gnu_order(environment, language):
+    assert message_language(environment) == language
+
+
+@pytest.fixture
+def russian(monkeypatch):
+    """No locale at all (the suite's LANGUAGE=en taken away): the tools' default."""
+    for name in LANGUAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def english(monkeypatch):
+    for name in LANGUAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+
+
+ENGLISH_WORDS = re.compile(r"\b(the|and|of|with|default|when|is|are|usage|options)\b")
+
+
+def test_help_is_russian_by_default(russian):
+    for command in ("build", "watch", "stats", "verify", "backup", "search", "duplicates"):
+        shown = indexer(command, "--help")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith(f"использование: python -m indexer {command} "), shown.stdout[:80]
+        assert "показать эту справку и выйти" in shown.stdout
+        assert "параметры:" in shown.stdout
+        # Flags, paths and examples' commands stay as they are; no English sentence is left.
+        assert not ENGLISH_WORDS.search(shown.stdout), (command, ENGLISH_WORDS.search(shown.stdout))
+    build = indexer("build", "--help").stdout
+    assert "папка с фото (с вложенными папками)" in build and "позиционные аргументы:" in build
+    assert "по умолчанию 10" in build  # --nice's %(default)s filled in the Russian text
+
+
+def test_help_is_english_for_an_english_locale(english):
+    shown = indexer("build", "--help")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("usage: python -m indexer build ")
+    assert "show this help message and exit" in shown.stdout
+    assert "the folder of photos (searched recursively)" in shown.stdout
+    assert "(default 10;" in shown.stdout
+
+
+def test_the_console_script_and_the_page_command_say_their_help_in_russian(russian):
+    from ruphoto.__main__ import main as ruphoto_main
+    from ui.__main__ import main as ui_main
+
+    listed = in_this_process(ruphoto_main, ["--help"])
+    assert listed.returncode == 0 and listed.stdout.startswith("использование: ")
+    assert "открыть страницу поиска в браузере" in listed.stdout
+    page = in_this_process(ui_main, ["--help"])
+    assert page.returncode == 0 and page.stdout.startswith("использование: python -m ui ")
+    assert "порт страницы (по умолчанию 8501)" in page.stdout
+
+
+def test_a_usage_error_is_russian_by_default_and_english_for_lang_en(monkeypatch):
+    for name in LANGUAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    missing = indexer("build")
+    assert missing.returncode == 2
+    assert missing.stderr == "ошибка: нужны аргументы: PHOTOS (см. python -m indexer build --help)\n"
+    wrong = indexer("search", "кот", "--device", "tpu")
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith("ошибка: аргумент --device: недопустимый вариант: 'tpu' (выберите из ")
+    bad_number = indexer("search", "кот", "-k", "ноль")
+    assert "ошибка: аргумент -k: ожидалось целое положительное число, получено 'ноль'" in bad_number.stderr
+
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    missing = indexer("build")
+    assert missing.stderr == (
+        "error: the following arguments are required: PHOTOS (see python -m indexer build --help)\n"
+    )
+    wrong = indexer("search", "кот", "--device", "tpu")
+    assert wrong.stderr.startswith("error: argument --device: invalid choice: 'tpu' (choose from ")
+
+
+def test_an_error_is_russian_with_its_path_filled_in(tmp_path, monkeypatch):
+    gone = tmp_path / "нет такой папки"
+    argv = ("build", gone, "--index", tmp_path / "index", "--model", "demo", "--device", "cpu", "--quiet")
+    for name in LANGUAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    said = indexer(*argv)
+    assert said.returncode == 2
+    assert said.stderr.startswith(f"ошибка: Папки с фото {gone} нет, или это не папка (диск не подключён?).")
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    said = indexer(*argv)
+    assert said.stderr.startswith(f"error: Photo folder {gone} does not exist or is not a folder")
+
+
+def test_a_process_of_its_own_without_a_locale_speaks_russian(tmp_path):
+    import os
+    import subprocess
+
+    environment = {key: value for key, value in os.environ.items() if key not in LANGUAGE_VARS}
+    run = subprocess.run(
+        [sys.executable, "-m", "indexer", "stats", "--index", str(tmp_path / "пусто")],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"ошибка: В {tmp_path / 'пусто'} нет индекса (нет index.sqlite)."), run.stderr
+
+
+@pytest.mark.slow
+def test_a_build_its_summary_and_the_searchs_notes_in_both_languages(tmp_path, monkeypatch):
+    from .helpers import fresh_picture_jpeg
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for colour, shape in (("красный", "звезда"), ("синий", "круг"), ("жёлтый", "квадрат")):
+        (photos / f"{colour}-{shape}.jpg").write_bytes(fresh_picture_jpeg(colour, shape))
+    index = ("--index", tmp_path / "index")
+    for name in LANGUAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+    built = indexer("build", photos, *index, "--model", "demo", "--device", "cpu", "--quiet")
+    assert built.returncode == 0, built.stderr
+    assert f"просмотрено файлов в {photos}: 3\n" in built.stdout
+    assert "без изменений 0, новых 3, изменено 0, переименовано 0, удалено 0" in built.stdout
+    assert "не прочитано 0" in built.stdout and "в поиске фото: 3; заняло" in built.stdout
+    long_ago = ("--date-from", "1990-01-01", "--date-to", "1990-12-31")
+    nothing = indexer("search", "круг", *long_ago, *index, "--device", "cpu")
+    assert nothing.stdout.startswith("ни одно фото не подходит под фильтры (--date-from 1990-01-01")
+    unsure = indexer("search", "круг", "--min-score", "0.999", *index, "--device", "cpu")
+    assert unsure.stdout.startswith("нет уверенных совпадений (лучшая оценка 0.")
+    assert "в поиске 3" in indexer("stats", *index).stdout
+
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    again = indexer("build", photos, *index, "--device", "cpu", "--quiet")
+    assert f"scanned 3 files in {photos}\n" in again.stdout and "unchanged 3, new 0" in again.stdout
+    nothing = indexer("search", "круг", *long_ago, *index, "--device", "cpu")
+    assert nothing.stdout.startswith("no photo matches the filters (--date-from 1990-01-01")

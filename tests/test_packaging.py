@@ -157,3 +157,18 @@ def test_demo_build_and_search_from_another_folder(installed, clean_env, tmp_pat
     assert hits, found.stdout + found.stderr
     assert all(Path(hit["path"]).is_relative_to(DEMO_PHOTOS) for hit in hits)
     assert list(elsewhere.iterdir()) == [], "the build wrote into the working directory"
+
+
+def test_wheel_carries_the_russian_catalogue(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"search/locale/ru/LC_MESSAGES/ruphoto.mo", "search/locale/ru/LC_MESSAGES/ruphoto.po"} <= names
+
+
+def test_installed_package_speaks_russian_from_its_own_catalogue(installed, clean_env, tmp_path):
+    python, site = installed
+    no_locale = {
+        key: value for key, value in clean_env.items() if key not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+    }
+    probe = "from search import i18n; print(i18n.LOCALE_DIR); print(i18n._('interrupted'))"
+    where, word = _run([str(python), "-c", probe], tmp_path, no_locale).stdout.splitlines()
+    assert Path(where).is_relative_to(site) and word == "прервано"
