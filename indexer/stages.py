@@ -23,6 +23,7 @@ from search.i18n import N_, _, ngettext
 SCAN, PLAN, READ, DECODE, ENCODE, WRITE = "scan", "plan", "read", "decode", "encode", "write"
 # The order of the summary line: the data flow. A stage an engine adds under another name comes after these.
 PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE)
+IMAGES_PER_S = N_("img/s")
 _UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s")}  # the others count images
 
 
@@ -83,7 +84,7 @@ class StageTimes:
             clock = self.clocks.get(stage)
             if clock is None or not clock.images:
                 continue
-            unit = _(_UNITS.get(stage, N_("img/s")))
+            unit = _(_UNITS.get(stage, IMAGES_PER_S))
             workers = len(clock.workers)
             how = (
                 ngettext("{count} worker × {rate}", "{count} workers × {rate}", workers).format(

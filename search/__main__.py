@@ -20,12 +20,14 @@ from .settings import MODEL_VAR
 
 
 def _models(_args: argparse.Namespace) -> int:
-    labels = {name: name + (" (default)" if name == DEFAULT_MODEL else "") for name in PUBLISHED_CONFIGS}
+    default = _(" (default)")
+    labels = {name: name + (default if name == DEFAULT_MODEL else "") for name in PUBLISHED_CONFIGS}
     width = max(len(label) for label in labels.values())
-    print(f"{_('model'):{width}} {'px':>4}  {_('status')}")
+    model, status = _("model"), _("status")
+    print(f"{model:{width}} {'px':>4}  {status}")
     for name, config in PUBLISHED_CONFIGS.items():
         try:
-            status = f"cached: {resolve_model(name, download=False)}"
+            status = _("cached: {folder}").format(folder=resolve_model(name, download=False))
         except RuClipError:
             status = _("not downloaded")
         print(f"{labels[name]:{width}} {config.image_resolution:>4}  {status}")

@@ -6,7 +6,7 @@ search/locale/ru/LC_MESSAGES/ruphoto.po and its compiled .mo, both committed and
 package data, so that running needs no tool (`make messages` extracts, updates and compiles them).
 
 The language is looked up at every call, not at import: a test, or a process that changes its
-environment, is answered in the language it has now; the page forces Russian (use_language).
+environment, is answered in the language it has now; use_language() can pin one.
 A message kept in a module-level constant is marked with N_() and translated where it is used.
 Stdlib only: every command imports this, an unchanged re-run included.
 """
@@ -26,7 +26,12 @@ _forced: str | None = None
 
 def use_language(language: str | None) -> None:
     """Answer in `language` ("ru" or "en") whatever the environment says; None: follow it again.
-    The search page calls use_language("ru"): it is Russian on any desktop."""
+
+    For a program that embeds the library and wants one language. The search page does not call it:
+    it shows no text of the library (ui/messages.py words every error by its reason, in Russian),
+    and what its process prints goes to the terminal that started it, which follows that terminal's
+    locale as every command does. (Called in the page's script it would also stay on in the process
+    of an in-process page test, AppTest, and turn what the test runs next Russian.)"""
     global _forced
     if language is not None and language not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")

@@ -40,8 +40,7 @@ os.environ["LANGUAGE"] = "en"
 
 @pytest.fixture(autouse=True)
 def _follow_the_environment_language():
-    """The page forces Russian for its process (ui/app.py: use_language("ru")); a page test run in
-    this process must not leave the tests after it in Russian."""
+    """A test that pins a language (search.i18n.use_language) leaves the next ones to the environment."""
     yield
     i18n.use_language(None)
 

@@ -31,15 +31,12 @@ from search import Failure, Hit, IndexStats, PhotoIndex, SearchRequest, SearchRe
 from search.commands import indexer_command
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
-from search.i18n import use_language
 from search.images import decode_upload, jpeg_of
 from ui import messages, views
 from ui.folders import photo_folders
 from ui.loading import FirstBuildRunning, NoIndex, open_state
 from ui.settings import Settings, read_settings
 from ui.thumbnails import preview, thumbnail
-
-use_language("ru")  # the page is Russian on any desktop: so are the library's messages it shows (search/i18n.py)
 
 HISTOGRAM_PHOTOS = 5000  # the best-scoring photos whose scores the sidebar's histogram shows
 GROUPS_SHOWN = 30  # near-duplicate groups listed on the «Похожие кадры» view, largest first
