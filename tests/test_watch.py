@@ -8,6 +8,7 @@ pruned by the build, those of photos still there are kept.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import pytest
 from PIL import Image
 
 from indexer.build import BuildOptions, build_index
+from indexer.watch import SaidOnce
 from search.settings import MODEL_VAR
 from search.store import IndexStore
 from search.store.thumbnails import THUMBNAIL_DIR, live_photos, prune_thumbnails, thumbnail_path
@@ -232,6 +234,13 @@ def test_the_model_warning_is_said_once_per_watch_session_not_every_round(collec
         assert watcher.stop() == 0
     warnings = [line for line in watcher.lines if "using model demo" in line]
     assert len(warnings) == 1 and "an index holds one model's vectors" in warnings[0], watcher.output
+
+
+def test_said_once_lets_a_warning_through_again_only_when_it_changed():
+    said_once = SaidOnce()
+    messages = ["using model demo", "using model demo", "using model other", "using model demo", "using model demo"]
+    records = [logging.LogRecord("indexer.model_choice", logging.WARNING, __file__, 1, m, None, None) for m in messages]
+    assert [said_once.filter(record) for record in records] == [True, False, True, True, False]
 
 
 @pytest.mark.slow
