@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search.commands import indexer_command
+
 from .plan import Plan
 from .scan import ScanResult
 from .stages import StageTimes
@@ -25,6 +27,7 @@ class BuildSummary:
     reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
     printed: int = 0  # unchanged photos decoded again for their pictures' prints alone (indexer/prints.py)
     failed: Counter[str] = field(default_factory=Counter)
+    still_failing: int = 0  # unchanged files that failed in an earlier build (not tried again)
     deletion_refused: str | None = None
     stopped: bool = False  # stop_requested ended it before every file was encoded
     unreadable_folders: list[str] = field(default_factory=list)
@@ -38,23 +41,42 @@ class BuildSummary:
         self.skipped = scan.skipped_line()
         self.unchanged, self.new, self.changed = plan.unchanged, len(plan.new), len(plan.changed)
         self.renamed = len(plan.renamed)
+        self.still_failing = plan.unchanged_failed
         self.deleted = 0 if plan.deletion_refused else len(plan.vanished)
         self.deletion_refused = plan.deletion_refused
 
+    @property
+    def changed_nothing(self) -> bool:
+        """Whether the run found nothing to do: no file encoded, tried, moved, removed or decoded again."""
+        return not (
+            self.new or self.changed or self.renamed or self.deleted or self.indexed or self.failed or self.printed
+        )
+
     def lines(self) -> list[str]:
-        rate = self.indexed / self.seconds if self.seconds and self.indexed else 0.0
         out = [
             f"scanned {self.scanned} files in {self.root}",
             *([f"  {self.skipped}"] if self.skipped else []),
             f"  unchanged {self.unchanged}, new {self.new}, changed {self.changed}, "
             f"renamed {self.renamed}, deleted {self.deleted}",
-            f"  indexed {self.indexed} ({rate:.1f} images/s), failed {sum(self.failed.values())}",
         ]
+        # A run with nothing to do has no rate to show, and its "failed 0" would hide the files that
+        # failed before and still do (they are unchanged, so not tried again): it says those instead.
+        if self.changed_nothing:
+            out.append("  nothing changed since the last build")
+        else:
+            # A rate is shown only for photos that were encoded: "0.0 images/s" would say nothing.
+            rate = f" ({self.indexed / self.seconds:.1f} images/s)" if self.seconds and self.indexed else ""
+            out.append(f"  indexed {self.indexed}{rate}, failed {sum(self.failed.values())}")
         if self.reused:
             out.append(
                 f"    {self.reused} of them identical to photos already indexed: kept as copies, not encoded again"
             )
         out += [f"    {count} × {reason}" for reason, count in self.failed.most_common()]
+        if self.still_failing:
+            out.append(
+                f"  {self.still_failing} files still fail, unchanged since an earlier build "
+                f"({indexer_command()} stats lists them)"
+            )
         if self.printed:
             out.append(f"  {self.printed} unchanged photos decoded again for their near-duplicate prints (not encoded)")
         if self.deletion_refused:
