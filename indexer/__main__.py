@@ -31,6 +31,7 @@ from .search_cli import (
     run_duplicates,
     run_search,
 )
+from .stats import FAILED_SHOWN
 from .watch import DEFAULT_RESCAN_EVERY_S, DEFAULT_SETTLE_S
 
 PROG = "python -m indexer"
@@ -149,18 +150,19 @@ def _parser(
     build.add_argument("--quiet", action="store_true", help=_("no progress bar"))
 
     _add_watch_command(commands, common)
-    commands.add_parser(
+    stats = commands.add_parser(
         "stats",
         parents=[common],
-        help=_("what the index holds: counts, failures by reason, model"),
+        help=_("what the index holds: counts, model, the files that failed and why"),
         description=_(
             "Print what the index holds, a line each: its folder; the model (name, vector size, a "
-            "checksum of its weights); how many photos are searchable and how many failed, identical "
-            "copies, and the failures counted by reason; the dates taken (EXIF); the last build and "
-            "its vector index; the photo folders it was built from; the files' sizes on disk. It only "
-            "reads: nothing is changed."
-        ),
+            "checksum of its weights); how many photos are searchable and how many failed, identical copies; the "
+            "dates taken (EXIF); the last build and its vector index; the photo folders it was built from; the "
+            "files' sizes on disk. Last, the failures counted by reason and the files that failed, each with its "
+            "message, the {count} most recent (--failed lists them all). It only reads: nothing is changed."
+        ).format(count=FAILED_SHOWN),
     )
+    stats.add_argument("--failed", action="store_true", help=_("list every file that failed, not only the most recent"))
     verify = commands.add_parser(
         "verify",
         parents=[common],
@@ -334,7 +336,7 @@ def _watch(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from .stats import index_stats
 
-    print("\n".join(index_stats(args.index)))
+    print("\n".join(index_stats(args.index, None if args.failed else FAILED_SHOWN)))
     return 0
 
 

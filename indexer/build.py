@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.constants import DEVICES, PRECISIONS
+from search.constants import DECODE_TIMEOUT_S, DEVICES, PRECISIONS
 from search.i18n import _
 from search.images.formats import image_suffixes
 from search.paths import default_index_dir
@@ -63,7 +63,7 @@ class BuildOptions:
     batch_size: int | None = None  # None: DEFAULT_BATCH_SIZE, or on a GPU from its free memory
     workers: int = field(default_factory=default_workers)  # decoding processes on this machine
     fast_jpeg: bool = True
-    timeout_s: float = 60.0  # seconds one file may take to decode
+    timeout_s: float = DECODE_TIMEOUT_S  # seconds one file may take to decode
     checkpoint_min_images: int = FAISS_CHECKPOINT_MIN_IMAGES  # see FAISS_CHECKPOINT_MIN_IMAGES
     allow_mass_deletion: bool = False
     progress: bool = True

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
+from search.constants import DECODE_TIMEOUT_S
 from search.errors import ImageProblem
 from search.i18n import _
 from search.images.decode import decode_one
@@ -35,7 +36,6 @@ from .errors import DecoderStartError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_LIMIT_BYTES = 3 << 30  # address space a worker may add: a 178-Mpx 16-bit TIFF still fits
 
 
@@ -114,7 +114,7 @@ class DecodePool:
         workers: int,
         *,
         fast_jpeg: bool = True,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        timeout_s: float = DECODE_TIMEOUT_S,
         memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     ):
         self.resolution = resolution

@@ -26,6 +26,7 @@ MASS_DELETION_MIN_FILES = 20
 @dataclass
 class Plan:
     unchanged: int = 0
+    unchanged_failed: int = 0  # of the unchanged, files that failed before and are not tried again
     new: list[FoundFile] = field(default_factory=list)
     changed: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file, row id)
     renamed: list[tuple[FoundFile, int]] = field(default_factory=list)  # (file at its new path, row id)
@@ -58,6 +59,7 @@ def make_plan(found: list[FoundFile], known: dict[bytes, KnownRow], *, allow_mas
             plan.new.append(item)
         elif row.size == item.size and row.mtime_ns == item.mtime_ns and not row.retry:
             plan.unchanged += 1
+            plan.unchanged_failed += not row.indexed
             if row.unprinted:
                 plan.unprinted.append((item, row.id))
         else:

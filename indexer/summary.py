@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from search.i18n import _
+from search.commands import indexer_command
+from search.i18n import _, ngettext
 
 from .plan import Plan
 from .scan import ScanResult
@@ -27,6 +28,7 @@ class BuildSummary:
     reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
     printed: int = 0  # unchanged photos decoded again for their pictures' prints alone (indexer/prints.py)
     failed: Counter[str] = field(default_factory=Counter)
+    still_failing: int = 0  # unchanged files that failed in an earlier build (not tried again)
     deletion_refused: str | None = None
     stopped: bool = False  # stop_requested ended it before every file was encoded
     unreadable_folders: list[str] = field(default_factory=list)
@@ -40,11 +42,18 @@ class BuildSummary:
         self.skipped = scan.skipped_line()
         self.unchanged, self.new, self.changed = plan.unchanged, len(plan.new), len(plan.changed)
         self.renamed = len(plan.renamed)
+        self.still_failing = plan.unchanged_failed
         self.deleted = 0 if plan.deletion_refused else len(plan.vanished)
         self.deletion_refused = plan.deletion_refused
 
+    @property
+    def changed_nothing(self) -> bool:
+        """Whether the run found nothing to do: no file encoded, tried, moved, removed or decoded again."""
+        return not (
+            self.new or self.changed or self.renamed or self.deleted or self.indexed or self.failed or self.printed
+        )
+
     def lines(self) -> list[str]:
-        rate = self.indexed / self.seconds if self.seconds and self.indexed else 0.0
         out = [
             _("scanned {scanned} files in {root}").format(scanned=self.scanned, root=self.root),
             *([f"  {self.skipped}"] if self.skipped else []),
@@ -56,11 +65,24 @@ class BuildSummary:
                 renamed=self.renamed,
                 deleted=self.deleted,
             ),
-            "  "
-            + _("indexed {indexed} ({rate:.1f} images/s), failed {failed}").format(
-                indexed=self.indexed, rate=rate, failed=sum(self.failed.values())
-            ),
         ]
+        # A run with nothing to do has no rate to show, and its "failed 0" would hide the files that
+        # failed before and still do (they are unchanged, so not tried again): it says those instead.
+        if self.changed_nothing:
+            out.append("  " + _("nothing changed since the last build"))
+        elif self.seconds and self.indexed:
+            # A rate is shown only for photos that were encoded: "0.0 images/s" would say nothing.
+            out.append(
+                "  "
+                + _("indexed {indexed} ({rate:.1f} images/s), failed {failed}").format(
+                    indexed=self.indexed, rate=self.indexed / self.seconds, failed=sum(self.failed.values())
+                )
+            )
+        else:
+            out.append(
+                "  "
+                + _("indexed {indexed}, failed {failed}").format(indexed=self.indexed, failed=sum(self.failed.values()))
+            )
         if self.reused:
             out.append(
                 "    "
@@ -69,6 +91,15 @@ class BuildSummary:
                 )
             )
         out += [f"    {count} × {_(reason)}" for reason, count in self.failed.most_common()]  # an ImageProblem
+        if self.still_failing:
+            out.append(
+                "  "
+                + ngettext(
+                    "{count} file still fails, unchanged since an earlier build ({command} stats lists it)",
+                    "{count} files still fail, unchanged since an earlier build ({command} stats lists them)",
+                    self.still_failing,
+                ).format(count=self.still_failing, command=indexer_command())
+            )
         if self.printed:
             out.append(
                 "  "

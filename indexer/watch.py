@@ -28,6 +28,7 @@ KeyboardInterrupt, as in `build`: the batch in flight is rolled back, the commit
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -44,6 +45,7 @@ from search.commands import indexer_command
 from search.errors import IndexStoreError, RuClipError, StoreProblem
 from search.i18n import _
 
+from . import model_choice
 from .build import BuildHooks, BuildOptions, build_index, photo_filter
 from .errors import BadOptionError, PhotoFolderError
 from .model_choice import ModelCache
@@ -189,6 +191,23 @@ def round_line(summary: BuildSummary) -> str | None:
     )
 
 
+class SaidOnce(logging.Filter):
+    """Lets a record through only when its message is not the one it let through last. Every round's
+    build chooses its model again and warns again when the index's model is not the configured one
+    (model_choice): watch says that once per session, and again only if it changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message == self.last:
+            return False
+        self.last = message
+        return True
+
+
 class Watcher:
     """The loop: rounds when events settle, on a timer, and when the folder comes back."""
 
@@ -214,6 +233,8 @@ class Watcher:
         self._problems: set[str] = set()  # why rounds could not run: each said once, until a round runs
 
     def run(self) -> int:
+        said_once = SaidOnce()
+        model_choice.log.addFilter(said_once)
         with self.stop.installed():
             try:
                 if not self._first_round():
@@ -227,6 +248,7 @@ class Watcher:
                 self._loop()
             finally:
                 self._disarm()
+                model_choice.log.removeFilter(said_once)
         return self._stopped()
 
     def _first_round(self) -> bool:

@@ -53,6 +53,10 @@ RAW_SUFFIXES = frozenset(
     }
 )  # fmt: skip
 
+# Seconds one file may take to decode before its worker is stopped and the file fails as timed out
+# (the build's --timeout default): a RAW that hangs LibRaw must not stall the build.
+DECODE_TIMEOUT_S = 60.0
+
 # EXIF tags read for the photo's date and camera (and written by the demo collection's generator).
 EXIF_IFD = 0x8769  # pointer to the Exif sub-IFD
 EXIF_DATE_TAKEN = 0x9003  # DateTimeOriginal, in the Exif sub-IFD

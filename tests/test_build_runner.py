@@ -21,6 +21,7 @@ from indexer.scan import PhotoFilter, scan_folder
 from indexer.stages import DECODE, ENCODE, PLAN, READ, SCAN, WRITE, StageTimes
 from indexer.watch import WatchOptions
 from search.commands import script_prog
+from search.constants import DECODE_TIMEOUT_S
 from search.errors import IndexStoreError
 from search.settings import Settings, SettingsError
 
@@ -72,6 +73,25 @@ def test_no_engine_imports_the_build_nor_the_watcher():
                 if module in ("..build", "..watch", "indexer.build", "indexer.watch"):
                     offenders.append(f"{path.name}: from {module} import ...")
     assert offenders == []
+
+
+def test_every_decode_timeout_default_is_the_one_named_constant():
+    """The build, the engine spec, both engines and the decode pool each take a timeout_s: a default
+    written as a number in one of them would silently differ from the others once it changes."""
+    defaults = []
+    for path in sorted((REPO_ROOT / "indexer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "timeout_s":
+                defaults.append((path.name, node.value))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                named = [*node.args.posonlyargs, *node.args.args]
+                pairs = zip(named[len(named) - len(node.args.defaults) :], node.args.defaults, strict=True)
+                pairs = [*pairs, *zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)]
+                defaults += [(path.name, value) for arg, value in pairs if arg.arg == "timeout_s" and value is not None]
+    assert len(defaults) >= 5  # build, the engine spec, the local and GPU engines, the decode pool
+    named = {name: ast.unparse(value) for name, value in defaults if ast.unparse(value) != "DECODE_TIMEOUT_S"}
+    assert named == {}
+    assert BuildOptions().timeout_s == EngineSpec().timeout_s == DECODE_TIMEOUT_S
 
 
 # --- stage times ---------------------------------------------------------------------------------

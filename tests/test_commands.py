@@ -119,3 +119,5 @@ def test_ruphoto_ui_tells_the_page_its_name(clone: Path, monkeypatch, capsys):
 def test_stats_help_says_what_it_prints():
     shown = indexer("stats", "--help").stdout
     assert "Print what the index holds" in shown and "failures counted by reason" in shown
+    # The files that failed are listed, the most recent few, and the flag that lists every one is taught.
+    assert "the files that failed" in shown and "--failed" in shown and "most recent" in shown

@@ -21,7 +21,7 @@ from PIL import Image
 import search
 from search.store import DATABASE_FILE
 
-from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, indexer
+from .helpers import GOLDEN, REPO_ROOT, TINY_MODEL, fresh_picture_jpeg, indexer
 
 # Each test builds real indexes through the CLI.
 pytestmark = pytest.mark.slow
@@ -293,3 +293,69 @@ def test_help_teaches(tmp_path):
     assert result.returncode == 0
     for flag in ("--index", "--model", "--device", "--batch-size", "--workers", "--allow-mass-deletion"):
         assert flag in result.stdout
+
+
+SELF = "python -m indexer"  # the CLI's hints name the program the user ran: here, as `python -m indexer`
+
+
+def _demo_build(photos: Path, index: Path) -> subprocess.CompletedProcess:
+    return indexer("build", photos, "--index", index, "--model", "demo", "--device", "cpu", "--quiet")
+
+
+def test_a_run_that_changed_nothing_says_so_and_that_files_still_fail(tmp_path):
+    photos, index = tmp_path / "photos", tmp_path / "index"
+    photos.mkdir()
+    (photos / "звезда.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
+    for number in range(4):
+        (photos / f"broken{number}.jpg").write_bytes(b"not a picture")
+    first = _demo_build(photos, index)
+    assert first.returncode == 0 and "indexed 1 (" in first.stdout and "failed 4" in first.stdout, first.stdout
+    still = f"  4 files still fail, unchanged since an earlier build ({SELF} stats lists them)"
+    assert still not in first.stdout.splitlines()  # they failed in this run: its own reasons say so
+
+    again = _demo_build(photos, index)
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert "  unchanged 5, new 0, changed 0, renamed 0, deleted 0" in lines
+    assert "  nothing changed since the last build" in lines and still in lines, again.stdout
+    assert "images/s" not in again.stdout and "failed 0" not in again.stdout, again.stdout
+
+    # A run that did something still says the old failures, beside its own count.
+    (photos / "круг.jpg").write_bytes(fresh_picture_jpeg("синий", "круг"))
+    added = _demo_build(photos, index)
+    lines = added.stdout.splitlines()
+    assert any(line.startswith("  indexed 1 (") and line.endswith("failed 0") for line in lines), added.stdout
+    assert still in lines and "  nothing changed since the last build" not in lines
+
+
+def test_stats_lists_the_failed_files_with_their_reasons_in_a_section_of_their_own(tmp_path):
+    photos, index = tmp_path / "photos", tmp_path / "index"
+    photos.mkdir()
+    (photos / "звезда.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))
+    (photos / "копия звезды.jpg").write_bytes(fresh_picture_jpeg("красный", "звезда"))  # the same bytes
+    broken = [photos / f"broken{number:02}.jpg" for number in range(12)]
+    for path in broken:
+        path.write_bytes(b"not a picture")
+    huge = photos / "huge.png"
+    huge.write_bytes(png_claiming(100_000, 100_000))
+    assert _demo_build(photos, index).returncode == 0
+
+    shown = indexer("stats", "--index", index)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[2:4] == ["photos     1 searchable, 13 failed", lines[3]] and lines[3].startswith("copies     1 ")
+    start = next(number for number, line in enumerate(lines) if line.startswith("failed "))
+    assert not any("×" in line for line in lines[:start])  # no reason under copies (or any other line)
+    assert lines[start : start + 2] == ["failed     12 × not a readable image", "           1 × too large"]
+    listed = lines[start + 2 :]
+    assert len(listed) == 11, shown.stdout  # the ten most recent, and how many more
+    assert listed[-1] == f"             … and 3 more ({SELF} stats --failed lists them all)"
+    failed = {str(path): "not a readable image" for path in broken} | {str(huge): "too large"}
+    for line in listed[:-1]:
+        path, _, message = line.strip().partition(": ")
+        assert path in failed and message.startswith(failed[path]), line
+
+    every = indexer("stats", "--index", index, "--failed")
+    assert every.returncode == 0, every.stderr
+    everything = every.stdout.splitlines()[start + 2 :]
+    assert {line.strip().partition(": ")[0] for line in everything} == set(failed), every.stdout

@@ -149,7 +149,14 @@ def make(*argv: str, cwd: Path = REPO_ROOT, **env: str) -> subprocess.CompletedP
 def test_make_alone_lists_the_targets():
     run = make()
     assert run.returncode == 0, run.stderr
-    assert [line.split()[1] for line in run.stdout.splitlines()] == ["demo", "test", "runtime", "install", "messages", "help"]
+    assert [line.split()[1] for line in run.stdout.splitlines()] == [
+        "demo",
+        "test",
+        "runtime",
+        "install",
+        "messages",
+        "help",
+    ]
 
 
 def installs(plan: str) -> list[str]:

@@ -8,6 +8,7 @@ pruned by the build, those of photos still there are kept.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -24,10 +25,12 @@ import pytest
 from PIL import Image
 
 from indexer.build import BuildOptions, build_index
+from indexer.watch import SaidOnce
+from search.settings import MODEL_VAR
 from search.store import IndexStore
 from search.store.thumbnails import THUMBNAIL_DIR, live_photos, prune_thumbnails, thumbnail_path
 
-from .helpers import REPO_ROOT, fresh_picture_jpeg
+from .helpers import REPO_ROOT, fresh_picture_jpeg, indexer
 
 CHANGE_BOUND_S = 20.0  # a change must be in the index this soon (settle 0.5 s; a round takes ~1-2 s)
 START_BOUND_S = 120.0  # the first round loads the model and starts the decoders on a busy machine
@@ -37,11 +40,13 @@ ROUND_LINE = re.compile(r"^\d\d:\d\d:\d\d (.*); (\d+) searchable \(")
 class WatchProcess:
     """`python -m indexer watch` in a process of its own; its output lines collected as they come."""
 
-    def __init__(self, photos: Path, index: Path, *extra: str):
+    def __init__(self, photos: Path, index: Path, *extra: str, model: str | None = "demo", env: dict | None = None):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "indexer", "watch", str(photos), "--index", str(index), "--model", "demo"]
+            [sys.executable, "-m", "indexer", "watch", str(photos), "--index", str(index)]
+            + (["--model", model] if model else [])
             + ["--device", "cpu", "--workers", "1", "--settle", "0.5", "--rescan-every", "5", "--quiet", *extra],
             cwd=REPO_ROOT,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -78,8 +83,8 @@ class WatchProcess:
 
 
 @contextmanager
-def watching(photos: Path, index: Path, *extra: str) -> Iterator[WatchProcess]:
-    watcher = WatchProcess(photos, index, *extra)
+def watching(photos: Path, index: Path, *extra: str, **options) -> Iterator[WatchProcess]:
+    watcher = WatchProcess(photos, index, *extra, **options)
     try:
         watcher.wait_for_line("watching ", START_BOUND_S)
         yield watcher
@@ -212,6 +217,30 @@ def test_a_burst_of_thirty_photos_is_one_round_or_a_few_not_thirty(collection):
         news = [int(m.group(1)) for line in rounds if (m := re.search(r"\+(\d+) new", line))]
         assert sum(news) == 30 and 1 <= len(rounds) <= 3, watcher.output
         assert watcher.stop(signal.SIGINT) == 0  # Ctrl-C stops as cleanly as SIGTERM
+
+
+@pytest.mark.slow
+def test_the_model_warning_is_said_once_per_watch_session_not_every_round(collection):
+    # An index of the demo model watched without --model while the configured model is the default:
+    # every round's build keeps the index's model and would warn that it did.
+    photos, index = collection
+    built = indexer("build", photos, "--index", index, "--model", "demo", "--device", "cpu", "--quiet")
+    assert built.returncode == 0, built.stderr
+    env = {name: value for name, value in os.environ.items() if name not in (MODEL_VAR, "RUCLIP_MODEL")}
+    with watching(photos, index, model=None, env=env) as watcher:
+        for number, (colour, shape) in enumerate([("жёлтый", "круг"), ("синий", "звезда"), ("красный", "круг")]):
+            write_photo(photos / f"новое {number}.jpg", colour, shape)
+            wait_until(lambda n=number: len(watcher.round_lines()) > n, CHANGE_BOUND_S, f"round {number + 1}")
+        assert watcher.stop() == 0
+    warnings = [line for line in watcher.lines if "using model demo" in line]
+    assert len(warnings) == 1 and "an index holds one model's vectors" in warnings[0], watcher.output
+
+
+def test_said_once_lets_a_warning_through_again_only_when_it_changed():
+    said_once = SaidOnce()
+    messages = ["using model demo", "using model demo", "using model other", "using model demo", "using model demo"]
+    records = [logging.LogRecord("indexer.model_choice", logging.WARNING, __file__, 1, m, None, None) for m in messages]
+    assert [said_once.filter(record) for record in records] == [True, False, True, True, False]
 
 
 @pytest.mark.slow

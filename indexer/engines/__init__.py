@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from search.constants import DECODE_TIMEOUT_S
+
 if TYPE_CHECKING:  # encode.py imports torch: an unchanged re-run, which never gets here, must not
     from search.clip.encoder import RuClip
 
@@ -53,7 +55,7 @@ class EngineSpec:
     workers: int = field(default_factory=default_workers)  # decoding processes on this machine
     batch_size: int | None = None  # images per encoder batch; None: DEFAULT_BATCH_SIZE, on a GPU from its memory
     fast_jpeg: bool = True  # DCT-scaled JPEG decoding (False: full size, bit-exact with the reference)
-    timeout_s: float = 60.0  # seconds one file may take to decode
+    timeout_s: float = DECODE_TIMEOUT_S  # seconds one file may take to decode
     ray_address: str | None = None  # "local", "auto" or "ray://host:10001": a Ray cluster; None: this machine
 
     def kind_for(self, model: RuClip | None) -> EngineKind:

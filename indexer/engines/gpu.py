@@ -30,6 +30,7 @@ import torch
 
 from search.clip.encoder import DEFAULT_IMAGE_BATCH, RuClip
 from search.clip.preprocess import normalize_device_squares
+from search.constants import DECODE_TIMEOUT_S
 from search.i18n import _
 from search.images.decoded import Decoded, DeviceSquare, Failed, HostSquare
 from search.images.device import (
@@ -60,7 +61,7 @@ class GpuEngine:
     readers: int = field(default_factory=lambda: os.cpu_count() or 1)  # threads: bytes, hash, header
     decoder: str = "auto"  # "torchvision" (nvJPEG / libjpeg) or "pillow" (the stand-in without torchvision)
     fast_jpeg: bool = True  # the CPU workers' DCT-scaled decoding
-    timeout_s: float = 60.0
+    timeout_s: float = DECODE_TIMEOUT_S
     depth: int = 2  # decoded device batches waiting for the encoder
     routed_to_cpu: dict[str, str] = field(default_factory=dict)  # path -> why, for tests and the benchmark
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from search.clip.encoder import RuClip
+from search.constants import DECODE_TIMEOUT_S
 
 from ..decode import DecodePool, decoded_in_background
 from ..encode import KnownVectors, Row, encode_batch
@@ -23,7 +24,7 @@ class LocalEngine:
     workers: int
     batch_size: int
     fast_jpeg: bool = True
-    timeout_s: float = 60.0
+    timeout_s: float = DECODE_TIMEOUT_S
 
     @property
     def embed_dim(self) -> int:
