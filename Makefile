@@ -76,7 +76,7 @@ LOCALE := search/locale
 POT := $(LOCALE)/ruphoto.pot
 messages:
 	@test -x $(VENV)/bin/pybabel || { echo "error: no pybabel in $(VENV): make install first (Babel is in the dev extra)" >&2; exit 1; }
-	$(VENV)/bin/pybabel extract --no-location --sort-output --project=ruphoto-search -o $(POT) \
+	$(VENV)/bin/pybabel extract --no-location --sort-output --project=ruphoto-search --version=0.1.0 -o $(POT) \
 		--ignore-dirs='demo_model __pycache__' search indexer training ui ruphoto \
 		$$($(VENV)/bin/python -c 'import argparse; print(argparse.__file__)')
 	$(VENV)/bin/pybabel update -i $(POT) -d $(LOCALE) -D ruphoto -l ru --no-fuzzy-matching --ignore-obsolete

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from search.clip.encoder import RuClip
+from search.i18n import _
 
 from .captions import all_queries
 from .world import LabelledPicture
@@ -42,8 +43,8 @@ class ShapeQueryReport:
 
     def summary(self) -> str:
         query, value = self.worst
-        return (
-            f"precision@{self.k}: mean {self.mean:.3f} over {len(self.per_query)} queries, worst {value:.2f} «{query}»"
+        return _("precision@{k}: mean {mean:.3f} over {queries} queries, worst {worst:.2f} «{query}»").format(
+            k=self.k, mean=self.mean, queries=len(self.per_query), worst=value, query=query
         )
 
 
