@@ -202,6 +202,7 @@ def fast_path_error(model_dir: Path, paths: list[Path]) -> tuple[float, float, f
 
 
 def main() -> None:
+    os.environ["LANGUAGE"] = "en"  # the builds' summaries are read for "failed 0" and the stage rates: in English
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=64)
     parser.add_argument("--size", default="4000x3000")

@@ -79,6 +79,7 @@ def start_build(model: Path, photos: Path, index: Path, nice: int | None) -> sub
 
 
 def main() -> None:
+    os.environ["LANGUAGE"] = "en"  # the build's summary is read for its rate: in English
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ruclip-vit-base-patch32-384", choices=sorted(PUBLISHED_CONFIGS))
     parser.add_argument("--queries", type=int, default=120)
