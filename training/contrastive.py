@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from search.clip.model import CLIP
+from search.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def train(network: CLIP, batches: Iterator[Batch], schedule: TrainingSchedule, *
     network.train()
     optimizer = torch.optim.AdamW(_param_groups(network, schedule.weight_decay), betas=(0.9, 0.98), eps=1e-6)
     losses: list[float] = []
-    bar = tqdm(range(schedule.steps), desc="training", unit="step", disable=not progress)
+    bar = tqdm(range(schedule.steps), desc=_("training"), unit="step", disable=not progress)
     for step in bar:
         batch = next(batches)
         for group in optimizer.param_groups:
