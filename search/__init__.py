@@ -8,6 +8,8 @@ Names are imported on first use, so that a decoding worker or an unchanged index
 pay for torch. The package, by layer, lowest first:
 
     constants.py, paths.py, errors.py   shared values, where data lives, typed errors (no torch)
+    i18n.py, locale/                    the terminal's messages in the user's language (gettext; Russian
+                                        by default, English for an English locale)
     lazy.py                             names imported on first use (this file, search.store)
     images/                             every decode: files -> upright pictures, photo facts, the model's
                                         squares (CPU and torch device), uploads, thumbnails

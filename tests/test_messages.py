@@ -411,3 +411,23 @@ def test_a_build_its_summary_and_the_searchs_notes_in_both_languages(tmp_path, m
     assert f"scanned 3 files in {photos}\n" in again.stdout and "unchanged 3, new 0" in again.stdout
     nothing = indexer("search", "круг", *long_ago, *index, "--device", "cpu")
     assert nothing.stdout.startswith("no photo matches the filters (--date-from 1990-01-01")
+
+
+def test_the_watchers_round_line_and_a_no_op_run_in_russian(russian, tmp_path):
+    from indexer.summary import BuildSummary
+    from indexer.watch import round_line
+
+    summary = BuildSummary(root=tmp_path, new=3, renamed=1, deleted=2, total_indexed=1234, seconds=0.8)
+    assert round_line(summary) == "новых: +3, переименовано: 1, удалено: 2; в поиске 1234 (0.8 с)"
+    from search.commands import running_as
+
+    nothing = BuildSummary(root=tmp_path, scanned=5, unchanged=5, total_indexed=5, still_failing=2)
+    with running_as("python -m indexer"):  # the hint names the command as the user ran it
+        lines = nothing.lines()
+    assert lines == [
+        f"просмотрено файлов в {tmp_path}: 5",
+        "  без изменений 5, новых 0, изменено 0, переименовано 0, удалено 0",
+        "  с прошлой сборки ничего не изменилось",
+        "  2 файла по-прежнему не читаются и не менялись с прошлых сборок (их покажет python -m indexer stats)",
+        "  в поиске фото: 5; заняло 0.0 с",
+    ]
