@@ -243,6 +243,8 @@ FORBIDDEN_IMPORTS = {
     "search/clip": ("search.store", "search.query", "indexer", "ui", "training"),
     "search/store": ("search.clip", "search.query", "indexer", "ui", "training"),
     "search/query": ("indexer", "ui", "training"),
+    "search/classify": ("search.store", "search.query", "search.evaluate", "indexer", "ui", "training"),
+    "search/evaluate": ("search.store", "search.query", "indexer", "ui", "training"),
     "indexer": ("ui", "training"),
     "ui": ("indexer", "training"),
     "training": ("indexer", "ui"),
