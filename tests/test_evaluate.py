@@ -348,3 +348,56 @@ def test_fewshot_without_scikit_learn_says_how_to_install_it(generated, tmp_path
         "scikit-learn",
         "pip install 'ruphoto-search[evaluate]'",
     )
+
+
+# ---- prepare: the binary releases -> image folders ------------------------------------------------
+
+
+def test_prepare_writes_the_releases_pictures_into_class_folders(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    cifar = tmp_path / "cifar-10-batches-bin"
+    cifar.mkdir()
+    (cifar / "batches.meta.txt").write_text("airplane\nautomobile\nbird\n\n", encoding="utf-8")
+    pictures = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    labels = [2, 0, 1, 1, 2, 0]
+    for number, name in enumerate([*(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin"]):
+        # One record: its label byte, then the red, green and blue planes, rows of 32.
+        record = bytes([labels[number]]) + pictures[number].transpose(2, 0, 1).tobytes()
+        (cifar / name).write_bytes(record)
+    code, out, err = evaluate("prepare", "cifar10", cifar, tmp_path / "cifar10")
+    assert code == 0, err
+    assert "train 5 images, test 1 images" in out
+    test_image = tmp_path / "cifar10" / "test" / "airplane" / "00000.png"
+    np.testing.assert_array_equal(np.asarray(Image.open(test_image)), pictures[5])
+    train = sorted(
+        p.relative_to(tmp_path / "cifar10" / "train").as_posix()
+        for p in (tmp_path / "cifar10" / "train").rglob("*.png")
+    )
+    assert train == [
+        "airplane/00001.png",
+        "automobile/00002.png",
+        "automobile/00003.png",
+        "bird/00000.png",
+        "bird/00004.png",
+    ]
+
+    stl = tmp_path / "stl10_binary"
+    stl.mkdir()
+    (stl / "class_names.txt").write_text("airplane\nbird\n", encoding="utf-8")
+    photos = rng.integers(0, 256, size=(2, 96, 96, 3), dtype=np.uint8)
+    for split in ("train", "test"):
+        # Column-major per channel, as the release stores them: (N, 3, W, H).
+        (stl / f"{split}_X.bin").write_bytes(photos.transpose(0, 3, 2, 1).tobytes())
+        (stl / f"{split}_y.bin").write_bytes(bytes([2, 1]))
+    code, out, err = evaluate("prepare", "stl10", stl, tmp_path / "stl10")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "stl10" / "test" / "bird" / "00000.png")), photos[0])
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "stl10" / "test" / "airplane" / "00001.png")), photos[1]
+    )
+
+    (stl / "test_y.bin").unlink()
+    _one_error_line(["prepare", "stl10", stl, tmp_path / "again"], f"{stl}: no test_y.bin", "extract")
+    assert not (tmp_path / "again").exists()

@@ -35,6 +35,11 @@ TRAIN_CLASSES = (
     "--train {train} has the classes {theirs}, the data set {dataset} has {ours}; give both folders the same "
     "class folders."
 )
+PREPARE_MISSING = (
+    "{source}: no {file}; extract the binary release of {name} there (README.md, Evaluate, names the archive)."
+)
+PREPARED = "{target}: {counts}; evaluate with --dataset {target}/test (fewshot: --train {target}/train)."
+PREPARED_SPLIT = "{split} {count} images"
 BAD_SHOTS = "expected examples per class as whole numbers ≥ 1 separated by commas (1,2,4,8,16), got {text!r}"
 BAD_C = "expected a positive number for C, got {text!r}"
 MODEL_HELP = "published name, folder path or demo (default: ${var}, else the default model)"
@@ -168,6 +173,16 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--images", type=Path, help="folder the image paths are relative to (default: the file's)")
     _common_options(retrieval)
     retrieval.set_defaults(run=_retrieval)
+
+    from .prepare import RELEASES
+
+    prepare = tasks.add_parser(
+        "prepare", help="turn the binary release of CIFAR-10, CIFAR-100 or STL-10 into image folders"
+    )
+    prepare.add_argument("name", choices=sorted(RELEASES), help="which data set")
+    prepare.add_argument("source", type=Path, help="the extracted binary release (e.g. cifar-10-batches-bin)")
+    prepare.add_argument("target", type=Path, help="where to write TARGET/train/<class>/ and TARGET/test/<class>/")
+    prepare.set_defaults(run=_prepare)
 
 
 # ---- set-up shared by the three runs ---------------------------------------------------------------
@@ -370,4 +385,22 @@ def _retrieval(args: argparse.Namespace) -> int:
         (ROW_TEXT_TO_IMAGE.format(name=pairs.name, k=k), FIGURE.format(v)) for k, v in result.text_to_image.items()
     ] + [(ROW_IMAGE_TO_TEXT.format(name=pairs.name, k=k), FIGURE.format(v)) for k, v in result.image_to_text.items()]
     print(_table(title, _model_label(model), rows))
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .prepare import RELEASES, write_image_folders
+
+    release = RELEASES[args.name]
+    needed = [release.names_file, *(file for files in release.splits.values() for file in files)]
+    if args.name == "stl10":
+        needed += [file.replace("_X", "_y") for file in needed if "_X" in file]
+    for file in needed:
+        if not (args.source / file).is_file():
+            raise data.DatasetError(
+                PREPARE_MISSING.format(source=args.source, file=file, name=args.name), data.DatasetProblem.MISSING
+            )
+    counts = write_image_folders(args.name, args.source, args.target)
+    summary = ", ".join(PREPARED_SPLIT.format(split=split, count=count) for split, count in counts.items())
+    print(PREPARED.format(target=args.target, counts=summary))
     return 0

@@ -1,0 +1,93 @@
+"""The published binary releases of CIFAR-10, CIFAR-100 and STL-10 -> image folders (DIR/<split>/<class>/*.png).
+
+Read with numpy from the releases' binary versions (not the Python versions, which are pickles):
+- CIFAR-10, `cifar-10-binary.tar.gz` -> cifar-10-batches-bin/: data_batch_1..5.bin, test_batch.bin, each
+  record 1 label byte + 3072 bytes (1024 red, 1024 green, 1024 blue, rows of 32); batches.meta.txt;
+- CIFAR-100, `cifar-100-binary.tar.gz` -> cifar-100-binary/: train.bin, test.bin, each record a coarse and
+  a fine label byte + 3072 bytes; fine_label_names.txt;
+- STL-10, `stl10_binary.tar.gz` -> stl10_binary/: train_X.bin, test_X.bin (96 × 96 × 3, column-major),
+  train_y.bin, test_y.bin (labels 1-10), class_names.txt.
+PNG keeps the pixels exactly. The folder names are the releases' class names, as classes/*.json name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported when a release is read: the command's parser lists RELEASES
+    import numpy as np
+    import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class Release:
+    names_file: str
+    splits: dict[str, tuple[str, ...]]  # split -> its files (STL-10: the X file; its y file is beside it)
+    label_bytes: int  # bytes before each CIFAR record's pixels; 0 for STL-10
+    label_at: int  # which of them is the label used
+
+
+RELEASES = {
+    "cifar10": Release(
+        "batches.meta.txt",
+        {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test": ("test_batch.bin",)},
+        1,
+        0,
+    ),
+    "cifar100": Release("fine_label_names.txt", {"train": ("train.bin",), "test": ("test.bin",)}, 2, 1),
+    "stl10": Release("class_names.txt", {"train": ("train_X.bin",), "test": ("test_X.bin",)}, 0, 0),
+}
+CIFAR_SIDE = 32
+STL_SIDE = 96
+
+
+def class_names(source: Path, release: Release) -> list[str]:
+    return [
+        line.strip() for line in (source / release.names_file).read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def cifar_records(path: Path, release: Release) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+    """(label, uint8 (32, 32, 3) RGB) for each record of a CIFAR binary file."""
+    import numpy as np
+
+    record = release.label_bytes + 3 * CIFAR_SIDE * CIFAR_SIDE
+    raw = np.fromfile(path, dtype=np.uint8)
+    rows = raw.reshape(-1, record)  # (N, label bytes + 3072)
+    pixels = rows[:, release.label_bytes :].reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE).transpose(0, 2, 3, 1)  # (N, H, W, 3)
+    for label, picture in zip(rows[:, release.label_at], pixels, strict=True):
+        yield int(label), np.ascontiguousarray(picture)
+
+
+def stl_records(path: Path) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+    """(label 0-9, uint8 (96, 96, 3) RGB) for each picture of an STL-10 X file and its y file."""
+    import numpy as np
+
+    labels = np.fromfile(path.with_name(path.name.replace("_X", "_y")), dtype=np.uint8)
+    # Stored column-major per channel: (N, 3, W, H) -> (N, H, W, 3).
+    pixels = np.fromfile(path, dtype=np.uint8).reshape(-1, 3, STL_SIDE, STL_SIDE).transpose(0, 3, 2, 1)
+    for label, picture in zip(labels, pixels, strict=True):
+        yield int(label) - 1, np.ascontiguousarray(picture)
+
+
+def write_image_folders(name: str, source: Path, target: Path) -> dict[str, int]:
+    """Write target/<split>/<class>/<number>.png for each picture of a release; images per split."""
+    from PIL import Image
+
+    release = RELEASES[name]
+    names = class_names(source, release)
+    written: dict[str, int] = {}
+    for split, files in release.splits.items():
+        count = 0
+        for file in files:
+            records = stl_records(source / file) if name == "stl10" else cifar_records(source / file, release)
+            for label, picture in records:
+                folder = target / split / names[label]
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(picture).save(folder / f"{count:05d}.png")
+                count += 1
+        written[split] = count
+    return written
