@@ -293,6 +293,8 @@ def test_bad_inputs_are_one_line_each(generated, tmp_path):
     shutil.copytree(generated.colours, sets / "colours")
     (sets / "colours" / "пустой").mkdir()
     _one_error_line(["zeroshot", "--dataset", sets / "colours", *demo], "пустой", "no images", "remove the folder")
+    (sets / "colours" / "пустой" / "сломанный.jpg").write_bytes(b"not a JPEG")
+    _one_error_line(["zeroshot", "--dataset", sets / "colours", *demo], "сломанный.jpg", "Replace or remove")
     (sets / "flat").mkdir()
     (sets / "flat" / "a.jpg").write_bytes(generated.files[0].read_bytes())
     _one_error_line(["zeroshot", "--dataset", sets / "flat", *demo], "no class folders", "<class>")
@@ -322,7 +324,7 @@ def test_bad_inputs_are_one_line_each(generated, tmp_path):
     _one_error_line(
         ["fewshot", "--dataset", generated.colours, "--shots", "8", *demo], "8 images", "fewer than 9", "--shots"
     )
-    assert not (tmp_path / "cache").exists()  # nothing was encoded, nothing written
+    assert not list((tmp_path / "cache").rglob("chunk-*"))  # no chunk was finished: none written
 
 
 def test_a_model_that_cannot_load_is_one_line_and_leaves_nothing(generated, tmp_path, monkeypatch):

@@ -40,6 +40,7 @@ PREPARE_MISSING = (
 )
 PREPARED = "{target}: {counts}; evaluate with --dataset {target}/test (fewshot: --train {target}/train)."
 PREPARED_SPLIT = "{split} {count} images"
+BAD_IMAGE = "{problem} Replace or remove that file; the images encoded before it are kept in the cache."
 BAD_SHOTS = "expected examples per class as whole numbers ≥ 1 separated by commas (1,2,4,8,16), got {text!r}"
 BAD_C = "expected a positive number for C, got {text!r}"
 MODEL_HELP = "published name, folder path or demo (default: ${var}, else the default model)"
@@ -246,6 +247,16 @@ def _model_label(model) -> str:
 # ---- the runs --------------------------------------------------------------------------------------
 
 
+def _decoded(run):
+    """`run`'s result; a data set's file that cannot be decoded is an input error naming it (exit 2)."""
+    from ..errors import ImageLoadError
+
+    try:
+        return run()
+    except ImageLoadError as exc:
+        raise data.DatasetError(BAD_IMAGE.format(problem=exc), data.DatasetProblem.BAD_FILE) from None
+
+
 def _zeroshot(args: argparse.Namespace) -> int:
     folder = data.read_image_folder(args.dataset)
     phrasings = data.read_class_names(args.classes, folder.classes)
@@ -253,7 +264,7 @@ def _zeroshot(args: argparse.Namespace) -> int:
     model, options = _load(args)
     from .runs import zeroshot
 
-    result = zeroshot(model, folder, phrasings, templates, options, ensemble=not args.no_ensemble)
+    result = _decoded(lambda: zeroshot(model, folder, phrasings, templates, options, ensemble=not args.no_ensemble))
     knobs = {**_knobs(args, model), "ensemble": not args.no_ensemble, "templates": len(templates)}
     if args.json:
         _print_json(
@@ -323,7 +334,7 @@ def _fewshot(args: argparse.Namespace) -> int:
     model, options = _load(args)
     from .runs import fewshot
 
-    rows = fewshot(model, folder, train, options, shots=args.shots, seeds=args.seeds, c=args.c)
+    rows = _decoded(lambda: fewshot(model, folder, train, options, shots=args.shots, seeds=args.seeds, c=args.c))
     knobs = {**_knobs(args, model), "seeds": args.seeds, "c": args.c if args.c else C_ON_VALIDATION}
     if args.json:
         _print_json(
@@ -364,7 +375,7 @@ def _retrieval(args: argparse.Namespace) -> int:
     model, options = _load(args)
     from .runs import retrieval
 
-    result = retrieval(model, pairs, options)
+    result = _decoded(lambda: retrieval(model, pairs, options))
     knobs = _knobs(args, model)
     if args.json:
         _print_json(
