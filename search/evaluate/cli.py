@@ -22,7 +22,7 @@ DESCRIPTION = """How good a model is, with the product's own zero-shot classifie
   fewshot    a linear probe fitted on 1, 2, 4, 8, 16 examples per class, over several seeds
   retrieval  text→image and image→text recall@1/5/10 on a captions file (JSON Lines)
 
-Data sets, class-name and template files: README.md, "Evaluate"; figures: BENCHMARKS.md."""
+Data sets, class-name and template files: README.md, "Evaluating a model"; figures: BENCHMARKS.md."""
 
 MISSING_SKLEARN = (
     "The linear probe needs scikit-learn, an optional extra: install it with {hint} (or pip install scikit-learn)."
@@ -36,7 +36,8 @@ TRAIN_CLASSES = (
     "class folders."
 )
 PREPARE_MISSING = (
-    "{source}: no {file}; extract the binary release of {name} there (README.md, Evaluate, names the archive)."
+    "{source}: no {file}; extract the binary release of {name} there "
+    "(README.md, Evaluating a model, names the archive)."
 )
 PREPARED = "{target}: {counts}; evaluate with --dataset {target}/test (fewshot: --train {target}/train)."
 PREPARED_SPLIT = "{split} {count} images"

@@ -1,6 +1,6 @@
 """The evaluation's inputs, read and checked before a model is loaded.
 
-Formats (the README's "Evaluate" section shows them):
+Formats (README.md, "Evaluating a model", shows them):
 - an image folder: DIR/<class>/... image files (any suffix the indexer reads, nested folders included);
   the classes are the sub-folders, in sorted order;
 - a class-name file: a JSON object {"folder name": "русское имя"} or {"folder name": ["имя", "синоним", ...]},
