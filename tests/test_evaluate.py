@@ -22,6 +22,7 @@ from search.evaluate.data import read_templates
 
 from .helpers import in_this_process
 
+REPO_CLASSES = Path(__file__).resolve().parent.parent / "search" / "evaluate" / "classes"
 PICTURES = 64  # 8 colours × 4 shapes × 2: 8 photos of each colour, 2 of each colour-shape pair
 SIZE = (128, 96)
 
@@ -403,3 +404,52 @@ def test_prepare_writes_the_releases_pictures_into_class_folders(tmp_path):
     (stl / "test_y.bin").unlink()
     _one_error_line(["prepare", "stl10", stl, tmp_path / "again"], f"{stl}: no test_y.bin", "extract")
     assert not (tmp_path / "again").exists()
+
+
+def test_prepare_links_the_listed_images_of_pets_and_dtd_into_class_folders(generated, tmp_path):
+    jpeg = generated.files[0].read_bytes()
+    pets = tmp_path / "pets"
+    (pets / "images").mkdir(parents=True)
+    (pets / "annotations").mkdir()
+    for name in ("Abyssinian_1", "Abyssinian_2", "great_pyrenees_7"):
+        (pets / "images" / f"{name}.jpg").write_bytes(jpeg)
+    (pets / "annotations" / "trainval.txt").write_text("Abyssinian_1 1 1 1\ngreat_pyrenees_7 22 2 12\n")
+    (pets / "annotations" / "test.txt").write_text("Abyssinian_2 1 1 1\n")
+    code, out, err = evaluate("prepare", "pets", pets, tmp_path / "pets-folders")
+    assert code == 0, err
+    found = sorted(
+        p.relative_to(tmp_path / "pets-folders").as_posix() for p in (tmp_path / "pets-folders").rglob("*.jpg")
+    )
+    assert found == [
+        "test/Abyssinian/Abyssinian_2.jpg",
+        "train/Abyssinian/Abyssinian_1.jpg",
+        "train/great_pyrenees/great_pyrenees_7.jpg",
+    ]
+    assert set(json.loads((REPO_CLASSES / "pets.json").read_text(encoding="utf-8"))) >= {"Abyssinian", "great_pyrenees"}
+
+    dtd = tmp_path / "dtd"
+    for name in ("banded/banded_0001.jpg", "banded/banded_0002.jpg", "zigzagged/zigzagged_0003.jpg"):
+        (dtd / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        (dtd / "images" / name).write_bytes(jpeg)
+    (dtd / "labels").mkdir()
+    (dtd / "labels" / "train1.txt").write_text("banded/banded_0001.jpg\n")
+    (dtd / "labels" / "val1.txt").write_text("zigzagged/zigzagged_0003.jpg\n")
+    (dtd / "labels" / "test1.txt").write_text("banded/banded_0002.jpg\nzigzagged/zigzagged_0004.jpg\n")
+    _one_error_line(["prepare", "dtd", dtd, tmp_path / "dtd-folders"], "test1.txt lists", "zigzagged_0004.jpg")
+    assert not (tmp_path / "dtd-folders").exists()
+    (dtd / "labels" / "test1.txt").write_text("banded/banded_0002.jpg\n")
+    code, out, err = evaluate("prepare", "dtd", dtd, tmp_path / "dtd-folders")
+    assert code == 0 and "train 2 images, test 1 images" in out, err
+    assert (tmp_path / "dtd-folders" / "train" / "zigzagged" / "zigzagged_0003.jpg").read_bytes() == jpeg
+
+
+def test_every_packaged_class_name_and_template_file_reads():
+    from search.evaluate.data import CLASSES_DIR, TEMPLATES_DIR, read_class_names
+
+    expected = {"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47}
+    for name, count in expected.items():
+        folders = tuple(json.loads((CLASSES_DIR / f"{name}.json").read_text(encoding="utf-8")))
+        phrasings = read_class_names(name, folders)
+        assert len(phrasings) == count and all(p and all(s.strip() for s in p) for p in phrasings)
+    for path in TEMPLATES_DIR.glob("*.txt"):
+        assert len(read_templates(path.stem)) >= 5, path

@@ -39,6 +39,7 @@ PREPARE_MISSING = (
     "{source}: no {file}; extract the binary release of {name} there "
     "(README.md, Evaluating a model, names the archive)."
 )
+PREPARE_LISTED_MISSING = "{list_file} lists {image}, which is not there; extract the release's images beside it."
 PREPARED = "{target}: {counts}; evaluate with --dataset {target}/test (fewshot: --train {target}/train)."
 PREPARED_SPLIT = "{split} {count} images"
 BAD_IMAGE = "{problem} Replace or remove that file; the images encoded before it are kept in the cache."
@@ -176,13 +177,15 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     _common_options(retrieval)
     retrieval.set_defaults(run=_retrieval)
 
-    from .prepare import RELEASES
+    from .prepare import LISTED, RELEASES
 
     prepare = tasks.add_parser(
-        "prepare", help="turn the binary release of CIFAR-10, CIFAR-100 or STL-10 into image folders"
+        "prepare", help="turn a downloaded CIFAR-10, CIFAR-100, STL-10, Oxford Pets or DTD into image folders"
     )
-    prepare.add_argument("name", choices=sorted(RELEASES), help="which data set")
-    prepare.add_argument("source", type=Path, help="the extracted binary release (e.g. cifar-10-batches-bin)")
+    prepare.add_argument("name", choices=sorted([*RELEASES, *LISTED]), help="which data set")
+    prepare.add_argument(
+        "source", type=Path, help="the extracted release (e.g. cifar-10-batches-bin, dtd; README.md names each)"
+    )
     prepare.add_argument("target", type=Path, help="where to write TARGET/train/<class>/ and TARGET/test/<class>/")
     prepare.set_defaults(run=_prepare)
 
@@ -401,18 +404,31 @@ def _retrieval(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from .prepare import RELEASES, write_image_folders
+    from .prepare import LISTED, RELEASES, link_listed, listed_images, write_image_folders
 
-    release = RELEASES[args.name]
-    needed = [release.names_file, *(file for files in release.splits.values() for file in files)]
-    if args.name == "stl10":
-        needed += [file.replace("_X", "_y") for file in needed if "_X" in file]
+    if args.name in LISTED:
+        needed = [file for files in LISTED[args.name].values() for file in files]
+    else:
+        release = RELEASES[args.name]
+        needed = [release.names_file, *(file for files in release.splits.values() for file in files)]
+        if args.name == "stl10":
+            needed += [file.replace("_X", "_y") for file in needed if "_X" in file]
     for file in needed:
         if not (args.source / file).is_file():
             raise data.DatasetError(
                 PREPARE_MISSING.format(source=args.source, file=file, name=args.name), data.DatasetProblem.MISSING
             )
-    counts = write_image_folders(args.name, args.source, args.target)
+    if args.name in LISTED:  # every listed image is there before a folder is made
+        for file in needed:
+            for _, image in listed_images(args.name, args.source, file):
+                if not image.is_file():
+                    raise data.DatasetError(
+                        PREPARE_LISTED_MISSING.format(list_file=args.source / file, image=image),
+                        data.DatasetProblem.MISSING_IMAGE,
+                    )
+        counts = link_listed(args.name, args.source, args.target)
+    else:
+        counts = write_image_folders(args.name, args.source, args.target)
     summary = ", ".join(PREPARED_SPLIT.format(split=split, count=count) for split, count in counts.items())
     print(PREPARED.format(target=args.target, counts=summary))
     return 0

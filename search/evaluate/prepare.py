@@ -1,4 +1,4 @@
-"""The published binary releases of CIFAR-10, CIFAR-100 and STL-10 -> image folders (DIR/<split>/<class>/*.png).
+"""Published data sets -> image folders (DIR/<split>/<class>/...), the layout `evaluate` reads.
 
 Read with numpy from the releases' binary versions (not the Python versions, which are pickles):
 - CIFAR-10, `cifar-10-binary.tar.gz` -> cifar-10-batches-bin/: data_batch_1..5.bin, test_batch.bin, each
@@ -8,10 +8,19 @@ Read with numpy from the releases' binary versions (not the Python versions, whi
 - STL-10, `stl10_binary.tar.gz` -> stl10_binary/: train_X.bin, test_X.bin (96 × 96 × 3, column-major),
   train_y.bin, test_y.bin (labels 1-10), class_names.txt.
 PNG keeps the pixels exactly. The folder names are the releases' class names, as classes/*.json name them.
+
+Two releases already ship image files, listed by split in text files; those files are linked (copied
+where the file system cannot link) into the class folders:
+- Oxford-IIIT Pets, `images.tar.gz` and `annotations.tar.gz` extracted into one folder: images/<Breed>_<n>.jpg,
+  annotations/trainval.txt and test.txt (a line: the image's name, then numbers), the breed the name's prefix;
+- DTD, `dtd-r1.0.1.tar.gz` -> dtd/: images/<texture>/*.jpg, labels/train1.txt, val1.txt, test1.txt
+  (a line: texture/file.jpg); train = train1 + val1, test = test1 (the first of its ten splits).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +48,11 @@ RELEASES = {
     ),
     "cifar100": Release("fine_label_names.txt", {"train": ("train.bin",), "test": ("test.bin",)}, 2, 1),
     "stl10": Release("class_names.txt", {"train": ("train_X.bin",), "test": ("test_X.bin",)}, 0, 0),
+}
+# name -> split -> the list files of its images
+LISTED = {
+    "pets": {"train": ("annotations/trainval.txt",), "test": ("annotations/test.txt",)},
+    "dtd": {"train": ("labels/train1.txt", "labels/val1.txt"), "test": ("labels/test1.txt",)},
 }
 CIFAR_SIDE = 32
 STL_SIDE = 96
@@ -88,6 +102,38 @@ def write_image_folders(name: str, source: Path, target: Path) -> dict[str, int]
                 folder = target / split / names[label]
                 folder.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(picture).save(folder / f"{count:05d}.png")
+                count += 1
+        written[split] = count
+    return written
+
+
+def listed_images(name: str, source: Path, list_file: str) -> Iterator[tuple[str, Path]]:
+    """(class, image file) for each line of a Pets or DTD list file."""
+    for line in (source / list_file).read_text(encoding="utf-8").splitlines():
+        entry = line.split()[0] if line.strip() and not line.startswith("#") else ""
+        if not entry:
+            continue
+        if name == "pets":
+            yield entry.rsplit("_", 1)[0], source / "images" / f"{entry}.jpg"
+        else:
+            yield entry.split("/", 1)[0], source / "images" / entry
+
+
+def link_listed(name: str, source: Path, target: Path) -> dict[str, int]:
+    """Link (or copy) target/<split>/<class>/<file> for each image the release lists; images per split."""
+    written: dict[str, int] = {}
+    for split, list_files in LISTED[name].items():
+        count = 0
+        for list_file in list_files:
+            for label, image in listed_images(name, source, list_file):
+                folder = target / split / label
+                folder.mkdir(parents=True, exist_ok=True)
+                destination = folder / image.name
+                if not destination.exists():
+                    try:
+                        os.link(image, destination)
+                    except OSError:  # another file system, or one without hard links
+                        shutil.copyfile(image, destination)
                 count += 1
         written[split] = count
     return written
