@@ -442,11 +442,21 @@ def test_prepare_links_the_listed_images_of_pets_and_dtd_into_class_folders(gene
     assert code == 0 and "train 2 images, test 1 images" in out, err
     assert (tmp_path / "dtd-folders" / "train" / "zigzagged" / "zigzagged_0003.jpg").read_bytes() == jpeg
 
+    food = tmp_path / "food-101"
+    (food / "images" / "apple_pie").mkdir(parents=True)
+    (food / "images" / "apple_pie" / "1005649.jpg").write_bytes(jpeg)
+    (food / "meta").mkdir()
+    (food / "meta" / "train.txt").write_text("")
+    (food / "meta" / "test.txt").write_text("apple_pie/1005649\n")
+    code, out, err = evaluate("prepare", "food101", food, tmp_path / "food-folders")
+    assert code == 0, err
+    assert (tmp_path / "food-folders" / "test" / "apple_pie" / "1005649.jpg").read_bytes() == jpeg
+
 
 def test_every_packaged_class_name_and_template_file_reads():
     from search.evaluate.data import CLASSES_DIR, TEMPLATES_DIR, read_class_names
 
-    expected = {"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47}
+    expected = {"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47, "food101": 101}
     for name, count in expected.items():
         folders = tuple(json.loads((CLASSES_DIR / f"{name}.json").read_text(encoding="utf-8")))
         phrasings = read_class_names(name, folders)

@@ -180,7 +180,7 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     from .prepare import LISTED, RELEASES
 
     prepare = tasks.add_parser(
-        "prepare", help="turn a downloaded CIFAR-10, CIFAR-100, STL-10, Oxford Pets or DTD into image folders"
+        "prepare", help="turn a downloaded CIFAR-10, CIFAR-100, STL-10, Oxford Pets, DTD or Food-101 into image folders"
     )
     prepare.add_argument("name", choices=sorted([*RELEASES, *LISTED]), help="which data set")
     prepare.add_argument(

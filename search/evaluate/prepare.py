@@ -14,7 +14,8 @@ where the file system cannot link) into the class folders:
 - Oxford-IIIT Pets, `images.tar.gz` and `annotations.tar.gz` extracted into one folder: images/<Breed>_<n>.jpg,
   annotations/trainval.txt and test.txt (a line: the image's name, then numbers), the breed the name's prefix;
 - DTD, `dtd-r1.0.1.tar.gz` -> dtd/: images/<texture>/*.jpg, labels/train1.txt, val1.txt, test1.txt
-  (a line: texture/file.jpg); train = train1 + val1, test = test1 (the first of its ten splits).
+  (a line: texture/file.jpg); train = train1 + val1, test = test1 (the first of its ten splits);
+- Food-101, `food-101.tar.gz` -> food-101/: images/<dish>/*.jpg, meta/train.txt and test.txt (a line: dish/number).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ RELEASES = {
 LISTED = {
     "pets": {"train": ("annotations/trainval.txt",), "test": ("annotations/test.txt",)},
     "dtd": {"train": ("labels/train1.txt", "labels/val1.txt"), "test": ("labels/test1.txt",)},
+    "food101": {"train": ("meta/train.txt",), "test": ("meta/test.txt",)},
 }
 CIFAR_SIDE = 32
 STL_SIDE = 96
@@ -108,15 +110,15 @@ def write_image_folders(name: str, source: Path, target: Path) -> dict[str, int]
 
 
 def listed_images(name: str, source: Path, list_file: str) -> Iterator[tuple[str, Path]]:
-    """(class, image file) for each line of a Pets or DTD list file."""
+    """(class, image file) for each line of a Pets, DTD or Food-101 list file."""
     for line in (source / list_file).read_text(encoding="utf-8").splitlines():
         entry = line.split()[0] if line.strip() and not line.startswith("#") else ""
         if not entry:
             continue
         if name == "pets":
             yield entry.rsplit("_", 1)[0], source / "images" / f"{entry}.jpg"
-        else:
-            yield entry.split("/", 1)[0], source / "images" / entry
+        else:  # DTD: texture/file.jpg; Food-101: dish/number, the .jpg left out
+            yield entry.split("/", 1)[0], source / "images" / (entry if name == "dtd" else f"{entry}.jpg")
 
 
 def link_listed(name: str, source: Path, target: Path) -> dict[str, int]:
