@@ -342,6 +342,9 @@ def test_a_model_that_cannot_load_is_one_line_and_leaves_nothing(generated, tmp_
     )
     assert not cache.exists()
 
+    cache.write_text("a file where the cache folder should be")
+    _one_error_line(["zeroshot", "--model", "demo", *data], f"Feature cache {cache}", "--no-cache")
+
 
 def test_fewshot_without_scikit_learn_says_how_to_install_it(generated, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed: its import fails

@@ -42,6 +42,7 @@ PREPARE_MISSING = (
 PREPARE_LISTED_MISSING = "{list_file} lists {image}, which is not there; extract the release's images beside it."
 PREPARED = "{target}: {counts}; evaluate with --dataset {target}/test (fewshot: --train {target}/train)."
 PREPARED_SPLIT = "{split} {count} images"
+CACHE_UNUSABLE = "Feature cache {cache}: {problem}; give a folder that can be written with --cache, or --no-cache."
 BAD_IMAGE = "{problem} Replace or remove that file; the images encoded before it are kept in the cache."
 BAD_SHOTS = "expected examples per class as whole numbers ≥ 1 separated by commas (1,2,4,8,16), got {text!r}"
 BAD_C = "expected a positive number for C, got {text!r}"
@@ -203,6 +204,16 @@ def _load(args: argparse.Namespace):
 
     model = load_model(args.model, device=args.device, precision=args.precision, download=False)
     cache = None if args.no_cache else (args.cache or settings().cache_dir / "evaluate")
+    if cache is not None:  # after the model has loaded (nothing is written before), before any image is decoded
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            probe = cache / ".writable"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise data.DatasetError(
+                CACHE_UNUSABLE.format(cache=cache, problem=exc.strerror or exc), data.DatasetProblem.BAD_FILE
+            ) from None
     options = EncodeOptions(
         cache_root=cache,
         fast_jpeg=not args.exact_decoding,
@@ -259,6 +270,10 @@ def _decoded(run):
         return run()
     except ImageLoadError as exc:
         raise data.DatasetError(BAD_IMAGE.format(problem=exc), data.DatasetProblem.BAD_FILE) from None
+    except OSError as exc:  # writing a chunk (a full disk), or a file gone while the run went on
+        raise data.DatasetError(
+            CACHE_UNUSABLE.format(cache=exc.filename or "", problem=exc.strerror or exc), data.DatasetProblem.BAD_FILE
+        ) from None
 
 
 def _zeroshot(args: argparse.Namespace) -> int:
