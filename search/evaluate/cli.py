@@ -42,6 +42,8 @@ PREPARE_MISSING = (
 PREPARE_LISTED_MISSING = "{list_file} lists {image}, which is not there; extract the release's images beside it."
 PREPARED = "{target}: {counts}; evaluate with --dataset {target}/test (fewshot: --train {target}/train)."
 PREPARED_SPLIT = "{split} {count} images"
+CACHE_LINE = "Image vectors: {from_cache} from the cache, {encoded} encoded{where}."
+CACHE_WHERE = " (kept in {cache})"
 CACHE_UNUSABLE = "Feature cache {cache}: {problem}; give a folder that can be written with --cache, or --no-cache."
 BAD_IMAGE = "{problem} Replace or remove that file; the images encoded before it are kept in the cache."
 BAD_SHOTS = "expected examples per class as whole numbers ≥ 1 separated by commas (1,2,4,8,16), got {text!r}"
@@ -251,6 +253,15 @@ def _table(title: str, model_name: str, rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def _cache_line(tally, options) -> str:
+    where = CACHE_WHERE.format(cache=options.cache_root) if options.cache_root else ""
+    return CACHE_LINE.format(from_cache=tally.from_cache, encoded=tally.encoded, where=where)
+
+
+def _cache_json(tally) -> dict:
+    return {"from_cache": tally.from_cache, "encoded": tally.encoded}
+
+
 def _print_json(payload: dict) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2))
 
@@ -297,6 +308,7 @@ def _zeroshot(args: argparse.Namespace) -> int:
                 "top5": result.top5,
                 "mean_per_class_recall": result.mean_per_class,
                 "options": {**knobs, "prompts_per_class": result.prompts_per_class},
+                "vectors": _cache_json(result.cache),
             }
         )
         return 0
@@ -313,6 +325,7 @@ def _zeroshot(args: argparse.Namespace) -> int:
         (ROW_PER_CLASS.format(name=name), FIGURE.format(result.mean_per_class)),
     ]
     print(_table(title, _model_label(model), rows))
+    print(_cache_line(result.cache, options))
     return 0
 
 
@@ -353,7 +366,8 @@ def _fewshot(args: argparse.Namespace) -> int:
     model, options = _load(args)
     from .runs import fewshot
 
-    rows = _decoded(lambda: fewshot(model, folder, train, options, shots=args.shots, seeds=args.seeds, c=args.c))
+    result = _decoded(lambda: fewshot(model, folder, train, options, shots=args.shots, seeds=args.seeds, c=args.c))
+    rows = result.rows
     knobs = {**_knobs(args, model), "seeds": args.seeds, "c": args.c if args.c else C_ON_VALIDATION}
     if args.json:
         _print_json(
@@ -374,6 +388,7 @@ def _fewshot(args: argparse.Namespace) -> int:
                     for row in rows
                 },
                 "options": knobs,
+                "vectors": _cache_json(result.cache),
             }
         )
         return 0
@@ -386,6 +401,7 @@ def _fewshot(args: argparse.Namespace) -> int:
         for row in rows
     ]
     print(_table(title, _model_label(model), rows_out))
+    print(_cache_line(result.cache, options))
     return 0
 
 
@@ -407,6 +423,7 @@ def _retrieval(args: argparse.Namespace) -> int:
                 "text_to_image": {f"R@{k}": v for k, v in result.text_to_image.items()},
                 "image_to_text": {f"R@{k}": v for k, v in result.image_to_text.items()},
                 "options": knobs,
+                "vectors": _cache_json(result.cache),
             }
         )
         return 0
@@ -415,6 +432,7 @@ def _retrieval(args: argparse.Namespace) -> int:
         (ROW_TEXT_TO_IMAGE.format(name=pairs.name, k=k), FIGURE.format(v)) for k, v in result.text_to_image.items()
     ] + [(ROW_IMAGE_TO_TEXT.format(name=pairs.name, k=k), FIGURE.format(v)) for k, v in result.image_to_text.items()]
     print(_table(title, _model_label(model), rows))
+    print(_cache_line(result.cache, options))
     return 0
 
 

@@ -35,8 +35,18 @@ class EncodeOptions:
     progress: bool = True
 
 
-def image_vectors(model: RuClip, files: Sequence[Path], label: str, options: EncodeOptions) -> npt.NDArray[np.float32]:
-    return encode_image_files(
+@dataclass
+class Tally:
+    """How many image vectors a run read from the cache and how many it encoded."""
+
+    from_cache: int = 0
+    encoded: int = 0
+
+
+def image_vectors(
+    model: RuClip, files: Sequence[Path], label: str, options: EncodeOptions, tally: Tally
+) -> npt.NDArray[np.float32]:
+    done = encode_image_files(
         model,
         files,
         cache_root=options.cache_root,
@@ -45,7 +55,10 @@ def image_vectors(model: RuClip, files: Sequence[Path], label: str, options: Enc
         batch_size=options.batch_size,
         workers=options.workers,
         progress=options.progress,
-    ).vectors
+    )
+    tally.from_cache += done.from_cache
+    tally.encoded += done.encoded
+    return done.vectors
 
 
 def _cache_label(name: str) -> str:
@@ -60,6 +73,7 @@ class ZeroShotResult:
     images: int
     classes: int
     prompts_per_class: float
+    cache: Tally
 
 
 def zeroshot(
@@ -73,7 +87,8 @@ def zeroshot(
 ) -> ZeroShotResult:
     """Top-1, top-5 and mean per-class recall of the zero-shot classifier on every image of `folder`."""
     classifier = build_classifier(model, phrasings, templates, ensemble=ensemble, names=folder.classes)
-    vectors = image_vectors(model, folder.files, _cache_label(folder.name), options)
+    tally = Tally()
+    vectors = image_vectors(model, folder.files, _cache_label(folder.name), options, tally)
     logits = classifier.logits(vectors)
     labels = np.asarray(folder.labels)
     prompts = sum(len(p) * len(templates) if ensemble else 1 for p in phrasings) / len(phrasings)
@@ -84,6 +99,7 @@ def zeroshot(
         len(folder.files),
         len(folder.classes),
         prompts,
+        tally,
     )
 
 
@@ -103,6 +119,12 @@ class FewShotRow:
         return float(np.std(self.accuracy))
 
 
+@dataclass(frozen=True)
+class FewShotResult:
+    rows: list[FewShotRow]
+    cache: Tally
+
+
 def draw_examples(labels: npt.NDArray[np.int64], shots: int, seed: int) -> npt.NDArray[np.int64]:
     """`shots` rows of each class, drawn without replacement with `seed`, sorted."""
     rng = np.random.default_rng(seed)
@@ -119,14 +141,15 @@ def fewshot(
     shots: Sequence[int] = SHOTS,
     seeds: int = SEEDS,
     c: float | None = None,
-) -> list[FewShotRow]:
+) -> FewShotResult:
     """The linear-probe protocol: for each k in `shots` and each seed, a probe fitted on k examples per
     class (from `train`, else from `folder`, the rest of which is then the test set), its top-1 accuracy
     on the test images."""
-    vectors = image_vectors(model, folder.files, _cache_label(folder.name), options)
+    tally = Tally()
+    vectors = image_vectors(model, folder.files, _cache_label(folder.name), options, tally)
     labels = np.asarray(folder.labels)
     if train is not None:
-        train_vectors = image_vectors(model, train.files, _cache_label(train.name), options)
+        train_vectors = image_vectors(model, train.files, _cache_label(train.name), options, tally)
         train_labels = np.asarray(train.labels)
     rows = []
     for k in shots:
@@ -143,7 +166,7 @@ def fewshot(
                 accuracy.append(float((probe.predict(vectors) == labels).mean()))
             chosen_c.append(probe.c)
         rows.append(FewShotRow(k, tuple(accuracy), tuple(chosen_c)))
-    return rows
+    return FewShotResult(rows, tally)
 
 
 @dataclass(frozen=True)
@@ -152,11 +175,15 @@ class RetrievalResult:
     image_to_text: dict[int, float]
     images: int
     captions: int
+    cache: Tally
 
 
 def retrieval(model: RuClip, pairs: CaptionedImages, options: EncodeOptions) -> RetrievalResult:
     """Recall@1/5/10 both ways over the captions file's pairs (search.classify.metrics.retrieval_recall)."""
-    vectors = image_vectors(model, pairs.files, _cache_label(pairs.name), options)
+    tally = Tally()
+    vectors = image_vectors(model, pairs.files, _cache_label(pairs.name), options, tally)
     texts = model.encode_texts(list(pairs.captions))
     recall = retrieval_recall(vectors, texts, np.asarray(pairs.caption_image), RECALL_AT)
-    return RetrievalResult(recall["text_to_image"], recall["image_to_text"], len(pairs.files), len(pairs.captions))
+    return RetrievalResult(
+        recall["text_to_image"], recall["image_to_text"], len(pairs.files), len(pairs.captions), tally
+    )
