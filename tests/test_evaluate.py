@@ -469,3 +469,44 @@ def test_every_packaged_class_name_and_template_file_reads():
         assert len(phrasings) == count and all(p and all(s.strip() for s in p) for p in phrasings)
     for path in TEMPLATES_DIR.glob("*.txt"):
         assert len(read_templates(path.stem)) >= 5, path
+
+
+def test_a_run_stopped_by_ctrl_c_resumes_where_it_stopped(generated, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from PIL import Image
+
+    from .helpers import REPO_ROOT
+
+    # 64 large JPEGs decoded exactly on one thread: seconds of work, stopped after its second chunk.
+    big = tmp_path / "big"
+    (big / "a").mkdir(parents=True)
+    (big / "b").mkdir()
+    Image.open(generated.files[0]).resize((2400, 1800)).save(tmp_path / "big.jpg", quality=90)
+    for number in range(64):
+        shutil.copyfile(tmp_path / "big.jpg", big / "ab"[number % 2] / f"{number:02d}.jpg")
+    cache = tmp_path / "cache"
+    argv = ["zeroshot", "--dataset", big, "--cache", cache, "--exact-decoding", "--workers", "1"]
+    argv += ["--batch-size", "4", "--chunk-images", "4"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "search", "evaluate", *map(str, argv), "--model", "demo", "--device", "cpu"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C reaches it
+    )
+    deadline = time.monotonic() + 60
+    while len(list(cache.glob("*/chunk-*.npy"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip() == "interrupted", (out, err)
+    kept = 4 * len(list(cache.glob("*/chunk-*.npy")))
+    assert 8 <= kept < 64
+    assert not list(cache.glob("*/*.part"))  # no chunk left half-written
+
+    result = evaluate_json(*argv)
+    assert result["vectors"] == {"from_cache": kept, "encoded": 64 - kept}

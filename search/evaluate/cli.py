@@ -118,6 +118,12 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         help="where image vectors are kept between runs, so that an interrupted run resumes "
         "(default: $RUPHOTO_CACHE/evaluate)",
     )
+    parser.add_argument(
+        "--chunk-images",
+        type=positive_int,
+        default=1024,
+        help="images per cache file: at most this much encoding is lost to a Ctrl-C (default 1024)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="encode every image again and keep nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -221,6 +227,7 @@ def _load(args: argparse.Namespace):
         fast_jpeg=not args.exact_decoding,
         batch_size=args.batch_size,
         workers=args.workers,
+        chunk_images=args.chunk_images,
         progress=not args.no_progress and not args.json,
     )
     return model, options

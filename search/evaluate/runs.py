@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ..classify.features import DEFAULT_BATCH, encode_image_files
+from ..classify.features import DEFAULT_BATCH, DEFAULT_CHUNK_IMAGES, encode_image_files
 from ..classify.metrics import mean_per_class_recall, retrieval_recall, top_k_accuracy
 from ..classify.probe import fit_probe
 from ..classify.zeroshot import build_classifier
@@ -32,6 +32,7 @@ class EncodeOptions:
     fast_jpeg: bool = True
     batch_size: int = DEFAULT_BATCH
     workers: int | None = None
+    chunk_images: int = DEFAULT_CHUNK_IMAGES
     progress: bool = True
 
 
@@ -54,6 +55,7 @@ def image_vectors(
         fast_jpeg=options.fast_jpeg,
         batch_size=options.batch_size,
         workers=options.workers,
+        chunk_images=options.chunk_images,
         progress=options.progress,
     )
     tally.from_cache += done.from_cache
