@@ -7,4 +7,8 @@
     classes/, templates/   Russian class names and prompt templates written for this project
 
 Nothing heavy is imported until a run starts: `python -m search models` stays torch-free.
+
+CLIP_benchmark is not the engine: its unpinned torchvision and open_clip_torch make pip replace the
+project's torch with another version's CUDA build (README.md, Evaluating a model); its metrics are
+the few lines of search/classify/metrics.py, counted the same way.
 """
