@@ -458,11 +458,31 @@ def test_prepare_links_the_listed_images_of_pets_and_dtd_into_class_folders(gene
     assert code == 0, err
     assert (tmp_path / "food-folders" / "test" / "apple_pie" / "1005649.jpg").read_bytes() == jpeg
 
+    from scipy.io import savemat
+
+    flowers = tmp_path / "flowers"
+    (flowers / "jpg").mkdir(parents=True)
+    for image_id in (1, 2, 3):
+        (flowers / "jpg" / f"image_{image_id:05d}.jpg").write_bytes(jpeg)
+    savemat(flowers / "imagelabels.mat", {"labels": np.array([[1, 102, 1]])})  # images 1-3: labels 1, 102, 1
+    savemat(flowers / "setid.mat", {"trnid": np.array([[1]]), "valid": np.array([[2]]), "tstid": np.array([[3]])})
+    code, out, err = evaluate("prepare", "flowers102", flowers, tmp_path / "flower-folders")
+    assert code == 0, err
+    found = sorted(
+        p.relative_to(tmp_path / "flower-folders").as_posix() for p in (tmp_path / "flower-folders").rglob("*.jpg")
+    )
+    # Label 1 is the first name of classes/flowers102.json, 102 its last (the release's order).
+    assert found == [
+        "test/pink primrose/image_00003.jpg",
+        "train/blackberry lily/image_00002.jpg",
+        "train/pink primrose/image_00001.jpg",
+    ]
+
 
 def test_every_packaged_class_name_and_template_file_reads():
     from search.evaluate.data import CLASSES_DIR, TEMPLATES_DIR, read_class_names
 
-    expected = {"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47, "food101": 101}
+    expected = {"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47, "food101": 101, "flowers102": 102}
     for name, count in expected.items():
         folders = tuple(json.loads((CLASSES_DIR / f"{name}.json").read_text(encoding="utf-8")))
         phrasings = read_class_names(name, folders)

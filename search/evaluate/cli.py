@@ -27,6 +27,7 @@ Data sets, class-name and template files: README.md, "Evaluating a model"; figur
 MISSING_SKLEARN = (
     "The linear probe needs scikit-learn, an optional extra: install it with {hint} (or pip install scikit-learn)."
 )
+MISSING_SCIPY = "Flowers-102's labels are MATLAB files, read with SciPy: install it with {hint}."
 TOO_FEW = (
     "{folder}: {count} images, fewer than {needed} ({shots} examples per class{rest}); "
     "add images, give --train, or ask for fewer with --shots."
@@ -189,7 +190,9 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     from .prepare import LISTED, RELEASES
 
     prepare = tasks.add_parser(
-        "prepare", help="turn a downloaded CIFAR-10, CIFAR-100, STL-10, Oxford Pets, DTD or Food-101 into image folders"
+        "prepare",
+        help="turn a downloaded CIFAR-10, CIFAR-100, STL-10, Oxford Pets, DTD, Food-101 or Flowers-102 "
+        "into image folders",
     )
     prepare.add_argument("name", choices=sorted([*RELEASES, *LISTED]), help="which data set")
     prepare.add_argument(
@@ -443,7 +446,16 @@ def _retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scipy_available() -> bool:
+    try:
+        import scipy.io  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _prepare(args: argparse.Namespace) -> int:
+    from ..classify.probe import INSTALL_HINT
     from .prepare import LISTED, RELEASES, link_listed, listed_images, write_image_folders
 
     if args.name in LISTED:
@@ -458,14 +470,15 @@ def _prepare(args: argparse.Namespace) -> int:
             raise data.DatasetError(
                 PREPARE_MISSING.format(source=args.source, file=file, name=args.name), data.DatasetProblem.MISSING
             )
+    if args.name == "flowers102" and not _scipy_available():
+        print("error: " + MISSING_SCIPY.format(hint=INSTALL_HINT), file=sys.stderr)
+        return 2
     if args.name in LISTED:  # every listed image is there before a folder is made
-        for file in needed:
-            for _, image in listed_images(args.name, args.source, file):
-                if not image.is_file():
-                    raise data.DatasetError(
-                        PREPARE_LISTED_MISSING.format(list_file=args.source / file, image=image),
-                        data.DatasetProblem.MISSING_IMAGE,
-                    )
+        for _, _, image, list_file in listed_images(args.name, args.source):
+            if not image.is_file():
+                raise data.DatasetError(
+                    PREPARE_LISTED_MISSING.format(list_file=list_file, image=image), data.DatasetProblem.MISSING_IMAGE
+                )
         counts = link_listed(args.name, args.source, args.target)
     else:
         counts = write_image_folders(args.name, args.source, args.target)

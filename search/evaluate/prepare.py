@@ -15,17 +15,23 @@ where the file system cannot link) into the class folders:
   annotations/trainval.txt and test.txt (a line: the image's name, then numbers), the breed the name's prefix;
 - DTD, `dtd-r1.0.1.tar.gz` -> dtd/: images/<texture>/*.jpg, labels/train1.txt, val1.txt, test1.txt
   (a line: texture/file.jpg); train = train1 + val1, test = test1 (the first of its ten splits);
-- Food-101, `food-101.tar.gz` -> food-101/: images/<dish>/*.jpg, meta/train.txt and test.txt (a line: dish/number).
+- Food-101, `food-101.tar.gz` -> food-101/: images/<dish>/*.jpg, meta/train.txt and test.txt (a line: dish/number);
+- Flowers-102, `102flowers.tgz`, `imagelabels.mat` and `setid.mat` in one folder: jpg/image_NNNNN.jpg, the labels
+  1-102 in imagelabels.mat (read with SciPy), train = trnid + valid, test = tstid in setid.mat; label n's folder is
+  the n-th name of classes/flowers102.json, the English names the release's users share (its `cat_to_name.json`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .data import CLASSES_DIR
 
 if TYPE_CHECKING:  # numpy is imported when a release is read: the command's parser lists RELEASES
     import numpy as np
@@ -55,7 +61,10 @@ LISTED = {
     "pets": {"train": ("annotations/trainval.txt",), "test": ("annotations/test.txt",)},
     "dtd": {"train": ("labels/train1.txt", "labels/val1.txt"), "test": ("labels/test1.txt",)},
     "food101": {"train": ("meta/train.txt",), "test": ("meta/test.txt",)},
+    "flowers102": {"train": ("imagelabels.mat", "setid.mat"), "test": ()},  # the files read: see _flowers_images
 }
+# Flowers-102's splits in setid.mat: train = trnid + valid, test = tstid.
+FLOWERS_SPLITS = {"train": ("trnid", "valid"), "test": ("tstid",)}
 CIFAR_SIDE = 32
 STL_SIDE = 96
 
@@ -109,33 +118,50 @@ def write_image_folders(name: str, source: Path, target: Path) -> dict[str, int]
     return written
 
 
-def listed_images(name: str, source: Path, list_file: str) -> Iterator[tuple[str, Path]]:
-    """(class, image file) for each line of a Pets, DTD or Food-101 list file."""
-    for line in (source / list_file).read_text(encoding="utf-8").splitlines():
-        entry = line.split()[0] if line.strip() and not line.startswith("#") else ""
-        if not entry:
-            continue
-        if name == "pets":
-            yield entry.rsplit("_", 1)[0], source / "images" / f"{entry}.jpg"
-        else:  # DTD: texture/file.jpg; Food-101: dish/number, the .jpg left out
-            yield entry.split("/", 1)[0], source / "images" / (entry if name == "dtd" else f"{entry}.jpg")
+def listed_images(name: str, source: Path) -> Iterator[tuple[str, str, Path, Path]]:
+    """(split, class, image file, the file that lists it) for each image a Pets, DTD, Food-101 or
+    Flowers-102 release lists."""
+    if name == "flowers102":
+        yield from _flowers_images(source)
+        return
+    for split, list_files in LISTED[name].items():
+        for list_file in list_files:
+            for line in (source / list_file).read_text(encoding="utf-8").splitlines():
+                entry = line.split()[0] if line.strip() and not line.startswith("#") else ""
+                if not entry:
+                    continue
+                if name == "pets":
+                    yield split, entry.rsplit("_", 1)[0], source / "images" / f"{entry}.jpg", source / list_file
+                else:  # DTD: texture/file.jpg; Food-101: dish/number, the .jpg left out
+                    image = source / "images" / (entry if name == "dtd" else f"{entry}.jpg")
+                    yield split, entry.split("/", 1)[0], image, source / list_file
+
+
+def _flowers_images(source: Path) -> Iterator[tuple[str, str, Path, Path]]:
+    # MATLAB files: SciPy reads them (it comes with the evaluate extra, as scikit-learn's dependency).
+    from scipy.io import loadmat
+
+    names = list(json.loads((CLASSES_DIR / "flowers102.json").read_text(encoding="utf-8")))  # label 1 first
+    labels = loadmat(source / "imagelabels.mat")["labels"].ravel()  # (8189,) labels 1-102, by image id - 1
+    sets = loadmat(source / "setid.mat")
+    for split, keys in FLOWERS_SPLITS.items():
+        for key in keys:
+            for image_id in sets[key].ravel():
+                image = source / "jpg" / f"image_{int(image_id):05d}.jpg"
+                yield split, names[int(labels[image_id - 1]) - 1], image, source / "setid.mat"
 
 
 def link_listed(name: str, source: Path, target: Path) -> dict[str, int]:
     """Link (or copy) target/<split>/<class>/<file> for each image the release lists; images per split."""
     written: dict[str, int] = {}
-    for split, list_files in LISTED[name].items():
-        count = 0
-        for list_file in list_files:
-            for label, image in listed_images(name, source, list_file):
-                folder = target / split / label
-                folder.mkdir(parents=True, exist_ok=True)
-                destination = folder / image.name
-                if not destination.exists():
-                    try:
-                        os.link(image, destination)
-                    except OSError:  # another file system, or one without hard links
-                        shutil.copyfile(image, destination)
-                count += 1
-        written[split] = count
+    for split, label, image, _ in listed_images(name, source):
+        folder = target / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        destination = folder / image.name
+        if not destination.exists():
+            try:
+                os.link(image, destination)
+            except OSError:  # another file system, or one without hard links
+                shutil.copyfile(image, destination)
+        written[split] = written.get(split, 0) + 1
     return written
