@@ -3,6 +3,7 @@
 python -m search models                                  # published names, which are cached
 python -m search download ruclip-vit-large-patch14-336   # into the Hugging Face cache ($HF_HOME)
 python -m search check /path/to/folder                   # load a folder and report what it is
+python -m search evaluate zeroshot --model demo --dataset DIR   # how good a model is (see --help)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .clip.config import PUBLISHED_CONFIGS
 from .clip.hub import requested_model, resolve_model
 from .constants import DEFAULT_MODEL, DEMO_MODEL
 from .errors import RuClipError
+from .evaluate.cli import add_evaluate_parser
 from .settings import MODEL_VAR
 
 
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("model", nargs="?", help="published name or folder path")
     add_device_option(check)
     check.set_defaults(run=_check)
+    add_evaluate_parser(commands)
     return parser
 
 
