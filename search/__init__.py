@@ -18,6 +18,9 @@ pay for torch. The package, by layer, lowest first:
     store/                              the storage layer: index.sqlite (all SQL) and the FAISS cache
     query/                              the search API: the query language, SearchRequest, ranking,
                                         hits and groups, wired by PhotoIndex (query/__init__.py)
+    classify/                           the zero-shot classifier, the linear probe, their metrics and
+                                        the image vectors they are computed on (a resumable cache)
+    evaluate/                           `python -m search evaluate`: zero-shot, few-shot, retrieval
     cli.py, __main__.py                 argparse pieces shared by the CLIs; `python -m search`
 """
 

@@ -1,9 +1,4 @@
-"""`python -m search`: list the ruCLIP models and fetch one ahead of time.
-
-python -m search models                                  # published names, which are cached
-python -m search download ruclip-vit-large-patch14-336   # into the Hugging Face cache ($HF_HOME)
-python -m search check /path/to/folder                   # load a folder and report what it is
-"""
+"""`python -m search`: list the ruCLIP models and fetch one ahead of time (the commands: EXAMPLES)."""
 
 from __future__ import annotations
 
@@ -15,8 +10,17 @@ from .clip.config import PUBLISHED_CONFIGS
 from .clip.hub import requested_model, resolve_model
 from .constants import DEFAULT_MODEL, DEMO_MODEL
 from .errors import RuClipError
-from .i18n import _
+from .evaluate.cli import add_evaluate_parser
+from .i18n import N_, _
 from .settings import MODEL_VAR
+
+EXAMPLES = N_("""`python -m search`: list the ruCLIP models and fetch one ahead of time.
+
+python -m search models                                  # published names, which are cached
+python -m search download ruclip-vit-large-patch14-336   # into the Hugging Face cache ($HF_HOME)
+python -m search check /path/to/folder                   # load a folder and report what it is
+python -m search evaluate zeroshot --model demo --dataset DIR   # how good a model is (see --help)
+""")  # --help's text, translated where shown
 
 
 def _models(_args: argparse.Namespace) -> int:
@@ -86,7 +90,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(
-        prog="python -m search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m search", description=_(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help=_("list the published ruCLIP models and which are cached")).set_defaults(
@@ -105,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("model", nargs="?", help=_("published name or folder path"))
     add_device_option(check)
     check.set_defaults(run=_check)
+    add_evaluate_parser(commands)
     return parser
 
 

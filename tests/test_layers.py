@@ -40,7 +40,9 @@ def test_the_light_modules_import_neither_torch_nor_faiss():
         "search.store, "
         "search.clip.hub, search.clip.folder, search.clip.config, search.images, search.images.decode, "
         "indexer.build, indexer.decode, indexer.engines, indexer.errors, indexer.watch, ruphoto.__main__, "
-        "indexer.search_cli, search.query.language, search.query.request, search.query.results; "
+        "indexer.search_cli, search.query.language, search.query.request, search.query.results, "
+        "search.classify.zeroshot, search.classify.probe, search.classify.metrics, search.classify.features, "
+        "search.evaluate.cli, search.evaluate.data, search.evaluate.runs, search.evaluate.prepare; "
         "print(sorted({'torch', 'faiss'} & set(sys.modules)), pillow)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
@@ -245,6 +247,8 @@ FORBIDDEN_IMPORTS = {
     "search/clip": ("search.store", "search.query", "indexer", "ui", "training"),
     "search/store": ("search.clip", "search.query", "indexer", "ui", "training"),
     "search/query": ("indexer", "ui", "training"),
+    "search/classify": ("search.store", "search.query", "search.evaluate", "indexer", "ui", "training"),
+    "search/evaluate": ("search.store", "search.query", "indexer", "ui", "training"),
     "indexer": ("ui", "training"),
     "ui": ("indexer", "training"),
     "training": ("indexer", "ui"),

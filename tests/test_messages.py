@@ -123,6 +123,7 @@ def test_the_catalogue_is_package_data():
 CLI_MODULES = (
     "search/cli.py",
     "search/__main__.py",
+    "search/evaluate/cli.py",
     "indexer/__main__.py",
     "indexer/search_cli.py",
     "indexer/summary.py",

@@ -122,6 +122,8 @@ def test_wheel_carries_the_demo_model_and_nothing_of_the_repository(wheel):
     for name in DEMO_MODEL_FILES:
         assert f"search/clip/demo_model/{name}" in names
     assert "search/paths.py" in names and "indexer/__main__.py" in names
+    # python -m search evaluate's class names and templates (package data, like the demo model)
+    assert {"search/evaluate/classes/cifar10.json", "search/evaluate/templates/ru.txt"} <= names
     top_level = {name.split("/", 1)[0] for name in names}
     assert not top_level & {"tests", "data", "benchmarks", "docs"}, sorted(top_level)
 

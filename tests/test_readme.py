@@ -88,6 +88,10 @@ NOT_RUNNABLE_HERE = {
         "it starts on this machine"
     ),
     "make test": "it is the suite this test belongs to (CI runs it on a fresh clone)",
+    ".venv/bin/python -m search evaluate prepare cifar10 ~/datasets/cifar-10-batches-bin ~/datasets/cifar10": (
+        "it needs CIFAR-10, a published model's weights and XTD-10: tests/test_evaluate.py runs every subcommand "
+        "on generated photos with the demo model"
+    ),
     ".venv/bin/python -m training demo-model          # rewrite search/clip/demo_model (seeded; writes "
     "training.json with its scores)": "it retrains the demo model for minutes and rewrites the repository's own "
     "search/clip/demo_model and data/demo/photos: tests/test_training.py runs each command at a small size",

@@ -1,9 +1,4 @@
-"""python -m training: reproduce the offline demo model and its photo collection.
-
-python -m training demo-model                   # retrain search/clip/demo_model (about 8 minutes on 2 cores)
-python -m training demo-photos                  # rewrite the demo collection data/demo/photos
-python -m training evaluate                      # precision@5 of the 32 colour+shape queries
-"""
+"""python -m training: reproduce the offline demo model and its photo collection (the commands: EXAMPLES)."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from search.cli import CliParser, positive_int, run_cli
-from search.i18n import _
+from search.i18n import N_, _
 
 from .demo import (
     DEMO_MODEL_DIR,
@@ -26,13 +21,20 @@ from .demo import (
     write_demo_photos,
 )
 
+EXAMPLES = N_(
+    """python -m training demo-model                   # retrain search/clip/demo_model (about 8 minutes on 2 cores)
+python -m training demo-photos                  # rewrite the demo collection data/demo/photos
+python -m training evaluate                      # precision@5 of the 32 colour+shape queries
+"""
+)  # --help's epilog, translated where shown
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = CliParser(
         prog="python -m training",
         description=_("Train and check the small offline demo model (coloured shapes with Russian captions)."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=_(EXAMPLES),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
