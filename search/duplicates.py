@@ -180,7 +180,7 @@ def _links(
     vectors: npt.NDArray[np.float32], threshold: float, prints: Prints
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The pairs near in the embedding whose prints are not apart."""
-    left, right, _ = _candidate_pairs(vectors, threshold)
+    left, right, _similarities = _candidate_pairs(vectors, threshold)
     keep = ~prints.apart(left, right)
     return left[keep], right[keep]
 

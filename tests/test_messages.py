@@ -432,3 +432,59 @@ def test_the_watchers_round_line_and_a_no_op_run_in_russian(russian, tmp_path):
         "  2 файла по-прежнему не читаются и не менялись с прошлых сборок (их покажет python -m indexer stats)",
         "  в поиске фото: 5; заняло 0.0 с",
     ]
+
+
+def _shadows_of_the_translator(source: str) -> list[int]:
+    """Lines where a function of a module that imports `_` from search.i18n binds `_` itself (a
+    throwaway `for _, x in ...`, `a, _ = ...`, an argument): Python then takes `_` as that
+    function's local everywhere in it, and its `_("...")` fails (UnboundLocalError, or a str called)."""
+    tree = ast.parse(source)
+    imports_it = any(
+        isinstance(node, ast.ImportFrom)
+        and (node.module or "").endswith("i18n")
+        and any(alias.name == "_" and alias.asname is None for alias in node.names)
+        for node in ast.walk(tree)
+    )
+    if not imports_it:
+        return []
+    lines = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        in_comprehensions = {
+            id(name)
+            for comprehension in ast.walk(function)
+            if isinstance(comprehension, ast.comprehension)
+            for name in ast.walk(comprehension.target)
+        }
+        arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
+        lines += [argument.lineno for argument in arguments if argument.arg == "_"]
+        lines += [
+            node.lineno
+            for node in ast.walk(function)
+            if isinstance(node, ast.Name)
+            and node.id == "_"
+            and isinstance(node.ctx, ast.Store)
+            and id(node) not in in_comprehensions  # a comprehension's names are its own
+        ]
+    return lines
+
+
+def test_no_function_binds_the_name_of_the_translator():
+    found = []
+    for package in SOURCE_PACKAGES:
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            if "demo_model" not in path.parts:
+                found += [
+                    f"{path.relative_to(REPO_ROOT)}:{line}" for line in _shadows_of_the_translator(path.read_text())
+                ]
+    assert not found, "rename these `_` (e.g. `_unused`): they hide search.i18n's _() in their function"
+
+
+def test_the_shadow_check_finds_a_throwaway_underscore():
+    planted = (
+        "from search.i18n import _\n"
+        "def f(pairs):\n    for _, x in pairs:\n        pass\n    return _('hello')\n"
+        "def g(pairs):\n    return [x for _, x in pairs], _('fine')\n"
+    )
+    assert _shadows_of_the_translator(planted) == [3]

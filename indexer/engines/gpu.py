@@ -83,7 +83,7 @@ class GpuEngine:
             return self.batch_size
         if self.device.type != "cuda":
             return DEFAULT_IMAGE_BATCH
-        free, _ = torch.cuda.mem_get_info(self.device)
+        free, _total = torch.cuda.mem_get_info(self.device)
         return batch_size_for(free, self.model.config, self.model.precision, PLANNED_MEGAPIXELS)
 
     def row_batches(self, work: list[FoundFile], known: KnownVectors, stages: StageTimes) -> Iterator[list[Row]]:

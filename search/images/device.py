@@ -234,7 +234,7 @@ def device_square(image: torch.Tensor, orientation: int, resolution: int) -> tor
     floor offsets, bilinear resize with antialiasing (PIL's filter support widens on a downscale the
     same way), rounded like PIL's 8-bit output."""
     image = upright(image, orientation)
-    _, height, width = image.shape
+    _channels, height, width = image.shape
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
     square = image[:, top : top + side, left : left + side]
