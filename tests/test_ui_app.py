@@ -376,13 +376,18 @@ def test_the_page_draws_a_russian_note_while_the_model_loads_and_loads_it_once(m
     monkeypatch.setattr(sys, "argv", [str(APP), "--index", str(labelled_collection.index), "--device", "cpu"])
     first = AppTest.from_file(str(APP), default_timeout=120).run()
     no_failure(first)
+    # A session's first run: the title and a note, nothing else (the browser loads the chrome meanwhile).
     assert [h.value for h in first.title] == ["Поиск по фотографиям"]
+    assert [i.value for i in first.info] == ["Открываю поиск…"] and not first.text_input
+    first.run()  # the page's own run (in the browser, a fragment runs it 0.2 s later): the model loads
+    no_failure(first)
     note = russian(first.info[0].value)
     assert "Загружаю модель `demo`" in note and "откроется сам" in note
     assert not first.text_input and not first.sidebar.markdown  # nothing to search with before the model
     page_when_loaded(first)
-    assert first.text_input(key="query").value == ""
-    # A second session finds the model loaded: its first run is the search page, with no note.
-    second = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert first.text_input(key="query").value == "" and loads().models_started == 1
+    # A second session finds the model loaded: past its opening note comes the search page, no loading.
+    second = AppTest.from_file(str(APP), default_timeout=120).run().run()
     no_failure(second)
     assert not second.info and second.text_input(key="query").value == ""
+    assert loads().models_started == 1

@@ -2,7 +2,10 @@
 
 The title and the Russian chrome (ui/chrome.py) come first, before the page's modules are
 imported: the first run of a server imports torch with them, and the browser would show a blank
-page meanwhile. The page itself is ui/page.py.
+page meanwhile. A session's first run draws only these and a note, then reruns a moment later:
+the browser renames Streamlit's English (its skip link, the sidebar's buttons) once it has loaded
+the chrome's script, and with a light first run it loads it before the page's controls arrive. The
+page itself is ui/page.py.
 """
 
 from __future__ import annotations
@@ -19,12 +22,29 @@ except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/
 
 from ui import chrome
 
+OPENING = "Открываю поиск…"
+FIRST_RUN_S = 0.2  # a session's first run shows the title and the note this long before the page
+
+
+@st.fragment(run_every=FIRST_RUN_S)
+def _then_the_page() -> None:
+    """Nothing when drawn; on its next run (FIRST_RUN_S later), the whole page."""
+    if st.session_state.get("opening_shown"):
+        st.session_state.opened_once = True
+        st.rerun(scope="app")
+    st.session_state.opening_shown = True
+
+
 st.set_page_config(page_title="Поиск по фото", layout="wide", menu_items={})
 chrome.russian()
 st.title("Поиск по фотографиям", anchor=False)
 waiting = st.empty()  # the note while the page loads; emptied once the index is open
-if "ui.page" not in sys.modules:  # the first run of this server: the import below takes a while
-    waiting.info("Открываю поиск…")
+if not st.session_state.get("opened_once"):
+    waiting.info(OPENING)
+    _then_the_page()
+    st.stop()
+if "ui.page" not in sys.modules:  # the first session of this server: the import below takes a while
+    waiting.info(OPENING)
 
 from ui import page  # noqa: E402 - after the title: see the docstring
 

@@ -48,11 +48,18 @@ NAMES: dict[str, str] = {
     "Increment": "Больше",
     "Decrement": "Меньше",
     "Notifications": "Уведомления",
+    # Vega's roles of a chart's parts (the chart's own aria is off: ui/views.py)
+    "visualization": "график",
+    "group mark container": "группа",
+    "rect mark container": "столбцы",
+    "rule mark container": "линия",
 }
 PATTERNS: list[tuple[str, str]] = [
     (r"^Help for (.+)$", "Подсказка: $1"),
     (r"^Remove (.+)$", "Убрать $1"),
     (r"^Upload (.+)$", "Загрузить $1"),
+    (r"^(.+) — start$", "$1 — начало"),  # a range slider's two thumbs
+    (r"^(.+) — end$", "$1 — конец"),
 ]
 _ATTRIBUTES = ["aria-label", "title", "placeholder", "alt", "aria-roledescription", "aria-description"]
 
@@ -65,8 +72,8 @@ _STYLE = """<style>
 [class*="st-key-card-"] [data-testid="stImageContainer"] img {
   aspect-ratio: 4 / 3; object-fit: contain; width: 100%; background: rgba(128, 128, 128, 0.08);
 }
-/* A photo folder's path breaks after a separator (ui/views.py adds <wbr>), not inside a name. */
-.photo-folder { word-break: normal; overflow-wrap: break-word; }
+/* A photo folder's path breaks after a separator (ui/views.py marks where), not inside a name. */
+.photo-folder span { white-space: nowrap; }
 </style>"""
 
 _SCRIPT = """<script>
@@ -124,4 +131,7 @@ def script() -> str:
 
 def russian() -> None:
     """Streamlit's chrome in Russian on this page (call first: the status widget shows at once)."""
-    st.html(_STYLE + script(), unsafe_allow_javascript=True)
+    # Apart: in one element with the script the <style> is dropped; and no "<" inside it (DOMPurify
+    # drops a style whose text holds a tag).
+    st.html(_STYLE)
+    st.html(script(), unsafe_allow_javascript=True)

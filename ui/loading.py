@@ -84,6 +84,7 @@ class Loads:
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str, str], Future[RuClip]] = {}
         self._indexes: dict[tuple[str, tuple[int, int], str, str, str], Future[PhotoIndex]] = {}
+        self.models_started = 0  # how many model loads this server began (one per model, once loaded)
 
     def index(
         self, folder: str, database_identity: tuple[int, int], model_name: str, device: str, text_precision: str
@@ -104,6 +105,7 @@ class Loads:
     def _model(self, key: tuple[str, str, str]) -> Future[RuClip]:
         if key not in self._models:
             name, device, text_precision = key
+            self.models_started += 1
             self._models[key] = _in_thread(
                 lambda: load_model(name, device=device, text_precision=text_precision), f"load {name}"
             )

@@ -156,13 +156,15 @@ def index_kind(name: str) -> str | None:
     return None
 
 
-_SEPARATOR = re.compile(r"([/\\])")
+_AFTER_SEPARATOR = re.compile(r"(?<=[/\\])")
 
 
 def breakable_path(path: str) -> str:
     """`path` as HTML that a narrow column breaks after a separator, never inside a folder's name
-    (<wbr>: nothing is added to the text a user copies)."""
-    return _SEPARATOR.sub(r"\1<wbr>", html.escape(path))
+    (not even at its hyphen): each part a span that does not wrap, <wbr> between them (nothing is
+    added to the text a user copies)."""
+    parts = [part for part in _AFTER_SEPARATOR.split(path) if part]
+    return "<wbr>".join(f"<span>{html.escape(part)}</span>" for part in parts)
 
 
 def date_steps(first: date, last: date) -> list[tuple[str, date, date]]:
@@ -316,7 +318,12 @@ def score_histogram(scores: np.ndarray, threshold: float, limit: int) -> None:
     rule = alt.Chart(alt.Data(values=[{"threshold": threshold}])).mark_rule(color="black").encode(x="threshold:Q")
     # aria off: Vega would describe the axes and bars in English ("X-axis titled…"); the chart is
     # described in Russian as a whole instead.
-    described = (bars + rule).properties(description=f"Гистограмма сходства фото с запросом, порог {threshold:.2f}")
+    # padding: room at the sides for the last label and the rotated axis title, which Vega may place
+    # past the plot's edge when a filter narrows the scores (they were cut).
+    described = (bars + rule).properties(
+        description=f"Гистограмма сходства фото с запросом, порог {threshold:.2f}",
+        padding={"left": 8, "right": 16, "top": 4, "bottom": 4},
+    )
     st.altair_chart(described.configure(aria=False), height=140, width="stretch")
 
 
