@@ -11,6 +11,7 @@ page itself is ui/page.py.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -24,6 +25,12 @@ from ui import chrome
 
 OPENING = "Открываю поиск…"
 FIRST_RUN_S = 0.2  # a session's first run shows the title and the note this long before the page
+
+
+def _preload(argv: list[str]) -> None:
+    from ui import page
+
+    page.preload(argv)
 
 
 @st.fragment(run_every=FIRST_RUN_S)
@@ -41,6 +48,8 @@ st.title("Поиск по фотографиям", anchor=False)
 waiting = st.empty()  # the note while the page loads; emptied once the index is open
 if not st.session_state.get("opened_once"):
     waiting.info(OPENING)
+    # Meanwhile the page's modules are imported and the model starts loading, in a thread of their own.
+    threading.Thread(target=_preload, args=(sys.argv[1:],), name="preload", daemon=True).start()
     _then_the_page()
     st.stop()
 if "ui.page" not in sys.modules:  # the first session of this server: the import below takes a while

@@ -315,6 +315,16 @@ def show_results(index: PhotoIndex, stats: IndexStats, hits: SearchResults, requ
     views.results_grid(hits, pictures, open_hit, similar_to, show_shots)
 
 
+def preload(argv: list[str]) -> None:
+    """Starts loading the index's model for the page's arguments `argv`, without a session: called in
+    a thread while a session's first run is drawn. What goes wrong is the session's own run to say."""
+    settings = read_settings(argv)
+    try:
+        open_state(settings.index, settings.device, settings.text_precision)
+    except Exception:  # noqa: BLE001, S110 - the page opens the index again, and shows the error
+        pass
+
+
 def main(waiting: DeltaGenerator) -> None:
     """The page under its title (ui/app.py draws it); `waiting` is the place for the loading note."""
     settings = read_settings(sys.argv[1:])
