@@ -200,8 +200,9 @@ ALLOWED = {"JPEG", "PNG", "WebP", "HEIC", "SVG", "RAW", "demo", "ruCLIP"}
 FILE_NAME = re.compile(r"[\w.-]+\.(?:jpe?g|png|webp|heic|txt)\b", re.IGNORECASE)
 
 
-def english_words(tab, cdp, photos: Path) -> dict[str, set[str]]:
-    """Every English word the page shows or says, by where it was found (empty: all Russian)."""
+def english_words(tab, cdp, photos: Path, also: set[str] = frozenset()) -> dict[str, set[str]]:
+    """Every English word the page shows or says, by where it was found (empty: all Russian); `also`:
+    the Latin words of the user's own data on the page (a camera's name)."""
     read = tab.evaluate(READ_OUT)
     tree = cdp.send("Accessibility.getFullAXTree")["nodes"]
     spoken = [
@@ -211,7 +212,7 @@ def english_words(tab, cdp, photos: Path) -> dict[str, set[str]]:
         for field in (node.get("name"), node.get("description"), node.get("value"))
         if field and isinstance(field.get("value"), str)
     ]
-    ours = set(LATIN_WORD.findall(str(photos))) | ALLOWED  # the photo folder, broken into parts too
+    ours = set(LATIN_WORD.findall(str(photos))) | ALLOWED | also  # the photo folder, broken into parts too
 
     def english(texts: list[str]) -> set[str]:
         return {word for said in texts for word in LATIN_WORD.findall(FILE_NAME.sub(" ", said)) if word not in ours}
@@ -258,6 +259,8 @@ def test_the_page_is_russian_from_the_first_second_in_russian_and_english_browse
         assert at_first_second == {}, locale
 
         box.fill("красная звезда")
+        tab.locator('[data-testid="InputInstructions"]').wait_for(timeout=10_000)  # "Press Enter to apply"
+        assert english_words(tab, cdp, photos) == {}, locale
         box.press("Enter")
         tab.wait_for_timeout(150)  # the script is running: Streamlit's status widget is up
         while_running = english_words(tab, cdp, photos)
@@ -407,6 +410,9 @@ def test_type_a_query_see_the_right_photos_then_similar_then_upload(page, labell
     dialog.wait_for(timeout=60_000)
     dialog.get_by_text(uploaded_names[0]).first.wait_for()
     snap(page, "5-large-view")
+    camera = {"Demo", "Shapes", "Camera"}  # the photo's own camera model (EXIF), as training/demo.py writes it
+    found = english_words(page, page.context.new_cdp_session(page), labelled_collection.photos, also=camera)
+    assert found == {}  # the dialog's ✕ and the uploaded file's chip too
     path = next(labelled_collection.photos.rglob(uploaded_names[0]))
     assert str(path) in dialog.inner_text()
 

@@ -48,6 +48,8 @@ NAMES: dict[str, str] = {
     "Increment": "Больше",
     "Decrement": "Меньше",
     "Notifications": "Уведомления",
+    "Press Enter to apply": "Нажмите ⏎, чтобы искать",  # under the query box while it is being typed
+    "add icon": "добавить",  # the uploader's hidden label beside its "+" icon
     # Vega's roles of a chart's parts (the chart's own aria is off: ui/views.py)
     "visualization": "график",
     "group mark container": "группа",
@@ -58,6 +60,9 @@ PATTERNS: list[tuple[str, str]] = [
     (r"^Help for (.+)$", "Подсказка: $1"),
     (r"^Remove (.+)$", "Убрать $1"),
     (r"^Upload (.+)$", "Загрузить $1"),
+    (r"^(.+), ([\d.]+)KB$", "$1, $2 КБ"),  # an uploaded file's chip: "мой круг.jpg, 4.1KB"
+    (r"^(.+), ([\d.]+)MB$", "$1, $2 МБ"),
+    (r"^(.+), ([\d.]+)B$", "$1, $2 Б"),
     (r"^(.+) — start$", "$1 — начало"),  # a range slider's two thumbs
     (r"^(.+) — end$", "$1 — конец"),
 ]
