@@ -280,6 +280,19 @@ def test_the_page_is_russian_from_the_first_second_in_russian_and_english_browse
         snap(tab, f"12-dates-{locale}")
         assert english_words(tab, cdp, photos) == {}, locale
 
+        # Streamlit's status widget ("Running…", its running figure, "Stop") shows for a moment on each
+        # rerun: one put on the page as Streamlit draws it shows the Russian note instead.
+        status = tab.evaluate(
+            """() => {
+                const widget = document.createElement("div"); widget.dataset.testid = "stStatusWidget";
+                widget.innerHTML = "<img alt='Running...'><label>Running...</label><button>Stop</button>";
+                document.querySelector('[data-testid="stMainBlockContainer"]').append(widget);
+                const shown = [getComputedStyle(widget, "::before").content, widget.innerText.trim()];
+                widget.remove();
+                return shown;
+            }"""
+        )
+        assert status == ['"Обновляю…"', ""], status
         # Streamlit's ⋮ menu ("Print", "Record screen", "Made with Streamlit") is not there to open:
         # toolbarMode "minimal" with no menu items (.streamlit/config.toml, ui/__main__.py).
         assert tab.locator('[data-testid="stMainMenu"]').count() == 0
