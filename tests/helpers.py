@@ -185,3 +185,20 @@ def reencoded_jpeg(data: bytes, *, half: bool = False, quality: int = 90) -> byt
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+LOADING_NOTES = ("Открываю поиск", "Загружаю модель", "Скачиваю модель")
+
+
+def page_when_loaded(at, timeout_s: float = 120):
+    """`at` (an AppTest of ui/app.py that has run) once the page is past its loading note: the model
+    loads in a background thread and the page polls for it with a fragment, which AppTest does not
+    run, so the test runs the script again until the note is gone."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while any(note in info.value for info in at.info for note in LOADING_NOTES):
+        assert time.monotonic() < deadline, f"the model did not load within {timeout_s} s"
+        time.sleep(0.1)
+        at.run()
+    return at

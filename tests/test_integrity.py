@@ -41,7 +41,7 @@ from search.store import DATABASE_FILE, IndexStore
 from search.store.backup import backup_index
 from search.store.vectors import load_vectors, save_vectors
 
-from .helpers import REPO_ROOT, indexer, indexer_process
+from .helpers import REPO_ROOT, indexer, indexer_process, page_when_loaded
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def run_cli(capsys, *argv: str | Path) -> subprocess.CompletedProcess:
 
 def page(monkeypatch, index: Path) -> AppTest:
     monkeypatch.setattr(sys, "argv", [str(APP), "--index", str(index), "--device", "cpu"])
-    return AppTest.from_file(str(APP), default_timeout=120).run()
+    return page_when_loaded(AppTest.from_file(str(APP), default_timeout=120).run())
 
 
 def answer(index: search.PhotoIndex) -> list[tuple[int, str, float]]:

@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import sys
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from search.commands import indexer_command
 from search.store import IndexStore
 from search.testing import write_synthetic_index
 
-from .helpers import REPO_ROOT, fresh_picture_jpeg, indexer, make_labelled_collection
+from .helpers import REPO_ROOT, fresh_picture_jpeg, indexer, make_labelled_collection, page_when_loaded
 
 APP = REPO_ROOT / "ui" / "app.py"
 CARD = re.compile(r"^\*\*(-?\d+\.\d\d)\*\* · `(.+?)` · (\S+)$")
@@ -31,7 +30,7 @@ CODE_SPAN = re.compile(r"`[^`]*`")
 
 def page(monkeypatch, index: Path) -> AppTest:
     monkeypatch.setattr(sys, "argv", [str(APP), "--index", str(index), "--device", "cpu"])
-    return AppTest.from_file(str(APP), default_timeout=120).run()
+    return page_when_loaded(AppTest.from_file(str(APP), default_timeout=120).run())
 
 
 def cards(at: AppTest) -> list[tuple[float, str, str]]:
@@ -77,7 +76,7 @@ def test_no_index_shows_the_command_that_builds_one(monkeypatch, tmp_path):
     assert shutil.which(program[0]) or (REPO_ROOT / program[0]).is_file()  # a program that is there
     built = indexer(*argv[len(program) :])  # its main() in this process, from the repository root as the page says
     assert built.returncode == 0, built.stderr
-    at.run()
+    page_when_loaded(at.run())
     no_failure(at)
     assert not at.info
     assert at.text_input(key="query").value == ""
@@ -154,6 +153,8 @@ def test_similar_shows_photos_like_the_chosen_one_without_it(monkeypatch, labell
     at.button(key=button_of(at, "similar-", first)).click().run()
     no_failure(at)
     assert any(first in m.value and "Ищу похожие" in m.value for m in at.markdown)
+    # «Похожие» searches by the photo alone: the old words leave the box instead of refining it unseen.
+    assert at.text_input(key="query").value == ""
     names = [name for _, name, _ in cards(at)]
     assert first not in names
     label = labelled_collection.label_of[first]
@@ -247,7 +248,10 @@ def test_folder_and_date_filters_keep_k_results_inside_them(monkeypatch, labelle
 
     at.selectbox(key="folder").set_value("Все папки")
     at.checkbox(key="by_date").check().run()
-    at.date_input(key="dates").set_value((date(2025, 1, 1), date(2025, 5, 20))).run()  # up to the newest photo
+    dates = at.select_slider(key="dates")
+    # Russian month names whatever the browser's language: the collection spans June 2023 to May 2025.
+    assert dates.options[0] == "июнь 2023" and dates.options[-1] == "май 2025" and len(dates.options) == 24
+    dates.set_value(("январь 2025", "май 2025")).run()  # up to the newest photo
     no_failure(at)
     shown = cards(at)
     assert len(shown) == 12
@@ -258,6 +262,11 @@ def test_the_sidebar_tells_what_the_index_holds_and_what_failed(monkeypatch, lab
     at = page(monkeypatch, labelled_collection.index)
     summary = at.sidebar.markdown[0].value
     assert "**64** фото" in summary and "`demo`" in summary and "01.06.2023" in summary
+    assert "Поиск: точный, по всем фото" in summary and "flat" not in summary  # not the FAISS kind's name
+    # The folder filter: «Все папки» and the albums, not the photo folder itself (it is «Все папки»).
+    options = at.selectbox(key="folder").options
+    assert options[0] == "Все папки" and labelled_collection.photos.name not in options
+    assert f"{labelled_collection.photos.name}/2024 зима" in options
     failed = at.sidebar.expander[0]
     assert failed.label == "Не прочитаны: 1"
     assert [m.value for m in failed.markdown] == ["**1** × не изображение или файл повреждён"]
@@ -300,6 +309,8 @@ def test_the_sidebar_shows_where_the_threshold_falls_among_the_scores(monkeypatc
     spec = chart.proto.spec
     assert '"threshold": 0.2' in spec and '"shown": true' in spec and '"shown": false' in spec
     assert spec.count('"score"') >= 1
+    # The first and last labels stay inside the chart, and Vega's English descriptions are off.
+    assert '"labelFlush": true' in spec and '"aria": false' in spec
 
 
 def test_identical_files_are_one_card_and_the_large_view_lists_the_copies(monkeypatch, copies_collection):
@@ -356,3 +367,27 @@ def test_the_groups_view_lists_near_duplicate_groups_in_russian(monkeypatch, bur
     at.button(key="groups-back").click().run()
     no_failure(at)
     assert not at.subheader and at.text_input(key="query").value == ""
+
+
+def test_the_page_draws_a_russian_note_while_the_model_loads_and_loads_it_once(monkeypatch, labelled_collection):
+    from ui.loading import loads
+
+    loads.clear()  # as in a server just started: no model loaded yet
+    monkeypatch.setattr(sys, "argv", [str(APP), "--index", str(labelled_collection.index), "--device", "cpu"])
+    first = AppTest.from_file(str(APP), default_timeout=120).run()
+    no_failure(first)
+    # A session's first run: the title and a note, nothing else (the browser loads the chrome meanwhile).
+    assert [h.value for h in first.title] == ["Поиск по фотографиям"]
+    assert [i.value for i in first.info] == ["Открываю поиск…"] and not first.text_input
+    first.run()  # the page's own run (in the browser, a fragment runs it 0.2 s later): the model loads
+    no_failure(first)
+    note = russian(first.info[0].value)
+    assert "Загружаю модель `demo`" in note and "откроется сам" in note
+    assert not first.text_input and not first.sidebar.markdown  # nothing to search with before the model
+    page_when_loaded(first)
+    assert first.text_input(key="query").value == "" and loads().models_started == 1
+    # A second session finds the model loaded: past its opening note comes the search page, no loading.
+    second = AppTest.from_file(str(APP), default_timeout=120).run().run()
+    no_failure(second)
+    assert not second.info and second.text_input(key="query").value == ""
+    assert loads().models_started == 1

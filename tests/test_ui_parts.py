@@ -357,3 +357,110 @@ def test_counts_agree_with_their_russian_noun(count, said):
     from ui import views
 
     assert views.similar_shots(count) == said
+
+
+def test_the_folder_filter_offers_the_albums_not_the_single_photo_folder_itself(tmp_path):
+    from ui.folders import folder_choices
+
+    photos = tmp_path / "фото"
+    (photos / "2023").mkdir(parents=True)
+    (photos / "2024").mkdir()
+    # One photo folder: it is «Все папки» already, so only its albums are offered.
+    assert folder_choices([str(photos)]) == [str(photos / "2023"), str(photos / "2024")]
+    # Two photo folders: each is a real choice.
+    other = tmp_path / "телефон"
+    other.mkdir()
+    assert folder_choices([str(photos), str(other)]) == [
+        str(photos),
+        str(photos / "2023"),
+        str(photos / "2024"),
+        str(other),
+    ]
+
+
+def test_the_index_kind_is_said_in_words_and_an_unknown_kind_is_left_out():
+    from ui.views import index_kind
+
+    assert index_kind("flat-ip") == "точный, по всем фото"
+    assert index_kind("ivf2048-sq8") == "быстрый, приближённый (для больших коллекций)"
+    assert index_kind("hnsw32") is None
+
+
+def test_a_path_breaks_only_after_its_separators_and_is_escaped():
+    from ui.views import breakable_path
+
+    assert breakable_path("/home/анна/фото-2024") == (
+        "<span>/</span><wbr><span>home/</span><wbr><span>анна/</span><wbr><span>фото-2024</span>"
+    )
+    assert (
+        breakable_path("C:\\Фото\\<лето>") == "<span>C:\\</span><wbr><span>Фото\\</span><wbr><span>&lt;лето&gt;</span>"
+    )
+
+
+def test_the_date_filter_steps_by_month_with_russian_names_or_by_day_for_a_short_span():
+    from datetime import date
+
+    from ui.views import date_steps
+
+    months = date_steps(date(2023, 11, 20), date(2024, 2, 3))
+    assert months == [
+        ("ноябрь 2023", date(2023, 11, 1), date(2023, 11, 30)),
+        ("декабрь 2023", date(2023, 12, 1), date(2023, 12, 31)),
+        ("январь 2024", date(2024, 1, 1), date(2024, 1, 31)),
+        ("февраль 2024", date(2024, 2, 1), date(2024, 2, 29)),  # a leap year
+    ]
+    days = date_steps(date(2024, 2, 27), date(2024, 3, 2))
+    assert [label for label, _, _ in days] == [
+        "27 февраля 2024",
+        "28 февраля 2024",
+        "29 февраля 2024",
+        "1 марта 2024",
+        "2 марта 2024",
+    ]
+    assert all(first == last for _, first, last in days)
+
+
+def test_the_threshold_help_quotes_no_model_s_scale():
+    from ui.views import THRESHOLD_HELP
+
+    # True for any model: the demo scores its matches near 0.5-0.6, ruCLIP near 0.2-0.35.
+    assert not re.search(r"\d", THRESHOLD_HELP) and "гистограмм" in THRESHOLD_HELP
+
+
+def test_streamlit_s_names_are_given_in_russian_and_the_script_is_filled_in():
+    from ui.chrome import NAMES, PATTERNS, script
+
+    assert all(
+        re.search("[а-яё]", said) and not re.search("[A-Za-z]{3,}", said.replace("PNG", "").replace("SVG", ""))
+        for said in NAMES.values()
+    )
+    assert all(re.search("[а-яё]", said, re.IGNORECASE) for _, said in PATTERNS)
+    filled = script()
+    assert "NAMES" not in filled and "PATTERNS" not in filled and "ATTRIBUTES" not in filled
+    assert '"Skip to main content": "Перейти к результатам"' in filled
+
+
+def test_python_m_ui_and_the_config_file_set_the_same_streamlit_options(monkeypatch, tmp_path):
+    import tomllib
+
+    import ui.__main__
+
+    started = []
+    monkeypatch.setattr(ui.__main__.os, "execv", lambda program, argv: started.append(argv))
+    ui.__main__.main(["--index", str(tmp_path)])
+    [argv] = started
+    flags = dict(
+        zip(
+            argv[argv.index("run") + 2 : argv.index("--") : 2],
+            argv[argv.index("run") + 3 : argv.index("--") : 2],
+            strict=True,
+        )
+    )
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    from_file = {
+        f"--{section}.{name}": str(value).lower()
+        for section, values in config.items()
+        for name, value in values.items()
+    }
+    assert from_file.items() <= {name: value.lower() for name, value in flags.items()}.items(), (from_file, flags)
+    assert flags["--client.toolbarMode"] == "minimal"  # no ⋮ menu: its words are English

@@ -2,7 +2,8 @@
 
     streamlit run ui/app.py -- --index data/index      (or: python -m ui --index data/index)
 
-app.py wires the page; settings.py reads its arguments; loading.py opens the model and the index
-once per process; thumbnails.py makes the grid's pictures; uploads.py decodes an uploaded example
-small; views.py draws each part of the page; messages.py says every error in Russian.
+app.py draws the title and chrome.py (Streamlit's own words in Russian) first, then page.py wires
+the page; settings.py reads its arguments; loading.py loads the model and the index once per
+process, in a background thread; thumbnails.py makes the grid's pictures; views.py draws each part
+of the page; messages.py says every error in Russian.
 """

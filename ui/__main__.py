@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m ui", indexer: str
         # in the terminal (`make demo` would hang there). The URL is printed; open it in the browser.
         "--server.headless",
         "true",
+        # No ⋮ menu: its words ("Print", "Record screen", "Made with Streamlit") are English, and the
+        # page sets no menu items, so "minimal" leaves none (as in .streamlit/config.toml).
         "--client.toolbarMode",
-        "viewer",
+        "minimal",
         "--server.maxUploadSize",
         "64",
         "--",

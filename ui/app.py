@@ -1,333 +1,60 @@
-"""The search page. Run: streamlit run ui/app.py -- --index data/index   (or: python -m ui)
+"""The search page's script. Run: streamlit run ui/app.py -- --index data/index   (or: python -m ui)
 
-Streamlit runs this script top to bottom on every interaction; widget callbacks change
-st.session_state first. The flow, one function a step: settings -> open the index (cached per
-process; opened_index) -> sidebar (stats, filters) -> query (text, example picture; read_query)
--> one SearchRequest (search_request) -> search (found) -> grid, or why there is none (show_results)
--> large view. An error on the way is shown in Russian
-(ui/messages.py, by its type and reason) and ends the run: stop_with.
+The title and the Russian chrome (ui/chrome.py) come first, before the page's modules are
+imported: the first run of a server imports torch with them, and the browser would show a blank
+page meanwhile. A session's first run draws only these and a note, then reruns a moment later:
+the browser renames Streamlit's English (its skip link, the sidebar's buttons) once it has loaded
+the chrome's script, and with a light first run it loads it before the page's controls arrive. The
+page itself is ui/page.py.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
 from pathlib import Path
-from typing import NoReturn
 
-import numpy as np
 import streamlit as st
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 try:
     import ui  # noqa: F401 - installed with the project (pip install -e .)
 except ImportError:  # a plain checkout: `streamlit run ui/app.py` puts only ui/ on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from search import Failure, Hit, IndexStats, PhotoIndex, SearchRequest, SearchResults
-from search.commands import indexer_command
-from search.constants import DEMO_MODEL
-from search.errors import ImageLoadError, RuClipError
-from search.images import decode_upload, jpeg_of
-from ui import messages, views
-from ui.folders import photo_folders
-from ui.loading import FirstBuildRunning, NoIndex, open_state
-from ui.settings import Settings, read_settings
-from ui.thumbnails import preview, thumbnail
+from ui import chrome
 
-HISTOGRAM_PHOTOS = 5000  # the best-scoring photos whose scores the sidebar's histogram shows
-GROUPS_SHOWN = 30  # near-duplicate groups listed on the «Похожие кадры» view, largest first
-PER_GROUP_SHOWN = 4  # thumbnails per group there (the rest are counted)
+OPENING = "Открываю поиск…"
+FIRST_RUN_S = 0.2  # a session's first run shows the title and the note this long before the page
 
 
-@st.cache_resource
-def _thumbnail_pool() -> ThreadPoolExecutor:
-    """Thumbnails of one page are made side by side (Pillow decodes without holding the GIL); one
-    pool per process, since this script runs again on every interaction."""
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbnails")
+def _preload(argv: list[str]) -> None:
+    from ui import page
+
+    page.preload(argv)
 
 
-def _state_defaults() -> None:
-    defaults = {
-        "similar": None,
-        "opened": None,
-        "hits": {},
-        "upload_round": 0,
-        "uploads": {},
-        "shots_of": None,  # the card whose folded near-duplicates are shown
-        "groups_view": False,  # the list of near-duplicate groups instead of the search
-    }
-    for key, value in defaults.items():
-        st.session_state.setdefault(key, value)
-    if "query" not in st.session_state:  # a shared link: ?q=...
-        st.session_state.query = st.query_params.get("q", "")
+@st.fragment(run_every=FIRST_RUN_S)
+def _then_the_page() -> None:
+    """Nothing when drawn; on its next run (FIRST_RUN_S later), the whole page."""
+    if st.session_state.get("opening_shown"):
+        st.session_state.opened_once = True
+        st.rerun(scope="app")
+    st.session_state.opening_shown = True
 
 
-def use_example(text: str) -> None:
-    st.session_state.query = text
-
-
-def open_hit(image_id: int) -> None:
-    st.session_state.opened = image_id
-
-
-def close_hit() -> None:
-    st.session_state.opened = None
-
-
-def show_shots(image_id: int) -> None:
-    st.session_state.shots_of = image_id
-
-
-def close_shots() -> None:
-    st.session_state.shots_of = None
-
-
-def open_groups() -> None:
-    st.session_state.groups_view = True
-
-
-def close_groups() -> None:
-    st.session_state.groups_view = False
-
-
-def similar_to(image_id: int) -> None:
-    hit = st.session_state.hits.get(image_id)
-    if hit is None:  # the results changed under the click (a build replaced the photo): nothing to do
-        return
-    st.session_state.similar = hit
-    st.session_state.opened = None
-    st.session_state.upload_round += 1  # a new uploader key: the uploaded example is dropped
-
-
-def clear_example() -> None:
-    st.session_state.similar = None
-    st.session_state.upload_round += 1
-
-
-def uploaded_instead() -> None:
-    st.session_state.similar = None
-
-
-def stop_with(error: Exception, folder: Path) -> NoReturn:
-    """Show `error` in Russian (ui/messages.py) and end this run of the script."""
-    st.error(messages.explained(error, folder))
+st.set_page_config(page_title="Поиск по фото", layout="wide", menu_items={})
+chrome.russian()
+st.title("Поиск по фотографиям", anchor=False)
+waiting = st.empty()  # the note while the page loads; emptied once the index is open
+if not st.session_state.get("opened_once"):
+    waiting.info(OPENING)
+    # Meanwhile the page's modules are imported and the model starts loading, in a thread of their own.
+    threading.Thread(target=_preload, args=(sys.argv[1:],), name="preload", daemon=True).start()
+    _then_the_page()
     st.stop()
+if "ui.page" not in sys.modules:  # the first session of this server: the import below takes a while
+    waiting.info(OPENING)
 
+from ui import page  # noqa: E402 - after the title: see the docstring
 
-def picture_or_reason(make: Callable[[], bytes]) -> bytes | str:
-    """The picture, or why it cannot be shown (the card then says so instead of breaking the page)."""
-    try:
-        return make()
-    except ImageLoadError as exc:
-        return messages.not_shown(exc)
-
-
-def uploaded_example(index: PhotoIndex, upload: UploadedFile) -> tuple[np.ndarray, bytes]:
-    """The upload's embedding and a JPEG to show it back, computed once per uploaded file.
-
-    Decoded small and with a pixel cap (search/images/uploads.py): the page may serve many people at once.
-    Raises ImageLoadError (UploadTooLarge among them) for a file that cannot be the example.
-    """
-    cache = st.session_state.uploads
-    if upload.file_id not in cache:
-        image = decode_upload(upload, upload.name, index.model.config.image_resolution)
-        vector = index.model.encode_images([image])[0]
-        cache.clear()  # one upload is kept
-        cache[upload.file_id] = (vector, jpeg_of(image))
-    return cache[upload.file_id]
-
-
-@st.dialog("Фото", width="large", on_dismiss=close_hit)
-def large_view(hit: Hit, roots: list[str]) -> None:
-    views.details(hit, picture_or_reason(lambda: preview(hit.path, roots)))
-    if st.button("Похожие на это фото", key="dialog-similar"):
-        st.session_state.hits[hit.id] = hit
-        similar_to(hit.id)
-        st.rerun()
-
-
-@st.dialog("Похожие кадры", width="large", on_dismiss=close_shots)
-def shots_view(index: PhotoIndex, hit: Hit, roots: list[str]) -> None:
-    """The photos folded into a card: its near-duplicate group, the best representative first."""
-    group = next((g for g in index.duplicate_groups() if hit.id in g.ids), None)
-    if group is None:  # a build changed the index since the search: the group is gone
-        st.info("Этой группы похожих кадров больше нет: индекс обновился.")
-        return
-    st.markdown(f"**{os.path.basename(hit.path)}** и {views.similar_shots(len(group) - 1)}. Ничего не удаляется.")
-    views.group_pictures(list(group.hits), _thumbnails(index, list(group.hits), roots))
-
-
-def _thumbnails(index: PhotoIndex, hits: list[Hit], roots: list[str]) -> list[bytes | str]:
-    return list(
-        _thumbnail_pool().map(
-            lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, roots)), hits
-        )
-    )
-
-
-def groups_page(index: PhotoIndex, stats: IndexStats) -> None:
-    """Every near-duplicate group, largest first, a few thumbnails each."""
-    try:
-        groups = index.duplicate_groups()
-    except RuClipError as exc:
-        stop_with(exc, index.folder)
-    views.groups_header(len(groups), sum(len(group) for group in groups), close_groups)
-    for number, group in enumerate(groups[:GROUPS_SHOWN], 1):
-        views.group_title(number, len(group))
-        shown = list(group.hits[:PER_GROUP_SHOWN])
-        views.group_pictures(shown, _thumbnails(index, shown, stats.roots))
-        if len(group) > PER_GROUP_SHOWN:
-            st.caption(f"и {views.shots(len(group) - PER_GROUP_SHOWN)} ещё")
-    if len(groups) > GROUPS_SHOWN:
-        every = f'{indexer_command()} duplicates --index "{index.folder}"'  # the command for all of them
-        st.caption(f"Показаны {GROUPS_SHOWN} самых больших групп из {len(groups)}: `{every}`")
-
-
-@dataclass(frozen=True)
-class Query:
-    """What the user asks for: words, an example picture (an indexed photo's id or an upload's
-    embedding) and its weight against the words, and the indexed photo chosen as the example."""
-
-    text: str
-    example: int | np.ndarray | None
-    weight: float
-    similar: Hit | None
-
-
-def opened_index(settings: Settings) -> tuple[PhotoIndex, IndexStats, list[Failure]]:
-    """The index with what it holds; anything else (no index yet, a first build, an error) is
-    shown instead and the run ends here."""
-    try:
-        state = open_state(settings.index, settings.device, settings.text_precision)
-    except RuClipError as exc:
-        stop_with(exc, settings.index)
-    if isinstance(state, NoIndex):
-        views.no_index(state.folder)
-        st.stop()
-    if isinstance(state, FirstBuildRunning):
-        views.first_build_running(state.folder)
-        st.stop()
-    try:
-        stats = state.stats()
-        failures = state.failures(limit=50) if stats.failed else []
-    except RuClipError as exc:  # index.sqlite damaged in a page that opening it did not read
-        stop_with(exc, settings.index)
-    return state, stats, failures
-
-
-def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
-    """The query box and the example picture (a photo chosen with «Похожие», or an upload)."""
-    typed, dropped = st.columns([3, 2])
-    with typed:
-        text = views.query_box(demo)
-    st.query_params["q"] = text
-    with dropped:
-        upload = views.example_uploader(f"upload-{st.session_state.upload_round}", uploaded_instead)
-    similar: Hit | None = st.session_state.similar
-    if similar is not None:
-        shown = picture_or_reason(lambda: thumbnail(index.folder, similar.id, similar.path, stats.roots))
-        picture = shown if isinstance(shown, bytes) else None
-        weight = views.example_banner(Path(similar.path).name, picture, clear_example)
-        return Query(text, similar.id, weight, similar)
-    if upload is not None:
-        try:
-            vector, shown = uploaded_example(index, upload)
-        except ImageLoadError as exc:
-            st.error(messages.upload_refused(upload.name, exc))
-            st.stop()
-        weight = views.example_banner(upload.name, shown, clear_example)
-        return Query(text, vector, weight, None)
-    return Query(text, None, 1.0, None)
-
-
-def search_request(index: PhotoIndex, query: Query, chosen: views.Filters) -> SearchRequest:
-    """The one request of this run, for the hits and the histogram alike; a query the language
-    cannot read («кот +» has an empty term) is told so, and the run ends here."""
-    try:
-        return SearchRequest.of(
-            query.text or None,
-            image=query.example,
-            image_weight=query.weight,
-            k=chosen.k,
-            folder=chosen.folder,
-            date_from=chosen.date_from,
-            date_to=chosen.date_to,
-            min_score=chosen.min_score,
-            exclude=[query.similar.id] if query.similar is not None else (),
-            collapse_duplicates=chosen.collapse,
-        )
-    except RuClipError as exc:
-        stop_with(exc, index.folder)
-
-
-def found(index: PhotoIndex, request: SearchRequest) -> SearchResults:
-    """The hits over the threshold, or why there is none (the results' empty reason)."""
-    try:
-        return index.run(request)
-    except RuClipError as exc:  # an unknown example id, words and weights that cancel out
-        stop_with(exc, index.folder)
-
-
-def score_distribution(index: PhotoIndex, request: SearchRequest) -> None:
-    """The query's scores over the photos that pass the filters, with the threshold marked, in the
-    sidebar: the user sees whether the threshold cuts between matches and the rest."""
-    scores = index.scores_of(request, HISTOGRAM_PHOTOS)
-    with st.sidebar:
-        views.score_histogram(scores, request.min_score, HISTOGRAM_PHOTOS)
-
-
-def show_results(index: PhotoIndex, stats: IndexStats, hits: SearchResults, request: SearchRequest) -> None:
-    """The grid of the hits, or why there is none (ui/messages.py words the reason)."""
-    if not hits:
-        said = messages.nothing_found(hits, request.min_score)
-        if hits.empty_reason in messages.WARNED_EMPTY:
-            st.warning(said)
-        else:
-            st.info(said)
-        return
-    pictures = list(
-        _thumbnail_pool().map(
-            lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, stats.roots)), hits
-        )
-    )
-    views.results_grid(hits, pictures, open_hit, similar_to, show_shots)
-
-
-def main() -> None:
-    st.set_page_config(page_title="Поиск по фото", layout="wide")
-    settings = read_settings(sys.argv[1:])
-    _state_defaults()
-    st.title("Поиск по фотографиям")
-    index, stats, failures = opened_index(settings)
-    views.sidebar_summary(stats, failures, index.folder)
-    chosen = views.filters(stats, photo_folders(stats.roots, skip=str(index.folder)))
-    st.sidebar.button("Похожие кадры", key="groups-view", on_click=open_groups, help="Серии и копии одного кадра")
-    if st.session_state.groups_view:
-        groups_page(index, stats)
-        st.stop()
-    demo = stats.model == DEMO_MODEL
-
-    query = read_query(index, stats, demo)
-    if not query.text.strip() and query.example is None:
-        views.welcome(demo, use_example)
-        st.stop()
-    request = search_request(index, query, chosen)
-    hits = found(index, request)
-    st.session_state.hits = {hit.id: hit for hit in hits}
-    if hits.best_score is not None:  # something was found, over the threshold or not
-        score_distribution(index, request)
-    show_results(index, stats, hits, request)
-
-    opened = st.session_state.hits.get(st.session_state.opened)
-    if opened is not None:
-        large_view(opened, stats.roots)
-    folded = st.session_state.hits.get(st.session_state.shots_of)
-    if folded is not None and opened is None:
-        shots_view(index, folded, stats.roots)
-
-
-main()
+page.main(waiting)

@@ -32,3 +32,10 @@ def photo_folders(roots: list[str], skip: str | None = None, max_depth: int = MA
     for root in roots:
         walk(root, 0)
     return found
+
+
+def folder_choices(roots: list[str], skip: str | None = None) -> list[str]:
+    """The folder filter's choices beside «Все папки»: photo_folders, less a single root (it is
+    «Все папки» itself; with several roots each of them is a real choice)."""
+    found = photo_folders(roots, skip)
+    return found[1:] if len(roots) == 1 and found[:1] == roots else found

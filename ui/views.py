@@ -5,15 +5,19 @@ Widgets carry ids only (keys such as "similar-17"); paths never come back from t
 
 from __future__ import annotations
 
+import calendar
+import html
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import altair as alt
 import numpy as np
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from search import Failure, Hit, IndexStats
@@ -25,10 +29,24 @@ from ui.messages import failure_reason
 COLUMNS = 4
 RESULT_COUNTS = [12, 24, 48, 96]
 DEFAULT_RESULTS = 24
-# Cosine similarity below which a hit is not called a match. ruCLIP scores related text/photo
-# pairs about 0.2-0.35 and unrelated ones below 0.15 (search/query/photo_index.py). The demo model is less
-# calibrated: words it never learned («самолёт») reach 0.17-0.26 on its photos, known ones 0.5-0.6.
+# Cosine similarity below which a hit is not called a match. Its scale is the model's (ruCLIP's and the
+# demo model's differ: BENCHMARKS.md), so the slider's help sends the user to the histogram of this
+# index's own scores instead of quoting numbers.
 DEFAULT_MIN_SCORE = 0.20
+THRESHOLD_HELP = (
+    "Фото со сходством ниже порога не показываются. Сходство — косинус между запросом и фото; "
+    "его шкала зависит от модели индекса, поэтому порог удобнее ставить по гистограмме: она появляется "
+    "здесь после запроса и показывает сходство каждого фото, линия — порог. Подходящие фото обычно "
+    "стоят отдельной группой справа."
+)
+# The date filter: Streamlit's date picker names months and weekdays in the browser's language and
+# its buttons in English, so the filter is a range slider of months (or of days, for a short span)
+# with Russian names.
+MONTHS = "январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь".split()
+MONTHS_OF = "января февраля марта апреля мая июня июля августа сентября октября ноября декабря".split()
+DAYS_SPAN = 62  # up to about two months of photos, the slider steps by day; longer, by month
+# Index kinds (IndexStats.index_type) in the user's words; another kind is not shown.
+INDEX_KINDS = {"flat": "точный, по всем фото", "ivf": "быстрый, приближённый (для больших коллекций)"}
 EXAMPLES = ["дети на пляже", "рыжий кот спит на подоконнике", "закат над морем", "собака + снег − люди"]
 DEMO_EXAMPLES = ["красная звезда", "синий круг", "жёлтый", "звезда − красный"]
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in image_suffixes())  # what the indexer reads, RAW too
@@ -71,13 +89,15 @@ def sidebar_summary(stats: IndexStats, failures: list[Failure], folder: Path) ->
     st.sidebar.markdown(
         f"**{stats.images}** фото · модель `{stats.model}`  \n"
         f"Последняя сборка: {built}  \n"
-        f"Снято: {day(stats.taken_from)} — {day(stats.taken_to)}  \n"
-        f"Тип индекса: `{stats.index_type}`"
+        f"Снято: {day(stats.taken_from)} — {day(stats.taken_to)}"
+        + (f"  \nПоиск: {kind}" if (kind := index_kind(stats.index_type)) else "")
     )
     if stats.copies:
         st.sidebar.caption(f"Ещё {stats.copies} — точные копии этих фото: показываются вместе с ними")
-    for root in stats.roots:
-        st.sidebar.caption(f"Папка с фото: {root}")
+    for root in stats.roots:  # broken only after a separator: a folder name stays whole
+        st.sidebar.caption(
+            f'Папка с фото: <span class="photo-folder">{breakable_path(root)}</span>', unsafe_allow_html=True
+        )
     if stats.failed:
         with st.sidebar.expander(f"Не прочитаны: {stats.failed}"):
             for reason, count in sorted(stats.failures.items(), key=lambda item: -item[1]):
@@ -98,26 +118,25 @@ def filters(stats: IndexStats, folders: list[str]) -> Filters:
         value=DEFAULT_MIN_SCORE,
         step=0.01,
         key="min_score",
-        help="Фото со сходством ниже порога не показываются. Сходство: косинус между запросом и фото; "
-        "у ruCLIP подходящие пары обычно 0.2–0.35, посторонние ниже 0.15.",
+        help=THRESHOLD_HELP,
     )
     everything = "Все папки"
     chosen = st.sidebar.selectbox(
         "Папка", [everything, *folders], key="folder", format_func=lambda f: f if f == everything else _short(f, stats)
     )
     date_from = date_to = None
-    if stats.taken_from and stats.taken_to and st.sidebar.checkbox("По дате съёмки", key="by_date"):
-        span = st.sidebar.date_input(
+    dated = stats.taken_from and stats.taken_to and stats.taken_from.date() < stats.taken_to.date()
+    if dated and st.sidebar.checkbox("По дате съёмки", key="by_date"):
+        steps = date_steps(stats.taken_from.date(), stats.taken_to.date())
+        labels = {label: (start, end) for label, start, end in steps}
+        first, last = st.sidebar.select_slider(
             "Снято между",
-            value=(stats.taken_from.date(), stats.taken_to.date()),
-            min_value=stats.taken_from.date(),
-            max_value=stats.taken_to.date(),
-            format="DD.MM.YYYY",
+            options=list(labels),
+            value=(steps[0][0], steps[-1][0]),
             key="dates",
-            help="Фото без даты съёмки (EXIF) при этом фильтре не показываются.",
+            help="Фото без даты съёмки при этом фильтре не показываются.",
         )
-        if isinstance(span, tuple) and span:
-            date_from, date_to = span[0], span[-1]  # one day picked so far: that day alone
+        date_from, date_to = labels[first][0], labels[last][1]
     # Off by default: a grouping mistake (the demo model groups 97 % of pairs rightly; ruCLIP's
     # threshold is unmeasured) would hide a different photo inside another's card, unseen.
     collapse = st.sidebar.checkbox(
@@ -127,6 +146,49 @@ def filters(stats: IndexStats, folders: list[str]) -> Filters:
         help="Серии снимков, уменьшенные и пересохранённые копии одного кадра — одной карточкой. Ничего не удаляется.",
     )
     return Filters(k, min_score, None if chosen == everything else chosen, date_from, date_to, collapse)
+
+
+def index_kind(name: str) -> str | None:
+    """The index's kind ("flat-ip", "ivf2048-sq8") as a user reads it, or None for one unknown here."""
+    for prefix, said in INDEX_KINDS.items():
+        if name.startswith(prefix):
+            return said
+    return None
+
+
+_AFTER_SEPARATOR = re.compile(r"(?<=[/\\])")
+
+
+def breakable_path(path: str) -> str:
+    """`path` as HTML that a narrow column breaks after a separator, never inside a folder's name
+    (not even at its hyphen): each part a span that does not wrap, <wbr> between them (nothing is
+    added to the text a user copies)."""
+    parts = [part for part in _AFTER_SEPARATOR.split(path) if part]
+    return "<wbr>".join(f"<span>{html.escape(part)}</span>" for part in parts)
+
+
+def date_steps(first: date, last: date) -> list[tuple[str, date, date]]:
+    """The date filter's steps from `first` to `last`: (Russian label, first day, last day) of each
+    day when the span is short («5 марта 2024»), of each month otherwise («март 2024»)."""
+    if (last - first).days <= DAYS_SPAN:
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        return [(f"{d.day} {MONTHS_OF[d.month - 1]} {d.year}", d, d) for d in days]
+    steps = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        end = date(year, month, calendar.monthrange(year, month)[1])
+        steps.append((f"{MONTHS[month - 1]} {year}", date(year, month, 1), end))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return steps
+
+
+def model_loading(where: DeltaGenerator, model: str, downloading: bool) -> None:
+    """The note while the index's model loads (the page reruns by itself once it is ready)."""
+    if downloading:
+        said = f"Скачиваю модель `{model}` из интернета: это нужно один раз, дальше она берётся с диска…"
+    else:
+        said = f"Загружаю модель `{model}`…"
+    where.info(said + " Поиск откроется сам, как только она будет готова.")
 
 
 def _short(folder: str, stats: IndexStats) -> str:
@@ -244,7 +306,9 @@ def score_histogram(scores: np.ndarray, threshold: float, limit: int) -> None:
         alt.Chart(alt.Data(values=values))
         .mark_bar()
         .encode(
-            x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="сходство"),
+            # labelFlush: the first and last labels stay inside the chart (a filter narrows the
+            # scores, and the last label was cut at the right edge).
+            x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="сходство", axis=alt.Axis(labelFlush=True)),
             y=alt.Y("count():Q", title="фото"),
             color=alt.Color(
                 "shown:N", legend=None, scale=alt.Scale(domain=[False, True], range=["#bbbbbb", "#e4572e"])
@@ -252,7 +316,15 @@ def score_histogram(scores: np.ndarray, threshold: float, limit: int) -> None:
         )
     )
     rule = alt.Chart(alt.Data(values=[{"threshold": threshold}])).mark_rule(color="black").encode(x="threshold:Q")
-    st.altair_chart(bars + rule, height=140, width="stretch")
+    # aria off: Vega would describe the axes and bars in English ("X-axis titled…"); the chart is
+    # described in Russian as a whole instead.
+    # padding: room at the sides for the last label and the rotated axis title, which Vega may place
+    # past the plot's edge when a filter narrows the scores (they were cut).
+    described = (bars + rule).properties(
+        description=f"Гистограмма сходства фото с запросом, порог {threshold:.2f}",
+        padding={"left": 8, "right": 16, "top": 4, "bottom": 4},
+    )
+    st.altair_chart(described.configure(aria=False), height=140, width="stretch")
 
 
 def results_grid(
@@ -269,7 +341,7 @@ def results_grid(
         row = st.columns(COLUMNS)
         cards = zip(hits[start : start + COLUMNS], pictures[start : start + COLUMNS], strict=True)
         for column, (hit, picture) in zip(row, cards, strict=False):  # the last row may be short
-            with column:
+            with column, st.container(key=f"card-{hit.id}"):
                 if isinstance(picture, bytes):
                     st.image(picture, width="stretch")
                 else:
