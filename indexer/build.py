@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ from search.store.thumbnails import prune_thumbnails
 from .engines import EngineSpec, default_workers, started_engine
 from .errors import BadOptionError
 from .first_build import FirstBuildUndo
+from .label import label_photos, labels_key_of
 from .model_choice import ModelCache, ModelChoice, choose_model, load_chosen, record_chosen
 from .plan import Plan, make_plan
 from .prints import fill_prints
@@ -180,18 +181,24 @@ def _build_locked(root: Path, index_dir: Path, options: BuildOptions, hooks: Bui
     # opened by IndexStore instead (it creates, upgrades or explains).
     catalog = Catalog.open(index_dir)
     store = None if catalog is not None else _open_store(index_dir)
+    # One loaded network for the engine and the label stage (the vocabulary's text vectors).
+    hooks = hooks if hooks.model_cache is not None else replace(hooks, model_cache=ModelCache())
     try:
         reads: IndexReads = catalog if catalog is not None else store
         # Checked against the index (and this folder) before anything is written.
         choice = choose_model(reads, options.model, root, index_dir)
         scan, plan = _scan_and_plan(reads, root, index_dir, options, summary.stages)
         summary.add_scan_and_plan(scan, plan)
-        if catalog is not None and not plan.changes_anything and catalog.vector_file_is_current():
+        unchanged = not plan.changes_anything and catalog is not None and catalog.vector_file_is_current()
+        if unchanged and catalog.labels_are_current(labels_key_of(choice)):
             summary.total_indexed = catalog.count_indexed()
             catalog.record_build_finished()
         else:
             store = store or _open_store(index_dir)
             _write_changes(store, index_dir, root, plan, choice, options, hooks, summary)
+            if not summary.stopped and store.model_record() is not None:
+                load = partial(load_chosen, choice, options.device, options.precision, hooks.model_cache)
+                summary.labelled, summary.tags_renewed = label_photos(store, choice, load, summary.stages)
     finally:
         for opened in (catalog, store):
             if opened is not None:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from search.i18n import N_, _, ngettext
 
-SCAN, PLAN, READ, DECODE, ENCODE, WRITE = "scan", "plan", "read", "decode", "encode", "write"
+SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL = "scan", "plan", "read", "decode", "encode", "write", "label"
 # The order of the summary line: the data flow. A stage an engine adds under another name comes after these.
-PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE)
+PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL)
 IMAGES_PER_S = N_("img/s")
-_UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s")}  # the others count images
+_UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s"), LABEL: N_("photos/s")}  # the others count images
 
 
 @dataclass

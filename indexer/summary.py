@@ -26,6 +26,8 @@ class BuildSummary:
     deleted: int = 0
     indexed: int = 0
     reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
+    labelled: int = 0  # photos given their tags and categories (indexer/label.py)
+    tags_renewed: bool = False  # the vocabulary was embedded anew (a new vocabulary, threshold or model)
     printed: int = 0  # unchanged photos decoded again for their pictures' prints alone (indexer/prints.py)
     failed: Counter[str] = field(default_factory=Counter)
     still_failing: int = 0  # unchanged files that failed in an earlier build (not tried again)
@@ -99,6 +101,15 @@ class BuildSummary:
                     "{count} files still fail, unchanged since an earlier build ({command} stats lists them)",
                     self.still_failing,
                 ).format(count=self.still_failing, command=indexer_command())
+            )
+        if self.tags_renewed and self.labelled:
+            out.append(
+                "  "
+                + ngettext(
+                    "tags: the vocabulary embedded for this model, {count} photo tagged",
+                    "tags: the vocabulary embedded for this model, {count} photos tagged",
+                    self.labelled,
+                ).format(count=self.labelled)
             )
         if self.printed:
             out.append(

@@ -101,3 +101,28 @@ class IndexStoreError(RuClipError):
 
     def __reduce__(self):  # the reason survives pickling (worker processes, multiprocessing pools)
         return type(self), (str(self), self.reason)
+
+
+class LabelProblem(Enum):
+    """Why a tag or a category could not be used or made (LabelError.reason); the page words each."""
+
+    UNKNOWN_TAG = "unknown tag"
+    UNKNOWN_CATEGORY = "unknown category"
+    NO_EXAMPLES = "no examples"  # a category asked for with no example photo
+    NOT_IN_INDEX = "not in index"  # an example path or id that is no indexed photo of this index
+    OTHER_MODEL = "other model"  # a category fitted on another model's vectors
+    BAD_NAME = "bad name"  # an empty name, or one a tag or category already has
+    VOCABULARY_TAG = "vocabulary tag"  # removing a tag of the vocabulary (only the user's own go)
+    PROBE_UNAVAILABLE = "probe unavailable"  # scikit-learn is not installed
+    NOT_TAGGED = "not tagged"  # the index's photos have no tags yet (a build will add them)
+
+
+class LabelError(RuClipError):
+    """A tag or category request that cannot be done; the message says what to do instead."""
+
+    def __init__(self, message: str, reason: LabelProblem):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):
+        return type(self), (str(self), self.reason)

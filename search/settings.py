@@ -12,6 +12,8 @@ accepted, the new name winning when both are set:
                             $XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search
     RUPHOTO_NO_PREPACK      set (not 0): no prepacked Linear layers on x86-64 (alias RUCLIP_NO_PREPACK)
     RUPHOTO_DEFAULT_MALLOC  set (not 0): leave glibc's allocator alone (alias RUCLIP_DEFAULT_MALLOC)
+    RUPHOTO_TAG_THRESHOLD   the share from which a zero-shot tag is a photo's (search/classify/tagging.py);
+                            a change tags every photo again at the next build
     RUPHOTO_COMMAND         how the page's hints name the indexer's commands (`ruphoto ui` sets it for
                             the page's process: search/commands.py)
 
@@ -40,12 +42,16 @@ from .errors import RuClipError
 from .i18n import _
 
 PREFIX = "RUPHOTO_"
+# The zero-shot tags' default threshold (search/classify/tagging.py says what it means; BENCHMARKS.md
+# what it rests on). Kept here, not there: settings imports nothing heavy.
+DEFAULT_TAG_THRESHOLD = 0.3
 DATA_VAR = f"{PREFIX}DATA"
 MODEL_VAR = f"{PREFIX}MODEL"
 DEVICE_VAR = f"{PREFIX}DEVICE"
 CACHE_VAR = f"{PREFIX}CACHE"
 NO_PREPACK_VAR = f"{PREFIX}NO_PREPACK"
 DEFAULT_MALLOC_VAR = f"{PREFIX}DEFAULT_MALLOC"
+TAG_THRESHOLD_VAR = f"{PREFIX}TAG_THRESHOLD"
 COMMAND_VAR = f"{PREFIX}COMMAND"  # set by `ruphoto ui` for the page's process (search/commands.py)
 # The names older releases read (and the README documented): still accepted.
 ALIASES = {
@@ -75,6 +81,7 @@ class Settings:
     hub_offline: bool  # HF_HUB_OFFLINE
     ray_address: str  # RAY_ADDRESS (Ray's own): the cluster `build --ray auto` joins; "" when not set
     command: str = ""  # RUPHOTO_COMMAND: the program the page's hints name ("" when not set)
+    tag_threshold_asked: str = ""  # RUPHOTO_TAG_THRESHOLD as set ("" when not): checked when read
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +104,7 @@ class Settings:
             hub_offline=_value(env, "HF_HUB_OFFLINE").lower() in _HF_TRUE,
             ray_address=_value(env, "RAY_ADDRESS"),
             command=_value(env, COMMAND_VAR),
+            tag_threshold_asked=_value(env, TAG_THRESHOLD_VAR),
         )
 
     @property
@@ -111,6 +119,25 @@ class Settings:
                 )
             )
         return device
+
+
+    @property
+    def tag_threshold(self) -> float:
+        """The zero-shot tags' threshold (DEFAULT_TAG_THRESHOLD unless set); SettingsError when
+        RUPHOTO_TAG_THRESHOLD is not a number between 0 and 1."""
+        if not self.tag_threshold_asked:
+            return DEFAULT_TAG_THRESHOLD
+        try:
+            value = float(self.tag_threshold_asked)
+        except ValueError:
+            value = -1.0
+        if not 0.0 < value < 1.0:
+            raise SettingsError(
+                _("{variable}={value!r} is not a share: set it to a number between 0 and 1 (the default is {default}) or unset it.").format(
+                    variable=TAG_THRESHOLD_VAR, value=self.tag_threshold_asked, default=DEFAULT_TAG_THRESHOLD
+                )
+            )
+        return value
 
 
 def settings() -> Settings:

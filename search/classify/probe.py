@@ -60,7 +60,13 @@ class LinearProbe:
         return self.classes[np.argmax(self.scores(vectors), axis=1)]
 
 
-def _fit(vectors: npt.NDArray[np.float32], labels: npt.NDArray, c: float, seed: int) -> LinearProbe:
+def _fit(
+    vectors: npt.NDArray[np.float32],
+    labels: npt.NDArray,
+    c: float,
+    seed: int,
+    sample_weight: npt.NDArray[np.float32] | None = None,
+) -> LinearProbe:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, max_iter=MAX_ITERATIONS, random_state=seed)
@@ -68,7 +74,7 @@ def _fit(vectors: npt.NDArray[np.float32], labels: npt.NDArray, c: float, seed: 
         # A few examples are often separable: lbfgs then stops at max_iter with a warning, while the
         # decision it has reached is already the one more iterations would keep.
         warnings.simplefilter("ignore")
-        model.fit(vectors, labels)
+        model.fit(vectors, labels, sample_weight=sample_weight)
     weights, bias = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
     if len(model.classes_) == 2:
         # A binary model has one row (the second class's logit against the first's): as two columns,
@@ -100,12 +106,14 @@ def fit_probe(
     c: float | None = None,
     c_grid: Sequence[float] = C_GRID,
     seed: int = 0,
+    sample_weight: npt.NDArray[np.float32] | None = None,
 ) -> LinearProbe:
     """Fit a probe on (N, D) unit vectors and their N labels (two or more distinct ones).
 
     c=None chooses C on a validation split (the highest validation accuracy, ties to the smaller C, the
     stronger regularisation) and refits on every example; with one example of some class there is no
-    split, and DEFAULT_C is used.
+    split, and DEFAULT_C is used. `sample_weight`: how much each example counts (a personal
+    category weighs its few examples against many unlabelled photos; see category.py).
     """
     if not probe_available():
         raise ProbeUnavailable(
@@ -126,4 +134,4 @@ def fit_probe(
                 for grid_c in c_grid
             ]
             c = c_grid[int(np.argmax(accuracy))]  # argmax: the first best, the smallest C of a tie
-    return _fit(vectors, labels, c, seed)
+    return _fit(vectors, labels, c, seed, sample_weight)

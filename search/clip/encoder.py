@@ -139,6 +139,11 @@ class RuClip:
         return self.config.embed_dim
 
     @cached_property
+    def logit_scale(self) -> float:
+        """The temperature the model was trained with: cosines × this are its logits (zero-shot tags)."""
+        return float(self.network.logit_scale.detach().float().exp().cpu())
+
+    @cached_property
     def fingerprint(self) -> str:
         """sha256 of the weights file (computed on first use: ~1 s for a 600 MB checkpoint)."""
         return file_fingerprint(self.weights_path)

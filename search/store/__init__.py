@@ -9,6 +9,7 @@
     records.py      the dataclasses it takes and returns (no ORM objects leave the layer)
     index_store.py  IndexStore: every read and write, named for what it does
     reads.py        IndexReads: the reads a build starts with, which Catalog and IndexStore both implement
+    labels.py       LabelStore (IndexStore.labels): tags and categories, their vectors, scores, examples
     catalog.py      the quick path: an indexer run's first reads through sqlite3 alone
     vectors.py      the FAISS file: a checksummed cache of SQLite's vectors, replayed and rebuilt
     verify.py       `indexer verify [--repair]`;  backup.py  `indexer backup DEST`
@@ -37,8 +38,12 @@ _EXPORTS = {
     "ModelRecord": "records",
     "VectorFileRecord": "records",
     "IndexStore": "index_store",
+    "CategoryRecord": "labels",
+    "TagCount": "labels",
 }
 __all__ = [
+    "CategoryRecord",
+    "TagCount",
     "DATABASE_FILE",
     "SCHEMA_VERSION",
     "FailedImage",
@@ -60,6 +65,7 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from .index_store import IndexStore
+    from .labels import CategoryRecord, TagCount
     from .layout import DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
     from .records import (
         FailedImage,

@@ -99,6 +99,12 @@ class Catalog:
         record = VectorFileRecord.from_meta(meta)
         return record is not None and record.is_current(int(meta.get(MetaKey.CHANGE_COUNTER, 0)), self.path.parent)
 
+    def labels_are_current(self, key: str) -> bool:
+        """Whether every indexed photo has its tags and categories, made with this labels key."""
+        meta = self._meta()
+        seq = meta.get(MetaKey.LABELS_SEQ)
+        return meta.get(MetaKey.LABELS_KEY) == key and seq == meta.get(MetaKey.CHANGE_COUNTER, "0")
+
     def count_indexed(self) -> int:
         return self._query("SELECT count(*) FROM images WHERE state = ?", (RowState.INDEXED.value,))[0][0]
 

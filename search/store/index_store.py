@@ -28,6 +28,7 @@ from ..i18n import _
 from ..images.facts import FACT_NAMES, PhotoFacts
 from .database import create_database_engine
 from .health import damaged_message
+from .labels import LabelStore
 from .layout import BUSY_TIMEOUT_MS, IndexKind
 from .migrations import upgrade
 from .photo_groups import (
@@ -163,6 +164,7 @@ class IndexStore:
             # let go of the connection here, or its lock outlives the error in this process.
             self.engine.dispose()
             raise
+        self.labels = LabelStore(self.engine, self._sessions)  # tags and categories (labels.py)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 DATABASE_FILE = "index.sqlite"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 30_000  # how long a connection waits for another's write to end
 
 
@@ -52,6 +52,14 @@ class MetaKey(StrEnum):
     VECTOR_FILE_COUNT = "faiss_count"
     VECTOR_FILE_MTIME = "faiss_mtime_ns"  # a file replaced or touched since is checked before it is trusted
     LAST_BUILD_FINISHED = "last_build_finished"  # ISO time (UTC)
+    # Tags and categories (schema 6): what the stored tag vectors and the photos' tags were made with
+    # (the model, the vocabulary, the threshold: search/classify/tag_vocabulary.py labels_key), the
+    # change counter up to which every indexed row has its tags and categories, and a counter raised
+    # by every change of tags or categories (what a reader's cached lists are keyed by).
+    LABELS_KEY = "labels_key"
+    LABELS_SEQ = "labels_seq"
+    LABELS_CHANGES = "labels_changes"
+    TAG_SCALE = "tag_scale"  # the model's logit scale the tags' shares are computed at
     HOLDS_RAW = "holds_raw"  # "1" once a camera RAW was written: only then are RAW twins looked for
 
 

@@ -11,7 +11,9 @@ with the same content are one photo: one row per content is indexed, the others 
 theirs; unchanged files keep none until they are indexed again). Version 5: the picture's print
 (search/images/picture_print.py) for near-duplicate groups, empty for the rows written before: the next
 build decodes those rows again for it (their vectors kept), and until then the grouping judges a pair
-without a print by the embedding alone.
+without a print by the embedding alone. Version 6: zero-shot tags and personal categories (the tables
+tags, photo_tags, categories, category_examples, photo_categories), empty: the next build embeds the
+vocabulary and tags every photo from its stored vector, decoding nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,19 @@ from sqlalchemy.orm import Session
 from ..clip.folder import file_fingerprint
 from ..errors import IndexStoreError, StoreProblem
 from ..i18n import _
-from .schema import DATABASE_FILE, SCHEMA_VERSION, ImageRow, Meta, MetaKey, RowState
+from .schema import (
+    DATABASE_FILE,
+    SCHEMA_VERSION,
+    CategoryExample,
+    CategoryRow,
+    ImageRow,
+    Meta,
+    MetaKey,
+    PhotoCategory,
+    PhotoTag,
+    RowState,
+    TagRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +103,19 @@ def _picture_print_column(session: Session, folder: Path) -> None:
     session.execute(text("ALTER TABLE images ADD COLUMN picture_print BLOB"))
 
 
+def _tag_and_category_tables(session: Session, folder: Path) -> None:
+    """5 -> 6: the tables of tags and categories, empty."""
+    tables = [model.__table__ for model in (TagRow, PhotoTag, CategoryRow, CategoryExample, PhotoCategory)]
+    ImageRow.metadata.create_all(session.connection(), tables=tables)
+
+
 # STEPS[n] upgrades version n to n + 1.
 STEPS: dict[int, Callable[[Session, Path], None]] = {
     1: _checksum_vector_file,
     2: _identical_files_as_copies,
     3: _gps_columns,
     4: _picture_print_column,
+    5: _tag_and_category_tables,
 }
 
 

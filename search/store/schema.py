@@ -10,12 +10,27 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .layout import DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
 
-__all__ = ["DATABASE_FILE", "SCHEMA_VERSION", "Base", "ImageRow", "Meta", "MetaKey", "Removed", "Root", "RowState"]
+__all__ = [
+    "DATABASE_FILE",
+    "SCHEMA_VERSION",
+    "Base",
+    "CategoryExample",
+    "CategoryRow",
+    "ImageRow",
+    "Meta",
+    "MetaKey",
+    "PhotoCategory",
+    "PhotoTag",
+    "Removed",
+    "Root",
+    "RowState",
+    "TagRow",
+]
 
 
 class Base(DeclarativeBase):
@@ -75,3 +90,60 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[str] = mapped_column(String)
+
+
+# --- schema 6: zero-shot tags and personal categories -----------------------------------------------
+
+
+class TagRow(Base):
+    """A tag and its unit text vector for the index's model: of the vocabulary (`source` "vocabulary"),
+    the user's own ("user"), or the neutral rival every group's shares are taken against ("neutral")."""
+
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    group: Mapped[str] = mapped_column("tag_group", String)
+    source: Mapped[str] = mapped_column(String(16))
+    phrasings: Mapped[str] = mapped_column(String)  # «|»-separated, to embed again for another model
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 × embed_dim
+
+
+class PhotoTag(Base):
+    """A tag of an indexed photo and its share in the tag's group."""
+
+    __tablename__ = "photo_tags"
+    image_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), primary_key=True, index=True)
+    score: Mapped[float] = mapped_column(Float)
+
+
+class CategoryRow(Base):
+    """A personal category: a linear probe on the model's image vectors, taught from examples
+    (search/classify/category.py); a photo's score is sigmoid(vector · weights + bias)."""
+
+    __tablename__ = "categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    text: Mapped[str | None] = mapped_column(String)  # the optional text prior, as the user wrote it
+    model_fingerprint: Mapped[str] = mapped_column(String)  # the weights whose vectors it was fitted on
+    weights: Mapped[bytes] = mapped_column(LargeBinary)  # float32 × embed_dim, the text prior folded in
+    bias: Mapped[float] = mapped_column(Float)
+    trained_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CategoryExample(Base):
+    """A photo the user showed a category: a member (`positive`) or «не то»."""
+
+    __tablename__ = "category_examples"
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), primary_key=True)
+    image_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    positive: Mapped[bool] = mapped_column(Boolean)
+
+
+class PhotoCategory(Base):
+    """An indexed photo the category's probe accepts, with its score (the probe's probability)."""
+
+    __tablename__ = "photo_categories"
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), primary_key=True, index=True)
+    image_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    score: Mapped[float] = mapped_column(Float)
