@@ -24,7 +24,8 @@ SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL = "scan", "plan", "read", "decode
 # The order of the summary line: the data flow. A stage an engine adds under another name comes after these.
 PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL)
 IMAGES_PER_S = N_("img/s")
-_UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s"), LABEL: N_("photos/s")}  # the others count images
+# The others count images.
+_UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s"), LABEL: N_("photos/s")}
 
 
 @dataclass

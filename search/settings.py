@@ -120,7 +120,6 @@ class Settings:
             )
         return device
 
-
     @property
     def tag_threshold(self) -> float:
         """The zero-shot tags' threshold (DEFAULT_TAG_THRESHOLD unless set); SettingsError when
@@ -133,9 +132,10 @@ class Settings:
             value = -1.0
         if not 0.0 < value < 1.0:
             raise SettingsError(
-                _("{variable}={value!r} is not a share: set it to a number between 0 and 1 (the default is {default}) or unset it.").format(
-                    variable=TAG_THRESHOLD_VAR, value=self.tag_threshold_asked, default=DEFAULT_TAG_THRESHOLD
-                )
+                _(
+                    "{variable}={value!r} is not a share: set it to a number between 0 and 1 (the default "
+                    "is {default}) or unset it."
+                ).format(variable=TAG_THRESHOLD_VAR, value=self.tag_threshold_asked, default=DEFAULT_TAG_THRESHOLD)
             )
         return value
 

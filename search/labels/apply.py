@@ -95,7 +95,9 @@ def write_tags(
     return len(pairs)
 
 
-def members_of(model: CategoryModel, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> list[tuple[int, float]]:
+def members_of(
+    model: CategoryModel, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+) -> list[tuple[int, float]]:
     """(id, score) of the photos the category takes, of these."""
     scores = model.scores(vectors)
     keep = np.flatnonzero(scores >= MEMBER_SCORE)
