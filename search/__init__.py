@@ -63,6 +63,13 @@ _EXPORTS = {
     "IndexStats": "store",
     "Failure": "store",
     "PhotoIndex": "query.photo_index",
+    "CollectionLabels": "labels.collection",
+    "open_labels": "labels.collection",
+    "TagSummary": "labels.results",
+    "CategorySummary": "labels.results",
+    "Member": "labels.results",
+    "LabelError": "errors",
+    "LabelProblem": "errors",
     "open_index": "query.photo_index",
     "recorded_model": "query.photo_index",
     "duplicate_groups": "query.groups",
@@ -72,6 +79,13 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CategorySummary",
+    "CollectionLabels",
+    "LabelError",
+    "LabelProblem",
+    "Member",
+    "TagSummary",
+    "open_labels",
     "CheckpointError",
     "DATABASE_FILE",
     "DEFAULT_MODEL",
@@ -130,6 +144,8 @@ if TYPE_CHECKING:
         ImageLoadError,
         ImageProblem,
         IndexStoreError,
+        LabelError,
+        LabelProblem,
         ModelNotFoundError,
         ModelProblem,
         RuClipError,
@@ -138,6 +154,8 @@ if TYPE_CHECKING:
     from .images.facts import PhotoFacts
     from .images.formats import image_suffixes
     from .images.open import load_image
+    from .labels.collection import CollectionLabels, open_labels
+    from .labels.results import CategorySummary, Member, TagSummary
     from .query.groups import duplicate_groups
     from .query.language import QueryError, QueryProblem
     from .query.photo_index import PhotoIndex, open_index, recorded_model

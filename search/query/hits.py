@@ -23,6 +23,8 @@ def hit_of(
     also_at: tuple[str, ...] = (),
     path: str | None = None,
     similar_shots: tuple[int, ...] = (),
+    tags: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
 ) -> Hit:
     """The hit for a stored row: shown at `path` (default the row's own), its other files `also_at`,
     the near-duplicates folded into it `similar_shots`. Every field of the row is the Hit's field of
@@ -30,7 +32,7 @@ def hit_of(
     shown = {name: getattr(row, name) for name in HIT_ROW_FIELDS}
     if path is not None:
         shown["path"] = path
-    return Hit(**shown, score=score, also_at=also_at, similar_shots=similar_shots)
+    return Hit(**shown, score=score, also_at=also_at, similar_shots=similar_shots, tags=tags, categories=categories)
 
 
 def filled_hits(
@@ -45,6 +47,7 @@ def filled_hits(
     ids = [i for i, _ in found]
     rows, copies = store.hit_rows(ids), store.copies_of(ids)
     twins = store.raw_twins_of([row.path for row in rows.values()])
+    tags, categories = store.labels.tags_of(list(rows)), store.labels.categories_of(list(rows))
     shots = similar_shots or {}
     hits = []
     for i, score in found:
@@ -52,5 +55,15 @@ def filled_hits(
         if row is None:
             continue
         paths = inside_first([row.path, *copies.get(i, ()), *twins.get(row.path, ())], folder)
-        hits.append(hit_of(row, score, tuple(paths[1:]), path=paths[0], similar_shots=shots.get(i, ())))
+        hits.append(
+            hit_of(
+                row,
+                score,
+                tuple(paths[1:]),
+                path=paths[0],
+                similar_shots=shots.get(i, ()),
+                tags=tags.get(i, ()),
+                categories=categories.get(i, ()),
+            )
+        )
     return hits

@@ -11,7 +11,7 @@ request -> vectors -> filters -> ranking -> (groups) -> hits, and says why a sea
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
@@ -23,9 +23,10 @@ from ..commands import indexer_command
 from ..duplicates import check_threshold, default_threshold
 from ..errors import IndexStoreError, StoreProblem
 from ..i18n import _
+from ..labels.collection import CollectionLabels
 from ..store import Failure, IndexStats, IndexStore
 from ..vocabulary import Vocabulary
-from .filters import allowed_ids
+from .filters import allowed_ids, label_scores
 from .groups import GroupCache, collapsed
 from .hits import filled_hits
 from .ranking import Ranking
@@ -85,6 +86,8 @@ class PhotoIndex:
         self._query_vectors = QueryVectors(self.model, self._store, self.dim, prompts, query_threads)
         self._ranking = Ranking(self.folder, self._store, self.dim)
         self._groups = GroupCache(self._store)
+        # Tags and categories (search/labels/): list, teach, correct, remove.
+        self.labels = CollectionLabels(self._store, lambda: self.model, self.model.fingerprint)
         self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
 
     @property
@@ -149,6 +152,8 @@ class PhotoIndex:
         image_weight: float = 1.0,
         exclude: Iterable[int] = (),
         collapse_duplicates: bool = False,
+        tags: Iterable[str] | str = (),
+        category: str | None = None,
     ) -> SearchResults:
         """The k best images for a text query (see language.py for + / - / weights), an example image
         (PIL image, path, an indexed image's id, or its embedding), or both, best first.
@@ -162,8 +167,12 @@ class PhotoIndex:
         does) returns []; `unknown_query(text)` says why. `collapse_duplicates`: one hit per
         near-duplicate group (duplicate_groups(): bursts, resized or edited copies), the best
         scoring of it that passes the filters, with the others' ids in `Hit.similar_shots`; k hits
-        still come back whenever k groups or single photos pass the filters. An empty result's
-        `empty_reason` says why it is empty. The same as run(SearchRequest.of(...)).
+        still come back whenever k groups or single photos pass the filters. `tags`: only photos
+        carrying every one of these zero-shot tags; `category`: only members of this personal
+        category (see `labels`); with neither words nor an image, the photos they let through come
+        best first by the tag's share or the category's probability. An unknown tag or category
+        is a LabelError naming it. An empty result's `empty_reason` says why it is empty. The
+        same as run(SearchRequest.of(...)).
         """
         request = SearchRequest.of(
             text,
@@ -176,6 +185,8 @@ class PhotoIndex:
             image_weight=image_weight,
             exclude=exclude,
             collapse_duplicates=collapse_duplicates,
+            tags=tags,
+            category=category,
         )
         return self.run(request)
 
@@ -186,16 +197,19 @@ class PhotoIndex:
             if note is not None:
                 reason = EmptyReason.INDEX_EMPTY if len(self) == 0 else EmptyReason.UNKNOWN_WORDS
                 return SearchResults([], reason, note=note)
-        query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
-        allowed = allowed_ids(self._store, request.filters)
-        if request.collapse_duplicates:
-            found, shots = collapsed(
-                lambda want: self._ranking.ranked(query, want, allowed, request.exclude),
-                self.duplicate_groups(),
-                request.k,
-            )
+        allowed = allowed_ids(self._store, request.filters, self.labels)
+        if not request.terms and request.image is None and request.filters.by_label:
+            rank = self._by_label(request, allowed)
         else:
-            found, shots = self._ranking.ranked(query, request.k, allowed, request.exclude), {}
+            query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
+
+            def rank(want: int) -> list[tuple[int, float]]:
+                return self._ranking.ranked(query, want, allowed, request.exclude)
+
+        if request.collapse_duplicates:
+            found, shots = collapsed(rank, self.duplicate_groups(), request.k)
+        else:
+            found, shots = rank(request.k), {}
         best = max((score for _, score in found), default=None)
         if request.min_score is not None:
             found = [(i, s) for i, s in found if s >= request.min_score]
@@ -203,6 +217,19 @@ class PhotoIndex:
         if hits:
             return SearchResults(hits, best_score=best)
         return SearchResults([], self._why_empty(request, best), best_score=best)
+
+    def _by_label(
+        self, request: SearchRequest, allowed: npt.NDArray[np.int64] | None
+    ) -> Callable[[int], list[tuple[int, float]]]:
+        """A search by tags or a category alone: the photos they let through, by the category's
+        probability (else the tags' smallest share), best first."""
+        scores = label_scores(request.filters, self.labels)[-1]  # the category's when there is one
+        passing = set(scores) if allowed is None else set(allowed.tolist())
+        excluded = set(request.exclude)
+        ranked = sorted(
+            ((i, s) for i, s in scores.items() if i in passing and i not in excluded), key=lambda p: (-p[1], p[0])
+        )
+        return lambda want: ranked[:want]
 
     def _why_empty(self, request: SearchRequest, best: float | None) -> EmptyReason:
         """Why a search that ran found nothing; `best` is the best score it found (None: no photo)."""
@@ -235,6 +262,8 @@ class PhotoIndex:
         date_to: date | None = None,
         image_weight: float = 1.0,
         exclude: Iterable[int] = (),
+        tags: Iterable[str] | str = (),
+        category: str | None = None,
     ) -> npt.NDArray[np.float32]:
         """The scores of the `limit` best images for a query (all of them in a smaller collection),
         best first: where a score threshold falls among them (the page draws their histogram)."""
@@ -247,14 +276,20 @@ class PhotoIndex:
             date_to=date_to,
             image_weight=image_weight,
             exclude=exclude,
+            tags=tags,
+            category=category,
         )
         return self.scores_of(request, request.k)
 
     def scores_of(self, request: SearchRequest, limit: int) -> npt.NDArray[np.float32]:
         """scores() for a request: its query and filters, the `limit` best (its k, min_score and
         collapsing do not apply)."""
-        query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
-        found = self._ranking.ranked(query, limit, allowed_ids(self._store, request.filters), request.exclude)
+        allowed = allowed_ids(self._store, request.filters, self.labels)
+        if not request.terms and request.image is None and request.filters.by_label:
+            found = self._by_label(request, allowed)(limit)
+        else:
+            query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
+            found = self._ranking.ranked(query, limit, allowed, request.exclude)
         return np.array([score for _, score in found], dtype=np.float32)
 
     def similar(self, id_or_path: int | PathLike, k: int = 20, **filters) -> SearchResults:

@@ -26,15 +26,36 @@ ImageQuery = Image.Image | str | os.PathLike[str] | int | npt.NDArray[np.float32
 @dataclass(frozen=True)
 class Filters:
     """Which photos a search may return: those under `folder`, taken from `date_from` to `date_to`
-    (EXIF date, inclusive; photos without one are left out when a date is set)."""
+    (EXIF date, inclusive; photos without one are left out when a date is set), carrying every one
+    of `tags` and, with `category`, members of that personal category."""
 
     folder: PathLike | None = None
     date_from: date | None = None
     date_to: date | None = None
+    tags: tuple[str, ...] = ()
+    category: str | None = None
+
+    def __post_init__(self) -> None:
+        tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags or ())
+        if not all(isinstance(tag, str) for tag in tags):
+            raise QueryError(_("tags are names of tags (strings); got {tags!r}").format(tags=self.tags))
+        object.__setattr__(self, "tags", tuple(dict.fromkeys(" ".join(tag.split()) for tag in tags if tag.strip())))
+        if self.category is not None and not isinstance(self.category, str):
+            raise QueryError(_("category is a category's name; got {category!r}").format(category=self.category))
+        if self.category is not None and not self.category.strip():
+            object.__setattr__(self, "category", None)
+
+    @property
+    def by_place_or_date(self) -> bool:
+        return self.folder is not None or self.date_from is not None or self.date_to is not None
+
+    @property
+    def by_label(self) -> bool:
+        return bool(self.tags) or self.category is not None
 
     @property
     def active(self) -> bool:
-        return self.folder is not None or self.date_from is not None or self.date_to is not None
+        return self.by_place_or_date or self.by_label
 
 
 # eq=False: an example image may be a numpy array, which has no plain equality.
@@ -86,6 +107,8 @@ class SearchRequest:
         image_weight: float = 1.0,
         exclude: Iterable[int] = (),
         collapse_duplicates: bool = False,
+        tags: Iterable[str] | str = (),
+        category: str | None = None,
     ) -> SearchRequest:
         """A request from PhotoIndex.search's keyword arguments (the filters given one by one)."""
         return cls(
@@ -93,7 +116,9 @@ class SearchRequest:
             image=image,
             image_weight=image_weight,
             k=k,
-            filters=Filters(folder, date_from, date_to),
+            filters=Filters(
+                folder, date_from, date_to, tuple(tags) if not isinstance(tags, str) else (tags,), category
+            ),
             min_score=min_score,
             collapse_duplicates=collapse_duplicates,
             exclude=tuple(exclude),

@@ -15,7 +15,9 @@ from enum import Enum
 class Hit:
     id: int
     path: str
-    score: float  # cosine similarity of the query and the image, in [-1, 1]
+    # The cosine similarity of the query and the image, in [-1, 1]; for a search by tags or a category
+    # alone (no words, no image), the tag's share or the category's probability, in [0, 1].
+    score: float
     width: int | None = None
     height: int | None = None
     taken_at: datetime | None = None
@@ -30,6 +32,9 @@ class Hit:
     # search(collapse_duplicates=True): their ids, best representative first. Each is a photo of its
     # own, with its own also_at; nothing is deleted.
     similar_shots: tuple[int, ...] = ()
+    # Its zero-shot tags and the personal categories it is a member of, the most certain first.
+    tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
