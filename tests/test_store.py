@@ -189,6 +189,7 @@ def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
             "known_rows": reads.known_rows(root),
             "vector_file_is_current": reads.vector_file_is_current(),
             "count_indexed": reads.count_indexed(),
+            "labels_are_current": reads.labels_are_current("k"),
         }
 
     try:
@@ -201,6 +202,10 @@ def test_the_quick_path_reads_what_index_store_reads(tmp_path: Path):
         assert answers(store)["known_root_id elsewhere"] is None
         assert answers(store)["vector_file_is_current"] is False  # no FAISS file written yet
         assert answers(store)["weights_stat"] == "/m/weights|1|2"
+        assert answers(store)["labels_are_current"] is False  # no label stage has run
+        store.labels.record_labelled("k", store.change_counter())
+        assert catalog.labels_are_current("k") and store.labels_are_current("k")
+        assert not catalog.labels_are_current("another key")
         # The two writes: what one writes, the other reads.
         catalog.record_weights_stat("/m/moved|1|2")
         assert store.weights_stat() == "/m/moved|1|2"

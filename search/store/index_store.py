@@ -447,6 +447,11 @@ class IndexStore:
 
     # --- what searches read ----------------------------------------------------------------------
 
+    def labels_are_current(self, key: str) -> bool:
+        """Whether every indexed photo has its tags and categories, made with this labels key."""
+        recorded, seq = self.labels.labelled_up_to()
+        return recorded == key and seq == self.change_counter()
+
     def count_indexed(self) -> int:
         with self._sessions() as session:
             return (

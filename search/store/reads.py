@@ -47,6 +47,10 @@ class IndexReads(Protocol):
         """How many photos are searchable."""
         ...
 
+    def labels_are_current(self, key: str) -> bool:
+        """Whether every indexed photo has its tags and categories, made with this labels key."""
+        ...
+
     def record_build_finished(self, when: datetime | None = None) -> None:
         """Record when the last build finished (what the page shows)."""
         ...
