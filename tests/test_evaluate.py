@@ -355,7 +355,7 @@ def test_fewshot_without_scikit_learn_says_how_to_install_it(generated, tmp_path
     _one_error_line(
         ["fewshot", "--model", "demo", "--dataset", generated.colours, "--cache", tmp_path],
         "scikit-learn",
-        "pip install 'ruphoto-search[evaluate]'",
+        "pip install 'scikit-learn>=1.5'",
     )
 
 

@@ -42,6 +42,8 @@ def test_the_light_modules_import_neither_torch_nor_faiss():
         "indexer.build, indexer.decode, indexer.engines, indexer.errors, indexer.watch, ruphoto.__main__, "
         "indexer.search_cli, search.query.language, search.query.request, search.query.results, "
         "search.classify.zeroshot, search.classify.probe, search.classify.metrics, search.classify.features, "
+        "search.classify.tag_vocabulary, search.classify.tagging, search.classify.category, search.labels.results, "
+        "indexer.label, "
         "search.evaluate.cli, search.evaluate.data, search.evaluate.runs, search.evaluate.prepare; "
         "print(sorted({'torch', 'faiss'} & set(sys.modules)), pillow)"
     )
@@ -245,9 +247,18 @@ def test_the_circle_check_finds_a_circle():
 FORBIDDEN_IMPORTS = {
     "search/images": ("search.clip", "search.store", "search.query", "indexer", "ui", "training"),
     "search/clip": ("search.store", "search.query", "indexer", "ui", "training"),
-    "search/store": ("search.clip", "search.query", "indexer", "ui", "training"),
+    "search/store": ("search.clip", "search.query", "search.labels", "indexer", "ui", "training"),
     "search/query": ("indexer", "ui", "training"),
-    "search/classify": ("search.store", "search.query", "search.evaluate", "indexer", "ui", "training"),
+    "search/classify": (
+        "search.store",
+        "search.query",
+        "search.labels",
+        "search.evaluate",
+        "indexer",
+        "ui",
+        "training",
+    ),
+    "search/labels": ("search.query", "search.evaluate", "indexer", "ui", "training"),
     "search/evaluate": ("search.store", "search.query", "indexer", "ui", "training"),
     "indexer": ("ui", "training"),
     "ui": ("indexer", "training"),

@@ -124,6 +124,9 @@ def test_wheel_carries_the_demo_model_and_nothing_of_the_repository(wheel):
     assert "search/paths.py" in names and "indexer/__main__.py" in names
     # python -m search evaluate's class names and templates (package data, like the demo model)
     assert {"search/evaluate/classes/cifar10.json", "search/evaluate/templates/ru.txt"} <= names
+    # the zero-shot tags' vocabulary and templates, and the demo model's own vocabulary
+    assert {"search/classify/tags/ru.txt", "search/classify/tags/templates.txt"} <= names
+    assert "search/clip/demo_model/tags.txt" in names
     top_level = {name.split("/", 1)[0] for name in names}
     assert not top_level & {"tests", "data", "benchmarks", "docs"}, sorted(top_level)
 

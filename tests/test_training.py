@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import search
+import search.paths
 from search.clip.folder import file_fingerprint
 from search.clip.model import CLIP
 from search.clip.tokenizer import Tokenizer
@@ -136,6 +137,9 @@ def test_training_command_writes_a_loadable_model_and_reproduces_it(tmp_path):
     for name in ("pytorch_model.bin", "bpe.model", "config.json"):
         assert file_fingerprint(tmp_path / "a" / name) == file_fingerprint(tmp_path / "b" / name), name
     assert not list(tmp_path.glob(".a-*")), "the staging folder is cleaned up"
+    # A retrained demo keeps the shipped one's tag vocabulary (its colours and shapes).
+    shipped = (Path(search.paths.PACKAGED_DEMO_MODEL_DIR) / "tags.txt").read_text(encoding="utf-8")
+    assert (tmp_path / "a" / "tags.txt").read_text(encoding="utf-8") == shipped
 
 
 def test_training_command_refuses_nonsense_arguments():

@@ -194,3 +194,17 @@ def tokenizer_corpus(rng: random.Random, lines: int = 20_000) -> list[str]:
     corpus = [random_caption(rng, rng.choice(COLOURS), rng.choice(SHAPES)).text for _ in range(lines)]
     corpus.append("абвгдеёжзийклмнопрстуфхцчшщъыьэюя abcdefghijklmnopqrstuvwxyz 0123456789 .,:;!?-+()\"'")
     return corpus
+
+
+def demo_tags() -> str:
+    """The demo model's tags.txt (search/classify/tag_vocabulary.py reads it): a group of its colours
+    and one of its shapes, each with the forms a caption uses, since the model knows nothing else."""
+    lines = [
+        "# The demo model's own tags: the colours and shapes it was trained on (it knows nothing else).",
+        "# A line: the tag's name, then other phrasings, separated by «|»; [a group] starts a group.",
+        "[цвет]",
+        *(f"{c.name} | {c.genitive} цвета | {c.feminine}" for c in COLOURS),
+        "[фигура]",
+        *(" | ".join((shape.name, *shape.synonyms)) for shape in SHAPES),
+    ]
+    return "\n".join(lines) + "\n"

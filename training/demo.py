@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from search.classify.tag_vocabulary import TAGS_FILE
 from search.clip.checkpoint import save_checkpoint
 from search.clip.config import ModelConfig
 from search.clip.encoder import load_model
@@ -29,7 +30,7 @@ from search.constants import EXIF_DATE_TAKEN, EXIF_IFD, EXIF_MAKE, EXIF_MODEL, K
 from search.paths import PACKAGED_DEMO_MODEL_DIR
 
 from .bpe import train_bpe
-from .captions import known_words, tokenizer_corpus
+from .captions import demo_tags, known_words, tokenizer_corpus
 from .contrastive import TrainingSchedule, init_for_training, train
 from .evaluate import ShapeQueryReport, evaluate_shape_queries
 from .world import DEFAULT_BACKGROUNDS, generate_pool, labelled_pictures
@@ -134,6 +135,7 @@ def train_demo_model(
 
         save_checkpoint(staging, network, bpe_path)
         write_known_words(staging)
+        (staging / TAGS_FILE).write_text(demo_tags(), encoding="utf-8")
         report = evaluate_demo_model(staging, recipe.seed, recipe.eval_pictures_per_pair)
         record = {
             "recipe": asdict(recipe),

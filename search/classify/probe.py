@@ -2,8 +2,9 @@
 protocol uses), its inverse regularisation C chosen on a validation split held out of the examples,
 then refit on all of them. The fitted weights are plain numpy: applying a probe needs no scikit-learn.
 
-scikit-learn (with SciPy) is an optional extra, `pip install 'ruphoto-search[evaluate]'`: fitting
-without it raises ProbeUnavailable, whose message says so.
+scikit-learn is a dependency of the install (personal categories need it on every laptop); an
+environment that lacks it anyway raises ProbeUnavailable when a probe is fitted, whose message says
+how to add it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ C_GRID: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)
 DEFAULT_C = 10.0
 VALIDATION_SHARE = 0.25  # of each class's examples, at least one when a class has two or more
 MAX_ITERATIONS = 1000
-INSTALL_HINT = "pip install 'ruphoto-search[evaluate]'"
+INSTALL_HINT = "pip install 'scikit-learn>=1.5'"
 
 
 class ProbeUnavailable(RuClipError):
@@ -117,7 +118,7 @@ def fit_probe(
     """
     if not probe_available():
         raise ProbeUnavailable(
-            _("The linear probe needs scikit-learn, an optional extra: {hint}").format(hint=INSTALL_HINT)
+            _("The linear probe needs scikit-learn, which this environment lacks: {hint}").format(hint=INSTALL_HINT)
         )
     labels = np.asarray(labels)
     if len(np.unique(labels)) < 2:
