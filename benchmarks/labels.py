@@ -250,6 +250,36 @@ def _all_scores(store, name: str, ids: list[int]) -> dict[int, float]:
     return {i: float(s) for i, s in zip(order, scores, strict=True)}
 
 
+def quick_path(count: int, work: Path) -> dict[str, object]:
+    """`count` files on disk with the index a first build would leave (benchmarks/startup.py's), one
+    real build that runs the label stage with the demo model, then the unchanged re-run timed and
+    its imports listed."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from startup import imported, imports_of, make_photos, run_env, run_ours, write_matching_index
+
+    photos, index = work / "quick-photos", work / "quick-index"
+    make_photos(photos, count)
+    write_matching_index(index, photos)
+    env = run_env(work)
+    started = time.perf_counter()
+    first = run_ours(photos, index, env)  # the label stage: the vocabulary embedded, every photo tagged
+    label_run_s = time.perf_counter() - started
+    command = [sys.executable, "-m", "indexer", "build", str(photos), "--index", str(index), "--quiet"]
+    walls = []
+    for _ in range(5):
+        started = time.perf_counter()
+        run_ours(photos, index, env)
+        walls.append(time.perf_counter() - started)
+    modules = imports_of(command, REPO_ROOT, env)
+    return {
+        "label_run_s": label_run_s,
+        "first": first.stdout.strip().splitlines()[-1] if first.stdout.strip() else "",
+        "unchanged_s": statistics.median(walls),
+        "torch": imported(modules, "torch"),
+        "faiss": imported(modules, "faiss"),
+    }
+
+
 def machine() -> str:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{platform.processor() or platform.machine()}, {cpus} cores, Python {platform.python_version()}"
@@ -262,6 +292,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="random choices of examples per count")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--quick-path", type=int, default=0, metavar="N", help="also time the CLI's unchanged re-run at N files"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="labels-bench-") as tmp:
@@ -279,6 +312,15 @@ def main() -> None:
                     f"{r['category_s']:.2f} | {r['members']:,} | {r['tags_s']:.3f} | {r['filter_s']:.3f} |",
                     flush=True,
                 )
+        if args.quick_path:
+            r = quick_path(args.quick_path, work)
+            print(
+                f"\n{args.quick_path:,} files: the build with the label stage {r['label_run_s']:.1f} s ({r['first']})"
+            )
+            print(
+                f"unchanged re-run after it: median {r['unchanged_s']:.2f} s of 5; "
+                f"torch imported: {r['torch']}, faiss imported: {r['faiss']}"
+            )
         if not args.skip_quality:
             for title, (curves, text, chance) in quality(args.photos, args.seeds, work).items():
                 print(f"\nprecision@10, category «{title}», {args.photos} photos, {args.seeds} seeds (mean ± sd)")
