@@ -14,15 +14,18 @@ stored vector, written to SQLite), a category trained from 16 examples and appli
 (CollectionLabels.add_category), the tags' counts (tags()) and a photo filter by a tag
 (tag_scores, what search(tags=...) reads).
 
-Quality: photos drawn by the demo world (training/world.py), a quarter of them on a real photo's
-background (training/shapes.py's "photo" kind), the rest on plain, gradient or noise backgrounds,
-every colour and shape on each. The category is "on a photo background": the demo model's words
-are only its colours and shapes, so no query can say it, and it cuts across every tag it has.
-Built with the real build and the demo model; the category is taught from 1, 2, 4, 8 and 16
-random examples (several seeds), with and without three «не то» (the three best-scoring wrong
-members of the first fit, as a user would mark them); precision@10 of its members ranked by score,
-the examples left out. Against the best text query of the model's words (every colour, shape and
-pair tried; the best kept).
+Quality: photos drawn by the demo world (training/world.py), a quarter on each background kind of
+training/shapes.py (a real photo, plain, gradient, noise), every colour and shape on each. The
+categories (CATEGORIES, from how each photo was drawn): "on a photo background" and "on a plain
+background" (the demo model's words are only its colours and shapes, so no query can say them and
+they cut across every tag it has), "warm colours" (a union its words name only part by part) and
+"four looks" (a hand-picked set of four colour-shape pairs). Built with the real build and the demo
+model; each is taught from 1, 2, 4, 8 and 16 random examples (several seeds), with and without
+three «не то» (the three best-scoring wrong photos of the first fit, as a user would mark them);
+precision@10 of all photos ranked by the category's probability, the examples and «не то» left
+out. Against the best text query (every word and colour-shape pair of the model's, and a few
+phrasings of the category; the best kept). `--quick-path N`: the CLI's unchanged re-run after a
+label stage at N files.
 """
 
 from __future__ import annotations
