@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +24,15 @@ runpy.run_module({module!r}, run_name="__main__")
 
 
 def heavy_imports(
-    module: str, *args: str, heavy: tuple[str, ...] = ("torch", "faiss")
+    module: str, *args: str, heavy: tuple[str, ...] = ("torch", "faiss"), env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess, str]:
-    """Run `python -m module args`; which of the `heavy` packages it imported, as "heavy: [...]"."""
+    """Run `python -m module args` (with `env` added to the environment); which of the `heavy`
+    packages it imported, as "heavy: [...]"."""
     code = REPORT_HEAVY_IMPORTS.format(argv=[module, *args], module=module, heavy=set(heavy))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    environment = {**os.environ, **(env or {})}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, env=environment
+    )
     report = next(line for line in run.stderr.splitlines() if line.startswith("heavy:"))
     return run, report
 
@@ -85,6 +91,30 @@ def test_an_unchanged_rerun_loads_no_model_and_no_faiss(tmp_path: Path):
     run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
     assert run.returncode == 0 and "new 1" in run.stdout, run.stderr
     assert report == "heavy: ['faiss', 'torch']"  # the same probe sees them when there is work
+
+
+def test_an_unchanged_rerun_after_the_label_stage_still_imports_no_torch(tmp_path: Path):
+    """The label stage of the first build records what the tags depend on; the next unchanged run
+    tells it apart on the quick path (sqlite3 alone), and a changed threshold leaves it."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for source in sorted((REPO_ROOT / "data" / "demo" / "photos" / "2024 зима").glob("*.jpg"))[:3]:
+        shutil.copyfile(source, photos / source.name)
+    index = tmp_path / "index"
+    build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=1, progress=False))
+    with sqlite3.connect(index / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM photo_tags").fetchone()[0] >= 3  # the stage ran
+
+    run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert report == "heavy: []"
+
+    # Another threshold: the tags depend on it, so the run leaves the quick path to tag again.
+    run, report = heavy_imports(
+        "indexer", "build", str(photos), "--index", str(index), "--quiet", env={"RUPHOTO_TAG_THRESHOLD": "0.5"}
+    )
+    assert run.returncode == 0, run.stderr
+    assert "torch" in report
 
 
 # --- The import contract: clients through the public API, no import circles ----------------------

@@ -88,6 +88,13 @@ def test_an_upgraded_index_builds_incrementally(schema_1_index: Path):
     assert index.id_of(added) > 7  # a new id: ids are never reused
     verify = indexer("verify", "--index", schema_1_index)
     assert verify.returncode == 0 and verify.stdout.startswith("ok: 6 indexed rows"), verify.stdout
+    # The step to schema 6 made the empty tables of tags and categories; this build filled them
+    # from the stored vectors (the old photos' too, decoded again or not).
+    labels = index.labels
+    assert {tag.name for tag in labels.tags()} >= {"красный", "звезда"}
+    tagged = labels.tags_of([index.id_of(added)])
+    assert tagged and tagged[index.id_of(added)]
+    assert sum(tag.count for tag in labels.tags()) >= 6
 
 
 def test_an_index_from_a_newer_release_is_refused_with_a_reason(tmp_path: Path):
