@@ -23,6 +23,7 @@ from search.paths import default_index_dir
 
 from .build import FAISS_CHECKPOINT_MIN_IMAGES, BuildOptions, build_index
 from .engines import DEFAULT_BATCH_SIZE, default_workers
+from .labels_cli import add_label_commands, run_category, run_tags
 from .search_cli import (
     add_duplicates_command,
     add_search_command,
@@ -45,6 +46,8 @@ EXAMPLES = N_("""examples:
   python -m indexer search "рыжий кот на диване"        # best matches, with scores
   python -m indexer search --image photo.jpg "зимой"    # like this picture, steered by words (search --help)
   python -m indexer duplicates                          # groups of near-identical photos (bursts, copies)
+  python -m indexer tags                                # the photos' tags with counts (tags --help)
+  python -m indexer category add Барсик --example 12    # a category of your own (category --help)
   python -m indexer stats                               # counts, failures by reason, model
   python -m indexer verify                              # FAISS and SQLite agree? (exit 1 if not)
   python -m indexer verify --repair                     # write the FAISS file again from SQLite
@@ -217,6 +220,7 @@ def _parser(
 
     add_search_command(commands, common)
     add_duplicates_command(commands, common)
+    add_label_commands(commands, common)
     if more_commands is not None:
         more_commands(commands)
     for command in commands.choices.values():  # each command's examples, as this program is called
@@ -417,6 +421,8 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         "backup": _backup,
         "search": run_search,
         "duplicates": run_duplicates,
+        "tags": run_tags,
+        "category": run_category,
     }[args.command]
     with running_as(prog):  # the hints of every message name the program the user ran
         return _run(run, args)

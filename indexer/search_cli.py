@@ -28,6 +28,8 @@ SEARCH_EXAMPLES = N_("""examples:
   python -m indexer search "закат" --folder ~/Pictures/2023 --date-from 2023-06-01 --date-to 2023-08-31
   python -m indexer search --image ~/Downloads/дача.jpg "зимой"    # like this picture, in winter
   python -m indexer search --image 1234                            # like indexed photo 1234 (an id from --json)
+  python -m indexer search --tag закат "на море"                   # only photos tagged «закат»
+  python -m indexer search --category Барсик                       # a category of your own, best first
   python -m indexer search "кот + снег - собака" --min-score 0.25  # the query language; confident matches only
 
 A query may start with a minus ("-красный", "- собака"): it is read as the query, not as an option.
@@ -76,6 +78,17 @@ def add_search_command(commands: argparse._SubParsersAction, common: argparse.Ar
         "--date-to", type=_iso_date, metavar="YYYY-MM-DD", help=_("only photos taken on or before this day (EXIF)")
     )
     search.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=_("only photos carrying this tag (repeatable: all of them; `tags` lists them)"),
+    )
+    search.add_argument(
+        "--category", metavar="NAME", help=_("only photos of this personal category (`category list` lists them)")
+    )
+    search.add_argument(
         "--min-score",
         type=_finite_float,
         metavar="S",
@@ -84,7 +97,10 @@ def add_search_command(commands: argparse._SubParsersAction, common: argparse.Ar
     search.add_argument(
         "--json",
         action="store_true",
-        help=_("print JSON lines (path, score, id, taken_at, also_at) instead of a table; notes go to stderr"),
+        help=_(
+            "print JSON lines (path, score, id, taken_at, also_at, tags, categories) instead of a table; notes go "
+            "to stderr"
+        ),
     )
     add_device_option(search, help=_("where queries are encoded (default %(default)s)"))
     add_text_precision_option(search)
@@ -219,8 +235,9 @@ def _folder(text: str) -> Path:
 
 def check_search_options(args: argparse.Namespace) -> None:
     """What argparse cannot check option by option: exits with a usage error (2)."""
-    if (args.query is None or not args.query.strip()) and args.image is None:
-        args.usage_error(_("give a QUERY, an --image, or both"))
+    labelled = bool(args.tags) or args.category is not None
+    if (args.query is None or not args.query.strip()) and args.image is None and not labelled:
+        args.usage_error(_("give a QUERY, an --image, a --tag or a --category"))
     if args.date_from and args.date_to and args.date_from > args.date_to:
         args.usage_error(
             _("--date-from {start} is after --date-to {end}").format(start=args.date_from, end=args.date_to)
@@ -244,6 +261,8 @@ def run_search(args: argparse.Namespace) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
         min_score=args.min_score,
+        tags=args.tags,
+        category=args.category,
     )
     hits = index.run(request)
     if not hits:
@@ -304,6 +323,8 @@ def _nothing_found(index: PhotoIndex, results: SearchResults, args: argparse.Nam
                 ("--folder", args.folder),
                 ("--date-from", args.date_from),
                 ("--date-to", args.date_to),
+                *(("--tag", tag) for tag in args.tags),
+                ("--category", args.category),
             )
             if value is not None
         ]
@@ -319,6 +340,7 @@ def _hit_rows(hit: Hit) -> str:
     return "\n".join(
         [
             f"{hit.score:6.3f}  {taken:<16}  {hit.path}",
+            *([" " * 26 + ", ".join((*hit.tags, *hit.categories))] if hit.tags or hit.categories else []),
             *(" " * 26 + _("also at: {path}").format(path=path) for path in hit.also_at),
         ]
     )
@@ -326,7 +348,15 @@ def _hit_rows(hit: Hit) -> str:
 
 def _hit_json(hit: Hit) -> str:
     taken = hit.taken_at.isoformat() if hit.taken_at else None
-    fields = {"path": hit.path, "score": round(hit.score, 4), "id": hit.id, "taken_at": taken, "also_at": hit.also_at}
+    fields = {
+        "path": hit.path,
+        "score": round(hit.score, 4),
+        "id": hit.id,
+        "taken_at": taken,
+        "also_at": hit.also_at,
+        "tags": hit.tags,
+        "categories": hit.categories,
+    }
     return json.dumps(fields, ensure_ascii=False)
 
 

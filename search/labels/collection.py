@@ -163,6 +163,10 @@ class CollectionLabels:
         """Member id -> score (what a search filtered by the category ranks by)."""
         return self._store.labels.member_scores(self._usable(self._record(name)).id)
 
+    def paths_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """Id -> the path of the indexed photo (for listing members)."""
+        return {i: row.path for i, row in self._store.hit_rows(list(ids)).items()}
+
     def categories_of(self, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
         return self._store.labels.categories_of(ids)
 
