@@ -335,13 +335,15 @@ def _nothing_found(index: PhotoIndex, results: SearchResults, args: argparse.Nam
 
 
 def _hit_rows(hit: Hit) -> str:
-    """Score, date taken and path; identical copies of the photo on lines of their own below."""
+    """Score, date taken and path; identical copies of the photo on lines of their own below, then its
+    tags and categories."""
     taken = hit.taken_at.strftime("%Y-%m-%d %H:%M") if hit.taken_at else "-"
+    labels = ", ".join((*hit.tags, *hit.categories))
     return "\n".join(
         [
             f"{hit.score:6.3f}  {taken:<16}  {hit.path}",
-            *([" " * 26 + ", ".join((*hit.tags, *hit.categories))] if hit.tags or hit.categories else []),
             *(" " * 26 + _("also at: {path}").format(path=path) for path in hit.also_at),
+            *([" " * 26 + _("tags: {tags}").format(tags=labels)] if labels else []),
         ]
     )
 

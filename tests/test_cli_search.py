@@ -118,7 +118,7 @@ def test_min_score_above_every_score_says_so(labelled_collection):
     )
     assert said and abs(float(said.group(1)) - best) < 0.0006, above.stdout
     below = indexer(*argv, "--min-score", f"{best - 0.3:.4f}", "-k", "50")
-    scores = [float(ROW.match(line).group(1)) for line in below.stdout.splitlines()]
+    scores = [float(row.group(1)) for line in below.stdout.splitlines() if (row := ROW.match(line))]
     assert scores and min(scores) >= best - 0.3 - 0.0005 and abs(max(scores) - best) < 0.0006
     assert len(scores) < 50  # the weaker ones were left out
 
@@ -127,8 +127,11 @@ def test_min_score_above_every_score_says_so(labelled_collection):
 def test_the_table_shows_score_date_and_path(labelled_collection):
     result = indexer("search", "синий", "--index", labelled_collection.index, "--device", "cpu", "-k", "5")
     assert result.returncode == 0, result.stderr
-    rows = [ROW.match(line) for line in result.stdout.splitlines()]
-    assert len(rows) == 5 and all(rows), result.stdout
+    lines = result.stdout.splitlines()
+    rows = [row for line in lines if (row := ROW.match(line))]
+    assert len(rows) == 5, result.stdout
+    # Under each row, its tags (the demo's colours and shapes).
+    assert [line.split()[0] for line in lines if not ROW.match(line)] == ["tags:"] * 5, result.stdout
     for row in rows:
         assert row.group(2) == taken(Path(row.group(3))).strftime("%Y-%m-%d %H:%M")
     assert [float(row.group(1)) for row in rows] == sorted((float(row.group(1)) for row in rows), reverse=True)
@@ -184,7 +187,7 @@ def test_a_bad_example_is_one_line_naming_it(labelled_collection, tmp_path):
         ),
         (["круг", "--date-to", "15.06.2023"], "argument --date-to"),
         (["круг", "--date-from", "2023-07-01", "--date-to", "2023-06-01"], "--date-from 2023-07-01 is after --date-to"),
-        (["--json"], "give a QUERY, an --image, or both"),
+        (["--json"], "give a QUERY, an --image, a --tag or a --category"),
         (["круг", "--min-score", "high"], "argument --min-score"),
     ],
 )
