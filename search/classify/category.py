@@ -21,7 +21,9 @@ import numpy.typing as npt
 
 from .probe import fit_probe
 
-CATEGORY_C = 10.0  # the probe's inverse regularisation: too few examples to choose it on a split
+# The probe's inverse regularisation, weak: unit vectors have small dot products, and a few examples
+# are too few to choose it on a split (BENCHMARKS.md compares 10, 100 and 1000 on the demo).
+CATEGORY_C = 1000.0
 BACKGROUND_PHOTOS = 2000  # unlabelled photos sampled as the presumed non-members
 NEGATIVE_WEIGHT = 2.0  # a «не то» counts twice a positive: the user looked at it and said no
 PRIOR_STRENGTH = 2.0  # the text's z-score × this is added to the logit, with no example…
