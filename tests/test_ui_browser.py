@@ -487,3 +487,33 @@ def test_the_uploader_and_its_errors_are_in_russian(page, tmp_path):
     snap(page, "8-upload-unreadable")
     assert alert.inner_text().strip() == "Не удалось прочитать «сломан.jpg»: это не изображение или файл повреждён."
     assert english_shown(page) == [] and "UploadedFile" not in page.locator("body").inner_text()
+
+
+def test_the_overview_and_teaching_a_category_are_in_russian(page, labelled_collection):
+    """«Обзор»: a tile per tag with its count, a click shows its photos; the teaching panel and the
+    card's «пример» boxes; all read out in Russian. (Teaching itself is test_ui_labels.py's: this
+    module's index is shared and read-only.)"""
+    import search
+
+    with search.open_labels(labelled_collection.index) as labels:
+        stars = next(tag.count for tag in labels.tags() if tag.name == "звезда")
+    page.get_by_role("button", name="Обзор", exact=True).wait_for(timeout=60_000)
+    page.get_by_role("button", name="Обзор", exact=True).click()
+    tile = page.get_by_role("button", name=f"звезда · {stars}", exact=True)
+    tile.wait_for(timeout=60_000)
+    page.get_by_text("Обзор коллекции").wait_for()
+    thumbnails_loaded(page, 1)
+    snap(page, "6-overview")
+    assert english_words(page, page.context.new_cdp_session(page), labelled_collection.photos) == {}
+    tile.click()
+    cards = wait_for_cards(page)
+    snap(page, "7-tag-photos")
+    shown = {name for _, name, _ in cards}
+    assert len(shown) == min(stars, len(cards)) and shown
+    shapes = [labelled_collection.label_of[name][1] for name in shown]
+    assert shapes.count("звезда") >= 0.8 * len(shapes)  # the demo's tags: precision ≥ 0.9 measured
+    page.get_by_text("Научить категорию", exact=True).click()
+    page.get_by_text("Новая категория.").wait_for(timeout=60_000)
+    page.get_by_text("пример", exact=True).first.wait_for()
+    snap(page, "8-teach")
+    assert english_words(page, page.context.new_cdp_session(page), labelled_collection.photos) == {}

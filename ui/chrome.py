@@ -35,6 +35,7 @@ NAMES: dict[str, str] = {
     "Choose an option": "Выберите",
     "Select...": "Выберите…",
     "No results": "Ничего нет",
+    "Selected values": "Выбрано",  # a multiselect holding values (the tags filter)
     "file upload": "загрузка фото",
     "Add files": "Добавить фото",
     "Running...": "Страница обновляется…",

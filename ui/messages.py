@@ -16,7 +16,15 @@ from pathlib import Path
 
 from search import DATABASE_FILE, EmptyReason, QueryError, QueryProblem, SearchResults
 from search.commands import indexer_command, module_command, page_command
-from search.errors import ImageLoadError, ImageProblem, IndexStoreError, ModelProblem, StoreProblem
+from search.errors import (
+    ImageLoadError,
+    ImageProblem,
+    IndexStoreError,
+    LabelError,
+    LabelProblem,
+    ModelProblem,
+    StoreProblem,
+)
 from search.images import UploadTooLarge
 from ui.loading import ModelUnavailable
 from ui.thumbnails import OutsideFolders
@@ -120,11 +128,30 @@ def plain(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
+LABEL_PROBLEMS = {
+    LabelProblem.UNKNOWN_TAG: "Такого тега в индексе нет: выберите тег из списка «Теги».",
+    LabelProblem.UNKNOWN_CATEGORY: "Такой категории больше нет: её удалили. Выберите другую или научите заново.",
+    LabelProblem.NO_EXAMPLES: "Отметьте «пример» хотя бы у одного фото категории.",
+    LabelProblem.NOT_IN_INDEX: "Этого фото больше нет в индексе: индекс обновился. Отметьте примеры заново.",
+    LabelProblem.OTHER_MODEL: "Эта категория обучена на другой модели: удалите её и научите заново по примерам.",
+    LabelProblem.BAD_NAME: (
+        "Название занято или не подходит: нужно от 1 до 80 символов без «|», не как у другой категории."
+    ),
+    LabelProblem.VOCABULARY_TAG: "Это тег словаря, его нельзя удалить.",
+    LabelProblem.PROBE_UNAVAILABLE: (
+        "Для категорий нужен пакет scikit-learn, а в этой установке его нет: `pip install scikit-learn`."
+    ),
+    LabelProblem.NOT_TAGGED: "У фото этого индекса ещё нет тегов: запустите `{indexer} build` — и они появятся.",
+}
+
+
 def explained(error: Exception, folder: Path) -> str:
     """The Russian message for an error met while opening the index or searching it."""
     log.info("shown to the user in Russian: %s", error)  # the English detail, for whoever runs the server
     if isinstance(error, QueryError):
         return QUERY_PROBLEMS[error.reason]
+    if isinstance(error, LabelError):
+        return LABEL_PROBLEMS[error.reason].format(indexer=indexer_command())
     if isinstance(error, IndexStoreError):
         folder = folder.absolute()
         return STORE_PROBLEMS[error.reason].format(

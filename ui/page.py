@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -24,12 +25,12 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from search import Failure, Hit, IndexStats, PhotoIndex, SearchRequest, SearchResults
+from search import Failure, Hit, IndexStats, LabelError, PhotoIndex, SearchRequest, SearchResults
 from search.commands import indexer_command
 from search.constants import DEMO_MODEL
 from search.errors import ImageLoadError, RuClipError
 from search.images import decode_upload, jpeg_of
-from ui import messages, views
+from ui import labels_view, messages, views
 from ui.folders import folder_choices
 from ui.loading import FirstBuildRunning, Loading, NoIndex, open_state
 from ui.settings import Settings, read_settings
@@ -56,6 +57,8 @@ def _state_defaults() -> None:
         "uploads": {},
         "shots_of": None,  # the card whose folded near-duplicates are shown
         "groups_view": False,  # the list of near-duplicate groups instead of the search
+        "overview": False,  # the «Обзор»: tiles of the tags and categories instead of the search
+        "label_note": None,  # (kind, text) said once after a category was taught, corrected or removed
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -89,6 +92,83 @@ def open_groups() -> None:
 
 def close_groups() -> None:
     st.session_state.groups_view = False
+
+
+def open_overview() -> None:
+    st.session_state.overview = True
+    st.session_state.groups_view = False
+
+
+def close_overview() -> None:
+    st.session_state.overview = False
+
+
+def _only_labels() -> None:
+    """A tile's photos alone: no words, no example, the search view."""
+    st.session_state.query = ""
+    st.session_state.similar = None
+    st.session_state.upload_round += 1
+    st.session_state.overview = False
+
+
+def show_tag(name: str) -> None:
+    _only_labels()
+    st.session_state.tags = [name]
+    st.session_state.category = labels_view.ALL_PHOTOS
+
+
+def show_category(name: str) -> None:
+    _only_labels()
+    st.session_state.tags = []
+    st.session_state.category = name
+
+
+def _unticked() -> None:
+    for key in [key for key in st.session_state if str(key).startswith(("example-", "wrong-"))]:
+        del st.session_state[key]
+
+
+def _label_change(index: PhotoIndex, change: Callable[[], str], after: Callable[[], None] = lambda: None) -> None:
+    """Run a change of the categories; say what came of it (or, in Russian, why not) on the next run."""
+    try:
+        said = change()
+    except LabelError as exc:
+        st.session_state.label_note = ("error", messages.explained(exc, index.folder))
+        return
+    st.session_state.label_note = ("success", said)
+    _unticked()
+    after()
+
+
+def teach(index: PhotoIndex, name: str, examples: list[int], words: str) -> None:
+    def change() -> str:
+        category = index.labels.add_category(name, examples, text=words or None)
+        return labels_view.taught(category.name, category.members)
+
+    def show() -> None:
+        st.session_state.category = " ".join(name.split())
+        st.session_state.tags = []
+
+    _label_change(index, change, show)
+
+
+def correct(index: PhotoIndex, name: str, examples: list[int], wrong: list[int]) -> None:
+    def change() -> str:
+        category = index.labels.correct_category(name, examples, wrong)
+        return labels_view.taught(category.name, category.members)
+
+    _label_change(index, change)
+
+
+def remove(index: PhotoIndex, name: str) -> None:
+    def change() -> str:
+        index.labels.remove_category(name)
+        return f"Категория «{name}» удалена."
+
+    def forget() -> None:
+        st.session_state.category = labels_view.ALL_PHOTOS
+
+    _label_change(index, change, forget)
 
 
 def similar_to(image_id: int) -> None:
@@ -262,7 +342,9 @@ def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
     return Query(text, None, 1.0, None)
 
 
-def search_request(index: PhotoIndex, query: Query, chosen: views.Filters) -> SearchRequest:
+def search_request(
+    index: PhotoIndex, query: Query, chosen: views.Filters, labelled: labels_view.LabelFilters
+) -> SearchRequest:
     """The one request of this run, for the hits and the histogram alike; a query the language
     cannot read («кот +» has an empty term) is told so, and the run ends here."""
     try:
@@ -277,6 +359,8 @@ def search_request(index: PhotoIndex, query: Query, chosen: views.Filters) -> Se
             min_score=chosen.min_score,
             exclude=[query.similar.id] if query.similar is not None else (),
             collapse_duplicates=chosen.collapse,
+            tags=labelled.tags,
+            category=labelled.category,
         )
     except RuClipError as exc:
         stop_with(exc, index.folder)
@@ -298,7 +382,33 @@ def score_distribution(index: PhotoIndex, request: SearchRequest) -> None:
         views.score_histogram(scores, request.min_score, HISTOGRAM_PHOTOS)
 
 
-def show_results(index: PhotoIndex, stats: IndexStats, hits: SearchResults, request: SearchRequest) -> None:
+def overview_page(index: PhotoIndex, stats: IndexStats) -> None:
+    """The «Обзор»: every tag and category some photo has, a tile each with its best photo."""
+    try:
+        tags, categories = index.labels.tags(), index.labels.categories()
+        covers = [i for i in {*(t.cover_id for t in tags), *(c.cover_id for c in categories)} if i is not None]
+        paths = index.labels.paths_of(covers)
+    except RuClipError as exc:
+        stop_with(exc, index.folder)
+    pictures = dict(
+        zip(
+            paths,
+            _thumbnail_pool().map(
+                lambda i: picture_or_reason(lambda: thumbnail(index.folder, i, paths[i], stats.roots)), paths
+            ),
+            strict=True,
+        )
+    )
+    labels_view.overview(tags, categories, pictures, show_tag, show_category, close_overview)
+
+
+def show_results(
+    index: PhotoIndex,
+    stats: IndexStats,
+    hits: SearchResults,
+    request: SearchRequest,
+    marks: Callable[[Hit], None] | None = None,
+) -> None:
     """The grid of the hits, or why there is none (ui/messages.py words the reason)."""
     if not hits:
         said = messages.nothing_found(hits, request.min_score)
@@ -312,7 +422,7 @@ def show_results(index: PhotoIndex, stats: IndexStats, hits: SearchResults, requ
             lambda hit: picture_or_reason(lambda: thumbnail(index.folder, hit.id, hit.path, stats.roots)), hits
         )
     )
-    views.results_grid(hits, pictures, open_hit, similar_to, show_shots)
+    views.results_grid(hits, pictures, open_hit, similar_to, show_shots, marks)
 
 
 def preload(argv: list[str]) -> None:
@@ -332,22 +442,41 @@ def main(waiting: DeltaGenerator) -> None:
     index, stats, failures = opened_index(settings, waiting)
     views.sidebar_summary(stats, failures, index.folder)
     chosen = views.filters(stats, folder_choices(stats.roots, skip=str(index.folder)))
+    try:
+        labelled = labels_view.label_filters(index.labels.tags(), index.labels.categories())
+    except RuClipError as exc:
+        stop_with(exc, index.folder)
+    st.sidebar.button("Обзор", key="overview-view", on_click=open_overview, help="Теги и свои категории коллекции")
     st.sidebar.button("Похожие кадры", key="groups-view", on_click=open_groups, help="Серии и копии одного кадра")
+    teaching = st.sidebar.toggle(
+        "Научить категорию", key="teaching", help="Отметьте фото-примеры среди результатов и дайте им название"
+    )
+    if st.session_state.overview:
+        overview_page(index, stats)
+        st.stop()
     if st.session_state.groups_view:
         groups_page(index, stats)
         st.stop()
     demo = stats.model == DEMO_MODEL
 
     query = read_query(index, stats, demo)
-    if not query.text.strip() and query.example is None:
+    note = st.session_state.label_note
+    if note is not None:
+        st.session_state.label_note = None
+        (st.error if note[0] == "error" else st.success)(note[1])
+    if not query.text.strip() and query.example is None and not labelled.active:
         views.welcome(demo, use_example)
         st.stop()
-    request = search_request(index, query, chosen)
+    request = search_request(index, query, chosen, labelled)
     hits = found(index, request)
     st.session_state.hits = {hit.id: hit for hit in hits}
     if hits.best_score is not None:  # something was found, over the threshold or not
         score_distribution(index, request)
-    show_results(index, stats, hits, request)
+    if teaching or labelled.category is not None:
+        labels_view.teach_panel(
+            list(hits), labelled.category, partial(teach, index), partial(correct, index), partial(remove, index)
+        )
+    show_results(index, stats, hits, request, lambda hit: labels_view.card_marks(hit, teaching, labelled.category))
 
     opened = st.session_state.hits.get(st.session_state.opened)
     if opened is not None:

@@ -333,9 +333,11 @@ def results_grid(
     open_hit: Callable[[int], None],
     similar_to: Callable[[int], None],
     show_shots: Callable[[int], None] | None = None,
+    marks: Callable[[Hit], None] | None = None,
 ) -> None:
     """Thumbnails with score, file name and date; a picture that could not be read shows why. A
-    card that stands for a group of near-duplicates says how many more and shows them on a click."""
+    card that stands for a group of near-duplicates says how many more and shows them on a click.
+    `marks` draws a card's own controls under it (the checkboxes of teaching a category)."""
     st.caption(f"Найдено: {len(hits)}")
     for start in range(0, len(hits), COLUMNS):
         row = st.columns(COLUMNS)
@@ -355,6 +357,8 @@ def results_grid(
                 left, right = st.columns(2)
                 left.button("Открыть", key=f"open-{hit.id}", on_click=open_hit, args=(hit.id,), width="stretch")
                 right.button("Похожие", key=f"similar-{hit.id}", on_click=similar_to, args=(hit.id,), width="stretch")
+                if marks is not None:
+                    marks(hit)
 
 
 def details(hit: Hit, picture: bytes | str) -> None:
@@ -371,6 +375,10 @@ def details(hit: Hit, picture: bytes | str) -> None:
         f"{size} · {hit.camera or 'камера неизвестна'}"
     )
     about.text(hit.path)  # plain text: a path is shown as it is, never read as markdown
+    if hit.tags:
+        about.markdown("Теги: " + " ".join(f":gray-badge[{tag}]" for tag in hit.tags))
+    if hit.categories:
+        about.markdown("Категории: " + " ".join(f":blue-badge[{name}]" for name in hit.categories))
     raws = [path for path in hit.also_at if os.path.splitext(path)[1].lower() in RAW_SUFFIXES]
     copies = [path for path in hit.also_at if path not in raws]
     if copies:
