@@ -482,13 +482,65 @@ def test_prepare_links_the_listed_images_of_pets_and_dtd_into_class_folders(gene
 def test_every_packaged_class_name_and_template_file_reads():
     from search.evaluate.data import CLASSES_DIR, TEMPLATES_DIR, read_class_names
 
-    expected = {"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47, "food101": 101, "flowers102": 102}
+    expected = {
+        **{"cifar10": 10, "cifar100": 100, "stl10": 10, "pets": 37, "dtd": 47, "food101": 101, "flowers102": 102},
+        "imagenet": 1000,
+    }
+    assert sorted(expected) == sorted(p.stem for p in CLASSES_DIR.glob("*.json"))  # a new file is checked here too
     for name, count in expected.items():
         folders = tuple(json.loads((CLASSES_DIR / f"{name}.json").read_text(encoding="utf-8")))
         phrasings = read_class_names(name, folders)
         assert len(phrasings) == count and all(p and all(s.strip() for s in p) for p in phrasings)
     for path in TEMPLATES_DIR.glob("*.txt"):
         assert len(read_templates(path.stem)) >= 5, path
+
+
+def test_the_imagenet_class_file_names_its_1000_wnids_in_class_index_order():
+    import re
+
+    text = (REPO_CLASSES / "imagenet.json").read_text(encoding="utf-8")
+    mapping = json.loads(text)
+    wnids = list(mapping)
+    assert len(wnids) == 1000 and all(re.fullmatch(r"n\d{8}", w) for w in wnids)
+    assert wnids == sorted(wnids)  # torchvision's ImageFolder over the wnid folders: the class indices
+    assert (wnids[0], wnids[1], wnids[-1]) == ("n01440764", "n01443537", "n15075141")  # tench, goldfish, toilet tissue
+    assert len(text.splitlines()) == 1002  # one class a line
+    phrasings = [[v] if isinstance(v, str) else v for v in mapping.values()]
+    assert all(1 <= len(p) <= 3 and all(re.search("[а-яё]", s, re.IGNORECASE) for s in p) for p in phrasings)
+    first = [p[0].lower() for p in phrasings]
+    assert len(set(first)) == 1000, sorted(n for n in first if first.count(n) > 1)
+    every = [s.lower() for p in phrasings for s in p]
+    assert len(set(every)) == len(every), sorted({n for n in every if every.count(n) > 1})
+    # ImageNet's two «crane» and two «maillot» classes are told apart.
+    assert mapping["n02012849"][0] != mapping["n03126707"][0]
+    assert mapping["n03710637"][0] != mapping["n03710721"][0]
+
+
+def test_a_subset_of_imagenets_wnid_folders_reads_the_packaged_file(generated, demo, tmp_path):
+    """A class-name file may name more classes than the folder holds: two wnid folders, 1000 names."""
+    from search.evaluate.data import read_class_names
+
+    colours = sorted(p.name for p in generated.colours.iterdir())[:2]
+    wnids = ["n01440764", "n01443537"]  # линь, золотая рыбка
+    subset = tmp_path / "imagenet-val"
+    for colour, wnid in zip(colours, wnids, strict=True):
+        shutil.copytree(generated.colours / colour, subset / wnid)
+    files = [f for wnid in wnids for f in sorted((subset / wnid).iterdir())]
+    labels = np.array([wnids.index(f.parent.name) for f in files])
+
+    names = read_class_names("imagenet", tuple(wnids))
+    assert names == [["линь"], ["золотая рыбка"]]
+    templates = read_templates("imagenet")
+    options = ("--classes", "imagenet", "--templates", "imagenet", "--exact-decoding", "--cache", tmp_path / "cache")
+    result = evaluate_json("zeroshot", "--dataset", subset, *options)
+    expected = _expected_zeroshot(demo, demo.encode_images(files), labels, names, templates)
+    assert (result["images"], result["classes"]) == (len(files), 2)
+    assert result["top1"] == pytest.approx(expected[0], abs=1e-9)
+    assert result["options"]["prompts_per_class"] == len(templates)
+
+    (subset / "n99999999").mkdir()  # a folder ImageNet has no name for is still one line naming it
+    shutil.copy(files[0], subset / "n99999999" / files[0].name)
+    _one_error_line(["zeroshot", "--dataset", subset, *options, "--model", "demo", "--device", "cpu"], "n99999999")
 
 
 def test_a_run_stopped_by_ctrl_c_resumes_where_it_stopped(generated, tmp_path):

@@ -5,6 +5,7 @@ Formats (README.md, "Evaluating a model", shows them):
   the classes are the sub-folders, in sorted order;
 - a class-name file: a JSON object {"folder name": "русское имя"} or {"folder name": ["имя", "синоним", ...]},
   the phrasings of a class averaged by prompt ensembling; a name without a file is a packaged one (cifar10);
+  every folder must be named, and the file may name more classes than the folder holds (a subset of ImageNet);
 - a template file: UTF-8 text, one prompt template per line with {} where the class name goes, # comments;
 - a captions file: JSON Lines, one image per line: {"image": "relative/path.jpg", "captions": ["…", "…"]},
   the paths relative to the file's folder (or to --images).
