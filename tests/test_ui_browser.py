@@ -11,9 +11,11 @@ test is skipped without it on a developer's machine and fails without it in CI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,8 +68,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(labelled_collection: LabelledCollection) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(index: Path, log_name: str = "streamlit.log") -> Iterator[str]:
+    """`streamlit run ui/app.py` over `index` on a free port, until the block ends; its URL."""
     port = _free_port()
     command = [
         sys.executable,
@@ -85,12 +88,12 @@ def server(labelled_collection: LabelledCollection) -> Iterator[str]:
         "false",
         "--",
         "--index",
-        str(labelled_collection.index),
+        str(index),
         "--device",
         "cpu",
     ]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = (ARTIFACTS / "streamlit.log").open("w")
+    log = (ARTIFACTS / log_name).open("w")
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -103,13 +106,19 @@ def server(labelled_collection: LabelledCollection) -> Iterator[str]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
+                pytest.fail(f"streamlit did not start; see {ARTIFACTS / log_name}")
             time.sleep(0.3)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(labelled_collection: LabelledCollection) -> Iterator[str]:
+    with serving(labelled_collection.index) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -517,3 +526,61 @@ def test_the_overview_and_teaching_a_category_are_in_russian(page, labelled_coll
     page.get_by_text("пример", exact=True).first.wait_for()
     snap(page, "8-teach")
     assert english_words(page, page.context.new_cdp_session(page), labelled_collection.photos) == {}
+
+
+def test_a_category_is_taught_in_the_browser_and_shows_in_the_overview(chromium, labelled_collection, tmp_path):
+    """The whole life of a category in a real browser, on a copy of the index and a server of its own
+    (the module's index is shared and read-only): «Обзор», a tile's photos, two ticked «пример»,
+    a name, «Научить», one «не то», «Переобучить», and the category's tile in «Обзор»; all read out
+    in Russian."""
+    import search
+
+    own = Path(shutil.copytree(labelled_collection.index, tmp_path / "index"))
+    photos = labelled_collection.photos
+    with serving(own, "streamlit-teaching.log") as url:
+        tab = new_tab(chromium)
+        cdp = tab.context.new_cdp_session(tab)
+        tab.goto(url)
+        overview = tab.get_by_role("button", name="Обзор", exact=True)
+        overview.wait_for(timeout=120_000)
+        overview.click()
+        with search.open_labels(own) as labels:
+            circles = next(tag.count for tag in labels.tags() if tag.name == "круг")
+        tab.get_by_role("button", name=f"круг · {circles}", exact=True).click(timeout=60_000)
+        cards = wait_for_cards(tab)
+        assert [labelled_collection.label_of[name][1] for _, name, _ in cards].count("круг") >= 0.8 * len(cards)
+        tab.get_by_text("Научить категорию", exact=True).click()
+        boxes = tab.get_by_text("пример", exact=True)
+        boxes.first.wait_for(timeout=60_000)
+        boxes.nth(0).click()
+        tab.get_by_text("отмечено: 1", exact=False).wait_for(timeout=30_000)
+        boxes.nth(1).click()
+        tab.get_by_text("отмечено: 2", exact=False).wait_for(timeout=30_000)
+        name = tab.get_by_role("textbox", name="Название")
+        name.fill("мои круги")
+        name.press("Enter")
+        tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+        snap(tab, "11-teach-ticked")
+        assert english_words(tab, cdp, photos) == {}
+        tab.get_by_role("button", name="Научить", exact=True).click()
+        tab.get_by_text("Категория «мои круги» научена по 2 примерам", exact=False).wait_for(timeout=60_000)
+        members = wait_for_cards(tab)
+        snap(tab, "12-category-members")
+        assert english_words(tab, cdp, photos) == {}
+        with search.open_labels(own) as labels:
+            taught = labels.category("мои круги")
+        assert len(taught.examples) == 2 and len(members) == min(taught.members, len(members))
+        wrong = tab.get_by_text("не то", exact=True)
+        wrong.last.click()
+        tab.get_by_text("«не то»: 1", exact=False).wait_for(timeout=30_000)
+        tab.get_by_role("button", name="Переобучить", exact=True).click()
+        tab.get_by_text("Категория «мои круги» переобучена", exact=False).wait_for(timeout=60_000)
+        with search.open_labels(own) as labels:
+            corrected = labels.category("мои круги")
+        assert len(corrected.not_examples) == 1
+        overview.click()
+        tab.get_by_role("button", name=f"мои круги · {corrected.members}", exact=True).wait_for(timeout=60_000)
+        tab.get_by_text("Свои категории", exact=True).wait_for()
+        snap(tab, "13-overview-with-category")
+        assert english_words(tab, cdp, photos) == {}
+        tab.context.close()

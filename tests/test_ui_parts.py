@@ -22,17 +22,21 @@ from search.errors import (
     ImageLoadError,
     ImageProblem,
     IndexStoreError,
+    LabelError,
+    LabelProblem,
     ModelProblem,
     StoreProblem,
 )
 from search.images import THUMBNAIL_PX, UploadTooLarge, decode_upload
 from search.query.language import QueryError, QueryProblem, parse_query
 from search.store.thumbnails import THUMBNAIL_DIR
+from ui import messages
 from ui.folders import photo_folders
 from ui.loading import _needs_download
 from ui.messages import (
     EMPTY_REASONS,
     IMAGE_PROBLEMS,
+    LABEL_PROBLEMS,
     MODEL_PROBLEMS,
     QUERY_PROBLEMS,
     STORE_PROBLEMS,
@@ -183,6 +187,7 @@ def english_outside_code(text: str) -> list[str]:
         (StoreProblem, STORE_PROBLEMS),
         (ImageProblem, IMAGE_PROBLEMS),
         (ModelProblem, MODEL_PROBLEMS),
+        (LabelProblem, LABEL_PROBLEMS),
     ],
 )
 def test_every_reason_has_a_russian_text(reasons, texts):
@@ -191,6 +196,26 @@ def test_every_reason_has_a_russian_text(reasons, texts):
     for reason, text in texts.items():
         assert re.search("[а-яё]{3,}", text), (reason, text)
         assert not english_outside_code(text), (reason, text)
+
+
+def test_a_label_error_is_said_in_russian_by_its_reason_not_its_english(tmp_path):
+    said = explained(LabelError("No category 'дача' in this index.", LabelProblem.UNKNOWN_CATEGORY), tmp_path)
+    assert said == LABEL_PROBLEMS[LabelProblem.UNKNOWN_CATEGORY] and "category" not in said
+    command = explained(LabelError("no tags yet", LabelProblem.NOT_TAGGED), tmp_path)
+    assert "{indexer}" not in command and " build`" in command
+
+
+@pytest.mark.parametrize(
+    ("count", "said"), [(1, "по 1 примеру"), (2, "по 2 примерам"), (5, "по 5 примерам"), (21, "по 21 примеру")]
+)
+def test_a_category_s_examples_are_counted_in_russian(count, said):
+    assert messages.examples_count(count) == said
+
+
+def test_a_category_s_name_is_never_read_as_markdown():
+    assert messages.category_removed("*моё*") == "Категория «\\*моё\\*» удалена. Фото остались на месте."
+    assert messages.category_retrained("дача", 9, 12) == "Категория «дача» переобучена: в ней 12 фото (было 9)."
+    assert messages.category_retrained("дача", 9, 9) == "Категория «дача» переобучена: в ней 9 фото (столько же)."
 
 
 def test_every_empty_reason_is_worded_in_russian():

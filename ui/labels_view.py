@@ -1,6 +1,7 @@
 """The page's tags and categories: the sidebar's filters, the «Обзор» of the collection (a tile per tag
 and per category, with a cover photo and a count), and the teaching of a category from photos
-ticked among the results («пример», «не то»). Words in Russian; the work is PhotoIndex.labels'."""
+ticked among the results («пример», «не то»). The sentences are ui/messages.py's; the work is
+PhotoIndex.labels'."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from search import CategorySummary, Hit, TagSummary
+from ui import messages
+from ui.messages import plain
 
-ALL_PHOTOS = "Все фото"
 TILE_COLUMNS = 4
+PICK = "pick"  # the key prefix of a card's «пример» box: pick-<id>
+WRONG = "wrong"  # of its «не то» box
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,11 @@ class LabelFilters:
     @property
     def active(self) -> bool:
         return bool(self.tags) or self.category is not None
+
+
+def usable(categories: list[CategorySummary]) -> list[str]:
+    """The names of the categories this index's model can apply (another model's are never offered)."""
+    return [category.name for category in categories if category.usable]
 
 
 def label_filters(tags: list[TagSummary], categories: list[CategorySummary]) -> LabelFilters:
@@ -40,13 +49,17 @@ def label_filters(tags: list[TagSummary], categories: list[CategorySummary]) -> 
         key="tags",
         format_func=lambda name: f"{name} ({counts[name]})",
         placeholder="Любые",
-        help="Только фото со всеми выбранными тегами. Теги ставятся при индексации.",
+        help=messages.TAGS_HELP,
     )
-    names = [category.name for category in categories if category.usable]
-    if st.session_state.get("category") not in (None, ALL_PHOTOS, *names):
-        st.session_state.category = ALL_PHOTOS  # removed meanwhile (in this tab or another)
-    category = st.sidebar.selectbox("Категория", [ALL_PHOTOS, *names], key="category") if names else ALL_PHOTOS
-    return LabelFilters(tuple(chosen), None if category == ALL_PHOTOS else category)
+    names = usable(categories)
+    if st.session_state.get("category") not in (None, messages.ALL_PHOTOS, *names):
+        st.session_state.category = messages.ALL_PHOTOS  # removed meanwhile (in this tab or another)
+    category = messages.ALL_PHOTOS
+    if names:
+        category = st.sidebar.selectbox(
+            "Категория", [messages.ALL_PHOTOS, *names], key="category", help=messages.CATEGORY_HELP
+        )
+    return LabelFilters(tuple(chosen), None if category == messages.ALL_PHOTOS else category)
 
 
 def overview(
@@ -59,18 +72,18 @@ def overview(
 ) -> None:
     """Tiles of the categories, then of the tags under their groups' headings; a click shows the photos."""
     head, close = st.columns([5, 1])
-    head.subheader("Обзор коллекции", anchor=False)
+    head.subheader(messages.OVERVIEW_TITLE, anchor=False)
     close.button("К поиску", key="overview-back", on_click=back, width="stretch")
-    usable = [category for category in categories if category.usable and category.members]
-    if usable:
-        st.markdown("**Свои категории**")
-        _tiles([(c.name, c.members, c.cover_id) for c in usable], covers, show_category, "category")
+    own = [category for category in categories if category.usable and category.members]
+    if own:
+        st.markdown(f"**{messages.OWN_CATEGORIES}**")
+        _tiles([(c.name, c.members, c.cover_id) for c in own], covers, show_category, "category")
     carried = [tag for tag in tags if tag.count]
     if not carried:
-        st.info("У фото пока нет тегов: они появятся после следующей индексации.")
+        st.info(messages.NO_TAGS_YET)
         return
     for group in dict.fromkeys(tag.group for tag in carried):
-        st.markdown(f"**{group.capitalize() or 'Теги'}**")
+        st.markdown(f"**{plain(group.capitalize()) or messages.OTHER_TAGS}**")
         _tiles([(t.name, t.count, t.cover_id) for t in carried if t.group == group], covers, show_tag, "tag")
 
 
@@ -87,15 +100,18 @@ def _tiles(
                 picture = covers.get(cover) if cover is not None else None
                 if isinstance(picture, bytes):
                     st.image(picture, width="stretch")
-                st.button(f"{name} · {count}", key=f"{kind}-tile-{name}", on_click=show, args=(name,), width="stretch")
+                elif picture is not None:  # the cover cannot be shown: why, instead of a hole
+                    st.caption(picture)
+                label = f"{plain(name)} · {count}"
+                st.button(label, key=f"{kind}-tile-{name}", on_click=show, args=(name,), width="stretch")
 
 
 def card_marks(hit: Hit, teaching: bool, category: str | None) -> None:
-    """Under a card: «пример» while a category is being taught, «не то» while one is shown."""
+    """Under a card: «пример» while a category is being taught, «не то» on a shown category's members."""
     if teaching:
-        st.checkbox("пример", key=f"example-{hit.id}")
+        st.checkbox("пример", key=f"{PICK}-{hit.id}")
     if category is not None and category in hit.categories:
-        st.checkbox("не то", key=f"wrong-{hit.id}", help=f"Это фото не из категории «{category}»")
+        st.checkbox("не то", key=f"{WRONG}-{hit.id}", help=f"Это фото не из категории «{plain(category)}»")
 
 
 def ticked(prefix: str, hits: list[Hit]) -> list[int]:
@@ -105,33 +121,42 @@ def ticked(prefix: str, hits: list[Hit]) -> list[int]:
 
 def teach_panel(
     hits: list[Hit],
-    category: str | None,
+    categories: list[str],
     teach: Callable[[str, list[int], str], None],
+    add_examples: Callable[[str, list[int]], None],
+) -> None:
+    """Above the grid while teaching: a new category (a name, optional words, «Научить»), or more
+    examples for one of `categories` from the photos ticked in these results."""
+    with st.container(border=True, key="teach-panel"):
+        picked = ticked(PICK, hits)
+        into = messages.NEW_CATEGORY
+        if categories:
+            into = st.selectbox("Куда", [messages.NEW_CATEGORY, *categories], key="teach-into")
+        if into != messages.NEW_CATEGORY:
+            st.markdown(messages.add_hint(into, len(picked)))
+            st.button(
+                "Добавить примеры", key="add-examples", on_click=add_examples, args=(into, picked), type="primary"
+            )
+            return
+        st.markdown(messages.teach_hint(len(picked)))
+        left, middle, right = st.columns([2, 3, 1], vertical_alignment="bottom")
+        name = left.text_input("Название", key="teach-name", placeholder="например, дача")
+        words = middle.text_input("Слова (необязательно)", key="teach-words", placeholder="например, деревянный дом")
+        right.button("Научить", key="teach", on_click=teach, args=(name, picked, words), type="primary")
+
+
+def category_panel(
+    hits: list[Hit],
+    category: str,
     correct: Callable[[str, list[int], list[int]], None],
     remove: Callable[[str], None],
 ) -> None:
-    """Above the grid while teaching: a name, optional words, and «Научить»; with a category shown,
-    «Переобучить» (the ticked «пример» and «не то») and «Удалить категорию»."""
-    with st.container(border=True, key="teach-panel"):
-        examples, wrong = ticked("example", hits), ticked("wrong", hits)
-        if category is None:
-            st.markdown(f"**Новая категория.** Отметьте «пример» у её фото (отмечено: {len(examples)}).")
-            left, middle, right = st.columns([2, 3, 1])
-            name = left.text_input("Название", key="teach-name", placeholder="например, дача")
-            words = middle.text_input(
-                "Слова (необязательно)", key="teach-words", placeholder="например, деревянный дом"
-            )
-            right.button("Научить", key="teach", on_click=teach, args=(name, examples, words), type="primary")
-            return
-        st.markdown(
-            f"**Категория «{category}».** Отметьте «не то» у лишних фото и «пример» у новых, затем переобучите "
-            f"(«не то»: {len(wrong)}, новых примеров: {len(examples)})."
-        )
+    """Above a category's photos: how they are ranked, «Переобучить» (the ticked «не то» and
+    «пример») and «Удалить категорию»."""
+    with st.container(border=True, key="category-panel"):
+        picked, wrong = ticked(PICK, hits), ticked(WRONG, hits)
+        st.markdown(messages.correct_hint(category, len(wrong), len(picked)))
+        st.caption(messages.SCORES_NOTE)
         left, right = st.columns(2)
-        left.button("Переобучить", key="retrain", on_click=correct, args=(category, examples, wrong), type="primary")
+        left.button("Переобучить", key="retrain", on_click=correct, args=(category, picked, wrong), type="primary")
         right.button("Удалить категорию", key="remove-category", on_click=remove, args=(category,))
-
-
-def taught(name: str, members: int) -> str:
-    """The note after a category was taught or retrained."""
-    return f"Категория «{name}»: фото в ней — {members}."

@@ -123,6 +123,16 @@ UNEXPECTED = "Непредвиденная ошибка. Обновите стр
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#$])")
 
 
+def plural(count: int, one: str, few: str, many: str) -> str:
+    """The Russian form for `count`: plural(1, "кадр", "кадра", "кадров") -> "кадр" (21, 31...),
+    "кадра" for 2-4 (22-24...), "кадров" for the rest (11-14 included)."""
+    if count % 10 == 1 and count % 100 != 11:
+        return one
+    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
+        return few
+    return many
+
+
 def plain(text: str) -> str:
     """`text` (a file name from the user) shown as it is inside markdown."""
     return _MARKDOWN.sub(r"\\\1", text)
@@ -139,10 +149,66 @@ LABEL_PROBLEMS = {
     ),
     LabelProblem.VOCABULARY_TAG: "Это тег словаря, его нельзя удалить.",
     LabelProblem.PROBE_UNAVAILABLE: (
-        "Для категорий нужен пакет scikit-learn, а в этой установке его нет: `pip install scikit-learn`."
+        "Для категорий нужен пакет `scikit-learn`, а в этой установке его нет: `pip install scikit-learn`."
     ),
     LabelProblem.NOT_TAGGED: "У фото этого индекса ещё нет тегов: запустите `{indexer} build` — и они появятся.",
 }
+
+
+# The words of the tags and categories (ui/labels_view.py). A category's name (and a user's own
+# tag) is the user's: shown through plain() wherever markdown reads it.
+ALL_PHOTOS = "Все фото"  # the «Категория» filter's «any»
+TAGS_HELP = "Только фото со всеми выбранными тегами. Теги ставятся при индексации."
+CATEGORY_HELP = "Только фото своей категории, самые уверенные первыми"
+OVERVIEW_HELP = "Теги и свои категории коллекции"
+TEACHING_HELP = "Отметьте фото-примеры среди результатов и дайте им название"
+OVERVIEW_TITLE = "Обзор коллекции"
+OWN_CATEGORIES = "Свои категории"
+OTHER_TAGS = "Теги"  # the heading of tags without a group
+NO_TAGS_YET = "У фото пока нет тегов: они появятся после следующей индексации."
+NEW_CATEGORY = "Новая категория"
+SCORES_NOTE = "Фото категории, самые уверенные первыми: число на карточке — уверенность, что фото из неё (от 0,5 до 1)."
+
+
+def photos_count(count: int) -> str:
+    """«1 фото», «5 фото»: the noun does not change, the count is what a tile says."""
+    return f"{count} фото"
+
+
+def examples_count(count: int) -> str:
+    """«по 1 примеру», «по 2 примерам»."""
+    return f"по {count} {plural(count, 'примеру', 'примерам', 'примерам')}"
+
+
+def teach_hint(picked: int) -> str:
+    """Above a new category's name: what to do, and how many photos are ticked so far."""
+    return f"Отметьте «пример» у фото будущей категории (отмечено: {picked}), назовите её и нажмите «Научить»."
+
+
+def add_hint(name: str, picked: int) -> str:
+    return f"Отметьте «пример» у фото, которых не хватает в «{plain(name)}» (отмечено: {picked})."
+
+
+def correct_hint(name: str, wrong: int, picked: int) -> str:
+    return (
+        f"**Категория «{plain(name)}».** Отметьте «не то» у лишних фото, затем нажмите «Переобучить» "
+        f"(«не то»: {wrong}, новых примеров: {picked})."
+    )
+
+
+def category_taught(name: str, examples: int, members: int) -> str:
+    """After «Научить»: how many photos the new category took."""
+    return f"Категория «{plain(name)}» научена {examples_count(examples)}: в ней {photos_count(members)}."
+
+
+def category_retrained(name: str, before: int, after: int) -> str:
+    """After «Переобучить» or «Добавить примеры»: the member count, then and now."""
+    change = "столько же" if before == after else f"было {before}"
+    return f"Категория «{plain(name)}» переобучена: в ней {photos_count(after)} ({change})."
+
+
+def category_removed(name: str) -> str:
+    return f"Категория «{plain(name)}» удалена. Фото остались на месте."
 
 
 def explained(error: Exception, folder: Path) -> str:

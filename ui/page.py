@@ -114,7 +114,7 @@ def _only_labels() -> None:
 def show_tag(name: str) -> None:
     _only_labels()
     st.session_state.tags = [name]
-    st.session_state.category = labels_view.ALL_PHOTOS
+    st.session_state.category = messages.ALL_PHOTOS
 
 
 def show_category(name: str) -> None:
@@ -124,12 +124,14 @@ def show_category(name: str) -> None:
 
 
 def _unticked() -> None:
-    for key in [key for key in st.session_state if str(key).startswith(("example-", "wrong-"))]:
+    marks = (f"{labels_view.PICK}-", f"{labels_view.WRONG}-")
+    for key in [key for key in st.session_state if str(key).startswith(marks)]:
         del st.session_state[key]
 
 
-def _label_change(index: PhotoIndex, change: Callable[[], str], after: Callable[[], None] = lambda: None) -> None:
-    """Run a change of the categories; say what came of it (or, in Russian, why not) on the next run."""
+def _label_change(index: PhotoIndex, change: Callable[[], str]) -> None:
+    """Run a change of the categories; say what came of it (or, in Russian, why not) on the next run.
+    The categories live in the index, which every session shares: each run reads them again."""
     try:
         said = change()
     except LabelError as exc:
@@ -137,25 +139,39 @@ def _label_change(index: PhotoIndex, change: Callable[[], str], after: Callable[
         return
     st.session_state.label_note = ("success", said)
     _unticked()
-    after()
 
 
 def teach(index: PhotoIndex, name: str, examples: list[int], words: str) -> None:
+    """«Научить»: a new category from the ticked photos; its photos are shown next."""
+
     def change() -> str:
         category = index.labels.add_category(name, examples, text=words or None)
-        return labels_view.taught(category.name, category.members)
+        show_category(category.name)
+        st.session_state.teaching = False  # the category's own panel takes over: «не то», «Переобучить»
+        return messages.category_taught(category.name, len(category.examples), category.members)
 
-    def show() -> None:
-        st.session_state.category = " ".join(name.split())
-        st.session_state.tags = []
+    _label_change(index, change)
 
-    _label_change(index, change, show)
+
+def _retrained(index: PhotoIndex, name: str, examples: list[int], wrong: list[int]) -> str:
+    before = index.labels.category(name).members
+    after = index.labels.correct_category(name, examples, wrong)
+    return messages.category_retrained(after.name, before, after.members)
 
 
 def correct(index: PhotoIndex, name: str, examples: list[int], wrong: list[int]) -> None:
+    """«Переобучить»: the ticked «не то» ruled out, the ticked «пример» added, fitted again."""
+    _label_change(index, lambda: _retrained(index, name, examples, wrong))
+
+
+def add_examples(index: PhotoIndex, name: str, examples: list[int]) -> None:
+    """«Добавить примеры»: photos ticked among any results join a category's examples; it is shown next."""
+
     def change() -> str:
-        category = index.labels.correct_category(name, examples, wrong)
-        return labels_view.taught(category.name, category.members)
+        said = _retrained(index, name, examples, [])
+        show_category(name)
+        st.session_state.teaching = False
+        return said
 
     _label_change(index, change)
 
@@ -163,12 +179,10 @@ def correct(index: PhotoIndex, name: str, examples: list[int], wrong: list[int])
 def remove(index: PhotoIndex, name: str) -> None:
     def change() -> str:
         index.labels.remove_category(name)
-        return f"Категория «{name}» удалена."
+        st.session_state.category = messages.ALL_PHOTOS
+        return messages.category_removed(name)
 
-    def forget() -> None:
-        st.session_state.category = labels_view.ALL_PHOTOS
-
-    _label_change(index, change, forget)
+    _label_change(index, change)
 
 
 def similar_to(image_id: int) -> None:
@@ -443,14 +457,13 @@ def main(waiting: DeltaGenerator) -> None:
     views.sidebar_summary(stats, failures, index.folder)
     chosen = views.filters(stats, folder_choices(stats.roots, skip=str(index.folder)))
     try:
-        labelled = labels_view.label_filters(index.labels.tags(), index.labels.categories())
+        tags, categories = index.labels.tags(), index.labels.categories()  # read again: another session may teach
     except RuClipError as exc:
         stop_with(exc, index.folder)
-    st.sidebar.button("Обзор", key="overview-view", on_click=open_overview, help="Теги и свои категории коллекции")
+    labelled = labels_view.label_filters(tags, categories)
+    st.sidebar.button("Обзор", key="overview-view", on_click=open_overview, help=messages.OVERVIEW_HELP)
     st.sidebar.button("Похожие кадры", key="groups-view", on_click=open_groups, help="Серии и копии одного кадра")
-    teaching = st.sidebar.toggle(
-        "Научить категорию", key="teaching", help="Отметьте фото-примеры среди результатов и дайте им название"
-    )
+    teaching = st.sidebar.toggle("Научить категорию", key="teaching", help=messages.TEACHING_HELP)
     if st.session_state.overview:
         overview_page(index, stats)
         st.stop()
@@ -472,9 +485,11 @@ def main(waiting: DeltaGenerator) -> None:
     st.session_state.hits = {hit.id: hit for hit in hits}
     if hits.best_score is not None:  # something was found, over the threshold or not
         score_distribution(index, request)
-    if teaching or labelled.category is not None:
+    if labelled.category is not None:
+        labels_view.category_panel(list(hits), labelled.category, partial(correct, index), partial(remove, index))
+    elif teaching:
         labels_view.teach_panel(
-            list(hits), labelled.category, partial(teach, index), partial(correct, index), partial(remove, index)
+            list(hits), labels_view.usable(categories), partial(teach, index), partial(add_examples, index)
         )
     show_results(index, stats, hits, request, lambda hit: labels_view.card_marks(hit, teaching, labelled.category))
 

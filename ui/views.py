@@ -24,7 +24,7 @@ from search import Failure, Hit, IndexStats
 from search.commands import indexer_command
 from search.constants import RAW_SUFFIXES
 from search.images import image_suffixes
-from ui.messages import failure_reason
+from ui.messages import failure_reason, plural
 
 COLUMNS = 4
 RESULT_COUNTS = [12, 24, 48, 96]
@@ -268,16 +268,6 @@ def example_banner(label: str, picture: bytes | None, clear: Callable[[], None])
     weight = right.slider("Вес фото против слов", min_value=0.0, max_value=3.0, value=1.0, step=0.1, key="image_weight")
     right.button("✕ Убрать пример", key="clear-example", on_click=clear)
     return weight
-
-
-def plural(count: int, one: str, few: str, many: str) -> str:
-    """The Russian form for `count`: plural(1, "кадр", "кадра", "кадров") -> "кадр" (21, 31...),
-    "кадра" for 2-4 (22-24...), "кадров" for the rest (11-14 included)."""
-    if count % 10 == 1 and count % 100 != 11:
-        return one
-    if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
-        return few
-    return many
 
 
 def similar_shots(count: int) -> str:
