@@ -522,7 +522,7 @@ def test_the_overview_and_teaching_a_category_are_in_russian(page, labelled_coll
     shapes = [labelled_collection.label_of[name][1] for name in shown]
     assert shapes.count("звезда") >= 0.8 * len(shapes)  # the demo's tags: precision ≥ 0.9 measured
     page.get_by_text("Научить категорию", exact=True).click()
-    page.get_by_text("Новая категория.").wait_for(timeout=60_000)
+    page.get_by_text("Отметьте «пример» у фото будущей категории", exact=False).wait_for(timeout=60_000)
     page.get_by_text("пример", exact=True).first.wait_for()
     snap(page, "8-teach")
     assert english_words(page, page.context.new_cdp_session(page), labelled_collection.photos) == {}
@@ -581,6 +581,9 @@ def test_a_category_is_taught_in_the_browser_and_shows_in_the_overview(chromium,
         overview.click()
         tab.get_by_role("button", name=f"мои круги · {corrected.members}", exact=True).wait_for(timeout=60_000)
         tab.get_by_text("Свои категории", exact=True).wait_for()
+        with search.open_labels(own) as labels:
+            tiles = 1 + sum(1 for tag in labels.tags() if tag.count)
+        assert thumbnails_loaded(tab, tiles) == tiles  # a cover on every tile, and the search's cards gone
         snap(tab, "13-overview-with-category")
         assert english_words(tab, cdp, photos) == {}
         tab.context.close()

@@ -131,7 +131,7 @@ def teach_panel(
         picked = ticked(PICK, hits)
         into = messages.NEW_CATEGORY
         if categories:
-            into = st.selectbox("Куда", [messages.NEW_CATEGORY, *categories], key="teach-into")
+            into = st.selectbox("Куда добавить примеры", [messages.NEW_CATEGORY, *categories], key="teach-into")
         if into != messages.NEW_CATEGORY:
             st.markdown(messages.add_hint(into, len(picked)))
             st.button(
