@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -308,3 +310,22 @@ def test_errors_keep_their_reason_across_processes():
     image_error = pickle.loads(pickle.dumps(ImageLoadError("big", ImageProblem.TOO_LARGE)))
     assert (str(store_error), store_error.reason) == ("busy", StoreProblem.BUSY)
     assert (str(image_error), image_error.reason) == ("big", ImageProblem.TOO_LARGE)
+
+
+def test_opening_the_index_again_keeps_the_open_store_s_wal_from_another_process(tmp_path: Path):
+    """The page keeps an IndexStore open and opens a short-lived one on every run. Opening must not
+    drop this process's locks on index.sqlite: another process closing the index (a CLI search, a
+    category taught from the terminal) would then delete the WAL from under the open store, and its
+    next read fail with "disk I/O error" (it did, with a torn-file check that read the header itself)."""
+    store = IndexStore(tmp_path, create=True)
+    store.record_model(ModelRecord("demo", "f" * 64, 4))
+    assert store.model_record() is not None
+    IndexStore(tmp_path).close()  # as ui/loading.py's recorded_model does on every run
+    other = f"from search.store import IndexStore; s = IndexStore({str(tmp_path)!r}); s.model_record(); s.close()"
+    subprocess.run(
+        [sys.executable, "-c", other], check=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    )
+    assert (tmp_path / f"{DATABASE_FILE}-wal").exists()  # still this process's
+    store.record_model(ModelRecord("demo", "e" * 64, 4))
+    assert store.model_record().fingerprint == "e" * 64
+    store.close()

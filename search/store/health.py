@@ -22,7 +22,6 @@ _SQLITE_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 # SQLITE_FULL only when a page write fails, and as SQLITE_IOERR_* when it cannot grow its WAL
 # index (index.sqlite-shm, needed even to read) or sync a journal.
 NEARLY_FULL_BYTES = 1 << 20
-_HEADER = b"SQLite format 3\x00"
 IMAGES_TABLE = "images"  # schema.ImageRow's table (schema.py needs SQLAlchemy; this module does not)
 
 
@@ -95,19 +94,26 @@ def disk_nearly_full(folder: Path) -> bool:
 def torn_file_cause(path: Path) -> str | None:
     """Why index.sqlite was evidently cut short, or None. SQLite writes whole pages and notices a
     file shorter than the page count in its header, but reads a partly cut last page as zeros
-    (an index then looks empty and queries quietly return too little): that case is caught here."""
+    (an index then looks empty and queries quietly return too little): that case is caught here.
+
+    The page size is asked of SQLite, never read through a descriptor of our own: closing any
+    descriptor of the file drops every POSIX lock this process holds on it, the shared lock of its
+    open WAL connections included, and another process closing the index would then delete the WAL
+    and its index from under them (the next read here fails with "disk I/O error"). SQLite keeps
+    its own descriptors of a locked file open until the locks go."""
     try:
         size = path.stat().st_size
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-    except OSError:
+        connection = connect_read_only(path)
+    except (OSError, sqlite3.Error):
         return None  # missing or unreadable: SQLite says which
-    if len(header) < 100 or not header.startswith(_HEADER):
-        return None  # empty (being created), or not SQLite at all: SQLite says which
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        return None  # a damaged header: SQLite says so
+    try:
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.Error:
+        return None  # not SQLite at all, or a damaged header: SQLite says which
+    finally:
+        connection.close()
+    if not size:
+        return None  # empty: being created
     # A checkpoint that grows the file is seen a memory page at a time: a whole number of those is
     # not yet a cut (with the default 4096-byte pages both units are the same).
     unit = math.gcd(page_size, mmap.PAGESIZE)
