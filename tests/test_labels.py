@@ -111,9 +111,14 @@ def test_a_new_photo_gets_tags_and_a_deleted_one_loses_them(tagged, tmp_path):
     ix = search.open_index(index, device="cpu")
     new_ids = {h.id for h in ix.search(tags=["круг"], k=COUNT) if Path(h.path).name in extra}
     assert len(new_ids) >= 7
+    assert {tag.name: tag.count for tag in ix.labels.tags()}["круг"] == after["круг"]  # now cached
     shutil.rmtree(photos / "c")
     _build(photos, index)
     assert _counts(index) == before
+    # The open index's cached tags() follows the build that removed the photos, and its own changes.
+    assert {tag.name: tag.count for tag in ix.labels.tags()}["круг"] == before["круг"]
+    ix.labels.add_tag("пятно")
+    assert "пятно" in {tag.name for tag in ix.labels.tags()}
 
 
 def test_a_higher_threshold_retags_everything_and_never_adds_a_tag(tagged, tmp_path, monkeypatch):

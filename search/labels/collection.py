@@ -61,6 +61,7 @@ class CollectionLabels:
         self._model = model  # called only when text must be embedded (a user's tag, a category's words)
         self.fingerprint = fingerprint
         self._owned: IndexStore | None = None  # the store open_labels opened, closed by close()
+        self._tags: tuple[tuple[int, int], tuple[TagSummary, ...]] | None = None  # (counters, tags())
 
     def close(self) -> None:
         if self._owned is not None:
@@ -75,11 +76,20 @@ class CollectionLabels:
     # --- tags ------------------------------------------------------------------------------------
 
     def tags(self) -> list[TagSummary]:
-        """Every tag, the vocabulary's in its order then the user's own, with counts and covers."""
-        return [
+        """Every tag, the vocabulary's in its order then the user's own, with counts and covers.
+
+        Counted again only when a photo or a label changed since the last call: the page asks on
+        every interaction, and counting a large collection's tags takes a good part of a second."""
+        key = (self._store.change_counter(), self._store.labels.changes())
+        cached = self._tags
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
+        tags = [
             TagSummary(tag.name, tag.group, tag.count, tag.cover_id, tag.source == TagSource.USER)
             for tag in self._store.labels.tag_counts()
         ]
+        self._tags = (key, tuple(tags))  # one assignment: another thread sees the old pair or the new
+        return tags
 
     def tag_ids(self, names: Sequence[str]) -> list[int]:
         """The stored ids of these tags; LabelError naming the first unknown one."""

@@ -9,13 +9,13 @@ photo_tags until the next build's label stage removes them, and nobody sees them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -288,14 +288,24 @@ class LabelStore:
 
     def tags_of(self, image_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
         """Photo id -> its tags' names, the strongest share first (only photos that have tags)."""
+        return self._names_by_photo(
+            image_ids,
+            lambda chunk: (
+                select(PhotoTag.image_id, TagRow.name, PhotoTag.score)
+                .join(TagRow, TagRow.id == PhotoTag.tag_id)
+                .where(PhotoTag.image_id.in_(chunk))
+            ),
+        )
+
+    def _names_by_photo(
+        self, image_ids: Sequence[int], statement: Callable[[list[int]], Select]
+    ) -> dict[int, tuple[str, ...]]:
+        """Photo id -> names, the highest score first, from (photo id, name, score) rows of
+        `statement(chunk)` for each chunk of the ids."""
         found: dict[int, list[tuple[float, str]]] = {}
         with self._sessions() as session:
             for chunk in _chunks(image_ids):
-                for image_id, name, score in session.execute(
-                    select(PhotoTag.image_id, TagRow.name, PhotoTag.score)
-                    .join(TagRow, TagRow.id == PhotoTag.tag_id)
-                    .where(PhotoTag.image_id.in_(chunk))
-                ):
+                for image_id, name, score in session.execute(statement(chunk)):
                     found.setdefault(image_id, []).append((-score, name))
         return {i: tuple(name for _, name in sorted(pairs)) for i, pairs in found.items()}
 
@@ -437,16 +447,14 @@ class LabelStore:
 
     def categories_of(self, image_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
         """Photo id -> the names of the categories it is a member of, the strongest first."""
-        found: dict[int, list[tuple[float, str]]] = {}
-        with self._sessions() as session:
-            for chunk in _chunks(image_ids):
-                for image_id, name, score in session.execute(
-                    select(PhotoCategory.image_id, CategoryRow.name, PhotoCategory.score)
-                    .join(CategoryRow, CategoryRow.id == PhotoCategory.category_id)
-                    .where(PhotoCategory.image_id.in_(chunk))
-                ):
-                    found.setdefault(image_id, []).append((-score, name))
-        return {i: tuple(name for _, name in sorted(pairs)) for i, pairs in found.items()}
+        return self._names_by_photo(
+            image_ids,
+            lambda chunk: (
+                select(PhotoCategory.image_id, CategoryRow.name, PhotoCategory.score)
+                .join(CategoryRow, CategoryRow.id == PhotoCategory.category_id)
+                .where(PhotoCategory.image_id.in_(chunk))
+            ),
+        )
 
     def indexed_vectors_of(self, image_ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
         """Id -> stored vector, for those of these ids that are indexed."""
