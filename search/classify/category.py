@@ -11,8 +11,9 @@ a little toward a sphere): what varies most among the user's photos (a model's w
 object) would otherwise swamp a few examples' common trait in a direction where the collection
 varies little (a background, a framing); whitening is linear, so it folds back into the weights.
 A text («рыжий кот») adds its cosine to each photo's score, z-scored over that sample, with a
-weight that fades as examples come (the examples then say more than the words); since both parts are linear in the photo's vector, the stored model is one weight
-vector and a bias, and a photo is a member when sigmoid(vector · weights + bias) reaches one half.
+weight that fades as examples come (the examples then say more than the words); since both parts
+are linear in the photo's vector, the stored model is one weight vector and a bias, and a photo is
+a member when sigmoid(vector · weights + bias) reaches one half.
 BENCHMARKS.md has how precision grows with the number of examples.
 """
 
