@@ -19,7 +19,8 @@ training/shapes.py (a real photo, plain, gradient, noise), every colour and shap
 categories (CATEGORIES, from how each photo was drawn): "on a photo background" and "on a plain
 background" (the demo model's words are only its colours and shapes, so no query can say them and
 they cut across every tag it has), "a close-up" (the shape's drawn extent, training/world.py's
-drawn_extent, 65 % of the frame or more: its words have no size), "warm colours" (a union its words name only part by part) and
+drawn_extent, 65 % of the frame or more: its words have no size), "warm colours" (a union its
+words name only part by part) and
 "four looks" (a hand-picked set of four colour-shape pairs). Built with the real build and the demo
 model; each is taught from 1, 2, 4, 8 and 16 random examples (several seeds), with and without
 three «не то» (the three best-scoring wrong photos of the first fit, as a user would mark them);
