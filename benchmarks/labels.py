@@ -19,15 +19,14 @@ training/shapes.py (a real photo, plain, gradient, noise), every colour and shap
 categories (CATEGORIES, from how each photo was drawn): "on a photo background" and "on a plain
 background" (the demo model's words are only its colours and shapes, so no query can say them and
 they cut across every tag it has), "a close-up" (the shape's drawn extent, training/world.py's
-drawn_extent, 65 % of the frame or more: its words have no size), "warm colours" (a union its
-words name only part by part) and
-"four looks" (a hand-picked set of four colour-shape pairs). Built with the real build and the demo
-model; each is taught from 1, 2, 4, 8 and 16 random examples (several seeds), with and without
-three «не то» (the three best-scoring wrong photos of the first fit, as a user would mark them);
-precision@10 of all photos ranked by the category's probability, the examples and «не то» left
-out. Against the best text query (every word and colour-shape pair of the model's, and a few
-phrasings of the category; the best kept). `--quick-path N`: the CLI's unchanged re-run after a
-label stage at N files.
+drawn_extent, 65 % of the frame or more: it has no word for size), "warm colours" (a union its
+words name only part by part) and "four looks" (a hand-picked set of four colour-shape pairs).
+Built with the real build and the demo model; each is taught from 1, 2, 4, 8 and 16 random examples
+(several seeds), with and without three «не то» (the three best-scoring wrong photos of the first
+fit, as a user would mark them); precision@10 of all photos ranked by the category's probability,
+the examples and «не то» left out. Against the best text query (every word and colour-shape pair of
+the model's, and a few phrasings of the category; the best kept). `--quick-path N`: the CLI's
+unchanged re-run after a label stage at N files.
 """
 
 from __future__ import annotations
