@@ -18,14 +18,15 @@ Quality: photos drawn by the demo world (training/world.py), a quarter on each b
 training/shapes.py (a real photo, plain, gradient, noise), every colour and shape on each. The
 categories (CATEGORIES, from how each photo was drawn): "on a photo background" and "on a plain
 background" (the demo model's words are only its colours and shapes, so no query can say them and
-they cut across every tag it has), "warm colours" (a union its words name only part by part) and
-"four looks" (a hand-picked set of four colour-shape pairs). Built with the real build and the demo
-model; each is taught from 1, 2, 4, 8 and 16 random examples (several seeds), with and without
-three «не то» (the three best-scoring wrong photos of the first fit, as a user would mark them);
-precision@10 of all photos ranked by the category's probability, the examples and «не то» left
-out. Against the best text query (every word and colour-shape pair of the model's, and a few
-phrasings of the category; the best kept). `--quick-path N`: the CLI's unchanged re-run after a
-label stage at N files.
+they cut across every tag it has), "a close-up" (the shape's drawn extent, training/world.py's
+drawn_extent, 65 % of the frame or more: it has no word for size), "warm colours" (a union its
+words name only part by part) and "four looks" (a hand-picked set of four colour-shape pairs).
+Built with the real build and the demo model; each is taught from 1, 2, 4, 8 and 16 random examples
+(several seeds), with and without three «не то» (the three best-scoring wrong photos of the first
+fit, as a user would mark them); precision@10 of all photos ranked by the category's probability,
+the examples and «не то» left out. Against the best text query (every word and colour-shape pair of
+the model's, and a few phrasings of the category; the best kept). `--quick-path N`: the CLI's
+unchanged re-run after a label stage at N files.
 """
 
 from __future__ import annotations
@@ -153,19 +154,29 @@ def speed(size: int, work: Path) -> dict[str, float]:
 
 WARM = ("красный", "оранжевый", "жёлтый")
 FOUR_LOOKS = {("красный", "звезда"), ("синий", "круг"), ("зелёный", "квадрат"), ("жёлтый", "треугольник")}
-# The categories taught: what is true of a drawn photo, from how it was drawn.
+LARGE = 0.65  # «крупным планом»: the shape's bounding box spans this share of the frame's side or more
+# The categories taught: what is true of a drawn photo, from how it was drawn (colour, shape,
+# background kind, the shape's extent: its bounding box over the side of the square the model sees).
 CATEGORIES = {
-    "on a photo background": lambda colour, shape, kind: kind == "photo",
-    "on a plain background (one flat colour)": lambda colour, shape, kind: kind == "plain",
-    "warm colours (red, orange, yellow), any shape": lambda colour, shape, kind: colour in WARM,
+    "on a photo background": lambda colour, shape, kind, extent: kind == "photo",
+    "on a plain background (one flat colour)": lambda colour, shape, kind, extent: kind == "plain",
+    "a close-up (the shape spans 65 % of the frame or more)": lambda colour, shape, kind, extent: extent >= LARGE,
+    "warm colours (red, orange, yellow), any shape": lambda colour, shape, kind, extent: colour in WARM,
     "a collection of four looks (red star, blue circle, green square, yellow triangle)": (
-        lambda colour, shape, kind: (colour, shape) in FOUR_LOOKS
+        lambda colour, shape, kind, extent: (colour, shape) in FOUR_LOOKS
     ),
 }
 # The text queries tried for each (the best one counts): every word and pair of the demo model's, and these.
 EXTRA_QUERIES = {
     "on a photo background": ["фото", "фотография", "на фоне фотографии"],
     "on a plain background (one flat colour)": ["однотонный фон", "белый", "чёрный"],
+    "a close-up (the shape spans 65 % of the frame or more)": [
+        "крупным планом",
+        "большой",
+        "крупный",
+        "большой круг",
+        "большая звезда",
+    ],
     "warm colours (red, orange, yellow), any shape": ["красный + оранжевый + жёлтый", "красный + оранжевый"],
     "a collection of four looks (red star, blue circle, green square, yellow triangle)": [
         "красная звезда + синий круг + зелёный квадрат + жёлтый треугольник",
@@ -180,14 +191,14 @@ def quality(count: int, seeds: int, work: Path) -> dict[str, tuple[dict, dict]]:
     from search.store import IndexStore
     from training.captions import COLOURS, SHAPES
     from training.shapes import load_backgrounds
-    from training.world import DEFAULT_BACKGROUNDS, labelled_picture
+    from training.world import DEFAULT_BACKGROUNDS, drawn_extent, labelled_picture
 
     photos, index = work / "quality-photos", work / "quality-index"
     shutil.rmtree(photos, ignore_errors=True)
     shutil.rmtree(index, ignore_errors=True)
     photos.mkdir(parents=True)
     backgrounds = load_backgrounds(DEFAULT_BACKGROUNDS)
-    drawn: dict[str, tuple[str, str, str]] = {}
+    drawn: dict[str, tuple[str, str, str, float]] = {}
     for i in range(count):
         kind = ("photo", "plain", "gradient", "noise")[i % 4]
         kinds = (kind,)
@@ -195,7 +206,7 @@ def quality(count: int, seeds: int, work: Path) -> dict[str, tuple[dict, dict]]:
         picture = labelled_picture("labels-bench", i % 4, i // 4, (160, 120), backgrounds, kinds)
         name = f"p{i:04d}.jpg"
         picture.image.save(photos / name, quality=92)
-        drawn[name] = (picture.colour.name, picture.shape.name, kind)
+        drawn[name] = (picture.colour.name, picture.shape.name, kind, drawn_extent("labels-bench", i % 4, i // 4))
     build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=1, progress=False))
     store = IndexStore(index)
     id_drawn = {store.id_of(str(photos / name)): how for name, how in drawn.items()}

@@ -21,6 +21,9 @@ from .captions import Colour, Shape
 SUPERSAMPLING = 2  # draw at 2× and downscale: anti-aliased edges like a real picture
 MIN_CONTRAST = 90.0  # Euclidean RGB distance between the shape and the background under it
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+# The shape's bounding box over the side of the centred square, drawn uniformly in this range: the
+# first draw of a picture's random stream (world.drawn_extent replays it).
+EXTENT_RANGE = (0.35, 0.85)
 
 
 def load_backgrounds(folder: Path | None) -> list[Image.Image]:
@@ -112,8 +115,8 @@ def _shape_mask(shape: Shape, size: tuple[int, int], rng: random.Random) -> Imag
     width, height = size
     side = min(width, height)
     left, top = (width - side) / 2, (height - side) / 2
-    # The bounding box spans 35-85% of the square's side; the centre keeps it (nearly) inside.
-    extent = rng.uniform(0.35, 0.85) * side
+    # The bounding box spans EXTENT_RANGE of the square's side; the centre keeps it (nearly) inside.
+    extent = rng.uniform(*EXTENT_RANGE) * side
     radius = extent / 2 if shape.name == "круг" else extent / (2 * 0.95)
     margin = extent / 2
     cx = left + rng.uniform(margin, side - margin)

@@ -23,7 +23,7 @@ from search.images.square import center_square
 
 from .captions import COLOURS, SHAPES, Colour, Shape, random_caption
 from .contrastive import Batch
-from .shapes import BUSY_BACKGROUNDS, EASY_BACKGROUNDS, draw_picture, load_backgrounds
+from .shapes import BUSY_BACKGROUNDS, EASY_BACKGROUNDS, EXTENT_RANGE, draw_picture, load_backgrounds
 
 DEFAULT_BACKGROUNDS = Path(__file__).resolve().parent.parent / "data" / "demo" / "backgrounds"
 
@@ -53,6 +53,12 @@ def labelled_picture(
     colour = COLOURS[index % len(COLOURS)]
     shape = SHAPES[(index // len(COLOURS)) % len(SHAPES)]
     return LabelledPicture(draw_picture(rng, colour, shape, size, photos, backgrounds), colour, shape)
+
+
+def drawn_extent(purpose: str, seed: int, index: int) -> float:
+    """How large labelled_picture(purpose, seed, index, ...) draws its shape: the bounding box over
+    the side of the square the model sees (the first draw of the picture's stream, shapes.py)."""
+    return picture_rng(purpose, seed, index).uniform(*EXTENT_RANGE)
 
 
 def labelled_pictures(
