@@ -30,6 +30,8 @@ from .database import create_database_engine
 from .health import damaged_message
 from .labels import LabelStore
 from .layout import BUSY_TIMEOUT_MS, IndexKind
+from .meta import read_meta as _get
+from .meta import write_meta as _set
 from .migrations import upgrade
 from .photo_groups import (
     holds_raw_files,
@@ -54,6 +56,7 @@ from .records import (
     problem_of,
 )
 from .schema import DATABASE_FILE, Base, ImageRow, Meta, MetaKey, Removed, Root, RowState
+from .texts import TextStore
 
 REPLAY_CHUNK_ROWS = 50_000  # rows read at a time when the FAISS cache catches up
 DELETE_CHUNK_ROWS = 500  # SQLite caps the number of bound parameters in one statement
@@ -74,19 +77,6 @@ _HIT_COLUMNS = tuple(field.name for field in fields(HitRow))
 _HIT_ROWS = select(*(getattr(ImageRow, name) for name in _HIT_COLUMNS)).where(
     ImageRow.id.in_(bindparam("ids", expanding=True)), ImageRow.state == RowState.INDEXED.value
 )
-
-
-def _get(session: Session, key: MetaKey) -> str | None:
-    if not isinstance(key, MetaKey):
-        raise TypeError(f"metadata keys are MetaKey members, not {key!r}")
-    row = session.get(Meta, key.value)
-    return None if row is None else row.value
-
-
-def _set(session: Session, key: MetaKey, value: object) -> None:
-    if not isinstance(key, MetaKey):
-        raise TypeError(f"metadata keys are MetaKey members, not {key!r}")
-    session.merge(Meta(key=key.value, value=str(value)))
 
 
 def _next_change(session: Session) -> int:
@@ -165,6 +155,7 @@ class IndexStore:
             self.engine.dispose()
             raise
         self.labels = LabelStore(self.engine, self._sessions)  # tags and categories (labels.py)
+        self.texts = TextStore(self.engine, self._sessions)  # text in photos (texts.py)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -450,6 +441,11 @@ class IndexStore:
     def labels_are_current(self, key: str) -> bool:
         """Whether every indexed photo has its tags and categories, made with this labels key."""
         recorded, seq = self.labels.labelled_up_to()
+        return recorded == key and seq == self.change_counter()
+
+    def texts_are_current(self, key: str) -> bool:
+        """Whether every indexed photo the key's OCR mode asks for has been read with its engine."""
+        recorded, seq = self.texts.read_up_to()
         return recorded == key and seq == self.change_counter()
 
     def count_indexed(self) -> int:
