@@ -1,0 +1,144 @@
+"""Text in photos: the word normalisation (search/ocr/words.py) on FTS5 itself, and the Tesseract reader
+(search/ocr/engine.py) on generated photos of text (training/text_photos.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from search.ocr.words import document_of, fts_expression, matched_words, query_words, stem, words_of
+
+# Written here, not produced by the stemmer: a word as a photo shows it, and a query in another form.
+INFLECTED = [
+    ("ЧЕК", "чеки"),
+    ("ЧЕК", "чеков"),
+    ("чеке", "чек"),
+    ("паролем", "пароль"),
+    ("Пароль", "пароля"),
+    ("электричек", "электрички"),
+    ("электричек", "электричка"),
+    ("Электричка", "электричек"),
+    ("остановок", "остановка"),
+    ("Пятёрочка", "пятерочки"),
+    ("улица", "улице"),
+    ("КАССОВЫЙ", "кассового"),
+    ("расписание", "расписания"),
+    ("passwords", "password"),
+]
+NASTY = [
+    '"',
+    '""',
+    "*",
+    '"чек"*',
+    "чек*",
+    "(",
+    ")",
+    "NEAR(чек пароль)",
+    "чек NEAR пароль",
+    "AND",
+    "OR чек",
+    "NOT",
+    "-чек",
+    "чек -пароль",
+    "^чек",
+    "text:чек",
+    "{text}: чек",
+    "'; DROP TABLE t; --",
+    "\\",
+    "чек\x00пароль",
+    "ё Ё e\u0301",
+    "🙂 чек",
+    "a b c",
+    "  ",
+    "",
+]
+
+
+def test_words_are_lowercased_with_yo_as_ye_and_split_on_anything_but_letters_and_digits():
+    assert words_of("КАССОВЫЙ ЧЕК №123, Wi-Fi: «Ёлка»") == ["кассовый", "чек", "123", "wi", "fi", "елка"]
+    assert words_of("ИТОГО=1 250,00") == ["итого", "1", "250", "00"]
+    assert words_of("") == [] and words_of("— … !") == []
+    assert words_of("в и на") == ["в", "и", "на"]  # nothing is dropped from a photo's text
+
+
+def test_stems_russian_and_english_words_and_keeps_digits_and_mixed_words():
+    assert stem("чеки") == stem("чек") == "чек"
+    assert stem("паролем") == stem("пароль")
+    assert stem("passwords") == stem("password") == "password"
+    assert stem("2024") == "2024"
+    assert stem("wi5") == "wi5" and stem("мир24") == "мир24"
+
+
+def test_document_holds_the_stems_of_the_words():
+    assert document_of("КАССОВЫЙ ЧЕК №7") == "кассов чек 7"
+    assert document_of("Ёлки") == document_of("елки")
+
+
+def test_query_words_drop_prepositions_conjunctions_particles_and_single_letters():
+    assert query_words("скриншот с паролем от wifi") == ["скриншот", "паролем", "wifi"]
+    assert query_words("чек из Пятёрочки для налоговой") == ["чек", "пятерочки", "налоговой"]
+    assert query_words("the price of milk") == ["price", "milk"]
+    assert query_words("я в 7 утра") == ["7", "утра"]
+    assert query_words("в и на") == []
+
+
+@pytest.fixture()
+def photo_texts() -> sqlite3.Connection:
+    """A real FTS5 table holding three photos' text as document_of stores it."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    texts = {
+        1: "КАССОВЫЙ ЧЕК ООО «Пятёрочка» ИТОГО 1 250,00",
+        2: "Настройки Wi-Fi Пароль от wifi: qwerty123",
+        3: "Расписание электричек Москва — Тверь",
+    }
+    db.executemany("INSERT INTO texts(rowid, body) VALUES (?, ?)", [(i, document_of(t)) for i, t in texts.items()])
+    return db
+
+
+def _rows(db: sqlite3.Connection, expression: str) -> set[int]:
+    query = "SELECT rowid FROM texts WHERE texts MATCH ? ORDER BY bm25(texts)"
+    return {row for (row,) in db.execute(query, (expression,))}
+
+
+@pytest.mark.parametrize(("written", "query"), INFLECTED)
+def test_a_query_in_another_form_matches_the_written_word(written: str, query: str):
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    db.execute("INSERT INTO texts(rowid, body) VALUES (1, ?), (2, ?)", (document_of(f"слово {written} тут"), "другое"))
+    expression = fts_expression(query_words(query), require_all=True)
+    assert expression is not None
+    assert _rows(db, expression) == {1}
+    assert matched_words(f"слово {written} тут", [query]) == (written,)
+
+
+def test_expressions_find_the_right_rows_any_or_all_words(photo_texts: sqlite3.Connection):
+    assert _rows(photo_texts, fts_expression(["чеки"], require_all=False)) == {1}
+    assert _rows(photo_texts, fts_expression(query_words("пароль от вайфая"), require_all=False)) == {2}
+    assert _rows(photo_texts, fts_expression(query_words("пароль от вайфая"), require_all=True)) == set()
+    assert _rows(photo_texts, fts_expression(query_words("электричка в Тверь"), require_all=True)) == {3}
+    assert _rows(photo_texts, fts_expression(query_words("чек электрички"), require_all=False)) == {1, 3}
+    assert _rows(photo_texts, fts_expression(["распис"], require_all=False)) == {3}  # a word typed half-way
+    assert _rows(photo_texts, fts_expression(["1"], require_all=False)) == {1}  # short: exact, not a prefix
+    assert fts_expression(query_words("в и на"), require_all=False) is None
+    assert fts_expression([], require_all=True) is None
+
+
+@pytest.mark.parametrize("nasty", NASTY)
+def test_any_input_gives_an_expression_fts5_accepts(photo_texts: sqlite3.Connection, nasty: str):
+    for words in (query_words(nasty), [nasty], [nasty, "чек"]):
+        for require_all in (False, True):
+            expression = fts_expression(words, require_all)
+            if expression is not None:
+                _rows(photo_texts, expression)  # raises sqlite3.OperationalError on a bad expression
+    assert 1 in _rows(photo_texts, fts_expression([nasty, "чек"], require_all=False))
+
+
+def test_matched_words_are_as_written_in_order_and_unique():
+    text = "КАССОВЫЙ ЧЕК №5\nчек оплачен. Кассир: Ёлкина. Чеки не выдаём"
+    assert matched_words(text, ["чеки", "кассового"]) == ("КАССОВЫЙ", "ЧЕК", "чек", "Чеки")
+    assert matched_words(text, ["елкиной"]) == ("Ёлкина",)
+    assert matched_words(text, ["5"]) == ("5",)
+    assert matched_words(text, ["пароль"]) == ()
+    assert matched_words(text, []) == ()
