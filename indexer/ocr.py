@@ -107,6 +107,7 @@ def read_texts(
 ) -> TextOutcome:
     """Read the text of the photos the mode asks for that have none for their present content."""
     from search.ocr.engine import engine_key, ocr_problem
+    from search.store.schema import TextState
 
     assert mode in OCR_MODES, mode
     outcome = TextOutcome()
@@ -118,15 +119,16 @@ def read_texts(
     if recorded != key:
         since = 0
     now = store.change_counter()
-    store.texts.forget(store.labels.rows_left_since(since))
     candidates = store.texts.candidates(since, reader_key, with_skipped=mode == "all")
+    # Before the texts of deleted rows are dropped: a copy that takes a deleted photo's place has its text.
     to_read, judged = _selected(store, candidates, mode, reader_key)
     problem = ocr_problem()
     if problem is not None:
         outcome.waiting, outcome.unavailable = len(to_read), str(problem)
         return outcome  # nothing recorded: a build with the engine reads them
+    store.texts.forget(store.labels.rows_left_since(since))
     store.texts.write(judged)
-    outcome.skipped = sum(1 for entry in judged if entry.state == "skipped")
+    outcome.skipped = sum(1 for entry in judged if entry.state == TextState.SKIPPED)
     outcome.copied = len(judged) - outcome.skipped
     stopped = _read_into(
         store, to_read, reader_key, workers, stages, outcome, progress, progress_min_files, stop_requested
@@ -141,6 +143,7 @@ def _selected(
 ) -> tuple[list[TextCandidate], list[TextEntry]]:
     """The candidates to read, and the entries decided without reading: a copy of a content already
     read takes its text; under --ocr auto, a photo without a sign of text is skipped."""
+    from search.store.schema import TextState
     from search.store.texts import TextEntry
 
     known = store.texts.known_texts([c.content_hash for c in candidates], reader_key)
@@ -167,7 +170,7 @@ def _selected(
         elif mode == "all" or likely_text(candidate, tags_of.get(candidate.id, ()), text_tags):
             to_read.append(candidate)
         else:
-            judged.append(TextEntry(candidate.id, candidate.content_hash, "skipped", reader_key))
+            judged.append(TextEntry(candidate.id, candidate.content_hash, TextState.SKIPPED, reader_key))
     return to_read, judged
 
 
@@ -222,19 +225,20 @@ def _read_into(
 def _entry_of(
     candidate: TextCandidate, result: RecognisedText | Failed, reader_key: str, outcome: TextOutcome
 ) -> TextEntry:
+    from search.images.decoded import Failed
     from search.ocr.words import document_of
-
+    from search.store.schema import TextState
     from search.store.texts import TextEntry
 
     if isinstance(result, Failed):
         outcome.failed += 1
-        return TextEntry(candidate.id, candidate.content_hash, "failed", reader_key, detail=result.detail)
+        return TextEntry(candidate.id, candidate.content_hash, TextState.FAILED, reader_key, detail=result.detail)
     outcome.read += 1
     outcome.with_words += bool(result.words)
     return TextEntry(
         candidate.id,
         candidate.content_hash,
-        "read",
+        TextState.READ,
         reader_key,
         text=result.text,
         confidence=result.confidence,
