@@ -107,6 +107,7 @@ def read_texts(
 ) -> TextOutcome:
     """Read the text of the photos the mode asks for that have none for their present content."""
     from search.ocr.engine import engine_key, ocr_problem
+
     from search.store.schema import TextState
 
     assert mode in OCR_MODES, mode
