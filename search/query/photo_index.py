@@ -90,7 +90,7 @@ class PhotoIndex:
         self._groups = GroupCache(self._store)
         # Tags and categories (search/labels/): list, teach, correct, remove.
         self.labels = CollectionLabels(self._store, lambda: self.model, self.model.fingerprint)
-        self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
+        self._stats: tuple[tuple[int, str | None, str | None], IndexStats] | None = None
 
     @property
     def prompts(self) -> tuple[str, ...] | None:

@@ -546,10 +546,14 @@ class IndexStore:
             )
             return [Failure(row.file_path, problem_of(row.reason), str(row.detail or row.reason)) for row in rows]
 
-    def summary_key(self) -> tuple[int, str | None]:
-        """Changes whenever summary() would: the change counter and the last build's end."""
+    def summary_key(self) -> tuple[int, str | None, str | None]:
+        """Changes whenever summary() would: the change counter, the last build's end, the texts' changes."""
         with self._sessions() as session:
-            return int(_get(session, MetaKey.CHANGE_COUNTER) or 0), _get(session, MetaKey.LAST_BUILD_FINISHED)
+            return (
+                int(_get(session, MetaKey.CHANGE_COUNTER) or 0),
+                _get(session, MetaKey.LAST_BUILD_FINISHED),
+                _get(session, MetaKey.TEXTS_CHANGES),
+            )
 
     def summary(self) -> IndexStats:
         """What the index holds: counts, failures by reason, model, index type, folders, dates."""
@@ -584,6 +588,7 @@ class IndexStore:
                 embed_dim=int(dim) if dim else None,
                 model_fingerprint=_get(session, MetaKey.MODEL_FINGERPRINT),
                 vector_file=_get(session, MetaKey.VECTOR_FILE),
+                with_text=self.texts.counts().with_words,
             )
 
     # --- integrity and copies ---------------------------------------------------------------------

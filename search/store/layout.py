@@ -65,6 +65,7 @@ class MetaKey(StrEnum):
     # indexed row the mode asks for has been read or judged textless.
     TEXTS_KEY = "texts_key"
     TEXTS_SEQ = "texts_seq"
+    TEXTS_CHANGES = "texts_changes"  # raised by every write of texts: what a reader's cached counts are keyed by
     HOLDS_RAW = "holds_raw"  # "1" once a camera RAW was written: only then are RAW twins looked for
 
 

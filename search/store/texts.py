@@ -159,6 +159,7 @@ class TextStore:
                     for entry in entries
                 ],
             )
+            write_meta(session, MetaKey.TEXTS_CHANGES, int(read_meta(session, MetaKey.TEXTS_CHANGES) or 0) + 1)
             worded = [{"id": entry.image_id, "words": entry.words} for entry in entries if entry.words]
             if worded:
                 session.execute(text(f"INSERT INTO {TEXT_SEARCH_TABLE} (rowid, words) VALUES (:id, :words)"), worded)
