@@ -203,7 +203,7 @@ def _plate(entry: Entry, rng: random.Random) -> tuple[Image.Image, list[str]]:
         lines = [line for line in lines if line]
     big = _font_of(rng, BOLD, rng.randint(96, 140))
     small = _font_of(rng, BOLD, int(big.size * 0.45))
-    fonts = [small, big, small] if street else [big, small]
+    fonts = ([small, big, small] if street else [big, small])[: len(lines)]
     boxes = [
         ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), line, font=f)
         for line, f in zip(lines, fonts, strict=True)
