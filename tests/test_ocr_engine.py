@@ -253,3 +253,19 @@ def test_no_query_of_the_lexicon_matches_another_entry_or_a_filler_line():
         for query in entry.queries:
             assert not [other.line for other in entries if other is not entry and matched_words(other.line, [query])]
             assert not [line for line in fillers if matched_words(line, [query])], query
+
+
+def test_the_ocr_modules_import_no_engine_no_pillow_no_numpy_no_torch():
+    import subprocess
+    import sys
+
+    from .helpers import REPO_ROOT
+
+    code = (
+        "import sys, search.ocr, search.ocr.words, search.ocr.engine; "
+        "search.ocr.engine.ocr_problem(); search.ocr.engine.engine_key(); search.ocr.words.document_of('чек'); "
+        "print(sorted({'tesserocr', 'PIL', 'numpy', 'torch'} & set(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
