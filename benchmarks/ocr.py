@@ -98,7 +98,7 @@ def _words_and_confidences(api, image) -> list[tuple[str, float]]:  # noqa: ANN0
     if iterator is None:
         return found
     while True:
-        word = iterator.GetUTF8Text(tesserocr.RIL.WORD)
+        word = None if iterator.Empty(tesserocr.RIL.WORD) else iterator.GetUTF8Text(tesserocr.RIL.WORD)
         if word and word.strip():
             found.append((word.strip(), iterator.Confidence(tesserocr.RIL.WORD)))
         if not iterator.Next(tesserocr.RIL.WORD):

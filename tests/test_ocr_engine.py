@@ -25,6 +25,20 @@ INFLECTED = [
     ("КАССОВЫЙ", "кассового"),
     ("расписание", "расписания"),
     ("passwords", "password"),
+    ("Сметана", "сметаной"),  # Snowball: «смета» and «сметан»
+    ("Бананы", "бананов"),  # «бана» and «банан»
+    ("КУКОЛ", "кукла"),
+    ("жильцов", "жилец"),
+    ("огурец", "огурцы"),
+]
+# Near in letters, other words: none may match.
+UNRELATED = [
+    ("Парламент", "пароль"),
+    ("СТОЛ", "столовой"),
+    ("БАНЯ", "бананов"),
+    ("чай", "чек"),
+    ("Чехов", "чек"),
+    ("улей", "улица"),
 ]
 NASTY = [
     '"',
@@ -111,6 +125,15 @@ def test_a_query_in_another_form_matches_the_written_word(written: str, query: s
     assert expression is not None
     assert _rows(db, expression) == {1}
     assert matched_words(f"слово {written} тут", [query]) == (written,)
+
+
+@pytest.mark.parametrize(("written", "query"), UNRELATED)
+def test_a_query_does_not_match_a_word_near_in_letters(written: str, query: str):
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    db.execute("INSERT INTO texts(rowid, body) VALUES (1, ?)", (document_of(written),))
+    assert _rows(db, fts_expression([query], require_all=False)) == set()
+    assert matched_words(written, [query]) == ()
 
 
 def test_expressions_find_the_right_rows_any_or_all_words(photo_texts: sqlite3.Connection):
@@ -225,7 +248,7 @@ def test_each_generated_photo_is_the_only_one_its_query_finds_in_the_drawn_text(
     the same from the same seed."""
     from training.text_photos import KINDS, make_text_photos
 
-    photos = make_text_photos(tmp_path / "a", 40, seed=5)
+    photos = make_text_photos(tmp_path / "a", 10, seed=5)
     assert [photo.kind for photo in photos[:5]] == list(KINDS)
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
