@@ -25,6 +25,20 @@ INFLECTED = [
     ("КАССОВЫЙ", "кассового"),
     ("расписание", "расписания"),
     ("passwords", "password"),
+    ("Сметана", "сметаной"),  # Snowball: «смета» and «сметан»
+    ("Бананы", "бананов"),  # «бана» and «банан»
+    ("КУКОЛ", "кукла"),
+    ("жильцов", "жилец"),
+    ("огурец", "огурцы"),
+]
+# Near in letters, other words: none may match.
+UNRELATED = [
+    ("Парламент", "пароль"),
+    ("СТОЛ", "столовой"),
+    ("БАНЯ", "бананов"),
+    ("чай", "чек"),
+    ("Чехов", "чек"),
+    ("улей", "улица"),
 ]
 NASTY = [
     '"',
@@ -111,6 +125,15 @@ def test_a_query_in_another_form_matches_the_written_word(written: str, query: s
     assert expression is not None
     assert _rows(db, expression) == {1}
     assert matched_words(f"слово {written} тут", [query]) == (written,)
+
+
+@pytest.mark.parametrize(("written", "query"), UNRELATED)
+def test_a_query_does_not_match_a_word_near_in_letters(written: str, query: str):
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    db.execute("INSERT INTO texts(rowid, body) VALUES (1, ?)", (document_of(written),))
+    assert _rows(db, fts_expression([query], require_all=False)) == set()
+    assert matched_words(written, [query]) == ()
 
 
 def test_expressions_find_the_right_rows_any_or_all_words(photo_texts: sqlite3.Connection):
@@ -217,3 +240,55 @@ def test_the_words_of_no_text_are_none(reader):
 
     result = reader.read(Image.new("RGB", (640, 480), (120, 160, 200)))
     assert (result.text, result.words, result.confidence) == ("", 0, 0.0)
+
+
+def test_each_generated_photo_is_the_only_one_its_query_finds_in_the_drawn_text(tmp_path):
+    """On the text drawn (no OCR): a photo's query word, in another form than written, matches its own
+    text and no other photo's, for as long as the lexicon's groups last; the files are made again
+    the same from the same seed."""
+    from training.text_photos import KINDS, make_text_photos
+
+    photos = make_text_photos(tmp_path / "a", 10, seed=5)
+    assert [photo.kind for photo in photos[:5]] == list(KINDS)
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    db.executemany(
+        "INSERT INTO texts(rowid, body) VALUES (?, ?)", [(i, document_of(p.text)) for i, p in enumerate(photos)]
+    )
+    for row, photo in enumerate(photos):
+        assert photo.query_word in photo.text and words_of(photo.query) != words_of(photo.query_word)
+        expression = fts_expression(query_words(photo.query), require_all=True)
+        if matched_words(photo.text, [photo.query]):  # the stemmer joins the two forms
+            assert _rows(db, expression) == {row}, (photo.query, photo.query_word)
+    again = make_text_photos(tmp_path / "b", 5, seed=5)
+    assert all(a.path.read_bytes() == b.path.read_bytes() for a, b in zip(photos[:5], again, strict=True))
+
+
+def test_no_query_of_the_lexicon_matches_another_entry_or_a_filler_line():
+    from training import text_lexicon as lexicon
+    from training.text_photos import SIGN_NOTES, TITLES
+
+    entries = [entry for group in (lexicon.SCREEN, lexicon.PRODUCTS, lexicon.SIGNS) for entry in group]
+    fixed = ["ООО КАССОВЫЙ ЧЕК ПРИХОД ИТОГО СПАСИБО ЗА ПОКУПКУ!", "Список покупок", "УЛИЦА"]
+    fillers = [*lexicon.FILLER_SCREEN, *lexicon.FILLER_PRODUCTS, *lexicon.SHOPS, *TITLES, *SIGN_NOTES, *fixed]
+    for entry in entries:
+        assert entry.written in entry.line and entry.queries
+        for query in entry.queries:
+            assert not [other.line for other in entries if other is not entry and matched_words(other.line, [query])]
+            assert not [line for line in fillers if matched_words(line, [query])], query
+
+
+def test_the_ocr_modules_import_no_engine_no_pillow_no_numpy_no_torch():
+    import subprocess
+    import sys
+
+    from .helpers import REPO_ROOT
+
+    code = (
+        "import sys, search.ocr, search.ocr.words, search.ocr.engine; "
+        "search.ocr.engine.ocr_problem(); search.ocr.engine.engine_key(); search.ocr.words.document_of('чек'); "
+        "print(sorted({'tesserocr', 'PIL', 'numpy', 'torch'} & set(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

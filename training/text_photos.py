@@ -80,8 +80,8 @@ def _backgrounds() -> tuple[Image.Image, ...]:
 
 def _noise(image: Image.Image, rng: random.Random, sigma: float) -> Image.Image:
     pixels = np.asarray(image, dtype=np.float32)
-    noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, sigma, pixels.shape)
-    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8), image.mode)
+    noise = np.random.default_rng(rng.getrandbits(32)).standard_normal(pixels.shape, dtype=np.float32)
+    return Image.fromarray(np.clip(pixels + sigma * noise, 0, 255).astype(np.uint8), image.mode)
 
 
 def _jitter(rgb: tuple[int, int, int], rng: random.Random, spread: int = 10) -> tuple[int, int, int]:
@@ -203,7 +203,7 @@ def _plate(entry: Entry, rng: random.Random) -> tuple[Image.Image, list[str]]:
         lines = [line for line in lines if line]
     big = _font_of(rng, BOLD, rng.randint(96, 140))
     small = _font_of(rng, BOLD, int(big.size * 0.45))
-    fonts = [small, big, small] if street else [big, small]
+    fonts = ([small, big, small] if street else [big, small])[: len(lines)]
     boxes = [
         ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), line, font=f)
         for line, f in zip(lines, fonts, strict=True)
@@ -312,6 +312,6 @@ def make_text_photos(folder: Path, count: int, seed: int = 0, kinds: Sequence[st
             )
         png = kind in ("screenshot", "low_contrast")
         path = folder / f"{index:03d}-{kind}.{'png' if png else 'jpg'}"
-        image.save(path, **({} if png else {"quality": rng.randint(80, 92)}))
+        image.save(path, **({"compress_level": 1} if png else {"quality": rng.randint(80, 92)}))
         photos.append(TextPhoto(path, kind, text, rng.choice(entry.queries), written))
     return photos

@@ -7,9 +7,10 @@ and a word typed half-way finds the whole one. The stemmer is Snowball (PyStemme
 Cyrillic words, English for Latin ones, everything else (digits, mixed scripts) kept as written.
 
 Snowball cuts endings, not the fleeting vowel of a stem («электричка» → «электричк», but «электричек»
-stays «электричек»): a query stem ending in two consonants before к/н also asks for the forms with
-о/е between them, and one ending in о/е + к/ц also for the form without (_fleeting_variants). Only the
-query side varies: the stored stems do not depend on it.
+stays «электричек»), and cuts some words one letter deeper in one form than in others («сметана» →
+«смета», «сметаной» → «сметан»): a query stem also asks for its forms with the fleeting vowel put in
+or taken out and for itself one letter shorter as a whole stem (_alternatives). Only the query side
+varies: the stored stems do not depend on it.
 """
 
 from __future__ import annotations
@@ -93,46 +94,55 @@ def _query_stems(words: Sequence[str]) -> list[str]:
 
 def _fleeting_variants(stemmed: str) -> tuple[str, ...]:
     """The stem with its fleeting vowel put in or taken out: «электричк» → («электричек», «электричок»),
-    «электричек» → («электричк»,); () for a stem without one."""
+    «кукл» → («кукел», «кукол»), «электричек» → («электричк»,), «жилец» → («жилц», «жильц»); () for a
+    stem without one. Taken out only before к, ц, н: «парол» must not become «парл» (парламент)."""
     if len(stemmed) < _MIN_VARIANT_STEM or not _CYRILLIC.fullmatch(stemmed):
         return ()
     *_, third, second, last = stemmed
     if second in "ео" and last in "кцн" and third in _CONSONANTS:
-        return (stemmed[:-2] + last,)
-    if second in _CONSONANTS and last in "кцн" and second != last:
+        return (stemmed[:-2] + last, stemmed[:-2] + "ь" + last)
+    if second == "ь" and last in "кцн":
+        return (stemmed[:-2] + "е" + last,)
+    if second in _CONSONANTS and last in "кцнлр" and second != last:
         return (stemmed[:-1] + "е" + last, stemmed[:-1] + "о" + last)
     return ()
 
 
-def _alternatives(stemmed: str) -> tuple[str, ...]:
-    return (stemmed, *_fleeting_variants(stemmed))
+def _alternatives(stemmed: str) -> tuple[tuple[str, bool], ...]:
+    """What a query stem matches in stored stems, as (stem, as a prefix): itself (a prefix from 3
+    characters), its fleeting-vowel forms (prefixes), and the stem one letter shorter as a whole stem
+    (when that has 4+ letters): Snowball cuts some nominatives one letter deeper than their other
+    forms («сметана» → «смета», «сметаной» → «сметан»; «бананы» → «бана», «бананов» → «банан»)."""
+    found = [(stemmed, len(stemmed) >= 3), *((variant, True) for variant in _fleeting_variants(stemmed))]
+    if len(stemmed) > _MIN_VARIANT_STEM and _CYRILLIC.fullmatch(stemmed):
+        found.append((stemmed[:-1], False))
+    return tuple(dict.fromkeys(found))
 
 
-def _term(stemmed: str) -> str:
+def _term(stemmed: str, prefix: bool) -> str:
     # A double-quoted FTS5 string with its quotes doubled is one string whatever it holds (NEAR, AND,
     # *, -, parentheses are letters there); the stems hold letters and digits only anyway.
     quoted = '"' + stemmed.replace('"', '""') + '"'
-    return quoted + "*" if len(stemmed) >= 3 else quoted
+    return quoted + "*" if prefix else quoted
 
 
 def fts_expression(words: Sequence[str], require_all: bool) -> str | None:
     """An FTS5 MATCH expression for query words (query_words' output): each word's stem as a prefix
-    term (an exact one under 3 characters), with its fleeting-vowel forms as alternatives, joined by
-    OR (any word; bm25 ranks those with more first) or AND (every word); None when no word is left."""
+    term (an exact one under 3 characters), with its alternatives (_alternatives: fleeting vowels, a
+    stem cut one letter deeper), joined by OR (any word; bm25 ranks those with more first) or AND
+    (every word); None when no word is left."""
     groups = []
     for stemmed in _query_stems(words):
-        terms = [_term(alternative) for alternative in _alternatives(stemmed)]
+        terms = [_term(alternative, prefix) for alternative, prefix in _alternatives(stemmed)]
         groups.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
     if not groups:
         return None
     return (" AND " if require_all else " OR ").join(groups)
 
 
-def _matches(document_stem: str, query_stem: str) -> bool:
-    """The rule fts_expression gives FTS5: the same stem, or a stem that starts with a query stem of 3+."""
-    if len(query_stem) >= 3:
-        return document_stem.startswith(query_stem)
-    return document_stem == query_stem
+def _matches(document_stem: str, alternative: str, prefix: bool) -> bool:
+    """The rule fts_expression gives FTS5: a stem that starts with a prefix term, or equals an exact one."""
+    return document_stem.startswith(alternative) if prefix else document_stem == alternative
 
 
 def matched_words(text: str, words: Sequence[str]) -> tuple[str, ...]:
@@ -145,6 +155,6 @@ def matched_words(text: str, words: Sequence[str]) -> tuple[str, ...]:
     for written in _WORD.findall(unicodedata.normalize("NFC", text)):
         if written in found:
             continue
-        if any(_matches(stem(word), query) for word in words_of(written) for query in wanted):
+        if any(_matches(stem(word), *alternative) for word in words_of(written) for alternative in wanted):
             found.setdefault(written)
     return tuple(found)
