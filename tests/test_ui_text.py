@@ -49,9 +49,11 @@ def test_the_toggle_is_shown_only_where_some_photo_s_text_was_read(monkeypatch, 
     assert toggle.label == "Текст на фото" and toggle.value is True  # on by default
     said = russian(toggle.help)
     assert "скриншотах, чеках, документах" in said and "в любой форме слова" in said and '«"пароль"»' in said
+    assert "Текст распознан на 2 фото: слова запроса ищутся и в нём" in [c.value for c in at.sidebar.caption]
     # The shapes' collection: no text read, no toggle; a quoted word says how to read the text.
     plain = typed(page(monkeypatch, labelled_collection.index), '"пароль"')
     assert "ocr_text" not in [t.key for t in plain.toggle]
+    assert not any(c.value.startswith("Текст распознан") for c in plain.sidebar.caption)
     assert not cards(plain) and not plain.exception
     warned = russian(plain.warning[0].value)
     assert warned.startswith("Текст на фото этой коллекции не распознан")

@@ -210,6 +210,11 @@ TEXT_TOGGLE_HELP = (
 )
 
 
+def text_read_in(count: int) -> str:
+    """The sidebar's line on the photos whose text was read: «Текст распознан на 2 фото»."""
+    return f"Текст распознан на {count} фото: слова запроса ищутся и в нём"
+
+
 def matched_words(words: tuple[str, ...]) -> str:
     """A card's line: the words of its photo's text that the query found."""
     return "Слова на фото: " + ", ".join(plain(word) for word in words)

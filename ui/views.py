@@ -95,6 +95,8 @@ def sidebar_summary(stats: IndexStats, failures: list[Failure], folder: Path) ->
     )
     if stats.copies:
         st.sidebar.caption(f"Ещё {stats.copies} — точные копии этих фото: показываются вместе с ними")
+    if stats.with_text:  # build --ocr read words in them: the query's words are looked for there too
+        st.sidebar.caption(messages.text_read_in(stats.with_text))
     for root in stats.roots:  # broken only after a separator: a folder name stays whole
         st.sidebar.caption(
             f'Папка с фото: <span class="photo-folder">{breakable_path(root)}</span>', unsafe_allow_html=True
