@@ -142,3 +142,78 @@ def test_matched_words_are_as_written_in_order_and_unique():
     assert matched_words(text, ["5"]) == ("5",)
     assert matched_words(text, ["пароль"]) == ()
     assert matched_words(text, []) == ()
+
+
+# --- the reader ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reader():
+    from search.ocr.engine import TextReader
+
+    with TextReader() as started:
+        yield started
+
+
+def test_the_engine_and_its_language_data_are_here():
+    from search.ocr.engine import engine_key, ocr_problem
+
+    assert ocr_problem() is None
+    key = engine_key()
+    assert "rus+eng" in key and "tesserocr" in key
+
+
+def test_an_empty_tessdata_folder_is_named_with_the_fix(tmp_path, monkeypatch):
+    from search.errors import OcrProblem, OcrUnavailableError
+    from search.ocr.engine import TextReader, ocr_problem
+
+    monkeypatch.setenv("RUPHOTO_TESSDATA", str(tmp_path))
+    problem = ocr_problem()
+    assert isinstance(problem, OcrUnavailableError)
+    assert problem.reason is OcrProblem.LANGUAGE_DATA_MISSING is problem.problem
+    assert str(tmp_path) in str(problem) and "tesseract-ocr-rus" in str(problem)
+    assert "\n" not in str(problem)
+    with pytest.raises(OcrUnavailableError):
+        TextReader().__enter__()
+
+
+def test_a_screenshot_is_read_with_its_words(reader, tmp_path):
+    from search.ocr.engine import read_photo
+    from training.text_photos import make_text_photos
+
+    (photo,) = make_text_photos(tmp_path, 1, seed=3, kinds=["screenshot"])
+    result = read_photo(reader, str(photo.path))
+    read = set(words_of(result.text))
+    assert set(words_of(photo.query_word)) <= read
+    drawn = words_of(photo.text)
+    assert sum(word in read for word in drawn) >= 0.7 * len(drawn)
+    assert 60 <= result.confidence <= 100 and result.words >= len(drawn) * 0.7
+
+
+def test_a_receipt_is_found_by_another_form_of_its_item(reader, tmp_path):
+    from search.ocr.engine import read_photo
+    from training.text_photos import make_receipt
+
+    make_receipt(tmp_path / "чек.jpg", ["Сметана 20% 300 г", "Хлеб бородинский"])
+    result = read_photo(reader, str(tmp_path / "чек.jpg"))
+    assert {"кассовый", "чек", "сметана", "хлеб"} <= set(words_of(result.text))
+    assert matched_words(result.text, query_words("чеки с хлебом")) == ("ЧЕК", "ХЛЕБ")
+
+
+def test_a_broken_file_is_a_failed_naming_it(reader, tmp_path):
+    from search.errors import ImageProblem
+    from search.images import Failed
+    from search.ocr.engine import read_photo
+
+    broken = tmp_path / "скриншот.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 10)
+    failed = read_photo(reader, str(broken))
+    assert isinstance(failed, Failed)
+    assert failed.reason is ImageProblem.NOT_AN_IMAGE and str(broken) in failed.detail
+
+
+def test_the_words_of_no_text_are_none(reader):
+    from PIL import Image
+
+    result = reader.read(Image.new("RGB", (640, 480), (120, 160, 200)))
+    assert (result.text, result.words, result.confidence) == ("", 0, 0.0)

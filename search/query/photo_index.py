@@ -202,7 +202,9 @@ class PhotoIndex:
         """The hits for a request, best first; when there are none, `empty_reason` says why."""
         allowed = allowed_ids(self._store, request.filters, self.labels)
         words = self._word_matches(request, allowed)
-        words_only = request.words_only
+        words_only = request.words_only or (bool(request.text_query.required) and not words)
+        if request.text_query.required:  # quoted words must be on the photo: only those photos are ranked
+            allowed = np.array([image_id for image_id, _ in words], dtype=np.int64)
         if request.image is None and not words_only:
             note = self.unknown_query(request.text) if request.terms else None
             if note is not None and words:
