@@ -70,6 +70,10 @@ def test_a_word_in_another_form_shows_the_receipt_first_with_the_words_on_it(mon
     no_failure(at)
     assert {"покупки.jpg", "красный-звезда.jpg"} <= {name for _, name, _ in cards(at)}
     assert words_lines(at) == ["Слова на фото: ЧЕК"]
+    assert at.sidebar.get("vega_lite_chart")  # the meaning ranks: its cosines, with the threshold
+    # A quoted word keeps the photos holding it, the rest ranks them: the cosines of all say nothing.
+    at.text_input(key="query").input('"молоко" красная звезда').run()
+    assert [name for _, name, _ in cards(at)] == ["покупки.jpg"] and not at.sidebar.get("vega_lite_chart")
     at.text_input(key="query").input("пятерочки").run()  # е for ё, another case
     assert [name for _, name, _ in cards(at)][:1] == ["покупки.jpg"]
     assert words_lines(at) == ["Слова на фото: Пятёрочка"]

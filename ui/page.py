@@ -393,13 +393,14 @@ def found(index: PhotoIndex, request: SearchRequest) -> SearchResults:
         stop_with(exc, index.folder)
 
 
-def ranked_by_words(index: PhotoIndex, request: SearchRequest) -> bool:
-    """Whether the hits are ranked by the photos' text alone (quoted words alone, or words the model
-    does not know but some photo holds): their scores are no cosines, and there is no meaning whose
-    scores the histogram could show."""
-    if request.words_only:
-        return True
-    return request.image is None and bool(request.terms) and index.unknown_query(request.text) is not None
+def scores_are_cosines(index: PhotoIndex, request: SearchRequest) -> bool:
+    """Whether the histogram of the query's cosines over the photos the filters let through says
+    something of the hits: not when the photos' text alone ranks them (quoted words alone, or words
+    the model does not know but some photo holds: their scores are no cosines), nor when quoted
+    words keep only the photos holding them (PhotoIndex.scores_of knows nothing of the text)."""
+    if request.words_only or request.text_query.required:
+        return False
+    return request.image is not None or not request.terms or index.unknown_query(request.text) is None
 
 
 def score_distribution(index: PhotoIndex, request: SearchRequest) -> None:
@@ -497,7 +498,7 @@ def main(waiting: DeltaGenerator) -> None:
     request = search_request(index, query, chosen, labelled)
     hits = found(index, request)
     st.session_state.hits = {hit.id: hit for hit in hits}
-    if hits.best_score is not None and not ranked_by_words(index, request):  # found, over the threshold or not
+    if hits.best_score is not None and scores_are_cosines(index, request):  # found, over the threshold or not
         score_distribution(index, request)
     if labelled.category is not None:
         labels_view.category_panel(list(hits), labelled.category, partial(correct, index), partial(remove, index))
