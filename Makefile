@@ -54,7 +54,7 @@ install: $(STAMP)
 
 # The project again with its extras: pip adds them to the editable install (a few seconds).
 $(STAMP): $(RUNTIME_STAMP)
-	$(VENV)/bin/pip install --no-build-isolation -e ".[dev,cluster]"
+	$(VENV)/bin/pip install --no-build-isolation -e ".[dev,cluster,ocr]"
 	$(VENV)/bin/pip install --no-deps $(REFERENCE)
 	@touch $(STAMP)
 

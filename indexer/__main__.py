@@ -18,6 +18,7 @@ from search.cli import (
     run_cli,
 )
 from search.commands import indexer_command, running_as
+from search.constants import OCR_MODES
 from search.i18n import N_, _
 from search.paths import default_index_dir
 
@@ -150,6 +151,7 @@ def _parser(
             "See README, On a cluster"
         ),
     )
+    add_ocr_option(build)
     build.add_argument("--quiet", action="store_true", help=_("no progress bar"))
 
     _add_watch_command(commands, common)
@@ -258,6 +260,20 @@ file and its thumbnails are replaced. Stop the page and any watch on that folder
 """)
 
 
+def add_ocr_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ocr",
+        choices=OCR_MODES,
+        default="auto",
+        help=_(
+            "read the text in photos, to find them by the words on them (needs the [ocr] extra and "
+            "Tesseract's Russian data, see README): auto reads the photos likely to hold text "
+            "(screenshots, scans, receipts, documents), all reads every photo (about a second each), "
+            "off reads none and keeps what was read (default %(default)s)"
+        ),
+    )
+
+
 def _add_watch_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     watch = commands.add_parser(
         "watch",
@@ -297,6 +313,7 @@ def _add_watch_command(commands: argparse._SubParsersAction, common: argparse.Ar
         action="store_true",
         help=_("as for build: remove index entries even when most of the folder vanished at once"),
     )
+    add_ocr_option(watch)
     watch.add_argument("--quiet", action="store_true", help=_("no progress bars"))
 
 
@@ -310,6 +327,7 @@ def _build_options(args: argparse.Namespace, **more: object) -> BuildOptions:
         workers=args.workers,
         allow_mass_deletion=args.allow_mass_deletion,
         progress=not args.quiet,
+        ocr=args.ocr,
         **more,
     )
 

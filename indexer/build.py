@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.constants import DECODE_TIMEOUT_S, DEVICES, PRECISIONS
+from search.constants import DECODE_TIMEOUT_S, DEVICES, OCR_MODES, PRECISIONS
 from search.i18n import _
 from search.images.formats import image_suffixes
 from search.paths import default_index_dir
@@ -33,6 +33,7 @@ from .errors import BadOptionError
 from .first_build import FirstBuildUndo
 from .label import label_photos, labels_key_of
 from .model_choice import ModelCache, ModelChoice, choose_model, load_chosen, record_chosen
+from .ocr import read_texts, texts_are_wanted, texts_key
 from .plan import Plan, make_plan
 from .prints import fill_prints
 from .scan import PhotoFilter, ScanResult, check_photo_folder, scan_photos
@@ -71,6 +72,8 @@ class BuildOptions:
     # Decode and encode on a Ray cluster (indexer/engines/cluster.py): "local" starts one on this
     # machine, "auto" or "ray://host:10001" joins a running one; None: this machine's worker processes.
     ray: str | None = None
+    # Which photos' text is read (indexer/ocr.py): "auto" those likely to hold text, "all", "off".
+    ocr: str = "auto"
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -82,6 +85,10 @@ class BuildOptions:
                 _("precision must be one of {join}, not {precision!r}.").format(
                     join=", ".join(PRECISIONS), precision=self.precision
                 )
+            )
+        if self.ocr not in OCR_MODES:
+            raise BadOptionError(
+                _("ocr must be one of {join}, not {ocr!r}.").format(join=", ".join(OCR_MODES), ocr=self.ocr)
             )
         for name in ("workers", "checkpoint_min_images") + (("batch_size",) if self.batch_size is not None else ()):
             value = getattr(self, name)
@@ -190,7 +197,10 @@ def _build_locked(root: Path, index_dir: Path, options: BuildOptions, hooks: Bui
         scan, plan = _scan_and_plan(reads, root, index_dir, options, summary.stages)
         summary.add_scan_and_plan(scan, plan)
         unchanged = not plan.changes_anything and catalog is not None and catalog.vector_file_is_current()
-        if unchanged and catalog.labels_are_current(labels_key_of(choice)):
+        texts_current = not texts_are_wanted(options.ocr) or (
+            catalog is not None and catalog.texts_are_current(texts_key(options.ocr))
+        )
+        if unchanged and texts_current and catalog.labels_are_current(labels_key_of(choice)):
             summary.total_indexed = catalog.count_indexed()
             catalog.record_build_finished()
         else:
@@ -199,6 +209,15 @@ def _build_locked(root: Path, index_dir: Path, options: BuildOptions, hooks: Bui
             if not summary.stopped and store.model_record() is not None:
                 load = partial(load_chosen, choice, options.device, options.precision, hooks.model_cache)
                 summary.labelled, summary.tags_renewed = label_photos(store, choice, load, summary.stages)
+                summary.texts = read_texts(
+                    store,
+                    options.ocr,
+                    options.workers,
+                    summary.stages,
+                    progress=options.progress,
+                    progress_min_files=hooks.progress_min_files,
+                    stop_requested=hooks.stop_requested,
+                )
     finally:
         for opened in (catalog, store):
             if opened is not None:

@@ -1,4 +1,5 @@
 """The decode stage of a build: search.images.decode_one in worker processes, isolated from each other.
+(The same isolated pool runs the OCR stage's reads, indexer/ocr.py: any per-file job can ride on it.)
 
 Any format search.images reads, camera RAW included (rawpy runs in the same workers, under the same
 memory limit and timeout: a RAW that crashes or hangs LibRaw fails alone, like any other file).
@@ -20,10 +21,12 @@ import time
 import types
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
 
 from search.constants import DECODE_TIMEOUT_S
 from search.errors import ImageProblem
@@ -56,19 +59,57 @@ def _limit_memory(extra_bytes: int) -> None:
         pass
 
 
-def _worker(connection: Connection, resolution: int, fast_jpeg: bool, memory_limit: int) -> None:
+class WorkerJob(Protocol):
+    """What an isolated pool's workers do to each file. Picklable (it travels to spawned workers);
+    `start` runs once in each worker and returns the per-file function; `crashed` and `timed_out`
+    word the failure of a file whose worker died on it or overran the pool's timeout."""
+
+    def start(self) -> Callable[[str], Decoded | Failed]: ...
+
+    def crashed(self, path: str, exit_code: int | None) -> Failed: ...
+
+    def timed_out(self, path: str, timeout_s: float) -> Failed: ...
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """Decode a file into the model's square (search.images.decode_one)."""
+
+    resolution: int
+    fast_jpeg: bool = True
+
+    def start(self) -> Callable[[str], Decoded | Failed]:
+        ensure_optional_formats()
+        return partial(decode_one, resolution=self.resolution, fast_jpeg=self.fast_jpeg)
+
+    def crashed(self, path: str, exit_code: int | None) -> Failed:
+        return Failed(
+            path,
+            ImageProblem.DECODER_CRASHED,
+            _("{path}: the decoder died (exit code {code}) on it.").format(path=path, code=exit_code),
+        )
+
+    def timed_out(self, path: str, timeout_s: float) -> Failed:
+        return Failed(
+            path,
+            ImageProblem.TIMED_OUT,
+            _("{path}: decoding took over {timeout_s:g} s.").format(path=path, timeout_s=timeout_s),
+        )
+
+
+def _worker(connection: Connection, job: WorkerJob, memory_limit: int) -> None:
     _limit_memory(memory_limit)
     # Pillow warns about odd but decodable files (a corrupt EXIF, an invalid APNG): on a large
     # collection those lines bury the summary. A failure still becomes a Failed; a decompression
     # bomb is a RuntimeWarning that load_image turns into one itself.
     warnings.filterwarnings("ignore", category=UserWarning)
-    ensure_optional_formats()
+    run = job.start()
     connection.send(None)  # ready: the parent starts a file's clock only now, not during start-up
     try:
         while (task := connection.recv()) is not None:
             number, path = task
             started = time.perf_counter()
-            result = decode_one(path, resolution, fast_jpeg)
+            result = run(path)
             connection.send((number, result, time.perf_counter() - started))
     except (EOFError, KeyboardInterrupt):  # the parent went away or the user pressed Ctrl-C
         pass
@@ -105,21 +146,19 @@ def _main_module_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-class DecodePool:
-    """Worker processes decoding files one at a time each, with crash and hang isolation."""
+class IsolatedPool:
+    """Worker processes doing a job to files one at a time each, with crash and hang isolation."""
 
     def __init__(
         self,
-        resolution: int,
+        job: WorkerJob,
         workers: int,
         *,
-        fast_jpeg: bool = True,
         timeout_s: float = DECODE_TIMEOUT_S,
         memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     ):
-        self.resolution = resolution
+        self.job = job
         self.workers = max(1, workers)
-        self.fast_jpeg = fast_jpeg
         self.timeout_s = timeout_s
         self.memory_limit_bytes = memory_limit_bytes
         # spawn: a forked copy of a parent holding torch's threads can deadlock; workers stay small.
@@ -133,7 +172,7 @@ class DecodePool:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=_worker,
-            args=(child_end, self.resolution, self.fast_jpeg, self.memory_limit_bytes),
+            args=(child_end, self.job, self.memory_limit_bytes),
             daemon=True,
         )
         with _main_module_hidden():
@@ -152,22 +191,18 @@ class DecodePool:
     def _failure_of(self, slot: _Slot, now: float) -> Failed | None:
         """A failure if the slot's worker died or overran its time on the file it holds."""
         if not slot.process.is_alive():
-            code = slot.process.exitcode
-            return Failed(
-                slot.path,
-                ImageProblem.DECODER_CRASHED,
-                _("{path}: the decoder died (exit code {code}) on it.").format(path=slot.path, code=code),
-            )
+            return self.job.crashed(slot.path, slot.process.exitcode)
         if now - slot.started > self.timeout_s:
-            return Failed(
-                slot.path,
-                ImageProblem.TIMED_OUT,
-                _("{path}: decoding took over {timeout_s:g} s.").format(path=slot.path, timeout_s=self.timeout_s),
-            )
+            return self.job.timed_out(slot.path, self.timeout_s)
         return None
 
     def imap(self, paths: Iterable[str]) -> Iterator[Decoded | Failed]:
-        """Decode `paths`, yielding one result per path in completion order."""
+        """Do the job to `paths`, yielding one result per path in completion order."""
+        for _path, result in self.imap_with_paths(paths):
+            yield result
+
+    def imap_with_paths(self, paths: Iterable[str]) -> Iterator[tuple[str, Any]]:
+        """(path, the job's result or a Failed) for each of `paths`, in completion order."""
         pending = deque(paths)
         if not self._slots:
             self._slots = [self._start_slot() for _ in range(min(self.workers, max(1, len(pending))))]
@@ -190,12 +225,13 @@ class DecodePool:
                     slot.number = None
                     self.busy_s += message[2]
                     self.finished += 1
-                    yield message[1]
+                    yield slot.path, message[1]
             now = time.monotonic()
             for index, slot in enumerate(self._slots):
                 if slot.number is not None and (failure := self._failure_of(slot, now)) is not None:
+                    path = slot.path
                     self._replace(index)
-                    yield failure
+                    yield path, failure
                 elif slot.number is None and not slot.process.is_alive():
                     self._deaths_before_ready += not slot.ready
                     if self._deaths_before_ready > 3 * self.workers:
@@ -221,14 +257,33 @@ class DecodePool:
             slot.connection.close()
         self._slots = []
 
-    def __enter__(self) -> DecodePool:
+    def __enter__(self) -> IsolatedPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def decoded_in_background(pool: DecodePool, paths: list[str], depth: int) -> Iterator[Decoded | Failed]:
+class DecodePool(IsolatedPool):
+    """Worker processes decoding files into the model's square, one at a time each, isolated."""
+
+    def __init__(
+        self,
+        resolution: int,
+        workers: int,
+        *,
+        fast_jpeg: bool = True,
+        timeout_s: float = DECODE_TIMEOUT_S,
+        memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+    ):
+        super().__init__(
+            DecodeJob(resolution, fast_jpeg), workers, timeout_s=timeout_s, memory_limit_bytes=memory_limit_bytes
+        )
+        self.resolution = resolution
+        self.fast_jpeg = fast_jpeg
+
+
+def decoded_in_background(pool: IsolatedPool, paths: list[str], depth: int) -> Iterator[Decoded | Failed]:
     """Run the decode pool in a thread so that workers keep decoding while the model encodes."""
     results: queue.Queue = queue.Queue(maxsize=depth)
     done = object()

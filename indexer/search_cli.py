@@ -31,9 +31,13 @@ SEARCH_EXAMPLES = N_("""examples:
   python -m indexer search --tag закат "на море"                   # only photos tagged «закат»
   python -m indexer search --category Барсик                       # a category of your own, best first
   python -m indexer search "кот + снег - собака" --min-score 0.25  # the query language; confident matches only
+  python -m indexer search "чеки из пятёрочки"                     # also finds «ЧЕК», «Пятёрочка» written on photos
+  python -m indexer search '"пароль" wifi'                         # «пароль» must be on the photo (build --ocr)
 
 A query may start with a minus ("-красный", "- собака"): it is read as the query, not as an option.
 Scores are cosine similarities: see "Score" in README.md for what they mean per model.
+The words of a query are also looked for in the text read in the photos (build --ocr auto, the
+default, reads screenshots, scans and receipts), in any inflected form; both rankings are fused.
 """)  # translated where it is shown
 
 
@@ -88,6 +92,25 @@ def add_search_command(commands: argparse._SubParsersAction, common: argparse.Ar
     search.add_argument(
         "--category", metavar="NAME", help=_("only photos of this personal category (`category list` lists them)")
     )
+    words = search.add_mutually_exclusive_group()
+    words.add_argument(
+        "--text-only",
+        action="store_const",
+        const="only",
+        dest="ocr",
+        default="auto",
+        help=_(
+            "look for the words in the text read in the photos only (build --ocr), not for their meaning; "
+            "a word in quotes, '\"пароль\"', is looked for there alone too"
+        ),
+    )
+    words.add_argument(
+        "--no-text",
+        action="store_const",
+        const="off",
+        dest="ocr",
+        help=_("look for the meaning only, not for the words in the text read in the photos"),
+    )
     search.add_argument(
         "--min-score",
         type=_finite_float,
@@ -98,8 +121,8 @@ def add_search_command(commands: argparse._SubParsersAction, common: argparse.Ar
         "--json",
         action="store_true",
         help=_(
-            "print JSON lines (path, score, id, taken_at, also_at, tags, categories) instead of a table; notes go "
-            "to stderr"
+            "print JSON lines (path, score, id, taken_at, also_at, tags, categories, matched_words) instead of a "
+            "table; notes go to stderr"
         ),
     )
     add_device_option(search, help=_("where queries are encoded (default %(default)s)"))
@@ -263,6 +286,7 @@ def run_search(args: argparse.Namespace) -> int:
         min_score=args.min_score,
         tags=args.tags,
         category=args.category,
+        ocr=args.ocr,
     )
     hits = index.run(request)
     if not hits:
@@ -311,6 +335,13 @@ def _nothing_found(index: PhotoIndex, results: SearchResults, args: argparse.Nam
         )
     if reason is EmptyReason.UNKNOWN_WORDS and results.note:  # the model's own sentence on what it knows
         return results.note
+    if reason is EmptyReason.NO_TEXT_READ:
+        return _(
+            "no text was read in the photos of this index: build it with the [ocr] extra installed ({command} "
+            "build PHOTOS --index {index} --ocr auto, or --ocr all for every photo)"
+        ).format(command=indexer_command(), index=args.index)
+    if reason is EmptyReason.NO_TEXT_MATCH:
+        return _("no photo holds these words in its text")
     if reason is EmptyReason.BELOW_MIN_SCORE and results.best_score is not None:
         return _("no confident match (best score {score:.3f} is below --min-score {min_score:g})").format(
             score=results.best_score, min_score=args.min_score
@@ -339,10 +370,12 @@ def _hit_rows(hit: Hit) -> str:
     tags and categories."""
     taken = hit.taken_at.strftime("%Y-%m-%d %H:%M") if hit.taken_at else "-"
     labels = ", ".join((*hit.tags, *hit.categories))
+    matched = ", ".join(hit.matched_words)
     return "\n".join(
         [
             f"{hit.score:6.3f}  {taken:<16}  {hit.path}",
             *(" " * 26 + _("also at: {path}").format(path=path) for path in hit.also_at),
+            *([" " * 26 + _("words on it: {words}").format(words=matched)] if matched else []),
             *([" " * 26 + _("tags: {tags}").format(tags=labels)] if labels else []),
         ]
     )
@@ -358,6 +391,7 @@ def _hit_json(hit: Hit) -> str:
         "also_at": hit.also_at,
         "tags": hit.tags,
         "categories": hit.categories,
+        "matched_words": hit.matched_words,
     }
     return json.dumps(fields, ensure_ascii=False)
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from search.i18n import N_, _, ngettext
 
 SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL = "scan", "plan", "read", "decode", "encode", "write", "label"
+OCR = "ocr"  # the text in photos, read after the labels (indexer/ocr.py)
 # The order of the summary line: the data flow. A stage an engine adds under another name comes after these.
-PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL)
+PIPELINE_ORDER = (SCAN, PLAN, READ, DECODE, ENCODE, WRITE, LABEL, OCR)
 IMAGES_PER_S = N_("img/s")
 # The others count images.
 _UNITS = {SCAN: N_("files/s"), PLAN: N_("files/s"), WRITE: N_("rows/s"), LABEL: N_("photos/s")}

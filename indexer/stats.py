@@ -54,6 +54,12 @@ def index_stats(folder: Path, failed_shown: int | None = FAILED_SHOWN) -> list[s
                 copies=stats.copies
             )
         )
+    if stats.with_text:
+        lines.append(
+            _("text       read in {count} photos: found by the words on them (build --ocr)").format(
+                count=stats.with_text
+            )
+        )
     if stats.taken_from and stats.taken_to:
         lines.append(
             _("taken      {taken_from:%Y-%m-%d} … {taken_to:%Y-%m-%d} (EXIF)").format(

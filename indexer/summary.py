@@ -10,6 +10,7 @@ from pathlib import Path
 from search.commands import indexer_command
 from search.i18n import _, ngettext
 
+from .ocr import TextOutcome
 from .plan import Plan
 from .scan import ScanResult
 from .stages import StageTimes
@@ -28,6 +29,7 @@ class BuildSummary:
     reused: int = 0  # of those indexed, identical to a photo already indexed: not encoded again
     labelled: int = 0  # photos given their tags and categories (indexer/label.py)
     tags_renewed: bool = False  # the vocabulary was embedded anew (a new vocabulary, threshold or model)
+    texts: TextOutcome = field(default_factory=TextOutcome)  # the OCR stage's counts (indexer/ocr.py)
     printed: int = 0  # unchanged photos decoded again for their pictures' prints alone (indexer/prints.py)
     failed: Counter[str] = field(default_factory=Counter)
     still_failing: int = 0  # unchanged files that failed in an earlier build (not tried again)
@@ -111,6 +113,7 @@ class BuildSummary:
                     self.labelled,
                 ).format(count=self.labelled)
             )
+        out += self._text_lines()
         if self.printed:
             out.append(
                 "  "
@@ -137,4 +140,27 @@ class BuildSummary:
                 total=self.total_indexed, seconds=self.seconds
             )
         )
+        return out
+
+    def _text_lines(self) -> list[str]:
+        texts = self.texts
+        out = []
+        if texts.read or texts.copied or texts.failed:
+            out.append(
+                "  "
+                + _(
+                    "text in photos: read {read} ({words} with words), {skipped} judged textless, {failed} failed"
+                ).format(
+                    read=texts.read + texts.copied, words=texts.with_words, skipped=texts.skipped, failed=texts.failed
+                )
+            )
+        if texts.unavailable and texts.waiting:
+            out.append(
+                "  "
+                + ngettext(
+                    "the text of {count} photo is not read: {why}",
+                    "the text of {count} photos is not read: {why}",
+                    texts.waiting,
+                ).format(count=texts.waiting, why=texts.unavailable)
+            )
         return out

@@ -35,6 +35,8 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # How query texts may be encoded: exactly, or with the int8 text transformer (CPU).
 TEXT_PRECISIONS = ("fp32", "int8")
+# Which photos a build reads the text of (indexer/ocr.py): those likely to hold text, all, none.
+OCR_MODES = ("auto", "all", "off")
 
 # --- image files ---------------------------------------------------------------------------------
 # Formats Pillow decodes out of the box. HEIC/HEIF/AVIF join when their plugin is installed (see

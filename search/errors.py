@@ -126,3 +126,25 @@ class LabelError(RuClipError):
 
     def __reduce__(self):
         return type(self), (str(self), self.reason)
+
+
+class OcrProblem(Enum):
+    """Why the words in photos cannot be read here (OcrUnavailableError.reason)."""
+
+    ENGINE_MISSING = "engine missing"  # tesserocr is not installed
+    LANGUAGE_DATA_MISSING = "language data missing"  # no folder holds both rus and eng .traineddata
+
+
+class OcrUnavailableError(RuClipError):
+    """Tesseract or its Russian and English data are not installed; the message says how to get them."""
+
+    def __init__(self, message: str, reason: OcrProblem):
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def problem(self) -> OcrProblem:  # the same as `reason`, under the name the OCR stage uses
+        return self.reason
+
+    def __reduce__(self):  # the reason survives pickling (the OCR runs in worker processes)
+        return type(self), (str(self), self.reason)

@@ -16,6 +16,8 @@ accepted, the new name winning when both are set:
                             a change tags every photo again at the next build
     RUPHOTO_COMMAND         how the page's hints name the indexer's commands (`ruphoto ui` sets it for
                             the page's process: search/commands.py)
+    RUPHOTO_TESSDATA        the folder of Tesseract's rus.traineddata and eng.traineddata (search/ocr/engine.py);
+                            else Tesseract's own TESSDATA_PREFIX, else the usual system folders
 
 The language of the terminal's messages follows the locale's own variables, read as GNU gettext reads
 them (LANGUAGE, LC_ALL, LC_MESSAGES, LANG: the first one set): English where it names English,
@@ -53,6 +55,7 @@ NO_PREPACK_VAR = f"{PREFIX}NO_PREPACK"
 DEFAULT_MALLOC_VAR = f"{PREFIX}DEFAULT_MALLOC"
 TAG_THRESHOLD_VAR = f"{PREFIX}TAG_THRESHOLD"
 COMMAND_VAR = f"{PREFIX}COMMAND"  # set by `ruphoto ui` for the page's process (search/commands.py)
+TESSDATA_VAR = f"{PREFIX}TESSDATA"
 # The names older releases read (and the README documented): still accepted.
 ALIASES = {
     MODEL_VAR: "RUCLIP_MODEL",
@@ -82,6 +85,10 @@ class Settings:
     ray_address: str  # RAY_ADDRESS (Ray's own): the cluster `build --ray auto` joins; "" when not set
     command: str = ""  # RUPHOTO_COMMAND: the program the page's hints name ("" when not set)
     tag_threshold_asked: str = ""  # RUPHOTO_TAG_THRESHOLD as set ("" when not): checked when read
+    # Where Tesseract's language data is: RUPHOTO_TESSDATA, else TESSDATA_PREFIX (Tesseract's own
+    # variable), else None (search/ocr/engine.py looks in the usual system folders).
+    tessdata_dir: Path | None = None
+    tessdata_source: str = ""  # the variable tessdata_dir came from, for messages ("" when none)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +98,9 @@ class Settings:
         model_var, model = _named(env, MODEL_VAR)
         cache = _value(env, CACHE_VAR)
         xdg = _value(env, "XDG_CACHE_HOME")
+        tessdata_var, tessdata = next(
+            ((name, value) for name in (TESSDATA_VAR, "TESSDATA_PREFIX") if (value := _value(env, name))), ("", "")
+        )
         return cls(
             data_dir=Path(data).expanduser() if data else Path("data"),
             data_dir_set=bool(data),
@@ -105,6 +115,8 @@ class Settings:
             ray_address=_value(env, "RAY_ADDRESS"),
             command=_value(env, COMMAND_VAR),
             tag_threshold_asked=_value(env, TAG_THRESHOLD_VAR),
+            tessdata_dir=Path(tessdata).expanduser() if tessdata else None,
+            tessdata_source=f"${tessdata_var}" if tessdata_var else "",
         )
 
     @property

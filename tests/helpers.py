@@ -202,3 +202,26 @@ def page_when_loaded(at, timeout_s: float = 120):
         time.sleep(0.1)
         at.run()
     return at
+
+
+TEXT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core
+
+
+def text_picture(lines: list[str], size: tuple[int, int], suffix: str = ".png", camera: str | None = None) -> bytes:
+    """A picture of black `lines` on white (a screenshot, a receipt, a sign), as `suffix`'s format;
+    with `camera`, EXIF names it as the camera that took it."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(TEXT_FONT), max(14, size[0] // 18))
+    for number, line in enumerate(lines):
+        draw.text((size[0] // 16, size[1] // 20 + number * int(font.size * 1.8)), line, fill="black", font=font)
+    exif = Image.Exif()
+    if camera:
+        exif[0x010F], exif[0x0110] = camera.split()[0], camera
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG" if suffix == ".png" else "JPEG", **({"exif": exif} if camera else {}))
+    return buffer.getvalue()

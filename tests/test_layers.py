@@ -290,6 +290,17 @@ FORBIDDEN_IMPORTS = {
     ),
     "search/labels": ("search.query", "search.evaluate", "indexer", "ui", "training"),
     "search/evaluate": ("search.store", "search.query", "indexer", "ui", "training"),
+    "search/ocr": (
+        "search.clip",
+        "search.store",
+        "search.query",
+        "search.labels",
+        "search.classify",
+        "search.evaluate",
+        "indexer",
+        "ui",
+        "training",
+    ),
     "indexer": ("ui", "training"),
     "ui": ("indexer", "training"),
     "training": ("indexer", "ui"),
@@ -316,6 +327,20 @@ def test_each_layer_imports_only_the_layers_below_it():
         files = {path: _module_of(path) for path in sorted((REPO_ROOT / folder).rglob("*.py"))}
         broken += _layer_violations(files, forbidden)
     assert not broken, "see docs/ARCHITECTURE.md, Packages:\n" + "\n".join(broken)
+
+
+def test_tesserocr_is_imported_only_inside_the_ocr_engines_functions():
+    engine = REPO_ROOT / "search" / "ocr" / "engine.py"
+    at_import, elsewhere = [], []
+    for folder in ("search", "indexer", "ui", "ruphoto", "training"):
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            at_import += [f"{path}:{line}" for name, line in _imports(path, in_functions=False) if name == "tesserocr"]
+            if path != engine:
+                elsewhere += [
+                    f"{path}:{line}" for name, line in _imports(path, in_functions=True) if name == "tesserocr"
+                ]
+    assert not at_import and not elsewhere, at_import + elsewhere
+    assert any(name == "tesserocr" for name, _line in _imports(engine, in_functions=True))  # the check sees it
 
 
 def test_the_layer_check_sees_a_crossing(tmp_path):

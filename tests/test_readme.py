@@ -80,7 +80,7 @@ NOT_RUNNABLE_HERE = {
     "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install cython setuptools wheel "
     "&& .venv/bin/pip install --no-build-isolation -e .": "a whole install (the network, minutes): "
     "test_the_readmes_manual_install_is_what_make_runtime_and_make_install_run compares it with make runtime",
-    '.venv/bin/pip install --no-build-isolation -e ".[dev,cluster]" && .venv/bin/pip install --no-deps '
+    '.venv/bin/pip install --no-build-isolation -e ".[dev,cluster,ocr]" && .venv/bin/pip install --no-deps '
     "ruclip==0.0.2": "an install (the network, minutes): "
     "test_the_readmes_manual_install_is_what_make_runtime_and_make_install_run compares it with make install",
     "# on every node: the same install of this project (it ships its own code to the cluster; the libraries": (
@@ -209,7 +209,7 @@ def installed(folder: Path, *stamps: str) -> None:
         os.utime(folder / ".venv" / name, (1_000_000_000 + age, 1_000_000_000 + age))
 
 
-EXTRAS = '.venv/bin/pip install --no-build-isolation -e ".[dev,cluster]"'
+EXTRAS = '.venv/bin/pip install --no-build-isolation -e ".[dev,cluster,ocr]"'
 
 
 def plan(folder: Path, target: str) -> str:

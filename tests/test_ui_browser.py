@@ -305,6 +305,11 @@ def test_the_page_is_russian_from_the_first_second_in_russian_and_english_browse
         # Streamlit's ⋮ menu ("Print", "Record screen", "Made with Streamlit") is not there to open:
         # toolbarMode "minimal" with no menu items (.streamlit/config.toml, ui/__main__.py).
         assert tab.locator('[data-testid="stMainMenu"]').count() == 0
+        # The large view: its dialog's controls (react-aria names a hidden one in the browser's language).
+        tab.get_by_role("button", name="Открыть", exact=True).first.click()
+        tab.get_by_role("dialog").get_by_role("button", name="Похожие на это фото").wait_for(timeout=60_000)
+        camera = {"Demo", "Shapes", "Camera"}  # the photo's own camera model (EXIF), as training/demo.py writes it
+        assert english_words(tab, cdp, photos, also=camera) == {}, locale
         tab.context.close()
     (ARTIFACTS / "ui-timings.json").write_text(json.dumps(timings, indent=2))
     print("seconds after opening the page:", json.dumps(timings))

@@ -30,7 +30,7 @@ from search.settings import MODEL_VAR
 from search.store import IndexStore
 from search.store.thumbnails import THUMBNAIL_DIR, live_photos, prune_thumbnails, thumbnail_path
 
-from .helpers import REPO_ROOT, fresh_picture_jpeg, indexer
+from .helpers import REPO_ROOT, fresh_picture_jpeg, indexer, text_picture
 
 CHANGE_BOUND_S = 20.0  # a change must be in the index this soon (settle 0.5 s; a round takes ~1-2 s)
 START_BOUND_S = 120.0  # the first round loads the model and starts the decoders on a busy machine
@@ -193,12 +193,22 @@ def test_watch_follows_additions_renames_edits_deletions_and_an_unplugged_folder
         write_photo(late, "чёрный", "квадрат")
         wait_until(lambda: row_of(index, late) is not None, CHANGE_BOUND_S, "a photo added after the folder came back")
 
+        # A receipt photographed into the folder is found by a word on it, in another form, within seconds.
+        receipt = photos / "чек из магазина.jpg"
+        receipt.write_bytes(text_picture(["КАССОВЫЙ ЧЕК", "Пятёрочка", "МОЛОКО 89.90"], (400, 1000), ".jpg"))
+
+        def found_by_its_word() -> bool:
+            hits = open_index(index, model=model).search('"молока"', k=1)
+            return bool(hits) and hits[0].path == str(receipt)
+
+        wait_until(found_by_its_word, CHANGE_BOUND_S, "the receipt found by «молока»")
+
         assert watcher.stop(signal.SIGTERM) == 0
     assert re.search(r"stopped watching; index up to date as of \d\d:\d\d:\d\d$", watcher.output), watcher.output
     assert "Traceback" not in watcher.output
     report = verify_index(index)
     assert report.ok, report.problems
-    assert indexed_paths(index, photos) == before | {str(late)}
+    assert indexed_paths(index, photos) == before | {str(late), str(receipt)}
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ NAMES: dict[str, str] = {
     "Help": "Подсказка",
     "Open": "Открыть список",
     "Close": "Закрыть",
+    "Dismiss": "Закрыть",  # react-aria's hidden button of a dialog, in an English browser
     "Clear value": "Очистить",
     "Clear all": "Очистить всё",
     "Choose an option": "Выберите",

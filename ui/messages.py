@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
+from collections.abc import Collection
 from pathlib import Path
 
 from search import DATABASE_FILE, EmptyReason, QueryError, QueryProblem, SearchResults
@@ -98,9 +100,17 @@ EMPTY_REASONS: dict[EmptyReason, str] = {
     EmptyReason.NOTHING_LEFT: "В индексе нет других фото.",
     EmptyReason.BELOW_MIN_SCORE: "Уверенных совпадений нет: лучшее сходство {best:.2f}, порог {threshold:.2f}. "
     "Попробуйте другие слова или понизьте «Порог сходства» слева.",
+    # Words in quotes are looked for in the photos' text alone, and must be there.
+    EmptyReason.NO_TEXT_MATCH: "Ни на одном фото нет этих слов: в тексте, распознанном на фото, их не нашлось. "
+    "Слова в кавычках ищутся только в этом тексте; проверьте написание или уберите кавычки, чтобы искать "
+    "и по смыслу.",
+    EmptyReason.NO_TEXT_READ: "Текст на фото этой коллекции не распознан, а слова в кавычках ищутся только в нём. "
+    "Распознайте его на скриншотах, чеках и документах: `{indexer} build /путь/к/фото --index {folder} --ocr auto` "
+    "(с `--ocr all` — на всех фото, это дольше). Если для распознавания чего-то не хватает, сборка скажет, "
+    "что установить. Или уберите кавычки, чтобы искать по смыслу.",
 }
 # Shown as a warning (the user can change something); the others as a plain note.
-WARNED_EMPTY = frozenset({EmptyReason.UNKNOWN_WORDS, EmptyReason.BELOW_MIN_SCORE})
+WARNED_EMPTY = frozenset({EmptyReason.UNKNOWN_WORDS, EmptyReason.BELOW_MIN_SCORE, EmptyReason.NO_TEXT_READ})
 
 # Why a photo could not be read: the sidebar's failure groups, a card that cannot show its picture.
 IMAGE_PROBLEMS: dict[ImageProblem, str] = {
@@ -121,6 +131,7 @@ OUTSIDE_FOLDERS = "фото лежит вне папок индекса, поэ�
 UNEXPECTED = "Непредвиденная ошибка. Обновите страницу; подробности записаны в журнал сервера."
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#$])")
+_TEXT_PART = re.compile(r"([^\W_]+)|[!-/:-@\[-`{-~]")  # a word, or one ASCII punctuation mark
 
 
 def plural(count: int, one: str, few: str, many: str) -> str:
@@ -136,6 +147,26 @@ def plural(count: int, one: str, few: str, many: str) -> str:
 def plain(text: str) -> str:
     """`text` (a file name from the user) shown as it is inside markdown."""
     return _MARKDOWN.sub(r"\\\1", text)
+
+
+def plain_text(text: str, marked: Collection[str] = ()) -> str:
+    """`text` read in a photo shown as it is inside markdown, its words in `marked` highlighted.
+
+    A receipt's «*», «_», «-----», «1.» or «:» must not be read as markdown: every ASCII punctuation
+    mark is escaped (CommonMark lets each be: no emphasis, list, heading, rule, link, entity, formula,
+    nor Streamlit's «:цвет[...]» and «:emoji:»), a line's leading spaces are dropped (four would start
+    a code block) and each line break is kept. A word is a run of letters and digits, as the search's
+    matched words are (Hit.matched_words), compared as written.
+    """
+
+    def shown(part: re.Match[str]) -> str:
+        word = part[1]
+        if word is None:
+            return "\\" + part[0]
+        return f":orange-background[**{word}**]" if word in marked else word
+
+    lines = unicodedata.normalize("NFC", text).splitlines()
+    return "  \n".join(_TEXT_PART.sub(shown, line.strip()) for line in lines)
 
 
 LABEL_PROBLEMS = {
@@ -168,6 +199,25 @@ OTHER_TAGS = "Теги"  # the heading of tags without a group
 NO_TAGS_YET = "У фото пока нет тегов: они появятся после следующей индексации."
 NEW_CATEGORY = "Новая категория"
 SCORES_NOTE = "Фото категории, самые уверенные первыми: число на карточке — уверенность, что фото из неё (от 0,5 до 1)."
+
+# Text in photos (build --ocr): the toggle by the query box, a card's matched words, the large view.
+TEXT_IN_PHOTOS = "Текст на фото"
+TEXT_TOGGLE_HELP = (
+    "Слова запроса ищутся и в тексте, распознанном на фото: на скриншотах, чеках, документах, вывесках — "
+    "в любой форме слова («чеки» найдёт «ЧЕК»). Такие фото встают в выдаче рядом с похожими по смыслу. "
+    'Слово в кавычках («"пароль"») ищется только в тексте и должно там быть. '
+    "Выключите, чтобы искать только по смыслу."
+)
+
+
+def text_read_in(count: int) -> str:
+    """The sidebar's line on the photos whose text was read: «Текст распознан на 2 фото»."""
+    return f"Текст распознан на {count} фото: слова запроса ищутся и в нём"
+
+
+def matched_words(words: tuple[str, ...]) -> str:
+    """A card's line: the words of its photo's text that the query found."""
+    return "Слова на фото: " + ", ".join(plain(word) for word in words)
 
 
 def photos_count(count: int) -> str:
@@ -233,10 +283,17 @@ def explained(error: Exception, folder: Path) -> str:
     return UNEXPECTED
 
 
-def nothing_found(results: SearchResults, threshold: float | None) -> str:
-    """Why a search found nothing, in Russian, by its empty reason."""
+def nothing_found(results: SearchResults, threshold: float | None, folder: Path | None = None) -> str:
+    """Why a search found nothing, in Russian, by its empty reason; `folder` is the index's (the
+    command that reads the photos' text names it)."""
     reason = results.empty_reason or EmptyReason.NOTHING_LEFT
-    return EMPTY_REASONS[reason].format(note=results.note, best=results.best_score or 0.0, threshold=threshold or 0.0)
+    return EMPTY_REASONS[reason].format(
+        note=results.note,
+        best=results.best_score or 0.0,
+        threshold=threshold or 0.0,
+        indexer=indexer_command(),
+        folder=folder.absolute() if folder is not None else "/путь/к/индексу",
+    )
 
 
 def failure_reason(reason: str) -> str:

@@ -59,6 +59,7 @@ def _state_defaults() -> None:
         "groups_view": False,  # the list of near-duplicate groups instead of the search
         "overview": False,  # the «Обзор»: tiles of the tags and categories instead of the search
         "label_note": None,  # (kind, text) said once after a category was taught, corrected or removed
+        "ocr_text": True,  # «Текст на фото»: the query's words looked for in the photos' text too
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -292,6 +293,7 @@ class Query:
     example: int | np.ndarray | None
     weight: float
     similar: Hit | None
+    ocr: str = "auto"  # SearchRequest.ocr: "off" when «Текст на фото» is turned off
 
 
 POLL_S = 0.3  # how often a page waiting for the model looks whether it is loaded
@@ -336,6 +338,8 @@ def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
     typed, dropped = st.columns([3, 2])
     with typed:
         text = views.query_box(demo)
+        # Only where some photo's text was read; elsewhere "auto" still says why a quoted word finds nothing.
+        ocr = "auto" if not stats.with_text or views.text_toggle() else "off"
     st.query_params["q"] = text
     with dropped:
         upload = views.example_uploader(f"upload-{st.session_state.upload_round}", uploaded_instead)
@@ -344,7 +348,7 @@ def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
         shown = picture_or_reason(lambda: thumbnail(index.folder, similar.id, similar.path, stats.roots))
         picture = shown if isinstance(shown, bytes) else None
         weight = views.example_banner(Path(similar.path).name, picture, clear_example)
-        return Query(text, similar.id, weight, similar)
+        return Query(text, similar.id, weight, similar, ocr)
     if upload is not None:
         try:
             vector, shown = uploaded_example(index, upload)
@@ -352,8 +356,8 @@ def read_query(index: PhotoIndex, stats: IndexStats, demo: bool) -> Query:
             st.error(messages.upload_refused(upload.name, exc))
             st.stop()
         weight = views.example_banner(upload.name, shown, clear_example)
-        return Query(text, vector, weight, None)
-    return Query(text, None, 1.0, None)
+        return Query(text, vector, weight, None, ocr)
+    return Query(text, None, 1.0, None, ocr)
 
 
 def search_request(
@@ -375,6 +379,7 @@ def search_request(
             collapse_duplicates=chosen.collapse,
             tags=labelled.tags,
             category=labelled.category,
+            ocr=query.ocr,
         )
     except RuClipError as exc:
         stop_with(exc, index.folder)
@@ -386,6 +391,16 @@ def found(index: PhotoIndex, request: SearchRequest) -> SearchResults:
         return index.run(request)
     except RuClipError as exc:  # an unknown example id, words and weights that cancel out
         stop_with(exc, index.folder)
+
+
+def scores_are_cosines(index: PhotoIndex, request: SearchRequest) -> bool:
+    """Whether the histogram of the query's cosines over the photos the filters let through says
+    something of the hits: not when the photos' text alone ranks them (quoted words alone, or words
+    the model does not know but some photo holds: their scores are no cosines), nor when quoted
+    words keep only the photos holding them (PhotoIndex.scores_of knows nothing of the text)."""
+    if request.words_only or request.text_query.required:
+        return False
+    return request.image is not None or not request.terms or index.unknown_query(request.text) is None
 
 
 def score_distribution(index: PhotoIndex, request: SearchRequest) -> None:
@@ -425,7 +440,7 @@ def show_results(
 ) -> None:
     """The grid of the hits, or why there is none (ui/messages.py words the reason)."""
     if not hits:
-        said = messages.nothing_found(hits, request.min_score)
+        said = messages.nothing_found(hits, request.min_score, index.folder)
         if hits.empty_reason in messages.WARNED_EMPTY:
             st.warning(said)
         else:
@@ -483,7 +498,7 @@ def main(waiting: DeltaGenerator) -> None:
     request = search_request(index, query, chosen, labelled)
     hits = found(index, request)
     st.session_state.hits = {hit.id: hit for hit in hits}
-    if hits.best_score is not None:  # something was found, over the threshold or not
+    if hits.best_score is not None and scores_are_cosines(index, request):  # found, over the threshold or not
         score_distribution(index, request)
     if labelled.category is not None:
         labels_view.category_panel(list(hits), labelled.category, partial(correct, index), partial(remove, index))

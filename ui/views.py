@@ -24,6 +24,7 @@ from search import Failure, Hit, IndexStats
 from search.commands import indexer_command
 from search.constants import RAW_SUFFIXES
 from search.images import image_suffixes
+from ui import messages
 from ui.messages import failure_reason, plural
 
 COLUMNS = 4
@@ -94,6 +95,8 @@ def sidebar_summary(stats: IndexStats, failures: list[Failure], folder: Path) ->
     )
     if stats.copies:
         st.sidebar.caption(f"Ещё {stats.copies} — точные копии этих фото: показываются вместе с ними")
+    if stats.with_text:  # build --ocr read words in them: the query's words are looked for there too
+        st.sidebar.caption(messages.text_read_in(stats.with_text))
     for root in stats.roots:  # broken only after a separator: a folder name stays whole
         st.sidebar.caption(
             f'Папка с фото: <span class="photo-folder">{breakable_path(root)}</span>', unsafe_allow_html=True
@@ -210,6 +213,11 @@ def query_box(demo: bool) -> str:
         help="Опишите фото по-русски. «+» добавляет слово, «−» отталкивает от него: «кот + снег − собака»; "
         "«2:кот» удваивает вес слова.",
     )
+
+
+def text_toggle() -> bool:
+    """«Текст на фото»: whether the query's words are also looked for in the text read in the photos."""
+    return st.toggle(messages.TEXT_IN_PHOTOS, key="ocr_text", help=messages.TEXT_TOGGLE_HELP)
 
 
 def example_uploader(key: str, on_change: Callable[[], None]) -> UploadedFile | None:
@@ -339,6 +347,8 @@ def results_grid(
                 else:
                     st.warning(picture)
                 st.markdown(f"**{hit.score:.2f}** · `{os.path.basename(hit.path)}` · {day(hit.taken_at)}")
+                if hit.matched_words:  # the query's words, found in the text read in the photo
+                    st.caption(messages.matched_words(hit.matched_words))
                 if hit.also_at:  # identical files: one photo, shown once
                     st.caption(f"та же фотография ещё в {len(hit.also_at)} {_places(len(hit.also_at))}")
                 if hit.similar_shots and show_shots is not None:  # near-duplicates: other photos, folded
@@ -377,6 +387,19 @@ def details(hit: Hit, picture: bytes | str) -> None:
     if raws:
         about.markdown("Снимок в RAW:" if len(raws) == 1 else "Снимки в RAW:")
         about.text("\n".join(raws))
+    if hit.text:
+        recognised_text(about, hit.text, hit.matched_words)
+
+
+TEXT_SCROLLS_FROM = 20  # lines: a longer text (a document's page) scrolls in a box of its own
+TEXT_BOX_HEIGHT = 420  # pixels
+
+
+def recognised_text(where: DeltaGenerator, text: str, matched: tuple[str, ...]) -> None:
+    """The text read in the photo under «Текст на фото», the words the query found highlighted."""
+    where.markdown(f"**{messages.TEXT_IN_PHOTOS}**")
+    box = where.container(height=TEXT_BOX_HEIGHT) if len(text.splitlines()) > TEXT_SCROLLS_FROM else where
+    box.markdown(messages.plain_text(text, matched))
 
 
 def group_pictures(hits: list[Hit], pictures: list[bytes | str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from ..ocr.words import matched_words
 from ..store import IndexStore
 from ..store.records import HitRow
 from .filters import inside_first
@@ -25,6 +26,8 @@ def hit_of(
     similar_shots: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
     categories: tuple[str, ...] = (),
+    text: str | None = None,
+    matched_words: tuple[str, ...] = (),
 ) -> Hit:
     """The hit for a stored row: shown at `path` (default the row's own), its other files `also_at`,
     the near-duplicates folded into it `similar_shots`. Every field of the row is the Hit's field of
@@ -32,7 +35,16 @@ def hit_of(
     shown = {name: getattr(row, name) for name in HIT_ROW_FIELDS}
     if path is not None:
         shown["path"] = path
-    return Hit(**shown, score=score, also_at=also_at, similar_shots=similar_shots, tags=tags, categories=categories)
+    return Hit(
+        **shown,
+        score=score,
+        also_at=also_at,
+        similar_shots=similar_shots,
+        tags=tags,
+        categories=categories,
+        text=text,
+        matched_words=matched_words,
+    )
 
 
 def filled_hits(
@@ -40,6 +52,7 @@ def filled_hits(
     found: list[tuple[int, float]],
     folder: PathLike | None = None,
     similar_shots: dict[int, tuple[int, ...]] | None = None,
+    text_words: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Hits for (id, score) pairs in their order, with each photo's identical copies and RAW twins;
     an id no longer indexed (deleted by a build since the search) is left out. Under a folder
@@ -48,6 +61,7 @@ def filled_hits(
     rows, copies = store.hit_rows(ids), store.copies_of(ids)
     twins = store.raw_twins_of([row.path for row in rows.values()])
     tags, categories = store.labels.tags_of(list(rows)), store.labels.categories_of(list(rows))
+    texts = store.texts.texts_of(list(rows))
     shots = similar_shots or {}
     hits = []
     for i, score in found:
@@ -64,6 +78,8 @@ def filled_hits(
                 similar_shots=shots.get(i, ()),
                 tags=tags.get(i, ()),
                 categories=categories.get(i, ()),
+                text=texts.get(i),
+                matched_words=matched_words(texts[i], text_words) if text_words and i in texts else (),
             )
         )
     return hits

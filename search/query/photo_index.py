@@ -29,9 +29,11 @@ from ..vocabulary import Vocabulary
 from .filters import allowed_ids, label_scores
 from .groups import GroupCache, collapsed
 from .hits import filled_hits
+from .language import QueryError, QueryProblem
 from .ranking import Ranking
 from .request import ImageQuery, PathLike, SearchRequest
 from .results import DuplicateGroup, EmptyReason, SearchResults
+from .text_match import FUSION_DEPTH, TEXT_MATCH_LIMIT, fused, text_ranking
 from .vectors import QUERY_THREADS, QueryVectors
 
 
@@ -88,7 +90,7 @@ class PhotoIndex:
         self._groups = GroupCache(self._store)
         # Tags and categories (search/labels/): list, teach, correct, remove.
         self.labels = CollectionLabels(self._store, lambda: self.model, self.model.fingerprint)
-        self._stats: tuple[tuple[int, str | None], IndexStats] | None = None
+        self._stats: tuple[tuple[int, str | None, str | None], IndexStats] | None = None
 
     @property
     def prompts(self) -> tuple[str, ...] | None:
@@ -154,6 +156,7 @@ class PhotoIndex:
         collapse_duplicates: bool = False,
         tags: Iterable[str] | str = (),
         category: str | None = None,
+        ocr: str = "auto",
     ) -> SearchResults:
         """The k best images for a text query (see language.py for + / - / weights), an example image
         (PIL image, path, an indexed image's id, or its embedding), or both, best first.
@@ -171,8 +174,12 @@ class PhotoIndex:
         carrying every one of these zero-shot tags; `category`: only members of this personal
         category (see `labels`); with neither words nor an image, the photos they let through come
         best first by the tag's share or the category's probability. An unknown tag or category
-        is a LabelError naming it. An empty result's `empty_reason` says why it is empty. The
-        same as run(SearchRequest.of(...)).
+        is a LabelError naming it. `ocr`: with "auto" the query's words are also looked for in the
+        text read in the photos (`build --ocr`), stemmed so that inflected forms match, and both
+        rankings are fused; "only" looks in the text alone (as does a query of quoted words,
+        «"пароль"»: quoted words must be in the text), "off" in the meaning alone. A hit's
+        `matched_words` are the words of its text that matched, `text` the text read in it. An
+        empty result's `empty_reason` says why it is empty. The same as run(SearchRequest.of(...)).
         """
         request = SearchRequest.of(
             text,
@@ -187,36 +194,95 @@ class PhotoIndex:
             collapse_duplicates=collapse_duplicates,
             tags=tags,
             category=category,
+            ocr=ocr,
         )
         return self.run(request)
 
     def run(self, request: SearchRequest) -> SearchResults:
         """The hits for a request, best first; when there are none, `empty_reason` says why."""
-        if request.image is None:
-            note = self.unknown_query(request.text)
-            if note is not None:
+        allowed = allowed_ids(self._store, request.filters, self.labels)
+        words = self._word_matches(request, allowed)
+        words_only = request.words_only or (bool(request.text_query.required) and not words)
+        if request.text_query.required:  # quoted words must be on the photo: only those photos are ranked
+            allowed = np.array([image_id for image_id, _ in words], dtype=np.int64)
+        if request.image is None and not words_only:
+            note = self.unknown_query(request.text) if request.terms else None
+            if note is not None and words:
+                words_only = True  # the model knows none of the words, but the photos hold them
+            elif note is not None:
                 reason = EmptyReason.INDEX_EMPTY if len(self) == 0 else EmptyReason.UNKNOWN_WORDS
                 return SearchResults([], reason, note=note)
-        allowed = allowed_ids(self._store, request.filters, self.labels)
-        if not request.terms and request.image is None and request.filters.by_label:
+        if words_only:
+            rank = self._by_words(request, words)
+        elif not request.terms and request.image is None and request.filters.by_label:
             rank = self._by_label(request, allowed)
         else:
             query = self._query_vectors.query_vector(request.terms, request.image, request.image_weight)
-
-            def rank(want: int) -> list[tuple[int, float]]:
-                return self._ranking.ranked(query, want, allowed, request.exclude)
+            rank = self._by_meaning(query, request, allowed, words)
 
         if request.collapse_duplicates:
             found, shots = collapsed(rank, self.duplicate_groups(), request.k)
         else:
             found, shots = rank(request.k), {}
         best = max((score for _, score in found), default=None)
-        if request.min_score is not None:
-            found = [(i, s) for i, s in found if s >= request.min_score]
-        hits = filled_hits(self._store, found[: request.k], request.filters.folder, shots)
+        if request.min_score is not None:  # a photo holding the words stays, whatever its cosine
+            matched = {image_id for image_id, _ in words}
+            found = [(i, s) for i, s in found if s >= request.min_score or i in matched]
+        hits = filled_hits(
+            self._store, found[: request.k], request.filters.folder, shots, text_words=request.text_query.words
+        )
         if hits:
             return SearchResults(hits, best_score=best)
-        return SearchResults([], self._why_empty(request, best), best_score=best)
+        return SearchResults([], self._why_empty(request, best, words_only), best_score=best)
+
+    def _word_matches(self, request: SearchRequest, allowed: npt.NDArray[np.int64] | None) -> list[tuple[int, float]]:
+        """The photos whose text holds the query's words (those in quotes all of them), best first,
+        among those the filters allow."""
+        if not request.text_query:
+            if request.words_only:
+                raise QueryError(
+                    _("Nothing to look for in the text of the photos: {text!r} has no word to match.").format(
+                        text=request.text or ""
+                    ),
+                    QueryProblem.NOTHING_TO_SEARCH,
+                )
+            return []
+        ranked = text_ranking(self._store.texts.matching, request.text_query, TEXT_MATCH_LIMIT)
+        passing = None if allowed is None else set(allowed.tolist())
+        excluded = set(request.exclude)
+        return [(i, s) for i, s in ranked if (passing is None or i in passing) and i not in excluded]
+
+    @staticmethod
+    def _by_words(request: SearchRequest, words: list[tuple[int, float]]) -> Callable[[int], list[tuple[int, float]]]:
+        """A search of the photos' text alone: the matches by relevance; a hit's score is its
+        relevance relative to the best match's (1.0 for it)."""
+        best = max((relevance for _, relevance in words), default=0.0)
+        scored = [(i, relevance / best if best > 0 else 1.0) for i, relevance in words]
+        return lambda want: scored[:want]
+
+    def _by_meaning(
+        self,
+        query: npt.NDArray[np.float32],
+        request: SearchRequest,
+        allowed: npt.NDArray[np.int64] | None,
+        words: list[tuple[int, float]],
+    ) -> Callable[[int], list[tuple[int, float]]]:
+        """The nearest photos to the query vector; with photos holding the query's words, both
+        rankings fused (text_match.py). A hit's score is its cosine either way."""
+
+        def rank(want: int) -> list[tuple[int, float]]:
+            if not words:
+                return self._ranking.ranked(query, want, allowed, request.exclude)
+            depth = max(want, FUSION_DEPTH)
+            meaning = self._ranking.ranked(query, depth, allowed, request.exclude)
+            order = fused(meaning, words[:depth])[:want]
+            cosines = dict(meaning)
+            missing = [i for i in order if i not in cosines]
+            for image_id, vector in self._store.labels.indexed_vectors_of(missing).items():
+                cosines[image_id] = float(vector @ query)
+            return [(i, cosines[i]) for i in order if i in cosines]
+
+        return rank
 
     def _by_label(
         self, request: SearchRequest, allowed: npt.NDArray[np.int64] | None
@@ -231,8 +297,12 @@ class PhotoIndex:
         )
         return lambda want: ranked[:want]
 
-    def _why_empty(self, request: SearchRequest, best: float | None) -> EmptyReason:
+    def _why_empty(self, request: SearchRequest, best: float | None, words_only: bool = False) -> EmptyReason:
         """Why a search that ran found nothing; `best` is the best score it found (None: no photo)."""
+        if words_only and best is None and len(self):
+            if not self._store.texts.counts().with_words:
+                return EmptyReason.NO_TEXT_READ
+            return EmptyReason.FILTERS_LEAVE_NOTHING if request.filters.active else EmptyReason.NO_TEXT_MATCH
         if best is not None:
             below = request.min_score is not None and best < request.min_score
             # Else every match was deleted by a build between the search and reading its rows.

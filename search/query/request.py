@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..i18n import _
 from .language import QueryError, Term, parse_query
+from .text_match import OCR_QUERY_MODES, TextQuery, split_quoted
 
 PathLike = str | os.PathLike[str]
 # A picture, a file, an indexed image's id, or an image embedding made earlier (model.encode_images)
@@ -65,8 +66,11 @@ class SearchRequest:
 
     `image` is a PIL image, a path, an indexed image's id or an embedding; `image_weight` is how
     much it counts against the words. `min_score` drops weaker hits; `collapse_duplicates` keeps
-    one hit per near-duplicate group; `exclude` ids are never returned. Checked once, here: a
-    wrong type or a query the language cannot read is a QueryError.
+    one hit per near-duplicate group; `exclude` ids are never returned. `ocr`: "auto" looks for the
+    query's words in the text read in the photos too and fuses both rankings, "only" looks for the
+    words alone, "off" for the meaning alone; a part in quotes («"пароль"») is looked for in the
+    text only, and must be there. Checked once, here: a wrong type or a query the language cannot
+    read is a QueryError.
     """
 
     text: str | None = None
@@ -77,7 +81,9 @@ class SearchRequest:
     min_score: float | None = None
     collapse_duplicates: bool = False
     exclude: tuple[int, ...] = ()
-    terms: tuple[Term, ...] = field(init=False)  # the text, parsed
+    ocr: str = "auto"
+    terms: tuple[Term, ...] = field(init=False)  # the text for the meaning (its quoted parts left out), parsed
+    text_query: TextQuery = field(init=False)  # what is looked for in the photos' text
 
     def __post_init__(self) -> None:
         # Wrong types as the caller's mistake, said plainly (True is an int to Python, not an id here).
@@ -89,9 +95,25 @@ class SearchRequest:
                     image=self.image
                 )
             )
+        if self.ocr not in OCR_QUERY_MODES:
+            raise QueryError(
+                _("ocr is one of {modes}; got {ocr!r}").format(modes=", ".join(OCR_QUERY_MODES), ocr=self.ocr)
+            )
         object.__setattr__(self, "exclude", tuple(int(i) for i in self.exclude))
-        has_text = self.text is not None and bool(self.text.strip())
-        object.__setattr__(self, "terms", tuple(parse_query(self.text)) if has_text else ())
+        text = self.text if self.text is not None and self.text.strip() else ""
+        free, quoted = (text, ()) if self.ocr == "off" else split_quoted(text)
+        object.__setattr__(self, "terms", tuple(parse_query(free)) if free else ())
+        positive = " ".join(term.text for term in self.terms if term.weight > 0)
+        object.__setattr__(
+            self, "text_query", TextQuery((), ()) if self.ocr == "off" else TextQuery.of(positive, quoted)
+        )
+
+    @property
+    def words_only(self) -> bool:
+        """Whether only the photos' text is searched: asked so, or a query of quoted words alone."""
+        if self.ocr == "only":
+            return True
+        return not self.terms and self.image is None and bool(self.text_query.required)
 
     @classmethod
     def of(
@@ -109,6 +131,7 @@ class SearchRequest:
         collapse_duplicates: bool = False,
         tags: Iterable[str] | str = (),
         category: str | None = None,
+        ocr: str = "auto",
     ) -> SearchRequest:
         """A request from PhotoIndex.search's keyword arguments (the filters given one by one)."""
         return cls(
@@ -122,4 +145,5 @@ class SearchRequest:
             min_score=min_score,
             collapse_duplicates=collapse_duplicates,
             exclude=tuple(exclude),
+            ocr=ocr,
         )

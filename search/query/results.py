@@ -35,6 +35,10 @@ class Hit:
     # Its zero-shot tags and the personal categories it is a member of, the most certain first.
     tags: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    # The text read in the photo (`build --ocr`), lines joined by "\n"; None when none was read or
+    # it holds no word. `matched_words`: the words of that text the query's words matched, as written.
+    text: str | None = None
+    matched_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class EmptyReason(Enum):
     FILTERS_LEAVE_NOTHING = "filters leave nothing"  # no photo passes the folder / date filters
     NOTHING_LEFT = "nothing left"  # every photo is left out (the example itself, in a one-photo index)
     BELOW_MIN_SCORE = "below min score"  # matches were found, all scoring below min_score (best_score)
+    NO_TEXT_MATCH = "no text match"  # a search of the photos' text alone: no photo holds the words
+    NO_TEXT_READ = "no text read"  # a search of the photos' text alone, and no text was read in any photo
 
 
 class SearchResults(list[Hit]):

@@ -105,6 +105,12 @@ class Catalog:
         seq = meta.get(MetaKey.LABELS_SEQ)
         return meta.get(MetaKey.LABELS_KEY) == key and seq == meta.get(MetaKey.CHANGE_COUNTER, "0")
 
+    def texts_are_current(self, key: str) -> bool:
+        """Whether every indexed photo this key's OCR mode asks for has been read with its engine."""
+        meta = self._meta()
+        seq = meta.get(MetaKey.TEXTS_SEQ)
+        return meta.get(MetaKey.TEXTS_KEY) == key and seq == meta.get(MetaKey.CHANGE_COUNTER, "0")
+
     def count_indexed(self) -> int:
         return self._query("SELECT count(*) FROM images WHERE state = ?", (RowState.INDEXED.value,))[0][0]
 

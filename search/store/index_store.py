@@ -30,6 +30,8 @@ from .database import create_database_engine
 from .health import damaged_message
 from .labels import LabelStore
 from .layout import BUSY_TIMEOUT_MS, IndexKind
+from .meta import read_meta as _get
+from .meta import write_meta as _set
 from .migrations import upgrade
 from .photo_groups import (
     holds_raw_files,
@@ -54,6 +56,7 @@ from .records import (
     problem_of,
 )
 from .schema import DATABASE_FILE, Base, ImageRow, Meta, MetaKey, Removed, Root, RowState
+from .texts import TextStore
 
 REPLAY_CHUNK_ROWS = 50_000  # rows read at a time when the FAISS cache catches up
 DELETE_CHUNK_ROWS = 500  # SQLite caps the number of bound parameters in one statement
@@ -74,19 +77,6 @@ _HIT_COLUMNS = tuple(field.name for field in fields(HitRow))
 _HIT_ROWS = select(*(getattr(ImageRow, name) for name in _HIT_COLUMNS)).where(
     ImageRow.id.in_(bindparam("ids", expanding=True)), ImageRow.state == RowState.INDEXED.value
 )
-
-
-def _get(session: Session, key: MetaKey) -> str | None:
-    if not isinstance(key, MetaKey):
-        raise TypeError(f"metadata keys are MetaKey members, not {key!r}")
-    row = session.get(Meta, key.value)
-    return None if row is None else row.value
-
-
-def _set(session: Session, key: MetaKey, value: object) -> None:
-    if not isinstance(key, MetaKey):
-        raise TypeError(f"metadata keys are MetaKey members, not {key!r}")
-    session.merge(Meta(key=key.value, value=str(value)))
 
 
 def _next_change(session: Session) -> int:
@@ -165,6 +155,7 @@ class IndexStore:
             self.engine.dispose()
             raise
         self.labels = LabelStore(self.engine, self._sessions)  # tags and categories (labels.py)
+        self.texts = TextStore(self.engine, self._sessions)  # text in photos (texts.py)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -452,6 +443,11 @@ class IndexStore:
         recorded, seq = self.labels.labelled_up_to()
         return recorded == key and seq == self.change_counter()
 
+    def texts_are_current(self, key: str) -> bool:
+        """Whether every indexed photo the key's OCR mode asks for has been read with its engine."""
+        recorded, seq = self.texts.read_up_to()
+        return recorded == key and seq == self.change_counter()
+
     def count_indexed(self) -> int:
         with self._sessions() as session:
             return (
@@ -550,10 +546,14 @@ class IndexStore:
             )
             return [Failure(row.file_path, problem_of(row.reason), str(row.detail or row.reason)) for row in rows]
 
-    def summary_key(self) -> tuple[int, str | None]:
-        """Changes whenever summary() would: the change counter and the last build's end."""
+    def summary_key(self) -> tuple[int, str | None, str | None]:
+        """Changes whenever summary() would: the change counter, the last build's end, the texts' changes."""
         with self._sessions() as session:
-            return int(_get(session, MetaKey.CHANGE_COUNTER) or 0), _get(session, MetaKey.LAST_BUILD_FINISHED)
+            return (
+                int(_get(session, MetaKey.CHANGE_COUNTER) or 0),
+                _get(session, MetaKey.LAST_BUILD_FINISHED),
+                _get(session, MetaKey.TEXTS_CHANGES),
+            )
 
     def summary(self) -> IndexStats:
         """What the index holds: counts, failures by reason, model, index type, folders, dates."""
@@ -588,6 +588,7 @@ class IndexStore:
                 embed_dim=int(dim) if dim else None,
                 model_fingerprint=_get(session, MetaKey.MODEL_FINGERPRINT),
                 vector_file=_get(session, MetaKey.VECTOR_FILE),
+                with_text=self.texts.counts().with_words,
             )
 
     # --- integrity and copies ---------------------------------------------------------------------

@@ -19,11 +19,12 @@ from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .meta import read_meta as _get
+from .meta import write_meta as _set
 from .schema import (
     CategoryExample,
     CategoryRow,
     ImageRow,
-    Meta,
     MetaKey,
     PhotoCategory,
     PhotoTag,
@@ -91,15 +92,6 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
     ids = list(ids)
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
-
-
-def _get(session: Session, key: MetaKey) -> str | None:
-    row = session.get(Meta, key.value)
-    return None if row is None else row.value
-
-
-def _set(session: Session, key: MetaKey, value: object) -> None:
-    session.merge(Meta(key=key.value, value=str(value)))
 
 
 def _changed(session: Session) -> None:

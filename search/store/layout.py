@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 DATABASE_FILE = "index.sqlite"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 30_000  # how long a connection waits for another's write to end
 
 
@@ -60,6 +60,12 @@ class MetaKey(StrEnum):
     LABELS_SEQ = "labels_seq"
     LABELS_CHANGES = "labels_changes"
     TAG_SCALE = "tag_scale"  # the model's logit scale the tags' shares are computed at
+    # Text in photos (schema 7): what the photos' recognised text was read with (the OCR engine's key
+    # and the build's --ocr mode, search/ocr/engine.py) and the change counter up to which every
+    # indexed row the mode asks for has been read or judged textless.
+    TEXTS_KEY = "texts_key"
+    TEXTS_SEQ = "texts_seq"
+    TEXTS_CHANGES = "texts_changes"  # raised by every write of texts: what a reader's cached counts are keyed by
     HOLDS_RAW = "holds_raw"  # "1" once a camera RAW was written: only then are RAW twins looked for
 
 

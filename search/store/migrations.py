@@ -13,7 +13,8 @@ theirs; unchanged files keep none until they are indexed again). Version 5: the 
 build decodes those rows again for it (their vectors kept), and until then the grouping judges a pair
 without a print by the embedding alone. Version 6: zero-shot tags and personal categories (the tables
 tags, photo_tags, categories, category_examples, photo_categories), empty: the next build embeds the
-vocabulary and tags every photo from its stored vector, decoding nothing.
+vocabulary and tags every photo from its stored vector, decoding nothing. Version 7: text in photos
+(photo_text and its FTS5 table of words), empty: the next build with OCR reads the photos it selects.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .schema import (
     MetaKey,
     PhotoCategory,
     PhotoTag,
+    PhotoText,
     RowState,
     TagRow,
 )
@@ -109,6 +111,11 @@ def _tag_and_category_tables(session: Session, folder: Path) -> None:
     ImageRow.metadata.create_all(session.connection(), tables=tables)
 
 
+def _photo_text_tables(session: Session, folder: Path) -> None:
+    """6 -> 7: the photos' recognised text and its word index, empty."""
+    ImageRow.metadata.create_all(session.connection(), tables=[PhotoText.__table__])
+
+
 # STEPS[n] upgrades version n to n + 1.
 STEPS: dict[int, Callable[[Session, Path], None]] = {
     1: _checksum_vector_file,
@@ -116,6 +123,7 @@ STEPS: dict[int, Callable[[Session, Path], None]] = {
     3: _gps_columns,
     4: _picture_print_column,
     5: _tag_and_category_tables,
+    6: _photo_text_tables,
 }
 
 

@@ -51,6 +51,10 @@ class IndexReads(Protocol):
         """Whether every indexed photo has its tags and categories, made with this labels key."""
         ...
 
+    def texts_are_current(self, key: str) -> bool:
+        """Whether every indexed photo the key's OCR mode asks for has been read with its engine."""
+        ...
+
     def record_build_finished(self, when: datetime | None = None) -> None:
         """Record when the last build finished (what the page shows)."""
         ...

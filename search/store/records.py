@@ -172,6 +172,7 @@ class IndexStats:
     vector_file: str | None = None  # the FAISS file's name
     copies: int = 0  # files identical to a searchable photo, shown with it ("also at")
     raw_twins: int = 0  # camera RAW files shown with the picture of the same name beside them
+    with_text: int = 0  # searchable photos whose text was read and holds words (build --ocr)
 
 
 def path_key(path: str | os.PathLike[str]) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import DDL, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .layout import DATABASE_FILE, SCHEMA_VERSION, MetaKey, RowState
@@ -26,6 +26,9 @@ __all__ = [
     "MetaKey",
     "PhotoCategory",
     "PhotoTag",
+    "PhotoText",
+    "TEXT_SEARCH_TABLE",
+    "TextState",
     "Removed",
     "Root",
     "RowState",
@@ -147,3 +150,42 @@ class PhotoCategory(Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), primary_key=True, index=True)
     image_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
     score: Mapped[float] = mapped_column(Float)
+
+
+# --- schema 7: text in photos -----------------------------------------------------------------------
+
+
+class TextState:
+    """What the OCR stage did with a photo (PhotoText.state)."""
+
+    READ = "read"  # read: `text` holds what was recognised (may be empty: no word above the floor)
+    SKIPPED = "skipped"  # judged unlikely to hold text by `--ocr auto`; read by a later `--ocr all`
+    FAILED = "failed"  # the reader crashed, hung or could not open it: tried again only when it changes
+
+
+class PhotoText(Base):
+    """An indexed photo's recognised text, for the content it had when read (an edited photo, whose
+    content hash changes, is read again). Its words, normalised and stemmed, are in TEXT_SEARCH_TABLE."""
+
+    __tablename__ = "photo_text"
+    image_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # a TextState
+    text: Mapped[str | None] = mapped_column(String)  # as recognised, lines joined by "\n"
+    confidence: Mapped[float | None] = mapped_column(Float)  # the kept words' mean, 0-100
+    reader_key: Mapped[str] = mapped_column(String)  # the OCR engine's key it was read with
+    detail: Mapped[str | None] = mapped_column(String)  # a failure's message
+
+
+# An FTS5 table of the photos' words (search/ocr/words.py document_of: lower case, ё as е, stemmed),
+# rowid = the image id. unicode61 splits them again on spaces; the prefix index serves «электр*».
+TEXT_SEARCH_TABLE = "photo_text_words"
+event.listen(
+    PhotoText.__table__,
+    "after_create",
+    DDL(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_SEARCH_TABLE} USING fts5("
+        "words, tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3 4')"
+    ),
+)
+event.listen(PhotoText.__table__, "before_drop", DDL(f"DROP TABLE IF EXISTS {TEXT_SEARCH_TABLE}"))
