@@ -27,9 +27,8 @@ from .stages import OCR, StageTimes
 from .text_signals import TEXT_TAG_GROUP, likely_text
 
 if TYPE_CHECKING:
-    from search.ocr.engine import RecognisedText
-
     from search.images.decoded import Failed
+    from search.ocr.engine import RecognisedText
     from search.store import IndexStore
     from search.store.texts import TextCandidate, TextEntry
 
@@ -107,7 +106,6 @@ def read_texts(
 ) -> TextOutcome:
     """Read the text of the photos the mode asks for that have none for their present content."""
     from search.ocr.engine import engine_key, ocr_problem
-
     from search.store.schema import TextState
 
     assert mode in OCR_MODES, mode
