@@ -162,7 +162,7 @@ ENGINES: dict[str, Callable[[], Callable[[str], str] | None]] = {
     "tesserocr (ours)": tesserocr_ours,
     "tesserocr bare": tesserocr_bare,
     "pytesseract (CLI)": pytesseract_cli,
-    "RapidOCR (PP-OCR, bundled)": rapidocr,
+    "RapidOCR (bundled PP-OCRv4 zh/en)": rapidocr,
 }
 
 
