@@ -44,6 +44,11 @@ class ReadTextJob:
         # One thread per worker: the build runs one reader per core, and Tesseract's own OpenMP
         # threads would only fight them for the same cores.
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        # Leptonica writes its complaints about odd pictures («Error in pixScanForForeground») straight to
+        # file descriptor 2, between the build's progress lines; what matters comes back as a result.
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 2)
+        os.close(quiet)
         from search.ocr.engine import TextReader, read_photo
 
         return partial(read_photo, TextReader())
