@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import importlib.util
-import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,8 +179,8 @@ class TextReader:
         if self._api is None:
             if problem := ocr_problem():
                 raise problem
-            # Tesseract's OpenMP builds read this when the library loads: one thread per reader.
-            os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+            # One thread per reader is set by the build's worker processes (indexer/ocr.py), not here:
+            # changing this process's environment would reach every process it starts afterwards.
             import tesserocr
 
             folder = self._tessdata or tessdata_dir()
