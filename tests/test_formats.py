@@ -150,20 +150,6 @@ def _build(photos: Path, index: Path, cache: Path, *extra: str) -> subprocess.Co
     )
 
 
-@pytest.mark.slow
-def test_an_unchanged_rerun_imports_no_pillow(tmp_path: Path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for source in sorted(DEMO_PHOTOS.glob("*.jpg"))[:3]:
-        (photos / source.name).write_bytes(source.read_bytes())
-    first = _build(photos, tmp_path / "index", tmp_path / "cache")
-    assert first.returncode == 0, first.stderr
-    again = _build(photos, tmp_path / "index", tmp_path / "cache")
-    assert again.returncode == 0, again.stderr
-    assert "unchanged 3, new 0" in again.stdout
-    assert "pillow imported: False" in again.stdout
-
-
 # Decodes each file as Pillow's users would (its defaults, the HEIF plugin), independently of the
 # indexer; prints the decodable files' paths as JSON.
 COUNT_DECODABLE = """

@@ -64,15 +64,21 @@ def test_listing_the_models_loads_no_torch():
     assert report == "heavy: []"
 
 
-def test_an_unchanged_rerun_loads_no_model_and_no_faiss(tmp_path: Path):
+def test_an_unchanged_rerun_loads_no_model_and_no_faiss(tmp_path: Path, monkeypatch):
     photos = tmp_path / "photos"
     photos.mkdir()
     for source in sorted((REPO_ROOT / "data" / "demo" / "photos" / "2023 лето").glob("*.jpg"))[:3]:
         shutil.copyfile(source, photos / source.name)
     index = tmp_path / "index"
+    # A cache folder of its own: the first build computes the image suffixes (with Pillow) and caches
+    # them there, so the rerun below reads them without importing Pillow.
+    cache = {"RUPHOTO_CACHE": str(tmp_path / "cache")}
+    monkeypatch.setenv("RUPHOTO_CACHE", cache["RUPHOTO_CACHE"])
     build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=1, progress=False))
+    with sqlite3.connect(index / "index.sqlite") as db:  # the label stage ran: the rerun tells it apart
+        assert db.execute("SELECT count(*) FROM photo_tags").fetchone()[0] >= 3
 
-    # The quick path reads index.sqlite through sqlite3 alone: SQLAlchemy and numpy stay unloaded too.
+    # The quick path reads index.sqlite through sqlite3 alone: SQLAlchemy, numpy and Pillow stay unloaded too.
     run, report = heavy_imports(
         "indexer",
         "build",
@@ -80,41 +86,25 @@ def test_an_unchanged_rerun_loads_no_model_and_no_faiss(tmp_path: Path):
         "--index",
         str(index),
         "--quiet",
-        heavy=("torch", "faiss", "sqlalchemy", "numpy"),
+        heavy=("torch", "faiss", "sqlalchemy", "numpy", "PIL"),
+        env=cache,
     )
     assert run.returncode == 0, run.stderr
     assert "unchanged 3, new 0" in run.stdout and "3 images searchable" in run.stdout
     assert "stage rates" not in run.stdout  # nothing was decoded: no rates to compare
     assert report == "heavy: []"
 
-    (photos / "new.jpg").write_bytes((photos / sorted(p.name for p in photos.iterdir())[0]).read_bytes() + b"\0")
-    run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
-    assert run.returncode == 0 and "new 1" in run.stdout, run.stderr
-    assert report == "heavy: ['faiss', 'torch']"  # the same probe sees them when there is work
-
-
-def test_an_unchanged_rerun_after_the_label_stage_still_imports_no_torch(tmp_path: Path):
-    """The label stage of the first build records what the tags depend on; the next unchanged run
-    tells it apart on the quick path (sqlite3 alone), and a changed threshold leaves it."""
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for source in sorted((REPO_ROOT / "data" / "demo" / "photos" / "2024 зима").glob("*.jpg"))[:3]:
-        shutil.copyfile(source, photos / source.name)
-    index = tmp_path / "index"
-    build_index(photos, BuildOptions(index_dir=index, model="demo", device="cpu", workers=1, progress=False))
-    with sqlite3.connect(index / "index.sqlite") as db:
-        assert db.execute("SELECT count(*) FROM photo_tags").fetchone()[0] >= 3  # the stage ran
-
-    run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
-    assert run.returncode == 0, run.stderr
-    assert report == "heavy: []"
-
-    # Another threshold: the tags depend on it, so the run leaves the quick path to tag again.
+    # Another tag threshold: the tags depend on it, so the run leaves the quick path to tag again.
     run, report = heavy_imports(
         "indexer", "build", str(photos), "--index", str(index), "--quiet", env={"RUPHOTO_TAG_THRESHOLD": "0.5"}
     )
     assert run.returncode == 0, run.stderr
     assert "torch" in report
+
+    (photos / "new.jpg").write_bytes((photos / sorted(p.name for p in photos.iterdir())[0]).read_bytes() + b"\0")
+    run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
+    assert run.returncode == 0 and "new 1" in run.stdout, run.stderr
+    assert report == "heavy: ['faiss', 'torch']"  # the same probe sees them when there is work
 
 
 # --- The import contract: clients through the public API, no import circles ----------------------

@@ -338,12 +338,15 @@ def quickstart(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess
     return workspace, run_as_written(first_bash_block("Quickstart"), workspace)
 
 
-@pytest.fixture
-def home_with_pictures(tmp_path: Path) -> Path:
-    """A clone's folder (its .venv) and a home whose ~/Pictures is a copy of the demo photos."""
-    venv_in(tmp_path)
-    shutil.copytree(DEMO_PHOTOS, tmp_path / "home" / "Pictures")
-    return tmp_path
+@pytest.fixture(scope="module")
+def home_with_pictures(tmp_path_factory) -> Path:
+    """A clone's folder (its .venv) and a home whose ~/Pictures is a copy of the demo photos. Shared
+    by the own-photos block and the watch block, in the README's order: the watch block then starts
+    from the index the first one built, as a reader following the README would."""
+    clone = tmp_path_factory.mktemp("clone")
+    venv_in(clone)
+    shutil.copytree(DEMO_PHOTOS, clone / "home" / "Pictures")
+    return clone
 
 
 @pytest.mark.slow

@@ -2,8 +2,9 @@
 Debian's headless Chromium. What is checked is read from the page itself (card captions, loaded
 thumbnails, the visible text and the accessible names: no English word, in a Russian and in an
 English browser; the layout of cards, paths and the histogram), and a screenshot of each step is
-saved in tests/artifacts/. One server serves the whole module; the first test is the first to open
-the page, so it sees the model load.
+saved in tests/artifacts/. One server serves the whole module, over its own copy of the index; the
+first test is the first to open the page, so it sees the model load, and the last one teaches a
+category in that copy (the tests before it see the index as it was built).
 
 Chromium comes from Debian (apt-get install chromium chromium-driver; .ci/run installs it); the
 test is skipped without it on a developer's machine and fails without it in CI.
@@ -69,7 +70,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(index: Path, log_name: str = "streamlit.log") -> Iterator[str]:
+def serving(index: Path) -> Iterator[str]:
     """`streamlit run ui/app.py` over `index` on a free port, until the block ends; its URL."""
     port = _free_port()
     command = [
@@ -93,7 +94,7 @@ def serving(index: Path, log_name: str = "streamlit.log") -> Iterator[str]:
         "cpu",
     ]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = (ARTIFACTS / log_name).open("w")
+    log = (ARTIFACTS / "streamlit.log").open("w")
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -106,7 +107,7 @@ def serving(index: Path, log_name: str = "streamlit.log") -> Iterator[str]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {ARTIFACTS / log_name}")
+                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
             time.sleep(0.3)
         yield url
     finally:
@@ -116,8 +117,14 @@ def serving(index: Path, log_name: str = "streamlit.log") -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(labelled_collection: LabelledCollection) -> Iterator[str]:
-    with serving(labelled_collection.index) as url:
+def served_index(labelled_collection: LabelledCollection, tmp_path_factory) -> Path:
+    """The module's own copy of the session's index: the last test teaches a category in it."""
+    return Path(shutil.copytree(labelled_collection.index, tmp_path_factory.mktemp("browser") / "index"))
+
+
+@pytest.fixture(scope="module")
+def server(served_index: Path) -> Iterator[str]:
+    with serving(served_index) as url:
         yield url
 
 
@@ -503,92 +510,74 @@ def test_the_uploader_and_its_errors_are_in_russian(page, tmp_path):
     assert english_shown(page) == [] and "UploadedFile" not in page.locator("body").inner_text()
 
 
-def test_the_overview_and_teaching_a_category_are_in_russian(page, labelled_collection):
-    """«Обзор»: a tile per tag with its count, a click shows its photos; the teaching panel and the
-    card's «пример» boxes; all read out in Russian. (Teaching itself is test_ui_labels.py's: this
-    module's index is shared and read-only.)"""
+def test_a_category_is_taught_in_the_browser_and_shows_in_the_overview(
+    chromium, server, served_index, labelled_collection
+):
+    """The whole life of a category in a real browser: «Обзор» (a tile per tag with its count and a
+    cover), a tile's photos, the teaching panel and the cards' «пример» boxes, two ticked «пример», a
+    name, «Научить», one «не то», «Переобучить», and the category's tile in «Обзор»; all read out in
+    Russian at each step. Runs last of the module: it changes the index the module's server serves."""
     import search
 
-    with search.open_labels(labelled_collection.index) as labels:
-        stars = next(tag.count for tag in labels.tags() if tag.name == "звезда")
-    page.get_by_role("button", name="Обзор", exact=True).wait_for(timeout=60_000)
-    page.get_by_role("button", name="Обзор", exact=True).click()
-    tile = page.get_by_role("button", name=f"звезда · {stars}", exact=True)
+    own, photos = served_index, labelled_collection.photos
+    tab = new_tab(chromium)
+    cdp = tab.context.new_cdp_session(tab)
+    tab.goto(server)
+    overview = tab.get_by_role("button", name="Обзор", exact=True)
+    overview.wait_for(timeout=120_000)
+    overview.click()
+    with search.open_labels(own) as labels:
+        circles = next(tag.count for tag in labels.tags() if tag.name == "круг")
+    tile = tab.get_by_role("button", name=f"круг · {circles}", exact=True)
     tile.wait_for(timeout=60_000)
-    page.get_by_text("Обзор коллекции").wait_for()
-    thumbnails_loaded(page, 1)
-    snap(page, "6-overview")
-    assert english_words(page, page.context.new_cdp_session(page), labelled_collection.photos) == {}
+    tab.get_by_text("Обзор коллекции").wait_for()
+    thumbnails_loaded(tab, 1)
+    snap(tab, "6-overview")
+    assert english_words(tab, cdp, photos) == {}
     tile.click()
-    cards = wait_for_cards(page)
-    snap(page, "7-tag-photos")
+    cards = wait_for_cards(tab)
+    snap(tab, "7-tag-photos")
     shown = {name for _, name, _ in cards}
-    assert len(shown) == min(stars, len(cards)) and shown
-    shapes = [labelled_collection.label_of[name][1] for name in shown]
-    assert shapes.count("звезда") >= 0.8 * len(shapes)  # the demo's tags: precision ≥ 0.9 measured
-    page.get_by_text("Научить категорию", exact=True).click()
-    page.get_by_text("Отметьте «пример» у фото будущей категории", exact=False).wait_for(timeout=60_000)
-    page.get_by_text("пример", exact=True).first.wait_for()
-    snap(page, "8-teach")
-    assert english_words(page, page.context.new_cdp_session(page), labelled_collection.photos) == {}
-
-
-def test_a_category_is_taught_in_the_browser_and_shows_in_the_overview(chromium, labelled_collection, tmp_path):
-    """The whole life of a category in a real browser, on a copy of the index and a server of its own
-    (the module's index is shared and read-only): «Обзор», a tile's photos, two ticked «пример»,
-    a name, «Научить», one «не то», «Переобучить», and the category's tile in «Обзор»; all read out
-    in Russian."""
-    import search
-
-    own = Path(shutil.copytree(labelled_collection.index, tmp_path / "index"))
-    photos = labelled_collection.photos
-    with serving(own, "streamlit-teaching.log") as url:
-        tab = new_tab(chromium)
-        cdp = tab.context.new_cdp_session(tab)
-        tab.goto(url)
-        overview = tab.get_by_role("button", name="Обзор", exact=True)
-        overview.wait_for(timeout=120_000)
-        overview.click()
-        with search.open_labels(own) as labels:
-            circles = next(tag.count for tag in labels.tags() if tag.name == "круг")
-        tab.get_by_role("button", name=f"круг · {circles}", exact=True).click(timeout=60_000)
-        cards = wait_for_cards(tab)
-        assert [labelled_collection.label_of[name][1] for _, name, _ in cards].count("круг") >= 0.8 * len(cards)
-        tab.get_by_text("Научить категорию", exact=True).click()
-        boxes = tab.get_by_text("пример", exact=True)
-        boxes.first.wait_for(timeout=60_000)
-        boxes.nth(0).click()
-        tab.get_by_text("отмечено: 1", exact=False).wait_for(timeout=30_000)
-        boxes.nth(1).click()
-        tab.get_by_text("отмечено: 2", exact=False).wait_for(timeout=30_000)
-        name = tab.get_by_role("textbox", name="Название")
-        name.fill("мои круги")
-        name.press("Enter")
-        tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
-        snap(tab, "11-teach-ticked")
-        assert english_words(tab, cdp, photos) == {}
-        tab.get_by_role("button", name="Научить", exact=True).click()
-        tab.get_by_text("Категория «мои круги» научена по 2 примерам", exact=False).wait_for(timeout=60_000)
-        members = wait_for_cards(tab)
-        snap(tab, "12-category-members")
-        assert english_words(tab, cdp, photos) == {}
-        with search.open_labels(own) as labels:
-            taught = labels.category("мои круги")
-        assert len(taught.examples) == 2 and len(members) == min(taught.members, len(members))
-        wrong = tab.get_by_text("не то", exact=True)
-        wrong.last.click()
-        tab.get_by_text("«не то»: 1", exact=False).wait_for(timeout=30_000)
-        tab.get_by_role("button", name="Переобучить", exact=True).click()
-        tab.get_by_text("Категория «мои круги» переобучена", exact=False).wait_for(timeout=60_000)
-        with search.open_labels(own) as labels:
-            corrected = labels.category("мои круги")
-        assert len(corrected.not_examples) == 1
-        overview.click()
-        tab.get_by_role("button", name=f"мои круги · {corrected.members}", exact=True).wait_for(timeout=60_000)
-        tab.get_by_text("Свои категории", exact=True).wait_for()
-        with search.open_labels(own) as labels:
-            tiles = 1 + sum(1 for tag in labels.tags() if tag.count)
-        assert thumbnails_loaded(tab, tiles) == tiles  # a cover on every tile, and the search's cards gone
-        snap(tab, "13-overview-with-category")
-        assert english_words(tab, cdp, photos) == {}
-        tab.context.close()
+    assert shown and len(shown) == min(circles, len(cards))  # each photo of the tag once
+    assert [labelled_collection.label_of[name][1] for _, name, _ in cards].count("круг") >= 0.8 * len(cards)
+    tab.get_by_text("Научить категорию", exact=True).click()
+    tab.get_by_text("Отметьте «пример» у фото будущей категории", exact=False).wait_for(timeout=60_000)
+    boxes = tab.get_by_text("пример", exact=True)
+    boxes.first.wait_for(timeout=60_000)
+    snap(tab, "8-teach")
+    assert english_words(tab, cdp, photos) == {}
+    boxes.nth(0).click()
+    tab.get_by_text("отмечено: 1", exact=False).wait_for(timeout=30_000)
+    boxes.nth(1).click()
+    tab.get_by_text("отмечено: 2", exact=False).wait_for(timeout=30_000)
+    name = tab.get_by_role("textbox", name="Название")
+    name.fill("мои круги")
+    name.press("Enter")
+    tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    snap(tab, "11-teach-ticked")
+    assert english_words(tab, cdp, photos) == {}
+    tab.get_by_role("button", name="Научить", exact=True).click()
+    tab.get_by_text("Категория «мои круги» научена по 2 примерам", exact=False).wait_for(timeout=60_000)
+    members = wait_for_cards(tab)
+    snap(tab, "12-category-members")
+    assert english_words(tab, cdp, photos) == {}
+    with search.open_labels(own) as labels:
+        taught = labels.category("мои круги")
+    assert len(taught.examples) == 2 and len(members) == min(taught.members, len(members))
+    wrong = tab.get_by_text("не то", exact=True)
+    wrong.last.click()
+    tab.get_by_text("«не то»: 1", exact=False).wait_for(timeout=30_000)
+    tab.get_by_role("button", name="Переобучить", exact=True).click()
+    tab.get_by_text("Категория «мои круги» переобучена", exact=False).wait_for(timeout=60_000)
+    with search.open_labels(own) as labels:
+        corrected = labels.category("мои круги")
+    assert len(corrected.not_examples) == 1
+    overview.click()
+    tab.get_by_role("button", name=f"мои круги · {corrected.members}", exact=True).wait_for(timeout=60_000)
+    tab.get_by_text("Свои категории", exact=True).wait_for()
+    with search.open_labels(own) as labels:
+        tiles = 1 + sum(1 for tag in labels.tags() if tag.count)
+    assert thumbnails_loaded(tab, tiles) == tiles  # a cover on every tile, and the search's cards gone
+    snap(tab, "13-overview-with-category")
+    assert english_words(tab, cdp, photos) == {}
+    tab.context.close()
