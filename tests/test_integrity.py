@@ -578,7 +578,7 @@ def test_a_full_disk_is_named_and_the_same_command_continues(small_disk: Path, t
     index = small_disk / "index"
     command = ("build", photos, "--index", index, "--model", "demo", "--device", "cpu", "--quiet")
     command += ("--batch-size", "2", "--checkpoint-every", "4")
-    filler = fill(small_disk, leave=512 << 10)  # room for schema 7's tables and the first batches' WAL pages, not for all
+    filler = fill(small_disk, leave=512 << 10)  # room for schema 7's tables and the first batches' WAL, not for all
     full = indexer(*command)
     assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
     assert f"error: The disk holding {index}" in full.stderr and "is full" in full.stderr, full.stderr
