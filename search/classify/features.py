@@ -88,11 +88,15 @@ def _cached_chunk(path: Path, rows: int, dim: int) -> npt.NDArray[np.float32] | 
 
 def _save_atomically(path: Path, vectors: npt.NDArray[np.float32]) -> None:
     temporary = path.with_name(path.name + ".part")
-    with open(temporary, "wb") as handle:
-        np.save(handle, vectors, allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            np.save(handle, vectors, allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:  # Ctrl-C or a full disk midway: no half-written chunk is left behind
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def encode_image_files(
