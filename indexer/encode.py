@@ -10,14 +10,18 @@ again: it takes that vector (backups and exports copy whole folders of photos).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.clip.encoder import RuClip
 from search.images.decoded import Decoded, Failed
 from search.store import FailedImage, IndexedImage
 
 from .scan import FoundFile
+
+if TYPE_CHECKING:
+    from search.clip.encoder import RuClip
+    from search.clip.onnx_model import OnnxRuClip
 
 Row = IndexedImage | FailedImage
 Vector = np.ndarray
@@ -29,7 +33,7 @@ def _no_known_vectors(hashes: Sequence[str]) -> Mapping[str, Vector]:
 
 
 def encode_batch(
-    model: RuClip,
+    model: RuClip | OnnxRuClip,
     results: list[Decoded | Failed],
     files: Mapping[str, FoundFile],
     known: KnownVectors = _no_known_vectors,

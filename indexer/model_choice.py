@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from search.clip.folder import file_fingerprint, find_weights
 from search.clip.hub import published_name, requested_model, resolve_model
+from search.clip.onnx_files import onnx_runtime_wanted
 from search.constants import DEMO_MODEL
 from search.errors import IndexStoreError, ModelNotFoundError, ModelProblem, StoreProblem
 from search.i18n import _
@@ -24,6 +25,7 @@ from search.store.records import ModelRecord
 
 if TYPE_CHECKING:
     from search.clip.encoder import RuClip
+    from search.clip.onnx_model import OnnxRuClip
     from search.store import IndexStore
 
 log = logging.getLogger(__name__)
@@ -130,17 +132,27 @@ class ModelCache:
     builds again and again in one process (indexer/watch.py) keeps it loaded between builds."""
 
     key: tuple[str, str, str, str] | None = None  # (weights fingerprint, model folder, device, precision)
-    model: RuClip | None = None
+    model: RuClip | OnnxRuClip | None = None
 
 
-def load_chosen(choice: ModelChoice, device: str, precision: str, cache: ModelCache | None = None) -> RuClip:
-    """Load the chosen network, or take the one `cache` holds when it was loaded as the same."""
+def load_chosen(
+    choice: ModelChoice, device: str, precision: str, cache: ModelCache | None = None
+) -> RuClip | OnnxRuClip:
+    """Load the chosen network, or take the one `cache` holds when it was loaded as the same. On a
+    CPU in fp32 that is its ONNX export run by ONNX Runtime (exported on first use: faster, and no
+    torch import once exported); otherwise, or when that cannot be had, the torch network."""
     key = (choice.fingerprint, str(choice.folder), device, precision)
     if cache is not None and cache.key == key and cache.model is not None:
         return cache.model
-    from search.clip.encoder import load_model  # torch: only when something is to be encoded
+    model: RuClip | OnnxRuClip | None = None
+    if onnx_runtime_wanted(device, precision):
+        from search.clip.onnx_model import load_onnx_model
 
-    model = load_model(choice.name, device=device, precision=precision)
+        model = load_onnx_model(choice.name, choice.folder, choice.fingerprint, "image")
+    if model is None:
+        from search.clip.encoder import load_model  # torch: only when something is to be encoded
+
+        model = load_model(choice.name, device=device, precision=precision)
     if cache is not None:
         cache.key, cache.model = key, model
     return model

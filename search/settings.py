@@ -12,6 +12,8 @@ accepted, the new name winning when both are set:
                             $XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search
     RUPHOTO_NO_PREPACK      set (not 0): no prepacked Linear layers on x86-64 (alias RUCLIP_NO_PREPACK)
     RUPHOTO_DEFAULT_MALLOC  set (not 0): leave glibc's allocator alone (alias RUCLIP_DEFAULT_MALLOC)
+    RUPHOTO_NO_ONNX         set (not 0): encode with torch on a CPU too, not with ONNX Runtime
+                            (search/clip/onnx_files.py)
     RUPHOTO_TAG_THRESHOLD   the share from which a zero-shot tag is a photo's (search/classify/tagging.py);
                             a change tags every photo again at the next build
     RUPHOTO_COMMAND         how the page's hints name the indexer's commands (`ruphoto ui` sets it for
@@ -53,6 +55,7 @@ DEVICE_VAR = f"{PREFIX}DEVICE"
 CACHE_VAR = f"{PREFIX}CACHE"
 NO_PREPACK_VAR = f"{PREFIX}NO_PREPACK"
 DEFAULT_MALLOC_VAR = f"{PREFIX}DEFAULT_MALLOC"
+NO_ONNX_VAR = f"{PREFIX}NO_ONNX"
 TAG_THRESHOLD_VAR = f"{PREFIX}TAG_THRESHOLD"
 COMMAND_VAR = f"{PREFIX}COMMAND"  # set by `ruphoto ui` for the page's process (search/commands.py)
 TESSDATA_VAR = f"{PREFIX}TESSDATA"
@@ -80,6 +83,7 @@ class Settings:
     cache_dir: Path
     prepack: bool  # prepacked Linear layers allowed (RUPHOTO_NO_PREPACK not set)
     tune_malloc: bool  # glibc's allocator tuned for tensor reuse (RUPHOTO_DEFAULT_MALLOC not set)
+    onnx: bool  # ONNX Runtime allowed for CPU encoding (RUPHOTO_NO_ONNX not set)
     hub_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
     hub_offline: bool  # HF_HUB_OFFLINE
     ray_address: str  # RAY_ADDRESS (Ray's own): the cluster `build --ray auto` joins; "" when not set
@@ -110,6 +114,7 @@ class Settings:
             cache_dir=Path(cache).expanduser() if cache else _cache_base(xdg) / CACHE_FOLDER_NAME,
             prepack=not _flag(env, NO_PREPACK_VAR),
             tune_malloc=not _flag(env, DEFAULT_MALLOC_VAR),
+            onnx=not _flag(env, NO_ONNX_VAR),
             hub_endpoint=_value(env, "HF_ENDPOINT") or None,
             hub_offline=_value(env, "HF_HUB_OFFLINE").lower() in _HF_TRUE,
             ray_address=_value(env, "RAY_ADDRESS"),

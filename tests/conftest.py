@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from types import ModuleType
 
 import numpy as np
@@ -36,6 +37,9 @@ from .helpers import (
 # said), and inherited by the CLIs' subprocesses: LANGUAGE comes first in GNU gettext's order.
 # tests/test_messages.py checks the Russian default by unsetting it.
 os.environ["LANGUAGE"] = "en"
+# The ONNX exports of the test models (search/clip/onnx_files.py) and the other caches go to a folder of
+# the session's, not the developer's ~/.cache; each model is exported once per session.
+os.environ["RUPHOTO_CACHE"] = tempfile.mkdtemp(prefix="ruphoto-test-cache-")
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +63,17 @@ def golden() -> dict:
 @pytest.fixture(scope="session")
 def tiny_model() -> search.RuClip:
     return search.load_model(TINY_MODEL, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model():
+    """The tiny checkpoint exported and run by ONNX Runtime, as a CPU build and a search load it."""
+    from search.clip.folder import file_fingerprint, find_weights
+    from search.clip.onnx_model import load_onnx_model
+
+    model = load_onnx_model(str(TINY_MODEL), TINY_MODEL, file_fingerprint(find_weights(TINY_MODEL)), "image")
+    assert model is not None, "the tiny model could not be exported for ONNX Runtime"
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -28,8 +28,12 @@ def test_pixels_match_for_every_image(tiny_model, golden):
         assert diff <= TOLERANCE, f"{path.name}: max |Δ| = {diff}"
 
 
-def test_text_embeddings_match_for_every_text(tiny_model, golden):
-    vectors = tiny_model.encode_texts(golden["texts"])
+ENCODERS = ["tiny_model", "tiny_onnx_model"]  # torch, and its export run by ONNX Runtime (search/clip/onnx_model.py)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_text_embeddings_match_for_every_text(encoder, golden, request):
+    vectors = request.getfixturevalue(encoder).encode_texts(golden["texts"])
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
     for row, text in enumerate(golden["texts"]):
@@ -37,29 +41,34 @@ def test_text_embeddings_match_for_every_text(tiny_model, golden):
         assert diff <= TOLERANCE, f"{text!r}: max |Δ| = {diff}"
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("as_paths", [True, False], ids=["paths", "pil"])
-def test_image_embeddings_match_for_every_image(tiny_model, golden, as_paths):
+def test_image_embeddings_match_for_every_image(encoder, golden, as_paths, request):
     images = golden["images"] if as_paths else [Image.open(p) for p in golden["images"]]
-    vectors = tiny_model.encode_images(images, batch_size=4)  # 4 + 2: a partial last batch
+    vectors = request.getfixturevalue(encoder).encode_images(images, batch_size=4)  # 4 + 2: a partial last batch
     assert vectors.dtype == np.float32 and vectors.shape == golden["image_embeddings"].shape
     for row, path in enumerate(golden["images"]):
         diff = np.abs(vectors[row] - golden["image_embeddings"][row]).max()
         assert diff <= TOLERANCE, f"{path.name}: max |Δ| = {diff}"
 
 
-def test_text_embedding_does_not_depend_on_its_batch(tiny_model, golden):
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_text_embedding_does_not_depend_on_its_batch(encoder, golden, request):
     # The context is cut to the longest text of a batch: a short text alone, or beside the longest
-    # one, or in batches of one, must give the same vector.
-    together = tiny_model.encode_texts(golden["texts"])
-    one_by_one = tiny_model.encode_texts(golden["texts"], batch_size=1)
-    reversed_order = tiny_model.encode_texts(golden["texts"][::-1], batch_size=3)[::-1]
+    # one, or in batches of one, must give the same vector (the ONNX graph's axes are dynamic).
+    model = request.getfixturevalue(encoder)
+    together = model.encode_texts(golden["texts"])
+    one_by_one = model.encode_texts(golden["texts"], batch_size=1)
+    reversed_order = model.encode_texts(golden["texts"][::-1], batch_size=3)[::-1]
     np.testing.assert_allclose(one_by_one, together, atol=1e-6)
     np.testing.assert_allclose(reversed_order, together, atol=1e-6)
 
 
-def test_empty_inputs_give_empty_arrays(tiny_model):
-    assert tiny_model.encode_texts([]).shape == (0, tiny_model.config.embed_dim)
-    assert tiny_model.encode_images([]).shape == (0, tiny_model.config.embed_dim)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_empty_inputs_give_empty_arrays(encoder, request):
+    model = request.getfixturevalue(encoder)
+    assert model.encode_texts([]).shape == (0, model.config.embed_dim)
+    assert model.encode_images([]).shape == (0, model.config.embed_dim)
 
 
 def test_config_is_the_config_json(tiny_model, golden):

@@ -95,16 +95,40 @@ def test_an_unchanged_rerun_loads_no_model_and_no_faiss(tmp_path: Path, monkeypa
     assert report == "heavy: []"
 
     # Another tag threshold: the tags depend on it, so the run leaves the quick path to tag again.
+    # On a CPU the model is its ONNX export (exported by the first build): ONNX Runtime, not torch.
+    with_onnx = ("torch", "faiss", "onnxruntime")
     run, report = heavy_imports(
-        "indexer", "build", str(photos), "--index", str(index), "--quiet", env={"RUPHOTO_TAG_THRESHOLD": "0.5"}
+        "indexer",
+        "build",
+        str(photos),
+        "--index",
+        str(index),
+        "--quiet",
+        heavy=with_onnx,
+        env={**cache, "RUPHOTO_TAG_THRESHOLD": "0.5"},
     )
     assert run.returncode == 0, run.stderr
-    assert "torch" in report
+    assert "onnxruntime" in report and "torch" not in report
 
     (photos / "new.jpg").write_bytes((photos / sorted(p.name for p in photos.iterdir())[0]).read_bytes() + b"\0")
-    run, report = heavy_imports("indexer", "build", str(photos), "--index", str(index), "--quiet")
+    run, report = heavy_imports(
+        "indexer", "build", str(photos), "--index", str(index), "--quiet", heavy=with_onnx, env=cache
+    )
     assert run.returncode == 0 and "new 1" in run.stdout, run.stderr
-    assert report == "heavy: ['faiss', 'torch']"  # the same probe sees them when there is work
+    assert report == "heavy: ['faiss', 'onnxruntime']"  # the same probe sees them when there is work
+    (photos / "newer.jpg").write_bytes((photos / "new.jpg").read_bytes() + b"\0")
+    run, report = heavy_imports(
+        "indexer",
+        "build",
+        str(photos),
+        "--index",
+        str(index),
+        "--quiet",
+        heavy=with_onnx,
+        env={**cache, "RUPHOTO_NO_ONNX": "1"},
+    )
+    assert run.returncode == 0 and "new 1" in run.stdout, run.stderr
+    assert report == "heavy: ['faiss', 'torch']"  # RUPHOTO_NO_ONNX: torch, as before
 
 
 # --- The import contract: clients through the public API, no import circles ----------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from search.clip.encoder import RuClip
 from search.constants import DECODE_TIMEOUT_S
 
 from ..decode import DecodePool, decoded_in_background
@@ -17,10 +17,14 @@ from ..encode import KnownVectors, Row, encode_batch
 from ..scan import FoundFile
 from ..stages import DECODE, ENCODE, StageTimes
 
+if TYPE_CHECKING:
+    from search.clip.encoder import RuClip
+    from search.clip.onnx_model import OnnxRuClip
+
 
 @dataclass
 class LocalEngine:
-    model: RuClip
+    model: RuClip | OnnxRuClip  # the torch network, or its ONNX export on a CPU
     workers: int
     batch_size: int
     fast_jpeg: bool = True

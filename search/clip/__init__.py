@@ -9,6 +9,9 @@
     checkpoint.py  weights file -> network, strictly checked
     prepack.py, runtime.py   CPU speed-ups that change no result
     encoder.py     RuClip and load_model: tokenize, preprocess, encode into unit vectors
+    onnx_files.py  where a model's ONNX export lives and whether to use it (no torch)
+    onnx_export.py the two towers -> ONNX files, once per weights file (torch, onnx)
+    onnx_model.py  OnnxRuClip: the export run by ONNX Runtime, as RuClip answers (no torch)
     demo_model/    the small offline model this project trains (package data)
 
 Importing this package imports nothing heavy; each module says what it needs.

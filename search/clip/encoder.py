@@ -15,15 +15,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..constants import CONFIG_FILE, DEMO_MODEL, TEXT_PRECISIONS, TOKENIZER_FILE
+from ..constants import CONFIG_FILE, TEXT_PRECISIONS, TOKENIZER_FILE
 from ..errors import RuClipError
 from ..i18n import _
 from ..images.open import load_image
-from ..paths import demo_model_dir
 from .checkpoint import load_network
 from .config import ModelConfig
 from .folder import file_fingerprint
-from .hub import published_name, requested_model, resolve_model
+from .hub import loaded_name, requested_model, resolve_model
 from .model import CLIP
 from .prepack import pack_text_tower
 from .preprocess import normalize_device_squares, normalize_pixels, preprocess_image
@@ -283,11 +282,7 @@ def load_model(
         keep_freed_memory_for_reuse()
         if chosen_precision in (torch.float32, torch.qint8):  # the text tower runs in fp32 (or int8) here
             pack_text_tower(network)
-    name = published_name(requested) or (
-        DEMO_MODEL
-        if requested == DEMO_MODEL and folder == demo_model_dir()
-        else str(Path(requested).expanduser().resolve())
-    )
+    name = loaded_name(requested, folder)
     model = RuClip(
         network,
         tokenizer,

@@ -54,6 +54,16 @@ def published_name(name: str) -> str | None:
     return None
 
 
+def loaded_name(requested: str, folder: Path) -> str:
+    """What a model loaded for `requested` from `folder` is called: its published name, "demo",
+    or its folder's absolute path."""
+    if (published := published_name(requested)) is not None:
+        return published
+    if requested == DEMO_MODEL and folder == demo_model_dir():
+        return DEMO_MODEL
+    return str(Path(requested).expanduser().resolve())
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "~", os.sep)) or (os.sep in name and published_name(name) is None)
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
+import numpy.typing as npt
 import youtokentome
 
 from ..constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from ..errors import CheckpointError
 from ..i18n import _
+
+if TYPE_CHECKING:
+    import torch
 
 
 def check_bpe_file(path: Path) -> int:
@@ -93,12 +98,18 @@ class Tokenizer:
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Texts -> LongTensor (N, context_length) of reference token ids."""
+        import torch  # here: the ONNX text tower (search/clip/onnx_model.py) tokenises without torch
+
+        return torch.from_numpy(self.encode_ids(texts))
+
+    def encode_ids(self, texts: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Texts -> int64 array (N, context_length) of reference token ids."""
         if isinstance(texts, str):
             texts = [texts]
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-        ids = torch.zeros(len(texts), self.context_length, dtype=torch.long)  # PAD_ID = 0
+        ids = np.zeros((len(texts), self.context_length), dtype=np.int64)  # PAD_ID = 0
         if not texts:
             return ids
         pieces = self._bpe.encode(
@@ -106,5 +117,5 @@ class Tokenizer:
         )
         for row, tokens in enumerate(pieces):
             tokens = [BOS_ID, *tokens[: self.context_length - 2], EOS_ID]
-            ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            ids[row, : len(tokens)] = tokens
         return ids

@@ -14,11 +14,14 @@ import os
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from ..clip.encoder import RuClip, load_model
+from ..clip.folder import file_fingerprint, find_weights
+from ..clip.hub import resolve_model
+from ..clip.onnx_files import onnx_runtime_wanted
 from ..commands import indexer_command
 from ..duplicates import check_threshold, default_threshold
 from ..errors import IndexStoreError, StoreProblem
@@ -35,6 +38,10 @@ from .request import ImageQuery, PathLike, SearchRequest
 from .results import DuplicateGroup, EmptyReason, SearchResults
 from .text_match import FUSION_DEPTH, TEXT_MATCH_LIMIT, fused, text_ranking
 from .vectors import QUERY_THREADS, QueryVectors
+
+if TYPE_CHECKING:
+    from ..clip.encoder import RuClip
+    from ..clip.onnx_model import OnnxRuClip
 
 
 def recorded_model(folder: str | os.PathLike[str]) -> str | None:
@@ -53,7 +60,7 @@ class PhotoIndex:
     def __init__(
         self,
         folder: str | os.PathLike[str],
-        model: RuClip | str | None = None,
+        model: RuClip | OnnxRuClip | str | None = None,
         device: str = "auto",
         prompts: tuple[str, ...] | None = None,
         text_precision: str = "fp32",
@@ -70,10 +77,10 @@ class PhotoIndex:
                 StoreProblem.NOT_BUILT,
             )
         self.dim = recorded.embed_dim
-        if isinstance(model, RuClip):
+        if model is not None and not isinstance(model, str):  # a loaded RuClip or OnnxRuClip
             self.model = model
         else:
-            self.model = load_model(model or recorded.name, device=device, text_precision=text_precision)
+            self.model = _loaded_for_search(self._store, model or recorded.name, device, text_precision)
         if self.model.fingerprint != recorded.fingerprint:
             raise IndexStoreError(
                 _(
@@ -378,9 +385,31 @@ class PhotoIndex:
         return row_id
 
 
+def _loaded_for_search(store: IndexStore, name: str, device: str, text_precision: str) -> RuClip | OnnxRuClip:
+    """The model `name` for queries: on a CPU in fp32 its ONNX export (no torch import: a
+    command-line search starts fast), else the torch network. The weights are hashed only when
+    their file changed since the index recorded it (a 600 MB file takes a second to hash)."""
+    if onnx_runtime_wanted(device) and text_precision == "fp32":
+        from ..clip.onnx_model import load_onnx_model
+
+        folder = resolve_model(name)
+        weights = find_weights(folder)
+        recorded = store.model_record()
+        if weights is not None and recorded is not None:
+            stat = weights.stat()
+            unchanged = store.weights_stat() == f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+            fingerprint = recorded.fingerprint if unchanged else file_fingerprint(weights)
+            onnx_model = load_onnx_model(name, folder, fingerprint, "text")
+            if onnx_model is not None:
+                return onnx_model
+    from ..clip.encoder import load_model  # torch
+
+    return load_model(name, device=device, text_precision=text_precision)
+
+
 def open_index(
     folder: str | os.PathLike[str],
-    model: RuClip | str | None = None,
+    model: RuClip | OnnxRuClip | str | None = None,
     device: str = "auto",
     prompts: tuple[str, ...] | None = None,
     text_precision: str = "fp32",

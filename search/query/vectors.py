@@ -6,21 +6,25 @@ prompt ensembling, when asked for, embeds each term inside several captions and 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
-from ..clip.encoder import RuClip
 from ..errors import IndexStoreError, StoreProblem
 from ..i18n import _
 from ..store import IndexStore
 from .language import QueryError, QueryProblem, Term
 from .request import ImageQuery
+
+if TYPE_CHECKING:
+    from ..clip.encoder import RuClip
+    from ..clip.onnx_model import OnnxRuClip
 
 # Torch threads that encode one query; None: torch's own setting (one per core). Measured beside a
 # build on 2 cores (benchmarks/query_beside_build.py, BENCHMARKS.md): with the build at niceness 10
@@ -39,7 +43,7 @@ class QueryVectors:
 
     def __init__(
         self,
-        model: RuClip,
+        model: RuClip | OnnxRuClip,
         store: IndexStore,
         dim: int,
         prompts: tuple[str, ...] | None = None,
@@ -117,9 +121,11 @@ class QueryVectors:
 def _torch_threads(count: int | None) -> Iterator[None]:
     """Encode a query with `count` torch threads on the calling thread (torch keeps the setting per
     thread, as OpenMP does; it is put back). See QUERY_THREADS."""
-    if count is None:
+    torch = sys.modules.get("torch")
+    if count is None or torch is None:  # no torch loaded: the model is ONNX Runtime's, with its own threads
         yield
         return
+
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
