@@ -19,6 +19,8 @@ from search.cli import add_device_option, add_text_precision_option, positive_in
 from search.commands import indexer_command
 from search.i18n import N_, _, ngettext
 
+from .search_client import helper_idle_s, start_helper
+
 if TYPE_CHECKING:  # torch and faiss are imported by these commands only, when they run
     from search import DuplicateGroup, Hit, PhotoIndex, SearchResults
 
@@ -269,9 +271,10 @@ def check_search_options(args: argparse.Namespace) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """`search`: one SearchRequest from the options, its hits printed, or why there is none."""
-    from search import SearchRequest, open_index  # torch and faiss: only for this command
+    from search import SearchRequest  # faiss and the model: only for this command
 
-    index = open_index(args.index, device=args.device, text_precision=args.text_precision)
+    helper_idle_s()  # a wrong RUPHOTO_SEARCH_HELPER_IDLE is said before the search, not after it
+    index = _opened_index(args)
     query = None if args.query is None else args.query.strip()  # the space queries_kept_whole added
     image, exclude = (None, []) if args.image is None else _example_image(index, args.image)
     request = SearchRequest.of(
@@ -293,7 +296,32 @@ def run_search(args: argparse.Namespace) -> int:
         print(_nothing_found(index, hits, args, excluded=bool(exclude)), file=sys.stderr if args.json else sys.stdout)
     for hit in hits:
         print(_hit_json(hit) if args.json else _hit_rows(hit))
+    if _open_indexes is None:  # a search of its own process: the next one may be answered warm
+        sys.stdout.flush()
+        start_helper(Path(args.index), indexer_command())
     return 0
+
+
+# The indexes a warm search helper (indexer/search_server.py) keeps open between its searches; None
+# in a search's own process, which opens its index once and exits.
+_open_indexes: dict[tuple[str, str, str], PhotoIndex] | None = None
+
+
+def keep_indexes_open() -> None:
+    """From now on, keep each index a search opens open for the next search (the helper's mode)."""
+    global _open_indexes
+    _open_indexes = {}
+
+
+def _opened_index(args: argparse.Namespace) -> PhotoIndex:
+    from search import open_index
+
+    if _open_indexes is None:
+        return open_index(args.index, device=args.device, text_precision=args.text_precision)
+    key = (str(Path(args.index).absolute()), args.device, args.text_precision)
+    if key not in _open_indexes:
+        _open_indexes[key] = open_index(args.index, device=args.device, text_precision=args.text_precision)
+    return _open_indexes[key]
 
 
 def _example_image(index: PhotoIndex, value: str) -> tuple[int | str, list[int]]:

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         return ui_main(args[1:], prog=f"{script_prog()} {UI_COMMAND}", indexer=script_prog())
     if not args or args[0] in ("-h", "--help"):
         parser().parse_args(args)  # prints the help (exit 0), or the usage error for no command (exit 2)
+    from indexer.search_client import answered_by_helper  # light: a warm search needs nothing else
+
+    if (code := answered_by_helper(args, script_prog())) is not None:
+        return code
     from indexer.__main__ import main as indexer_main
 
     return indexer_main(args, prog=script_prog())

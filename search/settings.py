@@ -12,6 +12,8 @@ accepted, the new name winning when both are set:
                             $XDG_CACHE_HOME/ruphoto-search, else ~/.cache/ruphoto-search
     RUPHOTO_NO_PREPACK      set (not 0): no prepacked Linear layers on x86-64 (alias RUCLIP_NO_PREPACK)
     RUPHOTO_DEFAULT_MALLOC  set (not 0): leave glibc's allocator alone (alias RUCLIP_DEFAULT_MALLOC)
+    RUPHOTO_SEARCH_HELPER_IDLE  seconds a command-line search's warm helper waits for the next search
+                            before it exits (indexer/search_client.py); 0: start none. Default 300
     RUPHOTO_NO_ONNX         set (not 0): encode with torch on a CPU too, not with ONNX Runtime
                             (search/clip/onnx_files.py)
     RUPHOTO_TAG_THRESHOLD   the share from which a zero-shot tag is a photo's (search/classify/tagging.py);
@@ -56,6 +58,8 @@ CACHE_VAR = f"{PREFIX}CACHE"
 NO_PREPACK_VAR = f"{PREFIX}NO_PREPACK"
 DEFAULT_MALLOC_VAR = f"{PREFIX}DEFAULT_MALLOC"
 NO_ONNX_VAR = f"{PREFIX}NO_ONNX"
+SEARCH_HELPER_IDLE_VAR = f"{PREFIX}SEARCH_HELPER_IDLE"
+DEFAULT_SEARCH_HELPER_IDLE_S = 300.0
 TAG_THRESHOLD_VAR = f"{PREFIX}TAG_THRESHOLD"
 COMMAND_VAR = f"{PREFIX}COMMAND"  # set by `ruphoto ui` for the page's process (search/commands.py)
 TESSDATA_VAR = f"{PREFIX}TESSDATA"
@@ -93,6 +97,7 @@ class Settings:
     # variable), else None (search/ocr/engine.py looks in the usual system folders).
     tessdata_dir: Path | None = None
     tessdata_source: str = ""  # the variable tessdata_dir came from, for messages ("" when none)
+    search_helper_idle_asked: str = ""  # RUPHOTO_SEARCH_HELPER_IDLE as set ("" when not): checked when read
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +120,7 @@ class Settings:
             prepack=not _flag(env, NO_PREPACK_VAR),
             tune_malloc=not _flag(env, DEFAULT_MALLOC_VAR),
             onnx=not _flag(env, NO_ONNX_VAR),
+            search_helper_idle_asked=_value(env, SEARCH_HELPER_IDLE_VAR),
             hub_endpoint=_value(env, "HF_ENDPOINT") or None,
             hub_offline=_value(env, "HF_HUB_OFFLINE").lower() in _HF_TRUE,
             ray_address=_value(env, "RAY_ADDRESS"),
@@ -136,6 +142,29 @@ class Settings:
                 )
             )
         return device
+
+    @property
+    def search_helper_idle_s(self) -> float:
+        """Seconds the warm search helper waits (DEFAULT_SEARCH_HELPER_IDLE_S unless set; 0: none);
+        SettingsError when RUPHOTO_SEARCH_HELPER_IDLE is not a number of seconds."""
+        if not self.search_helper_idle_asked:
+            return DEFAULT_SEARCH_HELPER_IDLE_S
+        try:
+            value = float(self.search_helper_idle_asked)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value < float("inf"):
+            raise SettingsError(
+                _(
+                    "{variable}={value!r} is not a number of seconds: set it to 0 (no helper) or more (the "
+                    "default is {default:g}), or unset it."
+                ).format(
+                    variable=SEARCH_HELPER_IDLE_VAR,
+                    value=self.search_helper_idle_asked,
+                    default=DEFAULT_SEARCH_HELPER_IDLE_S,
+                )
+            )
+        return value
 
     @property
     def tag_threshold(self) -> float:

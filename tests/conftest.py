@@ -40,6 +40,8 @@ os.environ["LANGUAGE"] = "en"
 # The ONNX exports of the test models (search/clip/onnx_files.py) and the other caches go to a folder of
 # the session's, not the developer's ~/.cache; each model is exported once per session.
 os.environ["RUPHOTO_CACHE"] = tempfile.mkdtemp(prefix="ruphoto-test-cache-")
+# No command-line search leaves a warm helper process behind (tests/test_search_helper.py starts its own).
+os.environ["RUPHOTO_SEARCH_HELPER_IDLE"] = "0"
 
 
 @pytest.fixture(autouse=True)
