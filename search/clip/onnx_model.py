@@ -87,6 +87,8 @@ class OnnxRuClip:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
                 options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+                # Threads that sleep when idle: a build's decoding processes need the cores they would spin on.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                 self._sessions[path.name] = session
             return session

@@ -3,6 +3,9 @@ vectors (a matrix product per chunk of photos; nothing is decoded)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..classify.category import MEMBER_SCORE, CategoryModel
-from ..classify.tag_vocabulary import NEUTRAL_PHRASINGS, read_templates, vocabulary_of
+from ..classify.tag_vocabulary import NEUTRAL_PHRASINGS, VOCABULARY_FORMAT, read_templates, vocabulary_of
 from ..classify.tagging import TagVectors, assign_tags, embed_phrasings
 from ..classify.zeroshot import TextEncoder
+from ..settings import settings
 from ..store import IndexStore
 from ..store.labels import CategoryRecord, StoredTag, TagSource
 
@@ -22,10 +26,14 @@ NEUTRAL_NAME = "—"  # the neutral rival's row in the tags table (never shown)
 
 
 class ScaledTextEncoder(TextEncoder, Protocol):
-    """A text encoder that also says its logit scale (search.clip.encoder.RuClip is one)."""
+    """A text encoder that also says its logit scale and its weights' fingerprint (RuClip and
+    OnnxRuClip are ones)."""
 
     @property
     def logit_scale(self) -> float: ...
+
+    @property
+    def fingerprint(self) -> str: ...
 
 
 def embed_vocabulary(store: IndexStore, model: ScaledTextEncoder, model_folder: Path | None) -> None:
@@ -36,10 +44,38 @@ def embed_vocabulary(store: IndexStore, model: ScaledTextEncoder, model_folder: 
     entries = [(spec.name, spec.group, TagSource.VOCABULARY, spec.phrasings) for spec in vocabulary]
     entries += [(tag.name, tag.group, TagSource.USER, tag.phrasings) for tag in own]
     entries.append((NEUTRAL_NAME, "", TagSource.NEUTRAL, NEUTRAL_PHRASINGS))
-    vectors = embed_phrasings(model, [entry[3] for entry in entries], read_templates())
+    vectors = _embedded_once_per_model(model, [tuple(entry[3]) for entry in entries], tuple(read_templates()))
     store.labels.replace_tags(
         [(*entry, vector) for entry, vector in zip(entries, vectors, strict=True)], float(model.logit_scale)
     )
+
+
+def _embedded_once_per_model(
+    model: ScaledTextEncoder, phrasings: list[tuple[str, ...]], templates: tuple[str, ...]
+) -> npt.NDArray[np.float32]:
+    """embed_phrasings, kept in this installation's cache by the model's weights and the very texts:
+    the vocabulary is a few thousand prompts (seconds of text encoding on a CPU), the same for every
+    index of a model, so a new index of a known model reuses them. A cache that cannot be read or
+    written is only not used."""
+    digest = hashlib.sha256(f"format {VOCABULARY_FORMAT}\n{model.fingerprint}\n".encode())
+    digest.update(json.dumps([phrasings, templates], ensure_ascii=False).encode())
+    path = settings().cache_dir / "tag-vectors" / f"{digest.hexdigest()[:32]}.npy"
+    try:
+        cached = np.load(path, allow_pickle=False)
+        if cached.shape[0] == len(phrasings) and cached.dtype == np.float32:
+            return cached
+    except (OSError, ValueError):
+        pass
+    vectors = embed_phrasings(model, phrasings, templates)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+        with open(partial, "wb") as handle:
+            np.save(handle, vectors, allow_pickle=False)
+        os.replace(partial, path)
+    except OSError:
+        pass
+    return vectors
 
 
 def embed_tag(model: TextEncoder, phrasings: Sequence[str]) -> npt.NDArray[np.float32]:
