@@ -61,7 +61,6 @@ from search.clip.config import ModelConfig  # noqa: E402
 from search.constants import BASE_IMAGE_SUFFIXES, DEMO_MODEL  # noqa: E402
 from search.images.decode import print_one  # noqa: E402
 from search.images.facts import PhotoFacts, file_hash  # noqa: E402
-from search.paths import demo_model_dir  # noqa: E402
 from search.store import IndexedImage, IndexStore, ModelRecord  # noqa: E402
 
 PHOTO_SIZE = (64, 48)
@@ -141,17 +140,17 @@ def run_ours(photos: Path, index: Path, env: dict[str, str], *extra: str) -> sub
     return result
 
 
-def write_matching_index(index: Path, photos: Path, seed: int = 0) -> None:
-    """The index a first build with the demo model would leave, written without encoding anything."""
+def write_matching_index(index: Path, photos: Path, seed: int = 0, model: str = DEMO_MODEL) -> None:
+    """The index a first build with `model` (default: the demo's) would leave, written without encoding anything."""
     from search.store.layout import IndexKind
     from search.store.vectors import build_from_sqlite, save_vectors
 
     root = Path(os.path.abspath(photos))  # as build_index spells it
-    dim = ModelConfig.from_file(demo_model_dir() / "config.json").embed_dim
     store = IndexStore(index, create=True)
     try:
-        choice = choose_model(store, DEMO_MODEL)  # the fingerprint and weights stat a build records
-        store.record_model(ModelRecord(DEMO_MODEL, choice.fingerprint, dim))
+        choice = choose_model(store, model)  # the fingerprint and weights stat a build records
+        dim = ModelConfig.from_file(choice.folder / "config.json").embed_dim
+        store.record_model(ModelRecord(choice.name, choice.fingerprint, dim))
         store.record_weights_stat(choice.weights_stat)
         root_id = store.add_root(root)
         found = scan_folder(root, BASE_IMAGE_SUFFIXES, skip=[index]).files  # the planner's own view of the files

@@ -53,6 +53,7 @@ def _suffixes_in_a_fresh_python(cache: Path) -> tuple[list[str], bool]:
     code = "import sys; from search.images import image_suffixes; print(sorted(image_suffixes())); "
     code += "print('PIL' in sys.modules)"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env.pop("RUPHOTO_CACHE", None)  # the suite's own cache folder (conftest.py) would win over XDG_CACHE_HOME
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, env=env)
     assert run.returncode == 0, run.stderr
     suffixes, pillow = run.stdout.splitlines()

@@ -103,9 +103,9 @@ def test_a_damaged_export_is_made_again_and_an_unwritable_cache_falls_back_to_to
     files = OnnxFiles.for_weights(file_fingerprint(weights), 64)
     assert indexer("build", photos, "--index", tmp_path / "a", "--model", "demo", "--quiet").returncode == 0
     assert files.complete(), "the build left no export where a search looks for it"
-    files.image.write_bytes(files.image.read_bytes()[:100])  # cut short, as a full disk would leave it
+    files.image_path.write_bytes(files.image_path.read_bytes()[:100])  # cut short, as a full disk would leave it
     assert indexer("build", photos, "--index", tmp_path / "b", "--model", "demo", "--quiet").returncode == 0
-    assert files.complete() and files.image.stat().st_size > 100
+    assert files.complete() and files.image_path.stat().st_size > 100
 
     not_a_folder = tmp_path / "cache-is-a-file"
     not_a_folder.write_text("")

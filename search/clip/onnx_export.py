@@ -75,8 +75,8 @@ def export_towers(network: CLIP, files: OnnxFiles) -> OnnxFiles:
         squares = torch.zeros(2, config.image_resolution, config.image_resolution, 3, dtype=torch.uint8)
         ids = torch.zeros(2, 8, dtype=torch.long)
         ids[:, 0], ids[0, 7], ids[1, 4] = 2, EOS_ID, EOS_ID
-        _export(_ImageGraph(network), squares, work / files.image.name, "squares", {0: "images"})
-        _export(_TextGraph(network), ids, work / files.text.name, "ids", {0: "texts", 1: "tokens"})
+        _export(_ImageGraph(network), squares, work / files.image_path.name, "squares", {0: "images"})
+        _export(_TextGraph(network), ids, work / files.text_path.name, "ids", {0: "texts", 1: "tokens"})
         facts = {
             "format": EXPORT_FORMAT,
             "embed_dim": config.embed_dim,

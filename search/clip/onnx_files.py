@@ -36,11 +36,11 @@ class OnnxFiles:
         return cls(settings().cache_dir / "onnx" / name)
 
     @property
-    def image(self) -> Path:
+    def image_path(self) -> Path:
         return self.folder / IMAGE_FILE
 
     @property
-    def text(self) -> Path:
+    def text_path(self) -> Path:
         return self.folder / TEXT_FILE
 
     @property
@@ -48,7 +48,7 @@ class OnnxFiles:
         return self.folder / FACTS_FILE
 
     def complete(self) -> bool:
-        graphs = (self.image, self.text)
+        graphs = (self.image_path, self.text_path)
         return self.facts_path.is_file() and all(p.is_file() and weights_file_of(p).is_file() for p in graphs)
 
     def facts(self) -> dict[str, float | int]:

@@ -75,7 +75,7 @@ class OnnxRuClip:
 
     def session(self, tower: str) -> Any:
         """The ONNX Runtime session of the "image" or "text" tower, made on first use."""
-        return self._session(self.files.image if tower == "image" else self.files.text)
+        return self._session(self.files.image_path if tower == "image" else self.files.text_path)
 
     def _session(self, path: Path) -> Any:
         with self._lock:
@@ -97,13 +97,13 @@ class OnnxRuClip:
         """(N, R, R, 3) uint8 squares from search.images.square_pixels -> (N, embed_dim) unit rows."""
         if len(squares) == 0:
             return np.empty((0, self.embed_dim), dtype=np.float32)
-        session = self._session(self.files.image)
+        session = self._session(self.files.image_path)
         return session.run(None, {"squares": np.ascontiguousarray(squares, dtype=np.uint8)})[0]
 
     def encode_token_ids(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """(N, context_length) ids -> (N, embed_dim) unit rows; cut after the last eos, as the network does."""
         length = int((ids == EOS_ID).argmax(axis=1).max()) + 1
-        session = self._session(self.files.text)
+        session = self._session(self.files.text_path)
         return session.run(None, {"ids": np.ascontiguousarray(ids[:, :length])})[0]
 
     def encode_texts(self, texts: Sequence[str] | str, batch_size: int = TEXT_BATCH) -> npt.NDArray[np.float32]:
