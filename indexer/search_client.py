@@ -27,6 +27,7 @@ _ENVIRONMENT_PREFIXES = ("RUPHOTO_", "RUCLIP_", "HF_", "LANGUAGE", "LC_", "LANG"
 _CONNECT_TIMEOUT_S = 0.5
 _ANSWER_TIMEOUT_S = 600.0
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+EXIT_INTERRUPTED = 130  # search/cli.py's, not imported from there: it brings argparse and logging
 
 
 def search_environment() -> dict[str, str]:
@@ -88,6 +89,11 @@ def answered_by_helper(argv: list[str], prog: str) -> int | None:
                 answer = json.loads(replies.readline() or b"{}")
     except (OSError, ValueError):  # no helper listening, it died midway, or its answer was cut
         return None
+    except KeyboardInterrupt:  # Ctrl-C while the helper searched: as the CLI itself says it
+        from search.i18n import _
+
+        print(_("interrupted"), file=sys.stderr)
+        return EXIT_INTERRUPTED
     if "code" not in answer:  # refused: another environment or code, or the index changed
         return None
     try:
