@@ -29,10 +29,10 @@ alternate within each round, and the table shows medians over rounds (p90 beside
 - a command-line search: ours `python -m indexer search QUERY --index IDX`, once with every call a
   fresh process that loads everything (RUPHOTO_SEARCH_HELPER_IDLE=0) and once as a user gets it by
   default (the first search starts the warm helper; the others are answered by it); rclip
-  `rclip -t 10 QUERY` in the folder (its re-index check included, as its interface has it). At
+  `rclip --no-indexing -t 10 QUERY` in the folder (without its re-index check: ours has none either). At
   --big-count photos nothing is encoded: ours is written as a build leaves it (benchmarks/startup.py),
   rclip's database is filled through its own DB class with random unit vectors; both folders hold the
-  files (tiny JPEGs), which both tools check.
+  files (distinct tiny JPEGs).
 - the warm Python API: `search.open_index(IDX)` once, then `.search(QUERY)` timed over --api-repeat calls.
 """
 
@@ -56,7 +56,6 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from index import make_photos  # noqa: E402
-from startup import make_photos as make_tiny_photos  # noqa: E402
 from startup import write_matching_index  # noqa: E402
 
 from search.clip.config import PUBLISHED_CONFIGS, ModelConfig  # noqa: E402
@@ -73,10 +72,12 @@ SIZES = {"12 MP": (4000, 3000), "1024×768": (1024, 768)}
 
 def rclip_venv(work: Path, version: str) -> tuple[Path, str]:
     """rclip installed in work/rclip-venv: (its `rclip` script, the version installed)."""
-    venv = work / "rclip-venv"
+    venv = work / f"rclip-venv-{version}"
     script = venv / "bin" / "rclip"
     if not script.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        # rclip 4 needs Python >= 3.12; this project's venv may be older.
+        python = python_for_rclip()
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
         if subprocess.run([*pip, f"rclip=={version}"], capture_output=True, text=True).returncode != 0:
             print(
@@ -91,6 +92,20 @@ def rclip_venv(work: Path, version: str) -> tuple[Path, str]:
         check=True,
     ).stdout.strip()
     return script, installed
+
+
+def python_for_rclip() -> str:
+    """A Python ≥ 3.12 for rclip 4 (python3.13/3.12 on PATH, pyenv's versions), else this one."""
+    candidates = [
+        "python3.13",
+        "python3.12",
+        *map(str, sorted(Path.home().glob(".pyenv/versions/3.1[23]*/bin/python3"))),
+    ]
+    for candidate in candidates:
+        check = [candidate, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"]
+        if shutil.which(candidate) and subprocess.run(check, capture_output=True).returncode == 0:
+            return candidate
+    return sys.executable
 
 
 def rclip_config() -> ModelConfig:
@@ -184,6 +199,20 @@ def our_models(work: Path) -> dict[str, Path]:
             make_random_checkpoint(folder, dataclasses.replace(base, image_resolution=resolution), BPE)
         models[f"{resolution} px"] = folder
     return models
+
+
+def distinct_tiny_photos(folder: Path, count: int) -> None:
+    """`count` different tiny JPEGs (64×48 noise), 1000 a folder: no two are copies or near-duplicates,
+    as in a real collection (identical files would make every hit list hundreds of copies)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(count)
+    for i in range(count):
+        path = folder / f"album_{i // 1000:04d}" / f"IMG_{i:06d}.jpg"
+        if i % 1000 == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path, quality=85)
 
 
 def fill_rclip_database(rclip_python: Path, datadir: Path, photos: Path) -> None:
@@ -442,7 +471,7 @@ def main() -> None:
         if not (big / "index" / "index.sqlite").exists():
             shutil.rmtree(big, ignore_errors=True)
             print(f"writing {args.big_count} tiny photos and both tools' indexes …", file=sys.stderr)
-            make_tiny_photos(big / "photos", args.big_count)
+            distinct_tiny_photos(big / "photos", args.big_count)
             os.environ["RUPHOTO_CACHE"] = base_env["RUPHOTO_CACHE"]
             write_matching_index(big / "index", big / "photos", model=str(model))
             datadir = rclip_datadir(models, big / "rclip-data")
@@ -458,7 +487,8 @@ def main() -> None:
                 for _ in range(args.search_repeat):
                     times["cold"].append(run(query, REPO_ROOT, cold).seconds)
                     times["warm"].append(run(query, REPO_ROOT, base_env).seconds)
-                    times["rclip"].append(run([str(rclip), "-t", "10", RCLIP_QUERY], photos, rclip_env).seconds)
+                    rclip_query = [str(rclip), "--no-indexing", "-t", "10", RCLIP_QUERY]
+                    times["rclip"].append(run(rclip_query, photos, rclip_env).seconds)
             subprocess.run(["pkill", "-f", f"indexer.search_server {index}"], check=False)
             shown = f"{count:,}".replace(",", " ")
             table.add(
