@@ -140,7 +140,8 @@ def load_chosen(
 ) -> RuClip | OnnxRuClip:
     """Load the chosen network, or take the one `cache` holds when it was loaded as the same. On a
     CPU in fp32 that is its ONNX export run by ONNX Runtime (exported on first use: faster, and no
-    torch import once exported); otherwise, or when that cannot be had, the torch network."""
+    torch import once exported), and in int8 its quantized image tower; otherwise (bf16, fp16, a GPU),
+    or when that cannot be had, the torch network."""
     key = (choice.fingerprint, str(choice.folder), device, precision)
     if cache is not None and cache.key == key and cache.model is not None:
         return cache.model
@@ -148,7 +149,7 @@ def load_chosen(
     if onnx_runtime_wanted(device, precision):
         from search.clip.onnx_model import load_onnx_model
 
-        model = load_onnx_model(choice.name, choice.folder, choice.fingerprint, "image")
+        model = load_onnx_model(choice.name, choice.folder, choice.fingerprint, "image", precision=precision)
     if model is None:
         from search.clip.encoder import load_model  # torch: only when something is to be encoded
 

@@ -116,3 +116,30 @@ def test_a_damaged_export_is_made_again_and_an_unwritable_cache_falls_back_to_to
         stored = _vectors(index)
         assert stored.keys() == torch_vectors.keys()
         assert max(np.abs(vector - torch_vectors[name]).max() for name, vector in stored.items()) <= TOLERANCE
+
+
+def test_an_int8_build_runs_the_quantized_image_tower_without_torch_near_fp32_and_remakes_a_damaged_one(
+    photos, torch_vectors, tmp_path
+):
+    from search.clip.folder import file_fingerprint, find_weights
+    from search.paths import demo_model_dir
+
+    files = OnnxFiles.for_weights(file_fingerprint(find_weights(demo_model_dir())), 64)
+    int8 = ["--model", "demo", "--quiet", "--precision", "int8"]
+    assert indexer("build", photos, "--index", tmp_path / "first", *int8).returncode == 0  # exports, quantizes
+    assert files.image_int8_path.is_file()
+    modules, _ = _main_in_a_process("build", photos, "--index", tmp_path / "second", *int8, "--nice", "0")
+    assert modules == {"code": 0, "torch": False, "onnxruntime": True}
+    first = _vectors(tmp_path / "first")
+    assert first.keys() == torch_vectors.keys()
+    for name, vector in first.items():
+        exact = torch_vectors[name]
+        assert np.abs(vector - exact).max() > TOLERANCE, f"{name}: int8 gave the fp32 vector (not quantized?)"
+        assert float(vector @ exact) >= 0.999, name
+        assert np.abs(vector - _vectors(tmp_path / "second")[name]).max() <= TOLERANCE
+
+    files.image_int8_path.write_bytes(files.image_int8_path.read_bytes()[:100])  # cut short by a full disk
+    assert indexer("build", photos, "--index", tmp_path / "third", *int8).returncode == 0
+    assert files.image_int8_path.stat().st_size > 100
+    for name, vector in _vectors(tmp_path / "third").items():
+        assert np.abs(vector - first[name]).max() <= TOLERANCE, name

@@ -19,7 +19,11 @@ from ..settings import settings
 # Raise when the exported graphs change (inputs, outputs, what is computed inside them).
 EXPORT_FORMAT = 1
 IMAGE_FILE = "image.onnx"
+# The image tower with int8 weights, quantized from image.onnx on first use (search/clip/onnx_quantize.py);
+# its weights are inside it (a quarter of the fp32 bytes).
+IMAGE_INT8_FILE = "image-int8.onnx"
 TEXT_FILE = "text.onnx"
+ONNX_PRECISIONS = ("auto", "fp32", "int8")  # what ONNX Runtime serves; bf16 and fp16 stay with torch
 FACTS_FILE = "facts.json"  # what the graphs cannot say: the logit scale, the sizes; written last
 
 
@@ -38,6 +42,14 @@ class OnnxFiles:
     @property
     def image_path(self) -> Path:
         return self.folder / IMAGE_FILE
+
+    @property
+    def image_int8_path(self) -> Path:
+        return self.folder / IMAGE_INT8_FILE
+
+    def image_path_for(self, precision: str) -> Path:
+        """The image tower's graph in `precision` ("fp32" or "int8")."""
+        return self.image_int8_path if precision == "int8" else self.image_path
 
     @property
     def text_path(self) -> Path:
@@ -61,10 +73,10 @@ def weights_file_of(graph: Path) -> Path:
 
 
 def onnx_runtime_wanted(device: str, precision: str = "auto") -> bool:
-    """Whether to encode with ONNX Runtime: fp32 on this machine's CPU, onnxruntime installed, and
-    RUPHOTO_NO_ONNX not set. `device` "auto" counts as the CPU when no NVIDIA driver is loaded (the
+    """Whether to encode with ONNX Runtime: fp32 or int8 on this machine's CPU, onnxruntime installed,
+    and RUPHOTO_NO_ONNX not set. `device` "auto" counts as the CPU when no NVIDIA driver is loaded (the
     check costs no torch import; with a driver, torch decides as before)."""
-    if not settings().onnx or precision not in ("auto", "fp32") or device not in ("auto", "cpu"):
+    if not settings().onnx or precision not in ONNX_PRECISIONS or device not in ("auto", "cpu"):
         return False
     if device == "auto" and Path("/proc/driver/nvidia/version").exists():
         return False

@@ -49,12 +49,22 @@ class HostDevice:
 class OnnxRuClip:
     """A model whose towers ONNX Runtime runs on this CPU; thread-safe for encoding."""
 
-    precision = "fp32 (onnxruntime)"
     text_precision = "fp32"
     device = HostDevice()
 
-    def __init__(self, files: OnnxFiles, *, name: str, folder: Path, fingerprint: str, threads: int | None = None):
+    def __init__(
+        self,
+        files: OnnxFiles,
+        *,
+        name: str,
+        folder: Path,
+        fingerprint: str,
+        image_precision: str = "fp32",
+        threads: int | None = None,
+    ):
         self.files, self.name, self.folder, self.fingerprint = files, name, folder, fingerprint
+        self.image_precision = image_precision  # "int8": the quantized image tower (search/clip/onnx_quantize.py)
+        self.precision = f"{image_precision} (onnxruntime)"
         self.threads = threads or os.cpu_count() or 1  # one intra-op thread per core, as rclip does
         self.config = ModelConfig.from_file(folder / CONFIG_FILE)
         self.tokenizer = Tokenizer(folder / TOKENIZER_FILE, self.config.context_length, self.config.vocab_size)
@@ -75,7 +85,9 @@ class OnnxRuClip:
 
     def session(self, tower: str) -> Any:
         """The ONNX Runtime session of the "image" or "text" tower, made on first use."""
-        return self._session(self.files.image_path if tower == "image" else self.files.text_path)
+        if tower == "image":
+            return self._session(self.files.image_path_for(self.image_precision))
+        return self._session(self.files.text_path)
 
     def _session(self, path: Path) -> Any:
         with self._lock:
@@ -97,7 +109,7 @@ class OnnxRuClip:
         """(N, R, R, 3) uint8 squares from search.images.square_pixels -> (N, embed_dim) unit rows."""
         if len(squares) == 0:
             return np.empty((0, self.embed_dim), dtype=np.float32)
-        session = self._session(self.files.image_path)
+        session = self.session("image")
         return session.run(None, {"squares": np.ascontiguousarray(squares, dtype=np.uint8)})[0]
 
     def encode_token_ids(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
@@ -134,17 +146,20 @@ class OnnxRuClip:
 
 
 def load_onnx_model(
-    requested: str, folder: Path, fingerprint: str, tower: str, *, export: bool = True
+    requested: str, folder: Path, fingerprint: str, tower: str, *, export: bool = True, precision: str = "fp32"
 ) -> OnnxRuClip | None:
     """The model in `folder` (weights `fingerprint`) on ONNX Runtime, its `tower` ("image" or
-    "text") ready; None when it cannot be had (not exported and `export` is False or the onnx
-    package is missing, or the export failed): the caller loads the torch model instead.
+    "text") ready, the image tower in `precision` ("fp32"; "int8", quantized on first use); None
+    when it cannot be had (not exported and `export` is False or the onnx package is missing, or
+    the export or the quantization failed): the caller loads the torch model instead.
 
-    A file that ONNX Runtime cannot read (cut short, damaged) is exported again when `export`."""
+    A file that ONNX Runtime cannot read (cut short, damaged) is made again when `export`."""
     config = ModelConfig.from_file(folder / CONFIG_FILE)
     files = OnnxFiles.for_weights(fingerprint, config.image_resolution)
-    for attempt in ("as found", "exported again"):
-        if not files.complete() or attempt == "exported again":
+    image_precision = "int8" if precision == "int8" else "fp32"
+    for attempt in ("as found", "made again"):
+        again = attempt == "made again"
+        if again or not files.complete():
             if not export or not can_export():
                 return None
             from .onnx_export import export_checkpoint  # torch: only the first time a model is used
@@ -154,7 +169,23 @@ def load_onnx_model(
             except (RuntimeError, OSError, ValueError) as exc:  # a full disk, an exporter that refuses
                 log.warning("could not export %s for ONNX Runtime (%s); encoding with torch", folder, exc)
                 return None
-        model = OnnxRuClip(files, name=loaded_name(requested, folder), folder=folder, fingerprint=fingerprint)
+        if image_precision == "int8" and (again or not files.image_int8_path.is_file()):
+            if not export:
+                return None
+            from .onnx_quantize import quantize_image_tower
+
+            try:
+                quantize_image_tower(files)
+            except Exception as exc:  # noqa: BLE001 - the quantizer's own errors: torch's int8 still serves
+                log.warning("could not quantize %s for ONNX Runtime (%s); encoding with torch", folder, exc)
+                return None
+        model = OnnxRuClip(
+            files,
+            name=loaded_name(requested, folder),
+            folder=folder,
+            fingerprint=fingerprint,
+            image_precision=image_precision,
+        )
         try:
             model.session(tower)
         except Exception as exc:  # onnxruntime's own error types: a damaged or truncated file
