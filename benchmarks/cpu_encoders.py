@@ -6,9 +6,10 @@
 Each runtime runs in a process of its own (fresh threads and allocator, one intra-op thread per core)
 on the same random weights in the published format and the same uint8 squares, as a build hands them
 over: torch fp32 (`RUPHOTO_NO_ONNX=1`), torch `precision="int8"`, torch `precision="bf16"` (autocast;
-native only on CPUs with avx512_bf16 or AMX), and the ONNX Runtime export a CPU build uses by default
-(search/clip/onnx_model.py). Time: the median of --repeats batches after one warm-up, per image. Parity:
-max |Δ| and the minimum cosine of the unit vectors against torch fp32 in the same run.
+native only on CPUs with avx512_bf16 or AMX), the ONNX Runtime export a CPU build uses by default
+(search/clip/onnx_model.py), and its int8 image tower (`--precision int8`, search/clip/onnx_quantize.py).
+Time: the median of --repeats batches after one warm-up, per image. Parity: max |Δ| and the minimum
+cosine of the unit vectors against torch fp32 in the same run.
 """
 
 from __future__ import annotations
@@ -30,17 +31,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 BPE = REPO_ROOT / "tests" / "data" / "golden" / "tiny" / "model" / "bpe.model"
-RUNTIMES = ("torch fp32", "torch int8", "torch bf16", "onnxruntime fp32")
+RUNTIMES = ("torch fp32", "torch int8", "torch bf16", "onnxruntime fp32", "onnxruntime int8")
 
 
 def worker(runtime: str, folder: Path, squares_file: Path, repeats: int, out: Path) -> None:
     squares = np.load(squares_file)
-    if runtime == "onnxruntime fp32":
+    if runtime.startswith("onnxruntime"):
         from search.clip.folder import file_fingerprint, find_weights
         from search.clip.onnx_model import load_onnx_model
 
-        model = load_onnx_model(str(folder), folder, file_fingerprint(find_weights(folder)), "image")
-        assert model is not None, "the export failed"
+        fingerprint = file_fingerprint(find_weights(folder))
+        model = load_onnx_model(str(folder), folder, fingerprint, "image", precision=runtime.split()[1])
+        assert model is not None, "the export or the quantization failed"
     else:
         from search.clip.encoder import load_model
 

@@ -1,7 +1,7 @@
 """Where the core-seconds of a build and of one command-line search go, on this machine.
 
-    python benchmarks/profile.py                         # 200 × 12 MP JPEGs, ViT-B/32-224 stand-in
-    python benchmarks/profile.py --count 40 --workdir /tmp/profile
+    python benchmarks/stage_profile.py                   # 200 × 12 MP JPEGs, ViT-B/32-224 stand-in
+    python benchmarks/stage_profile.py --count 40 --workdir /tmp/profile
 
 The build: the real CLI (`python -m indexer build`, defaults, the model already exported and its tags'
 vocabulary cached by an untimed first build) timed as a whole, with the CPU time of its whole process
