@@ -126,7 +126,9 @@ def test_an_int8_build_runs_the_quantized_image_tower_without_torch_near_fp32_an
 
     files = OnnxFiles.for_weights(file_fingerprint(find_weights(demo_model_dir())), 64)
     int8 = ["--model", "demo", "--quiet", "--precision", "int8"]
-    assert indexer("build", photos, "--index", tmp_path / "first", *int8).returncode == 0  # exports, quantizes
+    first_build = indexer("build", photos, "--index", tmp_path / "first", *int8)  # quantizes (exports if need be)
+    assert first_build.returncode == 0, first_build.stderr
+    assert "preparing the model" in first_build.stderr  # the one-time pause is said, not silent
     assert files.image_int8_path.is_file()
     modules, _ = _main_in_a_process("build", photos, "--index", tmp_path / "second", *int8, "--nice", "0")
     assert modules == {"code": 0, "torch": False, "onnxruntime": True}
@@ -139,7 +141,11 @@ def test_an_int8_build_runs_the_quantized_image_tower_without_torch_near_fp32_an
         assert np.abs(vector - _vectors(tmp_path / "second")[name]).max() <= TOLERANCE
 
     files.image_int8_path.write_bytes(files.image_int8_path.read_bytes()[:100])  # cut short by a full disk
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    abandoned = files.folder / f".{files.image_int8_path.name}.{gone.stdout.strip()}.tmp"  # a killed build's
+    abandoned.write_bytes(b"half a model")
     assert indexer("build", photos, "--index", tmp_path / "third", *int8).returncode == 0
     assert files.image_int8_path.stat().st_size > 100
+    assert not abandoned.exists()
     for name, vector in _vectors(tmp_path / "third").items():
         assert np.abs(vector - first[name]).max() <= TOLERANCE, name

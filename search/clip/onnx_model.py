@@ -23,6 +23,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from ..constants import CONFIG_FILE, EOS_ID, TOKENIZER_FILE
+from ..i18n import _
 from ..images.open import load_image
 from ..images.square import square_pixels
 from .config import ModelConfig
@@ -159,25 +160,27 @@ def load_onnx_model(
     image_precision = "int8" if precision == "int8" else "fp32"
     for attempt in ("as found", "made again"):
         again = attempt == "made again"
-        if again or not files.complete():
-            if not export or not can_export():
-                return None
+        to_export = again or not files.complete()
+        to_quantize = image_precision == "int8" and (again or not files.image_int8_path.is_file())
+        if (to_export or to_quantize) and not (export and can_export()):
+            return None
+        if to_export or to_quantize:  # a pause the user would otherwise not understand
+            log.warning(_("preparing the model %s for this CPU, once per model (up to a minute)…"), folder)
+        if to_export:
             from .onnx_export import export_checkpoint  # torch: only the first time a model is used
 
             try:
                 export_checkpoint(folder, files)
             except (RuntimeError, OSError, ValueError) as exc:  # a full disk, an exporter that refuses
-                log.warning("could not export %s for ONNX Runtime (%s); encoding with torch", folder, exc)
+                log.warning(_("could not export %s for ONNX Runtime (%s); encoding with torch"), folder, exc)
                 return None
-        if image_precision == "int8" and (again or not files.image_int8_path.is_file()):
-            if not export:
-                return None
+        if to_quantize:
             from .onnx_quantize import quantize_image_tower
 
             try:
                 quantize_image_tower(files)
             except Exception as exc:  # noqa: BLE001 - the quantizer's own errors: torch's int8 still serves
-                log.warning("could not quantize %s for ONNX Runtime (%s); encoding with torch", folder, exc)
+                log.warning(_("could not quantize %s to int8 for ONNX Runtime (%s); encoding with torch"), folder, exc)
                 return None
         model = OnnxRuClip(
             files,
@@ -189,7 +192,7 @@ def load_onnx_model(
         try:
             model.session(tower)
         except Exception as exc:  # onnxruntime's own error types: a damaged or truncated file
-            log.warning("%s could not be loaded (%s)", files.folder, exc)
+            log.warning(_("%s could not be loaded (%s); making it again"), files.folder, exc)
             continue
         return model
     return None

@@ -39,9 +39,11 @@ def _quantizer_notes_hidden() -> Iterator[None]:
 
 def quantize_image_tower(files: OnnxFiles) -> None:
     """Write files.image_int8_path from files.image_path (which must exist). Atomic: a run killed
-    halfway leaves no int8 file, only a temporary one the next run overwrites."""
+    halfway leaves no int8 file, only a temporary one named by its process, which the next run
+    removes once that process is gone."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    _remove_abandoned(files)
     work = files.folder / f".{files.image_int8_path.name}.{os.getpid()}.tmp"
     try:
         with _quantizer_notes_hidden():
@@ -52,3 +54,22 @@ def quantize_image_tower(files: OnnxFiles) -> None:
     finally:
         work.unlink(missing_ok=True)
     log.info("quantized the image tower to int8: %s", files.image_int8_path)
+
+
+def _remove_abandoned(files: OnnxFiles) -> None:
+    """Temporary files of quantizations whose process died (a killed build): a quarter of the
+    model's size each."""
+    for leftover in files.folder.glob(f".{files.image_int8_path.name}.*.tmp"):
+        pid = leftover.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a platform without signal 0: leave its file alone
+        return True
+    return True
