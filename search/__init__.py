@@ -71,6 +71,7 @@ _EXPORTS = {
     "LabelError": "errors",
     "LabelProblem": "errors",
     "open_index": "query.photo_index",
+    "load_search_model": "query.photo_index",
     "recorded_model": "query.photo_index",
     "duplicate_groups": "query.groups",
     "RUSSIAN_PROMPTS": "query.vectors",
@@ -119,6 +120,7 @@ __all__ = [
     "image_suffixes",
     "load_image",
     "load_model",
+    "load_search_model",
     "open_index",
     "recorded_model",
     "resolve_model",
@@ -158,7 +160,7 @@ if TYPE_CHECKING:
     from .labels.results import CategorySummary, Member, TagSummary
     from .query.groups import duplicate_groups
     from .query.language import QueryError, QueryProblem
-    from .query.photo_index import PhotoIndex, open_index, recorded_model
+    from .query.photo_index import PhotoIndex, load_search_model, open_index, recorded_model
     from .query.request import Filters, SearchRequest
     from .query.results import DuplicateGroup, EmptyReason, Hit, SearchResults
     from .query.vectors import RUSSIAN_PROMPTS

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 
-from search import DATABASE_FILE, PhotoIndex, RuClip, load_model, recorded_model, resolve_model
+from search import DATABASE_FILE, PhotoIndex, load_search_model, recorded_model, resolve_model
 from search.errors import CheckpointError, ModelNotFoundError, ModelProblem, RuClipError
 
 T = TypeVar("T")
+SearchModel = Any  # search.RuClip, or on a CPU its ONNX Runtime twin (what search.load_search_model returns)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Loads:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._models: dict[tuple[str, str, str], Future[RuClip]] = {}
+        self._models: dict[tuple[str, str, str], Future[SearchModel]] = {}
         self._indexes: dict[tuple[str, tuple[int, int], str, str, str], Future[PhotoIndex]] = {}
         self.models_started = 0  # how many model loads this server began (one per model, once loaded)
 
@@ -102,13 +103,11 @@ class Loads:
             self._indexes[key] = loaded
             return loaded
 
-    def _model(self, key: tuple[str, str, str]) -> Future[RuClip]:
+    def _model(self, key: tuple[str, str, str]) -> Future[SearchModel]:
         if key not in self._models:
             name, device, text_precision = key
             self.models_started += 1
-            self._models[key] = _in_thread(
-                lambda: load_model(name, device=device, text_precision=text_precision), f"load {name}"
-            )
+            self._models[key] = _in_thread(lambda: load_search_model(name, device, text_precision), f"load {name}")
         return self._models[key]
 
     def forget_failed(self) -> None:
