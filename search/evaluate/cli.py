@@ -218,9 +218,12 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace):
     """The model (found before torch is imported: a missing model is one line, fast) and the encode options."""
+    from ..clip.loading import load_encoder
     from .runs import EncodeOptions
 
-    model = _model_as_a_build_encodes(args.model, args.device, args.precision)
+    # Encoded as a build encodes (on a CPU in fp32 or int8, the ONNX Runtime towers): the figures are
+    # those of the vectors an index holds, and --precision int8 measures the int8 tower a build uses.
+    model = load_encoder(args.model, "image", device=args.device, precision=args.precision, download=False)
     cache = None if args.no_cache else (args.cache or settings().cache_dir / "evaluate")
     if cache is not None:  # after the model has loaded (nothing is written before), before any image is decoded
         try:
@@ -241,29 +244,6 @@ def _load(args: argparse.Namespace):
         progress=not args.no_progress and not args.json,
     )
     return model, options
-
-
-def _model_as_a_build_encodes(name: str | None, device: str, precision: str):
-    """The network run as a build runs it on this machine (indexer/model_choice.py's load_chosen): on a
-    CPU in fp32 or int8 its ONNX Runtime export, else torch. So the figures are those of the vectors
-    an index holds, and `--precision int8` measures the int8 tower a build uses."""
-    from ..clip.hub import requested_model, resolve_model
-    from ..clip.onnx_files import onnx_runtime_wanted
-
-    folder = resolve_model(name, download=False)
-    if onnx_runtime_wanted(device, precision):
-        from ..clip.folder import file_fingerprint, find_weights
-        from ..clip.onnx_model import load_onnx_model
-
-        weights = find_weights(folder)
-        if weights is not None:
-            fingerprint = file_fingerprint(weights)
-            model = load_onnx_model(requested_model(name), folder, fingerprint, "image", precision=precision)
-            if model is not None:
-                return model
-    from ..clip.encoder import load_model
-
-    return load_model(name, device=device, precision=precision, download=False)
 
 
 # --precision's name of a model's precision: torch's dtypes (int8: the image tower's dynamic int8

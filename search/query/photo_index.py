@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ..clip.folder import file_fingerprint, find_weights
-from ..clip.hub import resolve_model
-from ..clip.onnx_files import onnx_runtime_wanted
+from ..clip.folder import file_fingerprint
+from ..clip.loading import load_encoder
 from ..commands import indexer_command
 from ..duplicates import check_threshold, default_threshold
 from ..errors import IndexStoreError, StoreProblem
@@ -388,38 +387,23 @@ class PhotoIndex:
 def _loaded_for_search(store: IndexStore, name: str, device: str, text_precision: str) -> RuClip | OnnxRuClip:
     """The model `name` for the index's queries (load_search_model). The weights are hashed only
     when their file changed since the index recorded it (a 600 MB file takes a second to hash)."""
-    known: str | None = None
     recorded = store.model_record()
-    if recorded is not None and onnx_runtime_wanted(device) and text_precision == "fp32":
-        weights = find_weights(resolve_model(name))
-        if weights is not None:
-            stat = weights.stat()
-            if store.weights_stat() == f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}":
-                known = recorded.fingerprint
-    return load_search_model(name, device, text_precision, fingerprint=known)
+
+    def fingerprint_of(weights: Path) -> str:
+        stat = weights.stat()
+        unchanged = store.weights_stat() == f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        return recorded.fingerprint if unchanged and recorded is not None else file_fingerprint(weights)
+
+    return load_encoder(name, "text", device=device, text_precision=text_precision, fingerprint_of=fingerprint_of)
 
 
 def load_search_model(
-    name: str | None = None, device: str = "auto", text_precision: str = "fp32", *, fingerprint: str | None = None
+    name: str | None = None, device: str = "auto", text_precision: str = "fp32"
 ) -> RuClip | OnnxRuClip:
     """The model `name` (None: $RUPHOTO_MODEL, else the default) for queries, as `open_index` loads it:
     on a CPU in fp32 its ONNX export run by ONNX Runtime (exported on first use; no torch import, and
-    only the text tower loaded until a picture is the query), else the torch network (`load_model`).
-    `fingerprint`: the weights' when the caller knows them, else the file is hashed."""
-    if onnx_runtime_wanted(device) and text_precision == "fp32":
-        from ..clip.hub import requested_model
-        from ..clip.onnx_model import load_onnx_model
-
-        folder = resolve_model(name)
-        weights = find_weights(folder)
-        if weights is not None:
-            known = fingerprint or file_fingerprint(weights)
-            onnx_model = load_onnx_model(requested_model(name), folder, known, "text")
-            if onnx_model is not None:
-                return onnx_model
-    from ..clip.encoder import load_model  # torch
-
-    return load_model(name, device=device, text_precision=text_precision)
+    only the text tower loaded until a picture is the query), else the torch network (`load_model`)."""
+    return load_encoder(name, "text", device=device, text_precision=text_precision)
 
 
 def open_index(
