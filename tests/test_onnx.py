@@ -132,13 +132,13 @@ def test_an_int8_build_runs_the_quantized_image_tower_without_torch_near_fp32_an
     assert files.image_int8_path.is_file()
     modules, _ = _main_in_a_process("build", photos, "--index", tmp_path / "second", *int8, "--nice", "0")
     assert modules == {"code": 0, "torch": False, "onnxruntime": True}
-    first = _vectors(tmp_path / "first")
+    first, second = _vectors(tmp_path / "first"), _vectors(tmp_path / "second")
     assert first.keys() == torch_vectors.keys()
     for name, vector in first.items():
         exact = torch_vectors[name]
         assert np.abs(vector - exact).max() > TOLERANCE, f"{name}: int8 gave the fp32 vector (not quantized?)"
         assert float(vector @ exact) >= 0.999, name
-        assert np.abs(vector - _vectors(tmp_path / "second")[name]).max() <= TOLERANCE
+        assert np.abs(vector - second[name]).max() <= TOLERANCE
 
     files.image_int8_path.write_bytes(files.image_int8_path.read_bytes()[:100])  # cut short by a full disk
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
